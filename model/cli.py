@@ -1,0 +1,125 @@
+"""Command line: run, validate, template, docs. Bare `python run.py` runs the shipped case."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CASE = ROOT / "inputs" / "example.xlsx"
+EXIT_OK, EXIT_INPUT, EXIT_NOT_OPTIMAL = 0, 2, 3
+
+
+def _money(x: float) -> str:
+    return f"{x / 1e9:,.3f} bn USD" if abs(x) >= 1e8 else f"{x / 1e6:,.3f} M USD"
+
+
+def print_summary(result, folder: Path | None, out=sys.stdout) -> None:
+    """Status, resource cost by component, shortfall by country and product, report path."""
+    print(f"case: {result.case.name}" + (f"  scenario: {result.scenario}" if result.scenario else ""), file=out)
+    print(f"status: {result.solve.message}", file=out)
+    if result.optimal:
+        costs = result.tables["costs"]
+        by = costs.groupby(["category", "component"])["pv_usd"].sum()
+        print("resource cost (present value):", file=out)
+        if "resource" in by.index.get_level_values(0):
+            for comp, v in by.loc["resource"].items():
+                print(f"  {comp:<20} {_money(v):>22}", file=out)
+            print(f"  {'total':<20} {_money(by.loc['resource'].sum()):>22}", file=out)
+        if "transfer" in by.index.get_level_values(0):
+            print(f"transfers (present value): {_money(by.loc['transfer'].sum())}", file=out)
+        short = result.tables["shortfall"]
+        if short.empty:
+            print("shortfall: none; all demand is served", file=out)
+        else:
+            pen = by.loc["penalty"].sum() if "penalty" in by.index.get_level_values(0) else 0.0
+            print(f"shortfall: {short['unserved_t'].sum():,.1f} t unserved "
+                  f"(penalty value {_money(pen)} PV, not in resource cost)", file=out)
+            show = short.sort_values("unserved_t", ascending=False).head(15)
+            for r in show.itertuples():
+                print(f"  {r.country:<8} {r.product:<20} {r.unserved_t:>12,.1f} t  "
+                      f"({r.unserved_share:.1%} of demand)", file=out)
+    if folder is not None:
+        print(f"report: {folder}", file=out)
+
+
+def cmd_run(args) -> int:
+    from model.pipeline import run_case
+    from model.report import write_run
+    from model.schema import InputError
+    case = args.workbook or str(DEFAULT_CASE)
+    try:
+        result = run_case(case, args.scenario)
+    except InputError as exc:
+        print(exc, file=sys.stderr)
+        print("nothing was written.", file=sys.stderr)
+        return EXIT_INPUT
+    folder = write_run(result, args.out) if result.optimal else None
+    print_summary(result, folder)
+    if not result.optimal:
+        print("no report was written: a plan that is not optimal is not an answer.", file=sys.stderr)
+        return EXIT_NOT_OPTIMAL
+    return EXIT_OK
+
+
+def cmd_validate(args) -> int:
+    from model.pipeline import load_case
+    from model.schema import InputError
+    try:
+        case = load_case(args.workbook, args.scenario)
+    except InputError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_INPUT
+    rows = {k: len(v) for k, v in case.tables.items() if len(v)}
+    print(f"{args.workbook}: valid ({', '.join(f'{k} {n}' for k, n in rows.items())})")
+    return EXIT_OK
+
+
+def cmd_template(args) -> int:
+    from model.template import write_template
+    try:
+        path = write_template(args.path)
+    except FileExistsError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_INPUT
+    print(f"template written: {path}")
+    return EXIT_OK
+
+
+def cmd_docs(args) -> int:
+    from model.template import write_docs
+    print(f"input reference written: {write_docs(args.path)}")
+    return EXIT_OK
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="run.py", description="Rare-earth supply-chain optimizer")
+    sub = p.add_subparsers(dest="command")
+    r = sub.add_parser("run", help="solve a case (default: the shipped case) and write a report")
+    r.add_argument("workbook", nargs="?", help=f"case workbook (default {DEFAULT_CASE.relative_to(ROOT)})")
+    r.add_argument("--scenario", help="scenario name from the scenarios sheet")
+    r.add_argument("--out", default=str(ROOT / "outputs"), help="folder for run folders (default outputs/)")
+    r.set_defaults(func=cmd_run)
+    v = sub.add_parser("validate", help="check a workbook and list every problem")
+    v.add_argument("workbook")
+    v.add_argument("--scenario")
+    v.set_defaults(func=cmd_validate)
+    t = sub.add_parser("template", help="write an empty documented workbook")
+    t.add_argument("path")
+    t.set_defaults(func=cmd_template)
+    d = sub.add_parser("docs", help="write the input reference (inputs/README.md)")
+    d.add_argument("path", nargs="?", default=str(ROOT / "inputs" / "README.md"))
+    d.set_defaults(func=cmd_docs)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+        argv = ["run"] + argv
+    args = parser().parse_args(argv)
+    pd.set_option("display.width", 120)
+    return args.func(args)

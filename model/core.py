@@ -1,0 +1,96 @@
+"""Shared pieces every module uses: terms of the product balance and of the objective.
+
+Modules never touch each other's components. A module that adds supply or use of a
+product at a node registers a `BalanceTerm`; one that adds money registers a
+`CostTerm` naming its component and whether it is a resource cost, a penalty or a
+transfer. `model.build` assembles `product_balance` and the objective from them, and
+`model.results` prices every component from the solution.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+RESOURCE = "resource"    # real use of resources: the headline cost
+PENALTY = "penalty"      # value of unserved demand, never part of the headline
+TRANSFER = "transfer"    # money changing hands (duties, floor payments)
+
+Node = tuple[str, str, str]  # (country, product, period)
+
+
+@dataclass
+class BalanceTerm:
+    """coef x var enters the balance of node (country, product, period); + is supply."""
+
+    name: str
+    nodes: list[Node]
+    coefs: np.ndarray
+    vars: list
+
+
+@dataclass
+class CostTerm:
+    """Undiscounted money per year of activity: coef (USD per unit of the variable's
+    annual rate) x var in `period`. The objective weighs it by the period weight."""
+
+    component: str
+    category: str
+    periods: list[str]
+    coefs: np.ndarray
+    vars: list
+
+
+@dataclass
+class Registry:
+    """What modules add to the shared balance and objective, and the demand side."""
+
+    balance: list[BalanceTerm] = field(default_factory=list)
+    costs: list[CostTerm] = field(default_factory=list)
+    demand_t_per_yr: dict[Node, float] = field(default_factory=dict)
+
+    def add_balance(self, term: BalanceTerm) -> None:
+        if len(term.vars):
+            self.balance.append(term)
+
+    def add_cost(self, term: CostTerm) -> None:
+        if len(term.vars):
+            self.costs.append(term)
+
+    def supply_nodes(self) -> set[Node]:
+        """Nodes where some term can bring product in (positive coefficient)."""
+        out: set[Node] = set()
+        for term in self.balance:
+            out.update(n for n, c in zip(term.nodes, term.coefs) if c > 0)
+        return out
+
+    def nodes(self) -> list[Node]:
+        """Every node with a term or a demand, in first-seen order."""
+        seen: dict[Node, None] = {}
+        for term in self.balance:
+            seen.update(dict.fromkeys(term.nodes))
+        seen.update(dict.fromkeys(self.demand_t_per_yr))
+        return list(seen)
+
+
+class Solution(Protocol):
+    def values(self, vars: list) -> np.ndarray: ...
+    def duals(self, cons: list) -> np.ndarray: ...
+
+
+class Module(Protocol):
+    """One supply-chain concern: declares its part of the model and extracts its tables."""
+
+    name: str
+
+    def declare(self, m, data, reg: Registry) -> None: ...
+
+    def extract(self, sol: Solution, data) -> dict[str, pd.DataFrame]: ...
+
+
+def keyed(frame: pd.DataFrame, cols: list[str]) -> list[tuple]:
+    """Rows of `cols` as tuples, the index of a sparse Pyomo component."""
+    return list(frame[cols].itertuples(index=False, name=None))

@@ -1,0 +1,272 @@
+"""Model data: the validated case turned into the sparse index tables the LP needs.
+
+Everything here is computed in bulk from the tables (no model objects): period weights,
+the active (facility, process, period) triples, lanes expanded from wildcard rows and
+pruned to those that can carry something, demand blocks with their penalties, and the
+content coefficients (tonnes of each element in one tonne of every product).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from model.schema import InputError, Problem
+from model.workbook import ROW, Case
+
+NO_ELEMENT = ("", "mix")
+
+
+@dataclass
+class ModelData:
+    """Validated, derived tables the modules build the model from."""
+
+    case_name: str
+    settings: dict[str, Any]
+    periods: pd.DataFrame          # index period: start_year, duration_yr, regime, discount_factor, weight
+    countries: pd.DataFrame        # index country: name, blocs
+    blocs: dict[str, list[str]]    # bloc -> member countries
+    products: pd.DataFrame         # index product: stage, element, unit, prices, disposal_cost_usd_per_t
+    groups: dict[str, list[str]]   # group -> member products
+    recipes: pd.DataFrame          # process, product, coefficient
+    activities: pd.DataFrame       # facility, process, country, period, unit_cost_usd_per_t, capacity_t_per_yr
+    facilities: pd.DataFrame       # index facility: country, capacity_t_per_yr, first_year, last_year
+    lanes: pd.DataFrame            # from_country, to_country, product, cost_usd_per_t, max_flow_t_per_yr
+    demand: pd.DataFrame           # country, product, segment, period, quantity_t_per_yr, shortfall_penalty_usd_per_t
+    content: pd.DataFrame          # index product, columns element: t element (as REO) per t product
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    @property
+    def period_list(self) -> list[str]:
+        return list(self.periods.index)
+
+
+def period_table(periods: pd.DataFrame, base_year: float, rate: float) -> pd.DataFrame:
+    """Periods with discount factor (1+r)^-(start-base) and weight w_t = d_t x factor."""
+    per = periods.set_index("period")[["start_year", "duration_yr", "regime"]].copy()
+    per["discount_factor"] = (1.0 + rate) ** -(per["start_year"] - base_year)
+    per["weight"] = per["duration_yr"] * per["discount_factor"]
+    return per
+
+
+def expand_codes(code: str, members: dict[str, list[str]], everything: list[str]) -> list[str]:
+    """A code, a group/bloc name, or '*' as the list of members it names."""
+    if code == "*":
+        return list(everything)
+    return members.get(code, [code])
+
+
+def _specificity(code: str, members: dict[str, list[str]]) -> int:
+    return 0 if code == "*" else (1 if code in members else 2)
+
+
+def expand_lanes(transport: pd.DataFrame, countries: list[str], blocs: dict[str, list[str]],
+                 products: list[str], groups: dict[str, list[str]], file: str) -> pd.DataFrame:
+    """Explicit (from, to, product) lanes; the most specific row wins; ties must agree."""
+    cols = ["from_country", "to_country", "product", "cost_usd_per_t", "max_flow_t_per_yr"]
+    if transport.empty:
+        return pd.DataFrame(columns=cols)
+    parts = []
+    for rec in transport.to_dict("records"):
+        frm = expand_codes(rec["from_country"], blocs, countries)
+        to = expand_codes(rec["to_country"], blocs, countries)
+        prods = expand_codes(rec["product"], groups, products)
+        idx = pd.MultiIndex.from_product([frm, to, prods], names=cols[:3]).to_frame(index=False)
+        idx["cost_usd_per_t"] = rec["cost_usd_per_t"]
+        idx["max_flow_t_per_yr"] = rec["max_flow_t_per_yr"]
+        idx["score"] = (_specificity(rec["from_country"], blocs) + _specificity(rec["to_country"], blocs)
+                        + 2 * _specificity(rec["product"], groups))
+        idx[ROW] = rec[ROW]
+        parts.append(idx)
+    lanes = pd.concat(parts, ignore_index=True)
+    lanes = lanes[lanes["from_country"] != lanes["to_country"]]
+    lanes = lanes.sort_values(["score", ROW], ascending=[False, True], kind="stable")
+    best = lanes.groupby(cols[:3], sort=False).head(1)
+    # Two rows equally specific for one lane must not disagree.
+    top = lanes.merge(best[cols[:3] + ["score"]], on=cols[:3] + ["score"])
+    clash = top.groupby(cols[:3]).agg(n=("cost_usd_per_t", "nunique"),
+                                      m=("max_flow_t_per_yr", lambda s: s.fillna(-1).nunique()),
+                                      rows=(ROW, lambda s: sorted(set(s))))
+    clash = clash[(clash["n"] > 1) | (clash["m"] > 1)]
+    if not clash.empty:
+        problems = []
+        for key, rec in clash.head(20).iterrows():
+            rows = rec["rows"]
+            problems.append(Problem(file, "transport", int(rows[-1]), "cost_usd_per_t", None,
+                                    "one most specific row per lane",
+                                    f"rows {', '.join(map(str, rows))} are equally specific for lane "
+                                    f"{key[0]} -> {key[1]} ({key[2]}) and disagree"))
+        raise InputError(problems)
+    return best[cols].sort_values(cols[:3]).reset_index(drop=True)
+
+
+def prune_lanes(lanes: pd.DataFrame, sources: set[tuple[str, str]], sinks: set[tuple[str, str]]) -> pd.DataFrame:
+    """Keep lanes on some path from a node that can supply a product to one that uses it."""
+    if lanes.empty:
+        return lanes
+    out_by: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    in_by: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for f, t, p in zip(lanes["from_country"], lanes["to_country"], lanes["product"]):
+        out_by.setdefault((f, p), []).append((t, p))
+        in_by.setdefault((t, p), []).append((f, p))
+
+    def closure(start: set, step: dict) -> set:
+        seen, stack = set(start), list(start)
+        while stack:
+            for nxt in step.get(stack.pop(), ()):
+                if nxt not in seen:
+                    seen.add(nxt)
+                    stack.append(nxt)
+        return seen
+
+    reach = closure(sources, out_by)
+    useful = closure(sinks, in_by)
+    keep = [((f, p) in reach) and ((t, p) in useful)
+            for f, t, p in zip(lanes["from_country"], lanes["to_country"], lanes["product"])]
+    return lanes[np.array(keep, dtype=bool)].reset_index(drop=True)
+
+
+def content_coefficients(products: pd.DataFrame, recipes: pd.DataFrame) -> pd.DataFrame:
+    """Tonnes of each element (as REO) embodied in one unit of each product.
+
+    A single-element product made by a single-output recipe counts that element in its
+    inputs (oxide -> metal carries 1.17 t REO per t metal); one made by no such recipe
+    holds one unit of its element. Other products made by single-output recipes sum
+    their inputs' content (a magnet); a mix consumed by a process whose outputs are all
+    known (a concentrate separated into oxides) holds what those outputs hold. Where
+    alternative recipes differ, the largest content per element is kept (so quotas and
+    cover are never understated). Products without rare earths hold zero.
+    """
+    elems = sorted({e for e in products["element"] if e not in NO_ELEMENT})
+    index = list(products.index)
+    known: dict[str, np.ndarray] = {}
+    element_of = products["element"].to_dict()
+    by_proc = {k: g for k, g in recipes.groupby("process")}
+    outputs = {k: g[g["coefficient"] > 0] for k, g in by_proc.items()}
+    single_out = {k: o["product"].iloc[0] for k, o in outputs.items() if len(o) == 1}
+    made_by: dict[str, list[str]] = {}
+    for k, p in single_out.items():
+        made_by.setdefault(p, []).append(k)
+    unit = {e: np.eye(len(elems))[i] for i, e in enumerate(elems)}
+    zero = np.zeros(len(elems))
+    def mined_only(p: str) -> bool:
+        return all((by_proc[k]["coefficient"] < 0).sum() == 0 for k in made_by.get(p, []))
+
+    for p in index:
+        e = element_of[p]
+        if e == "" and (p not in made_by or mined_only(p)):
+            known[p] = zero
+        elif e not in NO_ELEMENT and p not in made_by:
+            known[p] = unit[e]
+    for _ in range(len(index) + 1):
+        changed = False
+        for p in index:
+            if p in known:
+                continue
+            candidates = []
+            for k in made_by.get(p, []):
+                g = by_proc[k]
+                ins = g[g["coefficient"] < 0]
+                if ins.empty and element_of[p] in NO_ELEMENT:
+                    continue  # a mine's mix output: its content comes from downstream use
+                if all(q in known for q in ins["product"]):
+                    a_out = float(outputs[k]["coefficient"].iloc[0])
+                    total = sum(-c * known[q] for q, c in zip(ins["product"], ins["coefficient"])) / a_out
+                    e = element_of[p]
+                    if e not in NO_ELEMENT:
+                        total = total * unit[e]
+                    candidates.append(np.asarray(total, dtype=float) + zero)
+            if not candidates:
+                # Upstream: a mix consumed by a process whose outputs are all known.
+                for k, g in by_proc.items():
+                    ins = g[g["coefficient"] < 0]
+                    if p not in set(ins["product"]):
+                        continue
+                    others = [q for q in ins["product"] if q != p]
+                    outs = outputs[k]
+                    if all(q in known for q in others) and all(q in known for q in outs["product"]):
+                        a_in = -float(ins.loc[ins["product"] == p, "coefficient"].iloc[0])
+                        total = sum(c * known[q] for q, c in zip(outs["product"], outs["coefficient"]))
+                        total = total - sum(-c * known[q] for q, c in zip(ins["product"], ins["coefficient"]) if q != p)
+                        candidates.append(np.maximum(np.asarray(total, dtype=float) / a_in, 0.0))
+            if candidates:
+                known[p] = np.max(np.vstack(candidates), axis=0)
+                changed = True
+        if not changed:
+            break
+    rows = [known.get(p, zero) for p in index]
+    return pd.DataFrame(rows, index=pd.Index(index, name="product"), columns=elems) if elems else \
+        pd.DataFrame(index=pd.Index(index, name="product"))
+
+
+def _active(fac: pd.DataFrame, periods: pd.DataFrame) -> pd.DataFrame:
+    """(facility, period) pairs where the facility runs: first_year <= start < last_year + 1."""
+    pairs = fac.reset_index()[["facility", "first_year", "last_year", "capacity_t_per_yr"]].merge(
+        periods.reset_index()[["period", "start_year"]], how="cross")
+    for col in ("first_year", "last_year", "capacity_t_per_yr"):
+        pairs[col] = pd.to_numeric(pairs[col]).astype(float)
+    ok = (pairs["first_year"].isna() | (pairs["start_year"] >= pairs["first_year"] - 1e-9)) & (
+        pairs["last_year"].isna() | (pairs["start_year"] < pairs["last_year"] + 1 - 1e-9))
+    ok &= pairs["capacity_t_per_yr"] > 0
+    return pairs.loc[ok, ["facility", "period"]]
+
+
+def build_model_data(case: Case) -> ModelData:
+    """Turn a validated case into model data."""
+    t = case.tables
+    s = case.settings
+    file = case.path.split("/")[-1]
+    periods = period_table(t["periods"], s["base_year"], s["discount_rate"])
+    countries = t["countries"].set_index("country")[["name", "blocs"]]
+    blocs: dict[str, list[str]] = {}
+    for c, text in countries["blocs"].items():
+        for b in (text or "").split(","):
+            if b:
+                blocs.setdefault(b, []).append(c)
+    products = t["products"].set_index("product").drop(columns=[ROW, "source"])
+    products["disposal_cost_usd_per_t"] = products["disposal_cost_usd_per_t"].fillna(
+        s["default_disposal_cost_usd_per_t"]).astype(float)
+    groups = {g: list(d["product"]) for g, d in t["product_groups"].groupby("group")}
+    recipes = t["recipes"][["process", "product", "coefficient"]].copy()
+    facilities = t["facilities"].set_index("facility").drop(columns=[ROW, "source"])
+
+    active = _active(facilities, periods)
+    fp = t["facility_processes"][["facility", "process", "unit_cost_usd_per_t"]]
+    calib = t["calibration"]
+    if not calib.empty:
+        fp = fp.merge(calib[["facility", "process", "calibration_cost_usd_per_t"]], how="left",
+                      on=["facility", "process"])
+        fp["unit_cost_usd_per_t"] = fp["unit_cost_usd_per_t"] + fp.pop("calibration_cost_usd_per_t").fillna(0.0)
+    activities = fp.merge(active, on="facility").merge(
+        facilities[["country", "capacity_t_per_yr"]], left_on="facility", right_index=True)
+    activities = activities.sort_values(["facility", "process", "period"], key=_period_key(periods)).reset_index(drop=True)
+
+    demand = t["demand"].drop(columns=["source"]).copy()
+    demand["shortfall_penalty_usd_per_t"] = demand["shortfall_penalty_usd_per_t"].fillna(
+        s["default_shortfall_penalty_usd_per_t"]).astype(float)
+    demand = demand[demand["quantity_t_per_yr"] > 0].reset_index(drop=True)
+
+    plist = list(products.index)
+    lanes = expand_lanes(t["transport"], list(countries.index), blocs, plist, groups, file)
+    made = activities[["process", "country"]].drop_duplicates().merge(recipes, on="process")
+    sources = set(zip(made.loc[made["coefficient"] > 0, "country"], made.loc[made["coefficient"] > 0, "product"]))
+    sinks = set(zip(made.loc[made["coefficient"] < 0, "country"], made.loc[made["coefficient"] < 0, "product"]))
+    sinks |= set(zip(demand["country"], demand["product"]))
+    lanes = prune_lanes(lanes, sources, sinks)
+
+    return ModelData(
+        case_name=case.name, settings=s, periods=periods, countries=countries, blocs=blocs,
+        products=products, groups=groups, recipes=recipes, activities=activities,
+        facilities=facilities, lanes=lanes, demand=demand,
+        content=content_coefficients(products, recipes), tables=t)
+
+
+def _period_key(periods: pd.DataFrame):
+    order = {p: i for i, p in enumerate(periods.index)}
+
+    def key(col: pd.Series) -> pd.Series:
+        return col.map(order) if col.name == "period" else col
+    return key

@@ -1,0 +1,92 @@
+"""Result tables from a solved model. Reports read these tables only, never the model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from model.build import BuiltModel
+from model.core import PENALTY, RESOURCE, TRANSFER
+from model.solve import SolveResult
+
+
+def cost_table(built: BuiltModel, sol: SolveResult) -> pd.DataFrame:
+    """Money by component, category and period: undiscounted USD and present value."""
+    per = built.data.periods
+    parts = []
+    for term in built.registry.costs:
+        rate = np.asarray(term.coefs, float) * sol.values(term.vars)
+        df = pd.DataFrame({"period": term.periods, "rate": rate})
+        g = df.groupby("period", sort=False)["rate"].sum().reset_index()
+        g["component"] = term.component
+        g["category"] = term.category
+        parts.append(g)
+    cols = ["component", "category", "period", "cost_usd", "pv_usd"]
+    if not parts:
+        return pd.DataFrame(columns=cols)
+    out = pd.concat(parts).groupby(["component", "category", "period"], sort=False)["rate"].sum().reset_index()
+    out["cost_usd"] = out["rate"] * out["period"].map(per["duration_yr"]).to_numpy()
+    out["pv_usd"] = out["cost_usd"] * out["period"].map(per["discount_factor"]).to_numpy()
+    return out[cols]
+
+
+def summary_table(costs: pd.DataFrame, demand: pd.DataFrame, sol: SolveResult,
+                  built: BuiltModel) -> pd.DataFrame:
+    """Headline figures: status, resource cost by component; unserved tonnes and their
+    penalty value and transfers on their own lines, never in the resource total."""
+    rows: list[tuple[str, str, object, str]] = [
+        ("status", "solver status", sol.status, ""),
+        ("status", "solver message", sol.message, ""),
+        ("status", "objective (present value, incl. penalties)", sol.objective, "USD"),
+    ]
+    by = costs.groupby(["category", "component"], sort=False)[["cost_usd", "pv_usd"]].sum()
+    for cat, label in ((RESOURCE, "resource cost"), (TRANSFER, "transfers"), (PENALTY, "unserved demand")):
+        part = by.loc[cat] if cat in by.index.get_level_values(0) else None
+        if part is not None:
+            for comp, rec in part.iterrows():
+                rows.append((label, f"{comp} (present value)", float(rec["pv_usd"]), "USD"))
+                rows.append((label, f"{comp} (undiscounted)", float(rec["cost_usd"]), "USD"))
+        total_pv = float(part["pv_usd"].sum()) if part is not None else 0.0
+        total = float(part["cost_usd"].sum()) if part is not None else 0.0
+        rows.append((label, "total (present value)", total_pv, "USD"))
+        rows.append((label, "total (undiscounted)", total, "USD"))
+    unserved = float(demand["unserved_t"].sum()) if not demand.empty else 0.0
+    total_dem = float((demand["demand_t_per_yr"] * demand["period"].map(
+        built.data.periods["duration_yr"])).sum()) if not demand.empty else 0.0
+    rows.append(("unserved demand", "unserved tonnes", unserved, "t"))
+    rows.append(("unserved demand", "share of demand unserved",
+                 unserved / total_dem if total_dem else 0.0, "share"))
+    st = sol.stats
+    for key, unit in (("rows", ""), ("columns", ""), ("nonzeros", ""), ("iterations", ""),
+                      ("compile_s", "s"), ("pass_s", "s"), ("solve_s", "s"), ("load_s", "s")):
+        if key in st:
+            rows.append(("solve statistics", key, st[key], unit))
+    return pd.DataFrame(rows, columns=["section", "item", "value", "unit"])
+
+
+def extract_tables(built: BuiltModel, sol: SolveResult) -> dict[str, pd.DataFrame]:
+    """Every result table of an optimal solve."""
+    if not sol.optimal:
+        raise ValueError(f"no results: the solve was not optimal ({sol.message})")
+    tables: dict[str, pd.DataFrame] = {}
+    balance = None
+    for mod in built.modules:
+        if mod.name == "balance":
+            balance = mod
+            continue
+        tables.update(mod.extract(sol, built.data))
+    tol = float(built.data.settings.get("price_tolerance_usd_per_t", 1e-3))
+    tables.update(balance.extract(sol, built.data, tables, tol))
+    costs = cost_table(built, sol)
+    dem = tables["demand"]
+    short = dem.groupby(["country", "product"], as_index=False, sort=False).agg(
+        unserved_t=("unserved_t", "sum"), penalty_value_usd=("penalty_value_usd", "sum"))
+    dem_t = dem.assign(_t=dem["demand_t_per_yr"] * dem["period"].map(built.data.periods["duration_yr"]).to_numpy())
+    short["demand_t"] = dem_t.groupby(["country", "product"], sort=False)["_t"].sum().to_numpy()
+    short["unserved_share"] = np.where(short["demand_t"] > 0, short["unserved_t"] / short["demand_t"], 0.0)
+    tables["shortfall"] = short[short["unserved_t"] > 1e-9].reset_index(drop=True)
+    tables["costs"] = costs
+    content = built.data.content.reset_index()
+    tables["content"] = content
+    tables = {"summary": summary_table(costs, dem, sol, built), **tables}
+    return tables

@@ -1,0 +1,133 @@
+"""Hand the Pyomo model to HiGHS (highspy) and read back values and duals.
+
+The model is compiled to matrix form with Pyomo's standard-form compiler and passed
+to HiGHS as one LP, which measured several times faster than writing files or the
+stock solver interface (see ../shared/PERFORMANCE.md and benchmarks/).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import highspy
+import numpy as np
+from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
+
+# HiGHS model status -> (short status, plain words for a planner)
+_STATUS = {
+    "kOptimal": ("optimal", "optimal: the least-cost plan was found"),
+    "kModelEmpty": ("optimal", "optimal: the model is empty"),
+    "kInfeasible": ("infeasible", "infeasible: no plan meets every constraint"),
+    "kUnbounded": ("unbounded", "unbounded: cost can fall without limit (a cost or bound is missing)"),
+    "kUnboundedOrInfeasible": ("infeasible_or_unbounded",
+                               "infeasible or unbounded: HiGHS could not tell which"),
+    "kTimeLimit": ("time_limit", "stopped at the time limit before proving optimality"),
+    "kIterationLimit": ("iteration_limit", "stopped at the iteration limit before proving optimality"),
+    "kInterrupt": ("interrupted", "interrupted before proving optimality"),
+    "kMemoryLimit": ("memory_limit", "ran out of memory"),
+}
+
+
+@dataclass
+class SolveResult:
+    """Solver outcome; values and duals are looked up by Pyomo component data."""
+
+    status: str
+    message: str
+    objective: float
+    x: np.ndarray
+    row_dual: np.ndarray
+    col_pos: dict[int, int]
+    row_pos: dict[int, int]
+    stats: dict = field(default_factory=dict)
+
+    @property
+    def optimal(self) -> bool:
+        return self.status == "optimal"
+
+    def values(self, vars: list) -> np.ndarray:
+        """Values of variables, in the order given (0 for a column never used)."""
+        pos = self.col_pos
+        idx = np.fromiter((pos.get(id(v), -1) for v in vars), np.int64, len(vars))
+        out = np.zeros(len(vars))
+        hit = idx >= 0
+        out[hit] = self.x[idx[hit]]
+        return out
+
+    def duals(self, cons: list) -> np.ndarray:
+        """Duals (d objective / d right-hand side) of constraints, in the order given."""
+        pos = self.row_pos
+        idx = np.fromiter((pos.get(id(c), -1) for c in cons), np.int64, len(cons))
+        out = np.zeros(len(cons))
+        hit = idx >= 0
+        out[hit] = self.row_dual[idx[hit]]
+        return out
+
+
+def to_highs(model, settings: dict) -> tuple[highspy.Highs, list, list, dict]:
+    """Compile the model to matrices and load it into a new Highs object."""
+    t0 = time.perf_counter()
+    info = LinearStandardFormCompiler().write(model, mixed_form=True)
+    t1 = time.perf_counter()
+    cols = info.columns
+    A = info.A.tocsc()
+    n_row, n_col = A.shape
+    lp = highspy.HighsLp()
+    lp.num_col_ = n_col
+    lp.num_row_ = n_row
+    lp.col_cost_ = np.asarray(info.c.toarray()[0] if info.c.shape[0] else np.zeros(n_col), float)
+    inf = highspy.kHighsInf
+    lp.col_lower_ = np.array([inf * -1 if v.lb is None else v.lb for v in cols], float)
+    lp.col_upper_ = np.array([inf if v.ub is None else v.ub for v in cols], float)
+    rhs = np.asarray(info.rhs, float)
+    mult = np.fromiter((r[1] for r in info.rows), np.int8, n_row)
+    lp.row_lower_ = np.where(mult == 1, -inf, rhs)
+    lp.row_upper_ = np.where(mult == -1, inf, rhs)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = A.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = A.indices.astype(np.int32)
+    lp.a_matrix_.value_ = A.data.astype(float)
+    lp.offset_ = float(info.c_offset[0]) if len(info.c_offset) else 0.0
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("time_limit", float(settings.get("solver_time_limit_s", 600.0)))
+    h.setOptionValue("threads", int(settings.get("solver_threads", 1)))
+    h.setOptionValue("solver", {"choose": "choose", "simplex": "simplex", "ipm": "ipm"}[
+        settings.get("solver_method", "choose")])
+    h.passModel(lp)
+    t2 = time.perf_counter()
+    rows = [r[0] for r in info.rows]
+    return h, cols, rows, {"compile_s": t1 - t0, "pass_s": t2 - t1, "rows": n_row,
+                           "columns": n_col, "nonzeros": int(A.nnz)}
+
+
+def run_highs(h: highspy.Highs, cols: list, rows: list, stats: dict) -> SolveResult:
+    t0 = time.perf_counter()
+    h.run()
+    t1 = time.perf_counter()
+    raw = h.modelStatusToString(h.getModelStatus())
+    name = str(h.getModelStatus()).split(".")[-1]
+    status, message = _STATUS.get(name, ("error", f"solver stopped: {raw}"))
+    sol = h.getSolution()
+    info = h.getInfo()
+    optimal = status == "optimal"
+    x = np.asarray(sol.col_value, float) if optimal else np.zeros(len(cols))
+    dual = np.asarray(sol.row_dual, float) if optimal and sol.dual_valid else np.zeros(len(rows))
+    col_pos = {id(v): i for i, v in enumerate(cols)}
+    row_pos = {id(c): i for i, c in enumerate(rows)}
+    t2 = time.perf_counter()
+    stats = dict(stats, solve_s=t1 - t0, load_s=t2 - t1,
+                 iterations=int(info.simplex_iteration_count), highs_status=raw)
+    obj = float(info.objective_function_value) if optimal else float("nan")
+    return SolveResult(status, message, obj, x, dual, col_pos, row_pos, stats)
+
+
+def solve_model(model, settings: dict) -> SolveResult:
+    """Compile, pass, solve; a non-optimal outcome carries no values."""
+    h, cols, rows, stats = to_highs(model, settings)
+    if stats["columns"] == 0:
+        return SolveResult("optimal", "optimal: the model is empty", 0.0, np.zeros(0),
+                           np.zeros(len(rows)), {}, {id(c): i for i, c in enumerate(rows)},
+                           dict(stats, solve_s=0.0, load_s=0.0, iterations=0, highs_status="empty"))
+    return run_highs(h, cols, rows, stats)
