@@ -17,8 +17,9 @@ def _money(x: float) -> str:
     return f"{x / 1e9:,.3f} bn USD" if abs(x) >= 1e8 else f"{x / 1e6:,.3f} M USD"
 
 
-def print_summary(result, folder: Path | None, out=sys.stdout) -> None:
+def print_summary(result, folder: Path | None, out=None) -> None:
     """Status, resource cost by component, shortfall by country and product, report path."""
+    out = out or sys.stdout
     print(f"case: {result.case.name}" + (f"  scenario: {result.scenario}" if result.scenario else ""), file=out)
     print(f"status: {result.solve.message}", file=out)
     if result.optimal:

@@ -12,6 +12,7 @@ from model.build import build_model
 from model.data import build_model_data
 from model.results import extract_tables
 from model.scenario import apply_scenario
+from model.schema import InputError
 from model.solve import SolveResult, solve_model
 from model.validate import validate_case
 from model.workbook import Case, read_case
@@ -34,7 +35,13 @@ def load_case(path: str, scenario: str | None = None) -> Case:
     """Read, validate and apply a scenario; raises InputError listing every problem."""
     case = validate_case(read_case(path))
     if scenario:
-        case = validate_case(apply_scenario(case, scenario))
+        case = apply_scenario(case, scenario)
+        try:
+            validate_case(case)
+        except InputError as exc:  # the base case was clean: the scenario made these
+            for p in exc.problems:
+                p.message += f" (after applying scenario '{scenario}')"
+            raise
     return case
 
 

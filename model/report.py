@@ -72,8 +72,8 @@ def write_xlsx(path: Path, tables: dict[str, pd.DataFrame]) -> None:
                 ws.autofilter(0, 0, max(len(df), 1), len(df.columns) - 1)
             for j, col in enumerate(df.columns):
                 ws.write(0, j, col, head)
-                sample = df[col].head(200).astype(str)
-                width = min(max([len(str(col))] + [len(s) for s in sample]) + 2, 60)
+                lengths = [len(str(v)) for v in df[col].head(200)]
+                width = min(max([len(str(col))] + lengths) + 2, 60)
                 fmt = _number_format(str(col))
                 ws.set_column(j, j, width, book.add_format({"num_format": fmt}) if fmt else None)
 

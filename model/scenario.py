@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from model.schema import SHEETS_BY_NAME, InputError, Problem
-from model.workbook import ROW, Case, check_range, coerce, did_you_mean
+from model.workbook import ROW, Case, check_range, coerce, did_you_mean, typed_frame
 
 SCENARIO_ROW = "_scenario_change_row"
 
@@ -55,6 +55,8 @@ def _typed(sheet: str, column: str, text: str):
     value, err = coerce(text, col)
     if err is None:
         err = check_range(value, col)
+    if err is None and col.required and value is None:
+        err = "required value is blank"
     return value, err, col
 
 
@@ -102,9 +104,13 @@ def _apply_change(case: Case, ch: dict, file: str) -> list[Problem]:
             if err:
                 errs += problem("value", v, f"{k}: {col.expected()}", err)
             rec[k] = value
+        for c in spec.columns:
+            if c.required and rec[c.name] is None and c.name not in dict(pairs):
+                errs += problem("value", ch["value"], f"a value for {c.name}",
+                                f"the appended row has no {c.name} (a required column)")
         if not errs:
             rec["source"] = rec.get("source") or f"scenario {ch['scenario']}"
-            case.tables[sheet] = pd.concat([df, pd.DataFrame([rec])], ignore_index=True)
+            case.tables[sheet] = typed_frame(spec, pd.concat([df, pd.DataFrame([rec])], ignore_index=True))
         return errs
     try:
         pairs = _pairs(ch["filter"] or "*")
@@ -153,7 +159,7 @@ def _apply_change(case: Case, ch: dict, file: str) -> list[Problem]:
         bad = [check_range(v, col) for v in df.loc[mask, column]]
         if any(bad):
             return problem("value", ch["value"], col.expected(), f"{op} gives a value out of range")
-    case.tables[sheet] = df
+    case.tables[sheet] = typed_frame(spec, df)
     return []
 
 
@@ -176,6 +182,8 @@ def _apply_setting(case: Case, ch: dict, file: str, problem) -> list[Problem]:
         except (TypeError, ValueError):
             value, err = None, "not a number"
     err = err or check_range(value, col)
+    if err is None and col.required and value is None:
+        err = "required value is blank"
     if err:
         return problem("value", ch["value"], col.expected(), err)
     case.settings[key] = value

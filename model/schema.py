@@ -142,7 +142,7 @@ SHEETS: tuple[Sheet, ...] = (
     Sheet("settings", "Key/value settings of the case.", (
         Column("key", "str", "Setting name (see the settings table below).",
                required=True, codes=tuple(s.name for s in SETTINGS)),
-        Column("value", "str", "Setting value.", required=True),
+        Column("value", "str", "Setting value (blank takes the default)."),
         SOURCE,
     ), key=("key",), required=True),
     _sheet("periods", "Model periods in time order. Flows and balances are annual rates; "
@@ -406,13 +406,13 @@ class Problem:
         where = [self.file]
         if self.sheet:
             where.append(f"sheet '{self.sheet}'")
-        if self.row is not None:
-            where.append(f"row {self.row}")
+        if self.row is not None and self.row == self.row:  # NaN: a row a scenario appended
+            where.append(f"row {int(self.row)}")
         if self.column:
             where.append(f"column '{self.column}'")
         text = ", ".join(where) + ": "
         text += self.message or "bad value"
-        if self.value is not None and self.value != "":
+        if self.value is not None and self.value != "" and self.value == self.value:
             text += f"; found {self.value!r}"
         if self.expected:
             text += f"; expected {self.expected}"

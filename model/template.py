@@ -36,11 +36,11 @@ def write_template(path: str | Path) -> Path:
             ws.set_column(j, j, max(12, len(col.name) + 2))
         ws.freeze_panes(1, 0)
         if sheet.name == "settings":
-            for i, s in enumerate(SETTINGS, start=1):
+            rows = [s for s in SETTINGS if s.required or s.default is not None]
+            for i, s in enumerate(rows, start=1):
                 ws.write(i, 0, s.name)
                 if s.default is not None:
                     ws.write(i, 1, s.default)
-                ws.write(i, 2, "")
     doc = wb.add_worksheet("_columns")
     rows = [("sheet", "column", "type", "unit", "required", "default", "expected", "description")]
     for sheet in SHEETS:

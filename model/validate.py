@@ -36,6 +36,11 @@ def code_sets(tables: dict[str, pd.DataFrame]) -> dict[str, set[str]]:
     }
 
 
+def _row(value) -> int | None:
+    """The Excel row of a record; None for a row a scenario appended (it has no cell)."""
+    return None if value is None or pd.isna(value) else int(value)
+
+
 def _check_keys(file: str, sheet: S.Sheet, df: pd.DataFrame, out: list[Problem]) -> None:
     if not sheet.key or df.empty:
         return
@@ -64,7 +69,7 @@ def _check_refs(file: str, sheet: S.Sheet, df: pd.DataFrame, codes: dict[str, se
                     continue
                 if item not in allowed:
                     what = col.ref.replace("_or_", " or ")
-                    out.append(Problem(file, sheet.name, int(row), col.name, item,
+                    out.append(Problem(file, sheet.name, _row(row), col.name, item,
                                        f"a known {what}" + (" or *" if col.wildcard else ""),
                                        f"unknown {what}" + did_you_mean(item, allowed)))
 
@@ -81,7 +86,8 @@ def _check_recipes(file: str, t: dict[str, pd.DataFrame], out: list[Problem]) ->
             out.append(Problem(file, "processes", p[ROW], "process", p["process"],
                                "rows in the recipes sheet", "process has no recipe"))
         elif p["process"] not in has_output:
-            out.append(Problem(file, "recipes", p[ROW], "coefficient", p["process"],
+            first = rec.loc[rec["process"] == p["process"], ROW].iloc[0]
+            out.append(Problem(file, "recipes", _row(first), "coefficient", p["process"],
                                "at least one output (a positive coefficient)",
                                "process has no output"))
 
@@ -129,13 +135,14 @@ def _check_facilities(file: str, t: dict[str, pd.DataFrame], out: list[Problem])
 def _check_codes_distinct(file: str, codes: dict[str, set[str]], t: dict[str, pd.DataFrame],
                           out: list[Problem]) -> None:
     for clash in sorted(codes[S.COUNTRY] & codes[S.BLOC]):
-        row = t["countries"].loc[t["countries"]["country"] == clash, ROW].iloc[0]
-        out.append(Problem(file, "countries", int(row), "blocs", clash,
+        named = t["countries"]["blocs"].map(lambda text: clash in str(text or "").split(","))
+        row = t["countries"].loc[named, ROW].iloc[0]
+        out.append(Problem(file, "countries", _row(row), "blocs", clash,
                            "bloc codes distinct from country codes",
                            "a bloc has the same code as a country"))
     for clash in sorted(codes[S.PRODUCT] & codes[S.GROUP]):
         row = t["product_groups"].loc[t["product_groups"]["group"] == clash, ROW].iloc[0]
-        out.append(Problem(file, "product_groups", int(row), "group", clash,
+        out.append(Problem(file, "product_groups", _row(row), "group", clash,
                            "group codes distinct from product codes",
                            "a group has the same code as a product"))
 
@@ -144,7 +151,7 @@ def _check_unsupported(file: str, t: dict[str, pd.DataFrame], out: list[Problem]
     for sheet in SHEETS:
         df = t[sheet.name]
         if not sheet.supported and not df.empty:
-            out.append(Problem(file, sheet.name, int(df[ROW].iloc[0]), message=(
+            out.append(Problem(file, sheet.name, _row(df[ROW].iloc[0]), message=(
                 "this sheet's part of the model is not built yet in this version; "
                 "leave the sheet empty or delete it"), expected="no rows"))
 

@@ -160,7 +160,7 @@ def _table(file: str, sheet: Sheet, rows: list[tuple], uncached: set[tuple[int, 
     if not rows or all(_is_blank(v) for v in rows[0]):
         problems.append(Problem(file, sheet.name, 1, message="the header row is empty",
                                 expected="a header row with columns " + ", ".join(names)))
-        return pd.DataFrame(columns=names + [ROW])
+        return typed_frame(sheet, [])
     header = [None if _is_blank(h) else str(h).strip() for h in rows[0]]
     positions: dict[str, int] = {}
     for c, h in enumerate(header):
@@ -203,21 +203,37 @@ def _table(file: str, sheet: Sheet, rows: list[tuple], uncached: set[tuple[int, 
                 value = col.default
             rec[col.name] = value
         records.append(rec)
-    frame = pd.DataFrame.from_records(records, columns=names + [ROW])
+    return typed_frame(sheet, records)
+
+
+def typed_frame(sheet: Sheet, records: list[dict] | pd.DataFrame) -> pd.DataFrame:
+    """A sheet's table with its schema's columns: numbers as float (blank = NaN),
+    booleans as bool, text as Python str (blank = the default)."""
+    names = sheet.column_names
+    frame = (records if isinstance(records, pd.DataFrame)
+             else pd.DataFrame.from_records(records, columns=names + [ROW]))
+    frame = frame.astype({c.name: object for c in sheet.columns if c.dtype in ("str", "list", "bool")})
+    for col in sheet.columns:
+        if col.dtype in ("float", "int"):
+            frame[col.name] = pd.to_numeric(frame[col.name], errors="coerce").astype(float)
     return frame
 
 
 def _settings(file: str, table: pd.DataFrame, problems: list[Problem]) -> tuple[dict, dict]:
     values = {s.name: s.default for s in SETTINGS}
     where: dict[str, int] = {}
+    seen: set[str] = set()
     for rec in table.to_dict("records"):
         key = rec["key"]
         col = SETTINGS_BY_NAME.get(key)
         if col is None:
             continue  # the key column's codes already reported it
+        seen.add(key)
         value, err = coerce(rec["value"], col)
         if err is None:
             err = check_range(value, col)
+        if err is None and value is None and col.required:
+            err = "required setting is blank"
         if err:
             problems.append(Problem(file, "settings", rec[ROW], "value", rec["value"],
                                     f"{key}: {col.expected()}", err))
@@ -225,7 +241,7 @@ def _settings(file: str, table: pd.DataFrame, problems: list[Problem]) -> tuple[
         values[key] = value
         where[key] = rec[ROW]
     for col in SETTINGS:
-        if col.required and col.name not in where:
+        if col.required and col.name not in seen:
             problems.append(Problem(file, "settings", None, "key", None,
                                     f"a row with key '{col.name}'",
                                     "required setting is missing"))
@@ -257,7 +273,7 @@ def read_case(path: str | Path) -> Case:
         if sheet.name not in cells:
             if sheet.required:
                 problems.append(Problem(file, sheet.name, message="required sheet is missing"))
-            tables[sheet.name] = pd.DataFrame(columns=sheet.column_names + [ROW])
+            tables[sheet.name] = typed_frame(sheet, [])
             continue
         tables[sheet.name] = _table(file, sheet, cells[sheet.name],
                                     uncached.get(sheet.name, set()), problems)

@@ -1,0 +1,219 @@
+"""Build inputs/example.xlsx: a small illustrative case of the whole chain.
+
+Five countries (China, USA, Australia, Malaysia, Japan), three deposit types
+(bastnaesite, monazite, ionic clay), separation with co-products that have their own
+non-magnet demand, metal-making and two magnet grades. Figures come from
+../shared/data/reference_figures.csv where it has them (the source cell says which);
+every other figure says "assumption: ..." and why. It is a teaching case that runs in
+a second, not the sourced base case of the real chain.
+
+Run: python inputs/build_example.py  (overwrites inputs/example.xlsx)
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from model.casewriter import write_case  # noqa: E402
+
+USGS = "USGS Mineral Commodity Summaries 2026, Rare Earths (reference_figures.csv)"
+ARGUS = "Argus Non-Ferrous Markets 2025 annual average, FOB China (reference_figures.csv)"
+MP_COMP = "Mountain Pass bastnaesite TREO split 2021 (reference_figures.csv)"
+ARAXA = "Monazite Araxa, Brazil REO distribution 2020, used as the monazite proxy (reference_figures.csv)"
+PITINGA = ("assumption: ionic-clay split not published; Dy and Y shares rounded from the Pitinga "
+           "xenotime proxy (Y 45.4 %, Dy 10.7 % of REO; reference_figures.csv)")
+NDFEB = "NdFeB composition: NdPr 29-32.5 wt %, Dy 0.6-1.2 wt % standard, ~4 wt % wind grades (reference_figures.csv)"
+ILLUS = "assumption: illustrative figure for the example case, not a sourced estimate"
+FREIGHT = ("Drewry WCI container rates 2025 at ~20 t/FEU, about 0.1-0.2 USD/kg (DERIVED, "
+           "reference_figures.csv); rounded up for handling")
+
+
+def build() -> dict:
+    countries = [
+        {"country": "CHN", "name": "China", "blocs": "", "source": "ISO 3166"},
+        {"country": "USA", "name": "United States", "blocs": "MSP", "source": "ISO 3166; Minerals Security Partnership member"},
+        {"country": "AUS", "name": "Australia", "blocs": "MSP", "source": "ISO 3166; Minerals Security Partnership member"},
+        {"country": "MYS", "name": "Malaysia", "blocs": "", "source": "ISO 3166"},
+        {"country": "JPN", "name": "Japan", "blocs": "MSP", "source": "ISO 3166; Minerals Security Partnership member"},
+    ]
+    P = lambda code, stage, element, unit, price=None, src=ILLUS, disp=None: {  # noqa: E731
+        "product": code, "stage": stage, "element": element, "unit": unit,
+        "reference_price_usd_per_t": price, "disposal_cost_usd_per_t": disp, "source": src}
+    products = [
+        P("bast_conc", "concentrate", "mix", "t_REO", src="concentrate in t REO"),
+        P("mon_conc", "concentrate", "mix", "t_REO", src="concentrate in t REO"),
+        P("clay_conc", "concentrate", "mix", "t_REO", src="mixed carbonate from ionic clay, t REO"),
+        P("La_ox", "oxide", "La", "t_REO", 1000, ARGUS, 50),
+        P("Ce_ox", "oxide", "Ce", "t_REO", 1710, ARGUS, 50),
+        P("NdPr_ox", "oxide", "NdPr", "t_REO", 69000, ARGUS),
+        P("Dy_ox", "oxide", "Dy", "t_REO", 239000, ARGUS),
+        P("Y_ox", "oxide", "Y", "t_REO", None, "price not in the reference set", 50),
+        P("SEG_ox", "oxide", "mix", "t_REO", None, "samarium-europium-gadolinium and other heavy oxides, unsold here", 50),
+        P("NdPr_metal", "metal", "NdPr", "t_metal"),
+        P("Dy_metal", "metal", "Dy", "t_metal"),
+        P("FeB", "input", "", "t", 1000, "assumption: iron-boron and other alloying inputs at about 1 USD/kg"),
+        P("magnet_std", "magnet", "mix", "t_magnet", src="sintered NdFeB, standard grade"),
+        P("magnet_ht", "magnet", "mix", "t_magnet", src="sintered NdFeB, high-temperature (Dy-rich) grade"),
+    ]
+    processes = [
+        {"process": "mine_bast", "stage": "mining", "description": "bastnaesite mining and beneficiation"},
+        {"process": "mine_mon", "stage": "mining", "description": "monazite mining and concentration"},
+        {"process": "mine_clay", "stage": "mining", "description": "ionic-clay leaching to mixed carbonate"},
+        {"process": "sep_bast", "stage": "separation", "description": "solvent extraction of bastnaesite feed"},
+        {"process": "sep_mon", "stage": "separation", "description": "cracking and solvent extraction of monazite feed"},
+        {"process": "sep_clay", "stage": "separation", "description": "solvent extraction of ionic-clay carbonate"},
+        {"process": "reduce_ndpr", "stage": "reduction", "description": "NdPr oxide to metal by fused-salt electrolysis"},
+        {"process": "reduce_dy", "stage": "reduction", "description": "Dy oxide to metal (calciothermic)"},
+        {"process": "make_std", "stage": "magnet", "description": "sintered NdFeB, standard grade"},
+        {"process": "make_ht", "stage": "magnet", "description": "sintered NdFeB, high-temperature grade"},
+        {"process": "buy_feb", "stage": "other", "description": "iron, boron and alloying inputs from the market"},
+    ]
+    for p in processes:
+        p["activity_unit"] = "t"
+        p["source"] = "process definition"
+    R = lambda k, p, c, src: {"process": k, "product": p, "coefficient": c, "source": src}  # noqa: E731
+    recipes = [
+        R("mine_bast", "bast_conc", 1, "1 t REO of concentrate per unit of activity"),
+        R("mine_mon", "mon_conc", 1, "1 t REO of concentrate per unit of activity"),
+        R("mine_clay", "clay_conc", 1, "1 t REO of carbonate per unit of activity"),
+        R("sep_bast", "bast_conc", -1, "1 t REO feed per unit"),
+        R("sep_bast", "La_ox", 0.323, MP_COMP), R("sep_bast", "Ce_ox", 0.502, MP_COMP),
+        R("sep_bast", "NdPr_ox", 0.157, MP_COMP), R("sep_bast", "SEG_ox", 0.018, MP_COMP),
+        R("sep_mon", "mon_conc", -1, "1 t REO feed per unit"),
+        R("sep_mon", "La_ox", 0.235, ARAXA), R("sep_mon", "Ce_ox", 0.492, ARAXA),
+        R("sep_mon", "NdPr_ox", 0.205, ARAXA + ": Nd 16.37 + Pr 4.16"),
+        R("sep_mon", "Dy_ox", 0.0035, ARAXA), R("sep_mon", "Y_ox", 0.0124, ARAXA),
+        R("sep_mon", "SEG_ox", 0.0521, ARAXA + ": remainder"),
+        R("sep_clay", "clay_conc", -1, "1 t REO feed per unit"),
+        R("sep_clay", "Y_ox", 0.45, PITINGA), R("sep_clay", "Dy_ox", 0.10, PITINGA),
+        R("sep_clay", "NdPr_ox", 0.20, "assumption: light-REE-rich south-China clays carry NdPr; split not published"),
+        R("sep_clay", "La_ox", 0.10, "assumption: split not published"),
+        R("sep_clay", "SEG_ox", 0.15, "assumption: remainder of the clay split"),
+        R("reduce_ndpr", "NdPr_ox", -1.17, "stoichiometry: 1.17 t NdPr oxide per t metal (DESIGN.md)"),
+        R("reduce_ndpr", "NdPr_metal", 1, "1 t metal per unit"),
+        R("reduce_dy", "Dy_ox", -1.148, "stoichiometry: Dy2O3 is 87.1 % Dy by mass"),
+        R("reduce_dy", "Dy_metal", 1, "1 t metal per unit"),
+        R("make_std", "NdPr_metal", -0.31, NDFEB), R("make_std", "Dy_metal", -0.01, NDFEB),
+        R("make_std", "FeB", -0.68, NDFEB + ": balance Fe, B"), R("make_std", "magnet_std", 1, "1 t magnet per unit"),
+        R("make_ht", "NdPr_metal", -0.28, NDFEB), R("make_ht", "Dy_metal", -0.04, NDFEB + ": wind grades ~4 wt % Dy"),
+        R("make_ht", "FeB", -0.68, NDFEB + ": balance Fe, B"), R("make_ht", "magnet_ht", 1, "1 t magnet per unit"),
+        R("buy_feb", "FeB", 1, "1 t per unit"),
+    ]
+    F = lambda f, c, cap, src, first=None: {"facility": f, "country": c, "capacity_t_per_yr": cap,  # noqa: E731
+                                            "first_year": first, "source": src}
+    facilities = [
+        F("cn_bayan_obo", "CHN", 220000, "assumption: 220 kt of the USGS 2025 China total of 270 kt REO taken as bastnaesite (Bayan Obo)"),
+        F("cn_ionic_clay", "CHN", 50000, "assumption: remaining 50 kt of the USGS 2025 China total as ionic clay"),
+        F("us_mountain_pass", "USA", 51000, USGS + "; 2025 output used as capacity (assumption)"),
+        F("au_mt_weld", "AUS", 29000, USGS + "; 2025 output used as capacity (assumption)"),
+        F("cn_separation", "CHN", 254000, "China smelting & separation quota 2024 (reference_figures.csv)"),
+        F("us_mp_separation", "USA", 25500, "MP NdPr run-rate 4,000 t/yr end-2025 / 0.157 NdPr share = 25.5 kt feed (DERIVED, reference_figures.csv)"),
+        F("my_lynas_kuantan", "MYS", 51200, "Lynas Malaysia 10,500 t/yr NdPr-equivalent / 0.205 NdPr share = 51.2 kt feed (DERIVED, reference_figures.csv)"),
+        F("cn_metal", "CHN", 100000, "assumption: China ~90 % of metal processing (reference_figures.csv); size illustrative"),
+        F("jp_metal", "JPN", 8000, ILLUS),
+        F("us_metal", "USA", 1000, ILLUS),
+        F("cn_magnets", "CHN", 300000, "World NdFeB 319 kt less ex-China 19 kt, 2024 (DERIVED, reference_figures.csv)"),
+        F("jp_magnets", "JPN", 13000, "Japan ~13 kt NdFeB, 2024 (ESTIMATE, reference_figures.csv)"),
+        F("us_magnets", "USA", 1000, ILLUS, first=2026),
+        F("cn_feb", "CHN", 1e6, "assumption: alloying inputs are not scarce"),
+        F("jp_feb", "JPN", 1e6, "assumption: alloying inputs are not scarce"),
+        F("us_feb", "USA", 1e6, "assumption: alloying inputs are not scarce"),
+    ]
+    FP = lambda f, k, cost, src=ILLUS: {"facility": f, "process": k, "unit_cost_usd_per_t": cost, "source": src}  # noqa: E731
+    fps = [
+        FP("cn_bayan_obo", "mine_bast", 2000), FP("cn_ionic_clay", "mine_clay", 6000),
+        FP("us_mountain_pass", "mine_bast", 4000), FP("au_mt_weld", "mine_mon", 4500),
+        FP("cn_separation", "sep_bast", 3000), FP("cn_separation", "sep_clay", 4000),
+        FP("cn_separation", "sep_mon", 3500),
+        FP("us_mp_separation", "sep_bast", 6000), FP("my_lynas_kuantan", "sep_mon", 5500),
+        FP("cn_metal", "reduce_ndpr", 5000), FP("cn_metal", "reduce_dy", 20000),
+        FP("jp_metal", "reduce_ndpr", 8000), FP("jp_metal", "reduce_dy", 30000),
+        FP("us_metal", "reduce_ndpr", 10000),
+        FP("cn_magnets", "make_std", 15000), FP("cn_magnets", "make_ht", 20000),
+        FP("jp_magnets", "make_std", 25000), FP("jp_magnets", "make_ht", 30000),
+        FP("us_magnets", "make_std", 30000),
+        FP("cn_feb", "buy_feb", 1000, "assumption: about 1 USD/kg"),
+        FP("jp_feb", "buy_feb", 1000, "assumption: about 1 USD/kg"),
+        FP("us_feb", "buy_feb", 1000, "assumption: about 1 USD/kg"),
+    ]
+    periods = [
+        {"period": "2025", "start_year": 2025, "duration_yr": 1, "regime": "normal", "source": "model horizon"},
+        {"period": "2026", "start_year": 2026, "duration_yr": 1, "regime": "normal", "source": "model horizon"},
+        {"period": "2027-29", "start_year": 2027, "duration_yr": 3, "regime": "normal", "source": "model horizon"},
+    ]
+    penalty = {"defence": 5e6, "wind": 2e6, "ev": 1e6, "industrial": 5e5, "consumer": 2e5}
+    pen_src = "assumption: value of lost use ordered defence > wind > EV > industrial > consumer"
+    magnet_demand = {  # t magnet per yr in 2025
+        "USA": {"defence": 1000, "ev": 6000, "wind": 2000, "industrial": 5000, "consumer": 6000},
+        "JPN": {"ev": 6000, "industrial": 5000, "consumer": 4000},
+        "CHN": {"ev": 40000, "wind": 5000, "industrial": 22000, "consumer": 18000},
+    }
+    growth = {"2025": 1.0, "2026": 1.087, "2027-29": 1.087 ** 3}
+    demand = []
+    for c, segs in magnet_demand.items():
+        for seg, q in segs.items():
+            grade = "magnet_ht" if seg in ("defence", "wind", "ev") else "magnet_std"
+            for per, g in growth.items():
+                demand.append({"country": c, "product": grade, "segment": seg, "period": per,
+                               "quantity_t_per_yr": round(q * g), "shortfall_penalty_usd_per_t": penalty[seg],
+                               "source": ("US magnet demand ~20 kt/yr 2025 (DERIVED, reference_figures.csv); segment split assumption"
+                                          if c == "USA" else ILLUS) + "; growth 8.7 %/yr NdFeB CAGR forecast (reference_figures.csv)"})
+    for c, q in (("CHN", 60000), ("USA", 8000), ("JPN", 6000)):
+        for per in growth:
+            demand.append({"country": c, "product": "Ce_ox", "segment": "polishing_glass", "period": per,
+                           "quantity_t_per_yr": q, "shortfall_penalty_usd_per_t": 20000, "source": ILLUS})
+            demand.append({"country": c, "product": "La_ox", "segment": "catalysts", "period": per,
+                           "quantity_t_per_yr": q // 2, "shortfall_penalty_usd_per_t": 20000, "source": ILLUS})
+            demand.append({"country": c, "product": "Y_ox", "segment": "phosphors_coatings", "period": per,
+                           "quantity_t_per_yr": q // 20, "shortfall_penalty_usd_per_t": 100000, "source": ILLUS})
+    transport = [
+        {"from_country": "*", "to_country": "*", "product": "*", "cost_usd_per_t": 250, "source": FREIGHT},
+        {"from_country": "AUS", "to_country": "MYS", "product": "mon_conc", "cost_usd_per_t": 100,
+         "source": "assumption: Mt Weld concentrate shipped to Kuantan in bulk"},
+    ]
+    scenarios = [
+        {"scenario": "high_demand", "description": "Magnet demand 25 % above the base path",
+         "expected_effects": "more magnet shortfall in consumer and industrial segments; higher NdPr prices"},
+        {"scenario": "china_heavy_cutoff", "description": "No Dy oxide, Dy metal or high-temperature magnets leave China "
+         "(a blunt stand-in written as zero-capacity lanes until the export_controls sheet is built)",
+         "expected_effects": "high-temperature magnet shortfall outside China; ex-China Dy price at the rationing level"},
+        {"scenario": "mp_expansion", "parent": "", "description": "Mountain Pass separation doubles",
+         "expected_effects": "more US NdPr oxide; lower US magnet shortfall only if metal and magnet capacity follow"},
+    ]
+    changes = [
+        {"scenario": "high_demand", "sheet": "demand", "filter": "product=magnet_std", "column": "quantity_t_per_yr", "op": "scale", "value": "1.25"},
+        {"scenario": "high_demand", "sheet": "demand", "filter": "product=magnet_ht", "column": "quantity_t_per_yr", "op": "scale", "value": "1.25"},
+        {"scenario": "mp_expansion", "sheet": "facilities", "filter": "facility=us_mp_separation", "column": "capacity_t_per_yr", "op": "scale", "value": "2"},
+    ]
+    for prod in ("Dy_ox", "Dy_metal", "magnet_ht"):
+        changes.append({"scenario": "china_heavy_cutoff", "sheet": "transport", "filter": "*", "column": "", "op": "append",
+                        "value": f"from_country=CHN; to_country=*; product={prod}; cost_usd_per_t=250; max_flow_t_per_yr=0"})
+    return {
+        "periods": periods, "countries": countries, "products": products,
+        "product_groups": [{"group": "magnets", "product": "magnet_std", "source": "grouping"},
+                           {"group": "magnets", "product": "magnet_ht", "source": "grouping"},
+                           {"group": "HREE", "product": "Dy_ox", "source": "grouping"},
+                           {"group": "HREE", "product": "Dy_metal", "source": "grouping"}],
+        "processes": processes, "recipes": recipes, "facilities": facilities,
+        "facility_processes": fps, "demand": demand, "transport": transport,
+        "scenarios": scenarios, "scenario_changes": changes,
+    }
+
+
+SETTINGS = {
+    "base_year": (2025, "first model year"),
+    "currency": ("USD", "real US dollars"),
+    "price_year": (2025, "real 2025 dollars"),
+    "discount_rate": (0.05, "assumption: 5 % real social discount rate"),
+    "default_shortfall_penalty_usd_per_t": (1e6, "assumption: default value of lost use"),
+    "default_disposal_cost_usd_per_t": (50, "assumption: storage or disposal of surplus oxide at about 0.05 USD/kg"),
+}
+
+
+if __name__ == "__main__":
+    out = write_case(ROOT / "inputs" / "example.xlsx", build(), SETTINGS, overwrite=True)
+    print(f"written {out}")

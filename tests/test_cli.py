@@ -1,0 +1,129 @@
+"""End to end: run.py on the shipped example, report folders, exit codes, template, docs."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+
+import openpyxl
+import pandas as pd
+import pytest
+
+from conftest import ROOT, TOL
+from model.casewriter import write_case
+from model.cli import main
+from model.pipeline import run_case
+from model.report import write_run
+from model.template import docs_markdown
+from model.workbook import file_hash
+
+EXAMPLE = ROOT / "inputs" / "example.xlsx"
+
+
+def test_bare_run_py_solves_the_shipped_case_and_writes_a_report(tmp_path):
+    before = file_hash(EXAMPLE)
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "run.py", "--out", str(out)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "status: optimal" in proc.stdout
+    assert "resource cost (present value)" in proc.stdout
+    folders = list(out.iterdir())
+    assert len(folders) == 1 and folders[0].name.endswith("_example")
+    assert f"report: {folders[0]}" in proc.stdout
+    run = folders[0]
+    expected = {"summary", "production", "capacity_values", "flows", "demand", "disposal",
+                "prices", "shortfall", "costs", "content"}
+    assert expected <= {p.stem for p in run.glob("*.csv")}
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "optimal"
+    assert manifest["input_sha256"] == before
+    assert manifest["package_versions"]["pyomo"] != "not installed"
+    costs = pd.read_csv(run / "costs.csv")
+    # The objective is the present value of every cost term, penalties included.
+    assert costs["pv_usd"].sum() == pytest.approx(manifest["objective_usd"], rel=1e-9)
+    wb = openpyxl.load_workbook(run / "report.xlsx")
+    assert expected <= set(wb.sheetnames)
+    assert wb["summary"].freeze_panes == "A2"
+    assert wb["production"].auto_filter.ref is not None
+    # The shipped workbook is only ever read.
+    assert file_hash(EXAMPLE) == before
+    assert not list(out.glob(".tmp_*"))
+
+
+def test_report_tables_match_the_run(tmp_path):
+    result = run_case(str(EXAMPLE))
+    folder = write_run(result, tmp_path)
+    prod = pd.read_csv(folder / "production.csv")
+    assert prod["activity_t_per_yr"].sum() == pytest.approx(
+        result.tables["production"]["activity_t_per_yr"].sum(), rel=1e-12)
+    # Same-second runs never overwrite each other.
+    second = write_run(result, tmp_path)
+    assert second != folder and second.exists() and folder.exists()
+
+
+def test_scenario_run_differs_from_base_and_names_its_folder(tmp_path, capsys):
+    assert main(["run", str(EXAMPLE), "--scenario", "high_demand", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "scenario: high_demand" in out
+    folder = next(tmp_path.iterdir())
+    assert folder.name.endswith("_example_high_demand")
+    base = run_case(str(EXAMPLE))
+    high = run_case(str(EXAMPLE), "high_demand")
+    assert high.tables["demand"]["demand_t_per_yr"].sum() > base.tables["demand"]["demand_t_per_yr"].sum()
+    assert high.tables["shortfall"]["unserved_t"].sum() > base.tables["shortfall"]["unserved_t"].sum() + 1.0
+
+
+def test_scenario_cutting_chinese_heavy_exports_leaves_japan_short_of_ht_magnets():
+    """With no Dy or high-temperature magnets leaving China, Japan (whose only Dy
+    source is Chinese oxide or Australian monazite through Malaysia) cannot meet EV
+    demand for high-temperature magnets."""
+    base = run_case(str(EXAMPLE))
+    cut = run_case(str(EXAMPLE), "china_heavy_cutoff")
+    flows = cut.tables["flows"]
+    assert flows[(flows["from_country"] == "CHN") & flows["product"].isin(["Dy_ox", "Dy_metal", "magnet_ht"])].empty
+    short = cut.tables["demand"]
+    jp = short[(short["country"] == "JPN") & (short["product"] == "magnet_ht")]
+    assert jp["unserved_t"].sum() > 0
+    assert cut.tables["shortfall"]["unserved_t"].sum() > base.tables["shortfall"]["unserved_t"].sum()
+
+
+def test_time_limit_is_not_reported_as_an_answer(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("build_example", ROOT / "inputs" / "build_example.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    path = write_case(tmp_path / "tl.xlsx", mod.build(), {"base_year": 2025, "solver_time_limit_s": 1e-7})
+    out = tmp_path / "out"
+    assert main(["run", str(path), "--out", str(out)]) == 3
+    captured = capsys.readouterr()
+    assert "time limit" in captured.out
+    assert "no report was written" in captured.err
+    assert not out.exists() or not list(out.iterdir())
+
+
+def test_template_is_valid_but_for_base_year_and_never_overwrites(tmp_path, capsys):
+    path = tmp_path / "t.xlsx"
+    assert main(["template", str(path)]) == 0
+    assert main(["template", str(path)]) == 2
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "1 problem" in err and "base_year" in err
+    wb = openpyxl.load_workbook(path)
+    assert "_columns" in wb.sheetnames and "demand" in wb.sheetnames
+    assert [c.value for c in wb["demand"][1]][:3] == ["country", "product", "segment"]
+
+
+def test_input_docs_are_generated_from_the_schema():
+    assert (ROOT / "inputs" / "README.md").read_text() == docs_markdown(), \
+        "inputs/README.md is stale: run `python run.py docs`"
+
+
+def test_example_solution_satisfies_every_constraint():
+    from conftest import assert_feasible
+    result = run_case(str(EXAMPLE))
+    assert_feasible(result)
+    prices = result.tables["prices"]
+    assert set(prices["tag"]) <= {"cost", "penalty", "disposal"}
+    assert (result.tables["capacity_values"]["utilisation"] <= 1 + TOL).all()
