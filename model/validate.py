@@ -175,7 +175,8 @@ def check_case(case: Case) -> list[Problem]:
 
 def validate_case(case: Case) -> Case:
     """Raise InputError with every cross-sheet problem; return the case if clean."""
-    problems = check_case(case)
+    problems = case.read_problems + check_case(case)
+    case.read_problems = []
     if problems:
         raise InputError(problems)
     return case

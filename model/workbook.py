@@ -37,6 +37,9 @@ class Case:
     settings: dict[str, Any]
     input_hash: str
     settings_rows: dict[str, int] = field(default_factory=dict)
+    # Cell-level problems found while reading; `validate_case` reports them together
+    # with the cross-sheet problems so a planner sees everything at once.
+    read_problems: list[Problem] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -44,7 +47,8 @@ class Case:
 
     def copy(self) -> "Case":
         return Case(self.path, {k: v.copy() for k, v in self.tables.items()},
-                    dict(self.settings), self.input_hash, dict(self.settings_rows))
+                    dict(self.settings), self.input_hash, dict(self.settings_rows),
+                    list(self.read_problems))
 
 
 def did_you_mean(value: str, choices: list[str] | set[str]) -> str:
@@ -278,6 +282,9 @@ def read_case(path: str | Path) -> Case:
         tables[sheet.name] = _table(file, sheet, cells[sheet.name],
                                     uncached.get(sheet.name, set()), problems)
     settings, where = _settings(file, tables["settings"], problems)
-    if problems:
+    # Missing sheets, columns or settings make cross-sheet checks meaningless: stop here.
+    # Bad cells were set to their column's default, so the cross-sheet checks can still
+    # run and report everything else at once.
+    if any(p.row is None or p.row == 1 for p in problems):
         raise InputError(problems)
-    return Case(str(path), tables, settings, file_hash(path), where)
+    return Case(str(path), tables, settings, file_hash(path), where, problems)

@@ -103,13 +103,13 @@ def test_time_limit_is_not_reported_as_an_answer(tmp_path, capsys):
     assert not out.exists() or not list(out.iterdir())
 
 
-def test_template_is_valid_but_for_base_year_and_never_overwrites(tmp_path, capsys):
+def test_template_lacks_only_base_year_and_periods_and_never_overwrites(tmp_path, capsys):
     path = tmp_path / "t.xlsx"
     assert main(["template", str(path)]) == 0
     assert main(["template", str(path)]) == 2
     assert main(["validate", str(path)]) == 2
     err = capsys.readouterr().err
-    assert "1 problem" in err and "base_year" in err
+    assert "2 problems" in err and "base_year" in err and "no periods" in err
     wb = openpyxl.load_workbook(path)
     assert "_columns" in wb.sheetnames and "demand" in wb.sheetnames
     assert [c.value for c in wb["demand"][1]][:3] == ["country", "product", "segment"]

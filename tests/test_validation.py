@@ -510,3 +510,14 @@ def test_cli_run_bad_scenario_returns_2(sheets, write, tmp_path, capsys):
     assert main(["run", str(write(sheets)), "--scenario", "nope", "--out", str(out)]) == 2
     assert "sheet 'scenarios'" in capsys.readouterr().err
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_bad_cells_and_cross_sheet_problems_come_together(sheets, write):
+    """A text-in-number cell does not hide an unknown country in another sheet."""
+    sheets["facilities"][0]["capacity_t_per_yr"] = "lots"
+    sheets["demand"][0]["country"] = "USX"
+    found = problems_of(write(sheets))
+    where = {(p.sheet, p.row, p.column) for p in found}
+    assert ("facilities", 2, "capacity_t_per_yr") in where
+    assert ("demand", 2, "country") in where
+    assert len(found) == 2
