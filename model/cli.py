@@ -39,7 +39,9 @@ def print_summary(result, folder: Path | None, out=None) -> None:
             pen = by.loc["penalty"].sum() if "penalty" in by.index.get_level_values(0) else 0.0
             print(f"shortfall: {short['unserved_t'].sum():,.1f} t unserved "
                   f"(penalty value {_money(pen)} PV, not in resource cost)", file=out)
-            show = short.sort_values("unserved_t", ascending=False).head(15)
+            show = short.groupby(["country", "product"], as_index=False)[["unserved_t", "demand_t"]].sum()
+            show["unserved_share"] = show["unserved_t"] / show["demand_t"]
+            show = show.sort_values("unserved_t", ascending=False).head(15)
             for r in show.itertuples():
                 print(f"  {r.country:<8} {r.product:<20} {r.unserved_t:>12,.1f} t  "
                       f"({r.unserved_share:.1%} of demand)", file=out)

@@ -30,6 +30,17 @@ def cost_table(built: BuiltModel, sol: SolveResult) -> pd.DataFrame:
     return out[cols]
 
 
+def shortfall_table(demand: pd.DataFrame, periods: pd.DataFrame) -> pd.DataFrame:
+    """Unserved tonnes over the horizon by country, product and segment (rows with some)."""
+    key = ["country", "product", "segment"]
+    d = demand.assign(demand_t=demand["demand_t_per_yr"] * demand["period"].map(periods["duration_yr"]).to_numpy())
+    out = d.groupby(key, as_index=False, sort=False).agg(
+        demand_t=("demand_t", "sum"), unserved_t=("unserved_t", "sum"),
+        penalty_value_usd=("penalty_value_usd", "sum"))
+    out["unserved_share"] = np.where(out["demand_t"] > 0, out["unserved_t"] / out["demand_t"], 0.0)
+    return out[out["unserved_t"] > 1e-9].reset_index(drop=True)
+
+
 def summary_table(costs: pd.DataFrame, demand: pd.DataFrame, sol: SolveResult,
                   built: BuiltModel) -> pd.DataFrame:
     """Headline figures: status, resource cost by component; unserved tonnes and their
@@ -56,6 +67,10 @@ def summary_table(costs: pd.DataFrame, demand: pd.DataFrame, sol: SolveResult,
     rows.append(("unserved demand", "unserved tonnes", unserved, "t"))
     rows.append(("unserved demand", "share of demand unserved",
                  unserved / total_dem if total_dem else 0.0, "share"))
+    rows.append(("notes", "prices", "Model prices are balance duals divided by the period weight "
+                 "(undiscounted USD/t), tagged cost, penalty (rationing) or disposal (glut). Prices "
+                 "of joint products and of nodes linked by parallel lanes are often not unique; "
+                 "read them as one valid set of marginal values, not a forecast.", ""))
     st = sol.stats
     for key, unit in (("rows", ""), ("columns", ""), ("nonzeros", ""), ("iterations", ""),
                       ("compile_s", "s"), ("pass_s", "s"), ("solve_s", "s"), ("load_s", "s")):
@@ -79,12 +94,7 @@ def extract_tables(built: BuiltModel, sol: SolveResult) -> dict[str, pd.DataFram
     tables.update(balance.extract(sol, built.data, tables, tol))
     costs = cost_table(built, sol)
     dem = tables["demand"]
-    short = dem.groupby(["country", "product"], as_index=False, sort=False).agg(
-        unserved_t=("unserved_t", "sum"), penalty_value_usd=("penalty_value_usd", "sum"))
-    dem_t = dem.assign(_t=dem["demand_t_per_yr"] * dem["period"].map(built.data.periods["duration_yr"]).to_numpy())
-    short["demand_t"] = dem_t.groupby(["country", "product"], sort=False)["_t"].sum().to_numpy()
-    short["unserved_share"] = np.where(short["demand_t"] > 0, short["unserved_t"] / short["demand_t"], 0.0)
-    tables["shortfall"] = short[short["unserved_t"] > 1e-9].reset_index(drop=True)
+    tables["shortfall"] = shortfall_table(dem, built.data.periods)
     tables["costs"] = costs
     content = built.data.content.reset_index()
     tables["content"] = content

@@ -269,6 +269,8 @@ def test_shortfall_rationed_by_segment_penalty(tmp_case):
     assert float(s["total (present value)"].iloc[0]) == pytest.approx(6000.0, **APPROX)
     assert float(s["unserved tonnes"]) == pytest.approx(20.0, **APPROX)
     assert value(t["shortfall"], "unserved_t", country="A", product="ox") == pytest.approx(20.0, **APPROX)
+    assert list(t["shortfall"]["segment"]) == ["consumer"]
+    assert value(t["shortfall"], "unserved_share", segment="consumer") == pytest.approx(0.4, **APPROX)
 
 
 def test_two_periods_with_discounting(tmp_case):
