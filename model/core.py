@@ -45,12 +45,49 @@ class CostTerm:
 
 
 @dataclass
+class ActivityTerm:
+    """Activity variables a module declares, so caps and floors can constrain them
+    whoever made them. keys: unit (facility or expansion option), country, process,
+    period; one row per variable."""
+
+    name: str
+    keys: pd.DataFrame
+    vars: list
+
+
+@dataclass
+class FlowTerm:
+    """Trade flow variables. keys: from_country, to_country, product, period."""
+
+    name: str
+    keys: pd.DataFrame
+    vars: list
+
+
+@dataclass
 class Registry:
-    """What modules add to the shared balance and objective, and the demand side."""
+    """What modules add to the shared balance and objective, the demand side, and the
+    activity and flow variables other modules may constrain."""
 
     balance: list[BalanceTerm] = field(default_factory=list)
     costs: list[CostTerm] = field(default_factory=list)
     demand_t_per_yr: dict[Node, float] = field(default_factory=dict)
+    activities: list[ActivityTerm] = field(default_factory=list)
+    flows: list[FlowTerm] = field(default_factory=list)
+
+    def activity_table(self) -> tuple[pd.DataFrame, list]:
+        """All registered activities as one table (row i is variable i of the list)."""
+        if not self.activities:
+            return pd.DataFrame(columns=["unit", "country", "process", "period"]), []
+        keys = pd.concat([a.keys for a in self.activities], ignore_index=True)
+        return keys, [v for a in self.activities for v in a.vars]
+
+    def flow_table(self) -> tuple[pd.DataFrame, list]:
+        """All registered flows as one table (row i is variable i of the list)."""
+        if not self.flows:
+            return pd.DataFrame(columns=["from_country", "to_country", "product", "period"]), []
+        keys = pd.concat([f.keys for f in self.flows], ignore_index=True)
+        return keys, [v for f in self.flows for v in f.vars]
 
     def add_balance(self, term: BalanceTerm) -> None:
         if len(term.vars):

@@ -7,7 +7,7 @@ import pandas as pd
 import pyomo.environ as pyo
 from pyomo.core.expr.numeric_expr import LinearExpression
 
-from model.core import RESOURCE, BalanceTerm, CostTerm, Registry, Solution, keyed
+from model.core import RESOURCE, ActivityTerm, BalanceTerm, CostTerm, Registry, Solution, keyed
 
 
 class Production:
@@ -23,6 +23,8 @@ class Production:
                                dimen=3, ordered=True)
         m.activity_t_per_yr = pyo.Var(m.ACTIVITIES, within=pyo.NonNegativeReals)
         self.vars = list(m.activity_t_per_yr.values())
+        reg.activities.append(ActivityTerm("production", acts[["facility", "country", "process", "period"]]
+                                           .rename(columns={"facility": "unit"}), self.vars))
 
         # Every recipe line of every activity enters the balance of its country's node.
         j = acts[["country", "process", "period"]].reset_index().merge(

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
-from model.core import RESOURCE, BalanceTerm, CostTerm, Registry, Solution, keyed
+from model.core import RESOURCE, BalanceTerm, CostTerm, FlowTerm, Registry, Solution, keyed
 
 
 class Trade:
@@ -25,6 +25,7 @@ class Trade:
         m.flow_t_per_yr = pyo.Var(m.LANE_PERIODS, within=pyo.NonNegativeReals,
                                   bounds=lambda m, *k: bounds[k])
         self.vars = list(m.flow_t_per_yr.values())
+        reg.flows.append(FlowTerm("trade", lanes[["from_country", "to_country", "product", "period"]], self.vars))
         n = len(keys)
         reg.add_balance(BalanceTerm(
             "trade",
