@@ -40,6 +40,8 @@ def build_model(data: ModelData) -> BuiltModel:
     coefs: list[np.ndarray] = []
     vars_: list = []
     for term in reg.costs:
+        if not term.in_objective:
+            continue
         w = np.fromiter((weight[t] for t in term.periods), float, len(term.periods))
         coefs.append(np.asarray(term.coefs, float) * w)
         vars_.extend(term.vars)

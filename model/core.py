@@ -35,13 +35,16 @@ class BalanceTerm:
 @dataclass
 class CostTerm:
     """Undiscounted money per year of activity: coef (USD per unit of the variable's
-    annual rate) x var in `period`. The objective weighs it by the period weight."""
+    annual rate) x var in `period`. The objective weighs it by the period weight.
+    A transfer that must not steer the plan (a stockpile's purchase value, an offtake
+    payment) sets in_objective=False: it is reported, never optimised."""
 
     component: str
     category: str
     periods: list[str]
     coefs: np.ndarray
     vars: list
+    in_objective: bool = True
 
 
 @dataclass

@@ -20,11 +20,13 @@ def cost_table(built: BuiltModel, sol: SolveResult) -> pd.DataFrame:
         g = df.groupby("period", sort=False)["rate"].sum().reset_index()
         g["component"] = term.component
         g["category"] = term.category
+        g["in_objective"] = term.in_objective
         parts.append(g)
-    cols = ["component", "category", "period", "cost_usd", "pv_usd"]
+    cols = ["component", "category", "in_objective", "period", "cost_usd", "pv_usd"]
     if not parts:
         return pd.DataFrame(columns=cols)
-    out = pd.concat(parts).groupby(["component", "category", "period"], sort=False)["rate"].sum().reset_index()
+    out = pd.concat(parts).groupby(["component", "category", "in_objective", "period"],
+                                   sort=False)["rate"].sum().reset_index()
     out["cost_usd"] = out["rate"] * out["period"].map(per["duration_yr"]).to_numpy()
     out["pv_usd"] = out["cost_usd"] * out["period"].map(per["discount_factor"]).to_numpy()
     return out[cols]
