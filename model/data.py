@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from model.origin import Origin, class_lanes, derive_origin, split_modes
 from model.schema import InputError, Problem
 from model.workbook import ROW, Case
 
@@ -32,11 +33,12 @@ class ModelData:
     products: pd.DataFrame         # index product: stage, element, unit, prices, disposal_cost_usd_per_t
     groups: dict[str, list[str]]   # group -> member products
     recipes: pd.DataFrame          # process, product, coefficient
-    activities: pd.DataFrame       # facility, process, country, period, unit_cost_usd_per_t, capacity_t_per_yr
+    activities: pd.DataFrame       # facility, process, country, period, mode, unit_cost_usd_per_t, capacity_t_per_yr
     facilities: pd.DataFrame       # index facility: country, capacity_t_per_yr, first_year, last_year
-    lanes: pd.DataFrame            # from_country, to_country, product, cost_usd_per_t, max_flow_t_per_yr
+    lanes: pd.DataFrame            # from_country, to_country, product, cls, cost_usd_per_t, max_flow_t_per_yr
     demand: pd.DataFrame           # country, product, segment, period, quantity_t_per_yr, shortfall_penalty_usd_per_t
     content: pd.DataFrame          # index product, columns element: t element (as REO) per t product
+    origin: Origin = field(default_factory=Origin)  # export controls and origin classes
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     @property
@@ -159,7 +161,7 @@ def content_coefficients(products: pd.DataFrame, recipes: pd.DataFrame) -> pd.Da
         e = element_of[p]
         if e == "" and (p not in made_by or mined_only(p)):
             known[p] = zero
-        elif e not in NO_ELEMENT and p not in made_by:
+        elif e not in NO_ELEMENT and (p not in made_by or mined_only(p)):
             known[p] = unit[e]
     for _ in range(len(index) + 1):
         changed = False
@@ -170,7 +172,7 @@ def content_coefficients(products: pd.DataFrame, recipes: pd.DataFrame) -> pd.Da
             for k in made_by.get(p, []):
                 g = by_proc[k]
                 ins = g[g["coefficient"] < 0]
-                if ins.empty and element_of[p] in NO_ELEMENT:
+                if ins.empty:
                     continue  # a mine's mix output: its content comes from downstream use
                 if all(q in known for q in ins["product"]):
                     a_out = float(outputs[k]["coefficient"].iloc[0])
@@ -243,25 +245,28 @@ def build_model_data(case: Case) -> ModelData:
     activities = fp.merge(active, on="facility").merge(
         facilities[["country", "capacity_t_per_yr"]], left_on="facility", right_index=True)
     activities = activities.sort_values(["facility", "process", "period"], key=_period_key(periods)).reset_index(drop=True)
+    plist = list(products.index)
+    origin = derive_origin(t["export_controls"], list(countries.index), blocs, plist, groups,
+                           list(periods.index), recipes, file)
+    activities = split_modes(activities, recipes, origin)
 
     demand = t["demand"].drop(columns=["source"]).copy()
     demand["shortfall_penalty_usd_per_t"] = demand["shortfall_penalty_usd_per_t"].fillna(
         s["default_shortfall_penalty_usd_per_t"]).astype(float)
     demand = demand[demand["quantity_t_per_yr"] > 0].reset_index(drop=True)
 
-    plist = list(products.index)
     lanes = expand_lanes(t["transport"], list(countries.index), blocs, plist, groups, file)
     made = activities[["process", "country"]].drop_duplicates().merge(recipes, on="process")
     sources = set(zip(made.loc[made["coefficient"] > 0, "country"], made.loc[made["coefficient"] > 0, "product"]))
     sinks = set(zip(made.loc[made["coefficient"] < 0, "country"], made.loc[made["coefficient"] < 0, "product"]))
     sinks |= set(zip(demand["country"], demand["product"]))
-    lanes = prune_lanes(lanes, sources, sinks)
+    lanes = class_lanes(prune_lanes(lanes, sources, sinks), origin)
 
     return ModelData(
         case_name=case.name, settings=s, periods=periods, countries=countries, blocs=blocs,
         products=products, groups=groups, recipes=recipes, activities=activities,
         facilities=facilities, lanes=lanes, demand=demand,
-        content=content_coefficients(products, recipes), tables=t)
+        content=content_coefficients(products, recipes), origin=origin, tables=t)
 
 
 def _period_key(periods: pd.DataFrame):

@@ -273,11 +273,10 @@ SHEETS: tuple[Sheet, ...] = (
                default=0.0, min=0.0),
         Column("periods", "list", "Periods it applies in; blank or * for all.",
                ref=PERIOD, wildcard=True, default="*"),
-    ], supported=False),
+    ]),
     _sheet("export_controls", "Export controls: bans, quotas and licences.", [
         Column("control", "str", "Control name.", required=True),
-        Column("exporter", "str", "Controlling country or bloc.", required=True,
-               ref=COUNTRY_OR_BLOC),
+        Column("exporter", "str", "Controlling country.", required=True, ref=COUNTRY),
         Column("product", "str", "Product or group controlled.", required=True,
                ref=PRODUCT_OR_GROUP),
         Column("destinations", "list", "Destinations (countries, blocs or *).",
@@ -300,7 +299,7 @@ SHEETS: tuple[Sheet, ...] = (
                unit="USD/t", default=0.0, min=0.0),
         Column("extraterritorial", "bool", "Controls the downstream products made "
                "anywhere with controlled content (the 0.1 % rule).", default=False),
-    ], key=("control",), supported=False),
+    ], key=("control",)),
     _sheet("stockpiles", "Strategic reserves.", [
         Column("stockpile", "str", "Stockpile name.", required=True),
         Column("holder", "str", "Holding country.", required=True, ref=COUNTRY),

@@ -156,6 +156,90 @@ def _check_unsupported(file: str, t: dict[str, pd.DataFrame], out: list[Problem]
                 "leave the sheet empty or delete it"), expected="no rows"))
 
 
+def _members(t: dict[str, pd.DataFrame]) -> tuple[dict, dict, list, list]:
+    """(bloc -> countries, group -> products, countries, products) for expanding codes."""
+    blocs: dict[str, list[str]] = {}
+    for c, text in zip(t["countries"]["country"], t["countries"]["blocs"]):
+        for b in str(text or "").split(","):
+            if b:
+                blocs.setdefault(b, []).append(c)
+    groups = {g: list(d["product"]) for g, d in t["product_groups"].groupby("group")}
+    return blocs, groups, list(t["countries"]["country"]), list(t["products"]["product"])
+
+
+def _blank(v) -> bool:
+    return v is None or v != v or v == ""
+
+
+def _check_export_controls(file: str, t: dict[str, pd.DataFrame], out: list[Problem]) -> None:
+    from model.origin import expand_list
+    ctl = t["export_controls"]
+    if ctl.empty:
+        return
+    blocs, groups, countries, products = _members(t)
+    elements = {e for e in t["products"]["element"] if e not in ("", "mix", None)}
+    periods = list(t["periods"]["period"])
+    seen: list[tuple] = []
+    for r in ctl.to_dict("records"):
+        row = _row(r[ROW])
+        kind = r["kind"]
+        if kind == "quota" and _blank(r["quota_t_per_yr"]):
+            if _blank(r["quota_share"]):
+                out.append(Problem(file, "export_controls", row, "quota_t_per_yr", None,
+                                   "quota_t_per_yr, or quota_share with reference_flow_t_per_yr",
+                                   "a quota needs an amount"))
+            elif _blank(r["reference_flow_t_per_yr"]):
+                out.append(Problem(file, "export_controls", row, "reference_flow_t_per_yr", None,
+                                   "the sourced pre-control flow the share applies to",
+                                   "a share quota needs reference_flow_t_per_yr"))
+        if kind == "licence":
+            for col in ("licence_approval_share", "reference_flow_t_per_yr"):
+                if _blank(r[col]):
+                    out.append(Problem(file, "export_controls", row, col, None,
+                                       "a value (the licensed amount is approval share x reference flow)",
+                                       f"a licence needs {col}"))
+        if r["element"] and r["element"] not in elements:
+            out.append(Problem(file, "export_controls", row, "element", r["element"],
+                               "an element named in the products sheet",
+                               "unknown element" + did_you_mean(r["element"], elements)))
+        dest = set(expand_list(r["destinations"] or "*", blocs, countries)) - set(
+            expand_list(r["exempt"], blocs, countries)) - {r["exporter"]}
+        if not dest:
+            out.append(Problem(file, "export_controls", row, "destinations", r["destinations"],
+                               "at least one destination left after exemptions",
+                               "the control covers no destination"))
+        prods = set(expand_list(r["product"], groups, products))
+        pers = expand_list(r["periods"] or "*", {}, periods)
+        if len(pers) != len(set(pers)):
+            out.append(Problem(file, "export_controls", row, "periods", r["periods"],
+                               "each period once", "a period is listed twice"))
+        for other in seen:
+            name, kind2, x2, prods2, dest2, pers2 = other
+            both = set(pers) & set(pers2)
+            if kind2 == kind and x2 == r["exporter"] and prods & prods2 and dest & dest2 and both:
+                out.append(Problem(file, "export_controls", row, "periods", r["periods"],
+                                   f"periods that do not overlap control '{name}' for the same products and destinations",
+                                   f"overlaps control '{name}' in period {sorted(both, key=periods.index)[0]} "
+                                   f"(two {kind}s on one flow are ambiguous)"))
+        seen.append((r["control"], kind, r["exporter"], prods, dest, pers))
+
+
+def _check_tariffs(file: str, t: dict[str, pd.DataFrame], out: list[Problem]) -> None:
+    from model.origin import expand_list
+    tar = t["tariffs"]
+    if tar.empty:
+        return
+    _, groups, _, products = _members(t)
+    price = dict(zip(t["products"]["product"], t["products"]["reference_price_usd_per_t"]))
+    for r in tar.to_dict("records"):
+        if not _blank(r["ad_valorem_pct"]) and r["ad_valorem_pct"] > 0:
+            missing = [p for p in expand_list(r["product"], groups, products) if _blank(price.get(p))]
+            if missing and r["product"] != "*":
+                out.append(Problem(file, "tariffs", _row(r[ROW]), "ad_valorem_pct", r["ad_valorem_pct"],
+                                   "a reference_price_usd_per_t in the products sheet for " + ", ".join(missing[:5]),
+                                   "an ad valorem duty needs the product's reference price"))
+
+
 def check_case(case: Case) -> list[Problem]:
     """Every cross-sheet problem of a typed case."""
     file = case.name + ".xlsx" if not case.path.endswith(".xlsx") else case.path.split("/")[-1]
@@ -169,6 +253,8 @@ def check_case(case: Case) -> list[Problem]:
     _check_recipes(file, t, out)
     _check_periods(file, t, case.settings, case.settings_rows, out)
     _check_facilities(file, t, out)
+    _check_export_controls(file, t, out)
+    _check_tariffs(file, t, out)
     _check_unsupported(file, t, out)
     return out
 

@@ -232,15 +232,14 @@ def test_sheet_starting_with_underscore_is_ignored(sheets, write):
 
 
 def test_rows_in_unsupported_sheet(sheets, write):
-    sheets["export_controls"] = [{"control": "ban1", "exporter": "CHN", "product": "conc",
-                                  "kind": "ban"}]
+    sheets["calibration"] = [{"facility": "m1", "process": "mine", "calibration_cost_usd_per_t": 5}]
     p = only(problems_of(write(sheets)))
-    assert_located(p, "export_controls", 2, "", "not built yet")
+    assert_located(p, "calibration", 2, "", "not built yet")
     assert p.expected == "no rows"
 
 
 def test_empty_unsupported_sheet_is_fine(sheets, write):
-    sheets["export_controls"] = []
+    sheets["calibration"] = []
     load_case(str(write(sheets)))
 
 
@@ -421,11 +420,11 @@ def test_scenario_appended_row_with_unknown_code(sheets, write):
 
 
 def test_scenario_append_to_unsupported_sheet(sheets, write):
-    sheets["scenario_changes"] = [{"scenario": "high_demand", "sheet": "export_controls",
+    sheets["scenario_changes"] = [{"scenario": "high_demand", "sheet": "calibration",
                                    "op": "append",
-                                   "value": "control=c; exporter=CHN; product=conc; kind=ban"}]
+                                   "value": "facility=m1; process=mine; calibration_cost_usd_per_t=5"}]
     p = only(problems_of(write(sheets), "high_demand"))
-    assert_located(p, "export_controls", None, "", "not built yet")
+    assert_located(p, "calibration", None, "", "not built yet")
     assert "after applying scenario 'high_demand'" in p.message
 
 

@@ -8,6 +8,7 @@ import pyomo.environ as pyo
 from pyomo.core.expr.numeric_expr import LinearExpression
 
 from model.core import Registry, Solution
+from model.origin import split_labels
 
 
 class Balance:
@@ -42,6 +43,7 @@ class Balance:
 
     def extract(self, sol: Solution, data, tables: dict[str, pd.DataFrame], tol: float) -> dict[str, pd.DataFrame]:
         out = self.keys.copy()
+        out["product"], out["origin_class"] = split_labels(out["product"])
         w = out["period"].map(data.periods["weight"]).to_numpy()
         out["price_usd_per_t"] = sol.duals(self.cons) / w
         out["tag"] = tag_prices(out, tables.get("demand"), tables.get("disposal"), tol)
@@ -52,7 +54,9 @@ def tag_prices(prices: pd.DataFrame, demand: pd.DataFrame | None, disposal: pd.D
                tol: float) -> np.ndarray:
     """'penalty' where some demand at the node is rationed and the price reaches its
     penalty; 'disposal' where surplus is disposed of; else 'cost'."""
-    key = ["country", "product", "period"]
+    key = ["country", "product", "origin_class", "period"]
+    if demand is not None:
+        demand = demand.assign(origin_class="")
     tag = np.full(len(prices), "cost", dtype=object)
     if disposal is not None and not disposal.empty:
         disp = prices[key].merge(disposal[key].drop_duplicates().assign(_d=True), on=key, how="left")

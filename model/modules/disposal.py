@@ -6,6 +6,7 @@ import pandas as pd
 import pyomo.environ as pyo
 
 from model.core import RESOURCE, BalanceTerm, CostTerm, Registry, Solution
+from model.origin import split_labels
 
 
 class Disposal:
@@ -21,13 +22,15 @@ class Disposal:
         m.DISPOSAL_NODES = pyo.Set(initialize=nodes, dimen=3, ordered=True)
         m.disposal_t_per_yr = pyo.Var(m.DISPOSAL_NODES, within=pyo.NonNegativeReals)
         self.vars = list(m.disposal_t_per_yr.values())
-        cost = self.keys["product"].map(data.products["disposal_cost_usd_per_t"]).to_numpy(float)
+        base, _ = split_labels(self.keys["product"])
+        cost = base.map(data.products["disposal_cost_usd_per_t"]).to_numpy(float)
         self.cost = cost
         reg.add_balance(BalanceTerm("disposal", nodes, [-1.0] * len(nodes), self.vars))
         reg.add_cost(CostTerm("disposal", RESOURCE, list(self.keys["period"]), cost, self.vars))
 
     def extract(self, sol: Solution, data) -> dict[str, pd.DataFrame]:
         out = self.keys.copy()
+        out["product"], out["origin_class"] = split_labels(out["product"])
         out["disposal_t_per_yr"] = sol.values(self.vars)
         out["disposal_t"] = out["disposal_t_per_yr"] * out["period"].map(data.periods["duration_yr"]).to_numpy()
         out["disposal_cost_usd_per_t"] = self.cost

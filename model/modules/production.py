@@ -8,28 +8,30 @@ import pyomo.environ as pyo
 from pyomo.core.expr.numeric_expr import LinearExpression
 
 from model.core import RESOURCE, ActivityTerm, BalanceTerm, CostTerm, Registry, Solution, keyed
+from model.origin import activity_nodes
 
 
 class Production:
-    """Sets ACTIVITIES (facility, process, period) and FACILITY_PERIODS; variable
-    activity_t_per_yr; constraint capacity_limit."""
+    """Sets ACTIVITIES (facility, process, period, mode) and FACILITY_PERIODS; variable
+    activity_t_per_yr; constraint capacity_limit. `mode` is '' except where an
+    extraterritorial control makes a process run clean or tainted (model.origin)."""
 
     name = "production"
 
     def declare(self, m: pyo.ConcreteModel, data, reg: Registry) -> None:
         acts = data.activities
         self.acts = acts
-        m.ACTIVITIES = pyo.Set(initialize=keyed(acts, ["facility", "process", "period"]),
-                               dimen=3, ordered=True)
+        m.ACTIVITIES = pyo.Set(initialize=keyed(acts, ["facility", "process", "period", "mode"]),
+                               dimen=4, ordered=True)
         m.activity_t_per_yr = pyo.Var(m.ACTIVITIES, within=pyo.NonNegativeReals)
         self.vars = list(m.activity_t_per_yr.values())
-        reg.activities.append(ActivityTerm("production", acts[["facility", "country", "process", "period"]]
+        reg.activities.append(ActivityTerm("production", acts[["facility", "country", "process", "period", "mode"]]
                                            .rename(columns={"facility": "unit"}), self.vars))
 
-        # Every recipe line of every activity enters the balance of its country's node.
-        j = acts[["country", "process", "period"]].reset_index().merge(
-            data.recipes, on="process", sort=False)
-        reg.add_balance(BalanceTerm("production", list(zip(j["country"], j["product"], j["period"])),
+        # Every recipe line of every activity enters the balance of its country's node
+        # (its origin-class node where a control tracks the product).
+        j = activity_nodes(acts, data.recipes, data.origin)
+        reg.add_balance(BalanceTerm("production", list(zip(j["country"], j["node_product"], j["period"])),
                                     j["coefficient"].to_numpy(float),
                                     [self.vars[i] for i in j["index"]]))
         reg.add_cost(CostTerm("running", RESOURCE, list(acts["period"]),
@@ -53,7 +55,7 @@ class Production:
         per = data.periods
         acts = self.acts
         x = sol.values(self.vars)
-        prod = acts[["facility", "country", "process", "period", "unit_cost_usd_per_t",
+        prod = acts[["facility", "country", "process", "period", "mode", "unit_cost_usd_per_t",
                      "capacity_t_per_yr"]].copy()
         prod["activity_t_per_yr"] = x
         dur = prod["period"].map(per["duration_yr"]).to_numpy()

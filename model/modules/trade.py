@@ -1,4 +1,5 @@
-"""Trade lanes: flows between countries, freight cost and lane capacity."""
+"""Trade lanes: flows between countries, freight cost and lane capacity; export bans
+remove the flows they forbid (by origin class where one is tracked)."""
 
 from __future__ import annotations
 
@@ -7,39 +8,51 @@ import pandas as pd
 import pyomo.environ as pyo
 
 from model.core import RESOURCE, BalanceTerm, CostTerm, FlowTerm, Registry, Solution, keyed
+from model.origin import controlled_mask, label
+
+
+def lane_periods(data) -> pd.DataFrame:
+    """Allowed (lane, class, period) rows: lanes x periods less what a ban forbids."""
+    flows = data.lanes.merge(pd.DataFrame({"period": data.period_list}), how="cross")
+    banned = np.zeros(len(flows), dtype=bool)
+    for ctrl in data.origin.controls:
+        if ctrl.kind == "ban":
+            banned |= controlled_mask(flows, ctrl)
+    return flows[~banned].reset_index(drop=True)
 
 
 class Trade:
-    """Set LANE_PERIODS (from, to, product, period) built from allowed lanes only;
-    variable flow_t_per_yr bounded by the lane's max_flow_t_per_yr."""
+    """Set LANE_PERIODS (from, to, product, class, period) built from allowed lanes only;
+    variable flow_t_per_yr bounded by the lane's max_flow_t_per_yr. A lane's capacity
+    bounds each origin class's flow separately."""
 
     name = "trade"
 
     def declare(self, m: pyo.ConcreteModel, data, reg: Registry) -> None:
-        lanes = data.lanes.merge(pd.DataFrame({"period": data.period_list}), how="cross")
+        lanes = lane_periods(data)
         self.lanes = lanes
-        keys = keyed(lanes, ["from_country", "to_country", "product", "period"])
+        keys = keyed(lanes, ["from_country", "to_country", "product", "cls", "period"])
         cap = lanes["max_flow_t_per_yr"].to_numpy(float)
         bounds = {k: (0.0, None if np.isnan(c) else float(c)) for k, c in zip(keys, cap)}
-        m.LANE_PERIODS = pyo.Set(initialize=keys, dimen=4, ordered=True)
+        m.LANE_PERIODS = pyo.Set(initialize=keys, dimen=5, ordered=True)
         m.flow_t_per_yr = pyo.Var(m.LANE_PERIODS, within=pyo.NonNegativeReals,
                                   bounds=lambda m, *k: bounds[k])
         self.vars = list(m.flow_t_per_yr.values())
-        reg.flows.append(FlowTerm("trade", lanes[["from_country", "to_country", "product", "period"]], self.vars))
+        reg.flows.append(FlowTerm("trade", lanes[["from_country", "to_country", "product", "cls", "period"]],
+                                  self.vars))
+        node = [label(p, c) for p, c in zip(lanes["product"], lanes["cls"])]
         n = len(keys)
         reg.add_balance(BalanceTerm(
             "trade",
-            list(zip(lanes["from_country"], lanes["product"], lanes["period"]))
-            + list(zip(lanes["to_country"], lanes["product"], lanes["period"])),
+            list(zip(lanes["from_country"], node, lanes["period"]))
+            + list(zip(lanes["to_country"], node, lanes["period"])),
             np.concatenate([-np.ones(n), np.ones(n)]), self.vars + self.vars))
         reg.add_cost(CostTerm("transport", RESOURCE, list(lanes["period"]),
                               lanes["cost_usd_per_t"].to_numpy(float), self.vars))
 
     def extract(self, sol: Solution, data) -> dict[str, pd.DataFrame]:
-        flows = self.lanes.copy()
+        flows = self.lanes.rename(columns={"cls": "origin_class"})
         flows["flow_t_per_yr"] = sol.values(self.vars)
         flows["flow_t"] = flows["flow_t_per_yr"] * flows["period"].map(data.periods["duration_yr"]).to_numpy()
         flows["transport_cost_usd"] = flows["flow_t"] * flows["cost_usd_per_t"]
-        # A lane at its limit has a negative reduced cost: that is its capacity value.
-        flows = flows[flows["flow_t_per_yr"] > 1e-9].reset_index(drop=True)
-        return {"flows": flows}
+        return {"flows": flows[flows["flow_t_per_yr"] > 1e-9].reset_index(drop=True)}

@@ -1,0 +1,111 @@
+"""Export controls: origin-class pools, quotas and licences (bans act in model.modules.trade
+by removing the flows they forbid; see model.origin for the rules)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyomo.environ as pyo
+from pyomo.core.expr.numeric_expr import LinearExpression
+
+from model.core import RESOURCE, BalanceTerm, CostTerm, Registry, Solution
+from model.origin import SEP, controlled_mask
+
+
+class Controls:
+    """Set CLASS_NODES (country, class label, period) with variable absorb_t_per_yr moving
+    each origin class into the country's use pool; set CONTROL_PERIODS with constraint
+    export_quota; licence cost on licensed flows."""
+
+    name = "controls"
+
+    def declare(self, m: pyo.ConcreteModel, data, reg: Registry) -> None:
+        self.controls = data.origin.controls
+        self._declare_pools(m, reg)
+        self._declare_caps(m, data, reg)
+
+    def _declare_pools(self, m: pyo.ConcreteModel, reg: Registry) -> None:
+        nodes = [n for n in reg.nodes() if SEP in n[1]]
+        self.pool_keys = pd.DataFrame(nodes, columns=["country", "label", "period"])
+        m.CLASS_NODES = pyo.Set(initialize=nodes, dimen=3, ordered=True)
+        m.absorb_t_per_yr = pyo.Var(m.CLASS_NODES, within=pyo.NonNegativeReals)
+        self.absorb = list(m.absorb_t_per_yr.values())
+        n = len(nodes)
+        use = [(c, lab.split(SEP, 1)[0], t) for c, lab, t in nodes]
+        reg.add_balance(BalanceTerm("origin_pool", nodes + use,
+                                    np.concatenate([-np.ones(n), np.ones(n)]), self.absorb + self.absorb))
+
+    def _declare_caps(self, m: pyo.ConcreteModel, data, reg: Registry) -> None:
+        flows, fvars = reg.flow_table()
+        rows: list[tuple[str, str]] = []
+        terms: dict[tuple[str, str], tuple[list, list]] = {}
+        caps: dict[tuple[str, str], float] = {}
+        licence_vars: list = []
+        licence_cost: list[float] = []
+        licence_periods: list[str] = []
+        for ctrl in self.controls:
+            if ctrl.kind not in ("quota", "licence"):
+                continue
+            mask = controlled_mask(flows, ctrl)
+            sub = flows[mask]
+            idx = np.flatnonzero(mask)
+            if ctrl.element:
+                weight = sub["product"].map(data.content[ctrl.element]).to_numpy(float)
+            else:
+                weight = np.ones(len(sub))
+            for t in ctrl.periods:
+                sel = (sub["period"] == t).to_numpy()
+                key = (ctrl.name, t)
+                rows.append(key)
+                caps[key] = ctrl.cap_t_per_yr
+                terms[key] = ([fvars[i] for i in idx[sel]], weight[sel].tolist())
+            if ctrl.kind == "licence" and ctrl.licence_cost_usd_per_t > 0:
+                licence_vars += [fvars[i] for i in idx]
+                licence_cost += [ctrl.licence_cost_usd_per_t] * len(idx)
+                licence_periods += list(sub["period"])
+        self.cap_keys = rows
+        self.caps = caps
+        self.terms = terms
+        m.CONTROL_PERIODS = pyo.Set(initialize=rows, dimen=2, ordered=True)
+
+        def export_quota(m, name, t):
+            """sum over controlled flows of content[p, element] (or 1) x flow <= cap
+            (the quota, or the licensed share of the reference flow), in t/yr."""
+            vs, ws = terms[name, t]
+            return LinearExpression(constant=0.0, linear_coefs=ws, linear_vars=vs) <= caps[name, t]
+        m.export_quota = pyo.Constraint(m.CONTROL_PERIODS, rule=export_quota)
+        self.cons = [m.export_quota[k] for k in rows]
+        reg.add_cost(CostTerm("licence", RESOURCE, licence_periods, np.asarray(licence_cost, float),
+                              licence_vars))
+
+    def extract(self, sol: Solution, data) -> dict[str, pd.DataFrame]:
+        per = data.periods
+        out = []
+        duals = dict(zip(self.cap_keys, sol.duals(self.cons))) if self.cons else {}
+        for ctrl in self.controls:
+            for t in ctrl.periods:
+                rec = {"control": ctrl.name, "kind": ctrl.kind, "exporter": ctrl.exporter,
+                       "period": t, "origin_classes": ctrl.classes,
+                       "extraterritorial": ctrl.extraterritorial, "element": ctrl.element,
+                       "reference_flow_t_per_yr": ctrl.reference_flow_t_per_yr,
+                       "allowed_t_per_yr": ctrl.cap_t_per_yr if ctrl.kind != "ban" else 0.0}
+                if (ctrl.name, t) in self.terms:
+                    vs, ws = self.terms[ctrl.name, t]
+                    used = float(np.dot(sol.values(vs), ws)) if vs else 0.0
+                    rec["used_t_per_yr"] = used
+                    # A <= row's dual is <= 0: one more tonne allowed saves -dual / w_t.
+                    rec["shadow_value_usd_per_t"] = -duals[ctrl.name, t] / per.loc[t, "weight"]
+                    rec["binding"] = used >= ctrl.cap_t_per_yr - 1e-6 * max(1.0, ctrl.cap_t_per_yr)
+                else:
+                    rec["used_t_per_yr"] = 0.0
+                    rec["shadow_value_usd_per_t"] = np.nan
+                    rec["binding"] = None  # a ban is in force, not a cap that binds
+                ref = ctrl.reference_flow_t_per_yr
+                rec["refused_t_per_yr"] = (max(0.0, ref - rec["used_t_per_yr"]) if ref is not None else np.nan)
+                out.append(rec)
+        pools = self.pool_keys.copy()
+        pools["absorbed_t_per_yr"] = sol.values(self.absorb)
+        tables = {"controls": pd.DataFrame(out)} if out else {}
+        if not pools.empty:
+            tables["origin_pools"] = pools[pools["absorbed_t_per_yr"] > 1e-9].reset_index(drop=True)
+        return tables
