@@ -53,7 +53,9 @@ class Case:
 
 def did_you_mean(value: str, choices: list[str] | set[str]) -> str:
     """' (did you mean X?)' for a near-miss code, else ''."""
-    close = difflib.get_close_matches(str(value), sorted(map(str, choices)), n=1, cutoff=0.6)
+    # Short codes (Dy, CHN) differ by a larger share when one letter is off.
+    cutoff = 0.5 if len(str(value)) <= 3 else 0.6
+    close = difflib.get_close_matches(str(value), sorted(map(str, choices)), n=1, cutoff=cutoff)
     if not close:
         lowered = {str(c).lower(): c for c in choices}
         if str(value).lower() in lowered:
