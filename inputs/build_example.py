@@ -178,9 +178,6 @@ def build() -> dict:
     scenarios = [
         {"scenario": "high_demand", "description": "Magnet demand 25 % above the base path",
          "expected_effects": "more magnet shortfall in consumer and industrial segments; higher NdPr prices"},
-        {"scenario": "china_heavy_cutoff", "description": "No Dy oxide, Dy metal or high-temperature magnets leave China "
-         "(a blunt stand-in written as zero-capacity lanes until the export_controls sheet is built)",
-         "expected_effects": "high-temperature magnet shortfall outside China; ex-China Dy price at the rationing level"},
         {"scenario": "mp_expansion", "parent": "", "description": "Mountain Pass separation doubles",
          "expected_effects": "more US NdPr oxide; lower US magnet shortfall only if metal and magnet capacity follow"},
     ]
@@ -189,10 +186,7 @@ def build() -> dict:
         {"scenario": "high_demand", "sheet": "demand", "filter": "product=magnet_ht", "column": "quantity_t_per_yr", "op": "scale", "value": "1.25"},
         {"scenario": "mp_expansion", "sheet": "facilities", "filter": "facility=us_mp_separation", "column": "capacity_t_per_yr", "op": "scale", "value": "2"},
     ]
-    for prod in ("Dy_ox", "Dy_metal", "magnet_ht"):
-        changes.append({"scenario": "china_heavy_cutoff", "sheet": "transport", "filter": "*", "column": "", "op": "append",
-                        "value": f"from_country=CHN; to_country=*; product={prod}; cost_usd_per_t=250; max_flow_t_per_yr=0"})
-    return {
+    sheets = {
         "periods": periods, "countries": countries, "products": products,
         "product_groups": [{"group": "magnets", "product": "magnet_std", "source": "grouping"},
                            {"group": "magnets", "product": "magnet_ht", "source": "grouping"},
@@ -202,6 +196,65 @@ def build() -> dict:
         "facility_processes": fps, "demand": demand, "transport": transport,
         "scenarios": scenarios, "scenario_changes": changes,
     }
+    controls_rows(sheets)
+    return sheets
+
+
+APR2025 = ("China export controls, MOFCOM/GAC announcement 4 Apr 2025: licences for Sm, Gd, Tb, Dy, Lu, "
+           "Sc, Y incl. alloys, compounds and magnets containing them (reference_figures.csv)")
+OCT2025 = ("China export controls 9 Oct 2025 (MOFCOM 61 & 62): extraterritorial rule for foreign goods with "
+           ">= 0.1 % Chinese-origin rare-earth value (reference_figures.csv)")
+
+
+def _scenario(sheets: dict, name: str, description: str, effects: str, changes: list[dict]) -> None:
+    sheets["scenarios"].append({"scenario": name, "description": description, "expected_effects": effects})
+    for ch in changes:
+        sheets["scenario_changes"].append({"scenario": name, "filter": "*", "column": "", **ch})
+
+
+def _append(sheet: str, **row) -> dict:
+    # ';' separates col=value pairs, so a source keeps its clauses apart with ','.
+    return {"sheet": sheet, "op": "append",
+            "value": "; ".join(f"{k}={str(v).replace(';', ',')}" for k, v in row.items())}
+
+
+def controls_rows(sheets: dict) -> None:
+    """Scenarios for each kind of export control, and a tariff."""
+    sheets["product_groups"].append({"group": "HREE", "product": "magnet_ht", "source": APR2025})
+    for p in sheets["products"]:
+        if p["product"] in ("magnet_std", "magnet_ht"):
+            p["reference_price_usd_per_t"] = 60000
+            p["source"] += ("; reference price assumption: ~60 USD/kg sintered NdFeB, about 2x the "
+                            "Argus 2025 NdPr oxide price per kg of magnet content")
+    _scenario(sheets, "cn_heavy_ban", "China bans exports of Dy oxide, Dy metal and Dy-rich magnets to everyone",
+              "high-temperature magnet shortfall outside China; ex-China Dy price at the rationing level",
+              [_append("export_controls", control="hree_ban", exporter="CHN", product="HREE",
+                       destinations="*", kind="ban", source=APR2025 + "; a ban is the limiting case")])
+    _scenario(sheets, "cn_ban_us_only", "China bans HREE and Dy-rich magnets to the USA only",
+              "Japan and others keep buying but cannot pass Chinese-origin material on; US shortfall",
+              [_append("export_controls", control="hree_ban_us", exporter="CHN", product="HREE",
+                       destinations="USA", kind="ban", source=APR2025 + "; destination narrowed for the scenario")])
+    _scenario(sheets, "cn_dy_quota", "China caps Dy content of exports to MSP members at 300 t a year",
+              "Dy-rich magnet exports to MSP fall to what 300 t Dy allows; the quota's shadow value per t Dy",
+              [_append("export_controls", control="dy_quota", exporter="CHN", product="HREE",
+                       destinations="MSP", kind="quota", element="Dy", quota_t_per_yr=300,
+                       source="assumption: illustrative quota in Dy content")])
+    _scenario(sheets, "cn_licence_apr2025", "April 2025 licensing: 30 % of the pre-control flow is licensed",
+              "licensed HREE flows capped at 30 % of 2,000 t/yr; paperwork cost per t; shortfall outside China",
+              [_append("export_controls", control="apr2025_licences", exporter="CHN", product="HREE",
+                       destinations="*", kind="licence", licence_approval_share=0.3,
+                       reference_flow_t_per_yr=2000, licence_cost_usd_per_t=5000,
+                       source=APR2025 + "; approval share, reference flow and cost are assumptions")])
+    _scenario(sheets, "cn_extraterritorial", "October 2025 rule: no Chinese-origin Dy metal, even inside "
+              "Japanese magnets, may reach the USA",
+              "Japanese magnets for the USA must use non-Chinese Dy; more US shortfall than a plain ban",
+              [_append("export_controls", control="oct2025_rule", exporter="CHN", product="Dy_metal",
+                       destinations="USA", kind="ban", extraterritorial="TRUE", source=OCT2025)])
+    _scenario(sheets, "us_301_magnets", "US Section 301 duty of 25 % plus 2.1 % MFN on Chinese magnets",
+              "tariff revenue as a transfer; US imports shift to Japan where capacity allows",
+              [_append("tariffs", importer="USA", exporter="CHN", product="magnets", ad_valorem_pct=27.1,
+                       source="US Section 301 tariff on Chinese permanent magnets from 1 Jan 2026 (25 %) plus "
+                              "MFN 2.1 % (reference_figures.csv)")])
 
 
 SETTINGS = {

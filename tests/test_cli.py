@@ -76,12 +76,12 @@ def test_scenario_run_differs_from_base_and_names_its_folder(tmp_path, capsys):
     assert high.tables["shortfall"]["unserved_t"].sum() > base.tables["shortfall"]["unserved_t"].sum() + 1.0
 
 
-def test_scenario_cutting_chinese_heavy_exports_leaves_japan_short_of_ht_magnets():
+def test_scenario_banning_chinese_heavy_exports_leaves_japan_short_of_ht_magnets():
     """With no Dy or high-temperature magnets leaving China, Japan (whose only Dy
     source is Chinese oxide or Australian monazite through Malaysia) cannot meet EV
     demand for high-temperature magnets."""
     base = run_case(str(EXAMPLE))
-    cut = run_case(str(EXAMPLE), "china_heavy_cutoff")
+    cut = run_case(str(EXAMPLE), "cn_heavy_ban")
     flows = cut.tables["flows"]
     assert flows[(flows["from_country"] == "CHN") & flows["product"].isin(["Dy_ox", "Dy_metal", "magnet_ht"])].empty
     short = cut.tables["demand"]
