@@ -49,6 +49,20 @@ def print_summary(result, folder: Path | None, out=None) -> None:
         print(f"report: {folder}", file=out)
 
 
+def print_versus_base(table: pd.DataFrame, out=None) -> None:
+    """The scenario's effect against the base case, biggest changes first."""
+    out = out or sys.stdout
+    print("against the base case:", file=out)
+    moved = table[table["change"].abs() > 1e-6 * table[["base", "scenario"]].abs().max(axis=1).clip(lower=1.0)]
+    if moved.empty:
+        print("  no change", file=out)
+    for r in moved.head(12).itertuples():
+        unit = "t" if r.figure.endswith("(t)") else "USD"
+        fmt = (lambda v: f"{v:,.1f} t") if unit == "t" else _money
+        sign = "+" if r.change >= 0 else "-"
+        print(f"  {r.figure:<48} {fmt(r.base):>18} -> {fmt(r.scenario):>18} ({sign}{fmt(abs(r.change))})", file=out)
+
+
 def cmd_run(args) -> int:
     from model.pipeline import run_case
     from model.report import write_run
@@ -60,8 +74,17 @@ def cmd_run(args) -> int:
         print(exc, file=sys.stderr)
         print("nothing was written.", file=sys.stderr)
         return EXIT_INPUT
+    compare = None
+    if result.optimal and args.scenario and not args.no_compare:
+        from model.compare import versus_base
+        base = run_case(case)
+        if base.optimal:
+            compare = versus_base(base.tables, result.tables)
+            result.tables["versus_base"] = compare
     folder = write_run(result, args.out) if result.optimal else None
     print_summary(result, folder)
+    if compare is not None:
+        print_versus_base(compare)
     if not result.optimal:
         print("no report was written: a plan that is not optimal is not an answer.", file=sys.stderr)
         return EXIT_NOT_OPTIMAL
@@ -105,6 +128,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("workbook", nargs="?", help=f"case workbook (default {DEFAULT_CASE.relative_to(ROOT)})")
     r.add_argument("--scenario", help="scenario name from the scenarios sheet")
     r.add_argument("--out", default=str(ROOT / "outputs"), help="folder for run folders (default outputs/)")
+    r.add_argument("--no-compare", action="store_true", help="with --scenario, skip the base-case solve "
+                   "that shows the scenario's effect")
     r.set_defaults(func=cmd_run)
     v = sub.add_parser("validate", help="check a workbook and list every problem")
     v.add_argument("workbook")

@@ -68,8 +68,13 @@ def test_scenario_run_differs_from_base_and_names_its_folder(tmp_path, capsys):
     assert main(["run", str(EXAMPLE), "--scenario", "high_demand", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "scenario: high_demand" in out
+    assert "against the base case:" in out and "unserved demand (t)" in out
     folder = next(tmp_path.iterdir())
     assert folder.name.endswith("_example_high_demand")
+    vs = pd.read_csv(folder / "versus_base.csv").set_index("figure")
+    assert vs.loc["unserved demand (t)", "change"] == pytest.approx(
+        vs.loc["unserved demand (t)", "scenario"] - vs.loc["unserved demand (t)", "base"])
+    assert vs.loc["unserved demand (t)", "change"] > 0
     base = run_case(str(EXAMPLE))
     high = run_case(str(EXAMPLE), "high_demand")
     assert high.tables["demand"]["demand_t_per_yr"].sum() > base.tables["demand"]["demand_t_per_yr"].sum()
