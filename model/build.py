@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 import pyomo.environ as pyo
 from pyomo.core.expr.numeric_expr import LinearExpression
 
@@ -42,7 +43,7 @@ def build_model(data: ModelData) -> BuiltModel:
     for term in reg.costs:
         if not term.in_objective:
             continue
-        w = np.fromiter((weight[t] for t in term.periods), float, len(term.periods))
+        w = pd.Series(term.periods).map(weight).to_numpy(float)
         coefs.append(np.asarray(term.coefs, float) * w)
         vars_.extend(term.vars)
     c = np.concatenate(coefs).tolist() if coefs else []

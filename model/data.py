@@ -73,36 +73,41 @@ def expand_lanes(transport: pd.DataFrame, countries: list[str], blocs: dict[str,
         return pd.DataFrame(columns=cols)
     parts = []
     for rec in transport.to_dict("records"):
-        frm = expand_codes(rec["from_country"], blocs, countries)
-        to = expand_codes(rec["to_country"], blocs, countries)
-        prods = expand_codes(rec["product"], groups, products)
-        idx = pd.MultiIndex.from_product([frm, to, prods], names=cols[:3]).to_frame(index=False)
-        idx["cost_usd_per_t"] = rec["cost_usd_per_t"]
-        idx["max_flow_t_per_yr"] = rec["max_flow_t_per_yr"]
-        idx["score"] = (_specificity(rec["from_country"], blocs) + _specificity(rec["to_country"], blocs)
-                        + 2 * _specificity(rec["product"], groups))
-        idx[ROW] = rec[ROW]
-        parts.append(idx)
+        frm = np.asarray(expand_codes(rec["from_country"], blocs, countries), dtype=object)
+        to = np.asarray(expand_codes(rec["to_country"], blocs, countries), dtype=object)
+        prods = np.asarray(expand_codes(rec["product"], groups, products), dtype=object)
+        n_f, n_t, n_p = len(frm), len(to), len(prods)
+        part = pd.DataFrame({
+            "from_country": np.repeat(frm, n_t * n_p),
+            "to_country": np.tile(np.repeat(to, n_p), n_f),
+            "product": np.tile(prods, n_f * n_t)})
+        part = part[part["from_country"] != part["to_country"]]
+        part["cost_usd_per_t"] = rec["cost_usd_per_t"]
+        part["max_flow_t_per_yr"] = rec["max_flow_t_per_yr"]
+        part["score"] = (_specificity(rec["from_country"], blocs) + _specificity(rec["to_country"], blocs)
+                         + 2 * _specificity(rec["product"], groups))
+        part[ROW] = rec[ROW]
+        parts.append(part)
     lanes = pd.concat(parts, ignore_index=True)
-    lanes = lanes[lanes["from_country"] != lanes["to_country"]]
-    lanes = lanes.sort_values(["score", ROW], ascending=[False, True], kind="stable")
-    best = lanes.groupby(cols[:3], sort=False).head(1)
+    if len(parts) == 1:
+        return lanes[cols].sort_values(cols[:3]).reset_index(drop=True)
+    key = cols[:3]
+    top = lanes[lanes["score"] == lanes.groupby(key, sort=False)["score"].transform("max")]
     # Two rows equally specific for one lane must not disagree.
-    top = lanes.merge(best[cols[:3] + ["score"]], on=cols[:3] + ["score"])
-    clash = top.groupby(cols[:3]).agg(n=("cost_usd_per_t", "nunique"),
-                                      m=("max_flow_t_per_yr", lambda s: s.fillna(-1).nunique()),
-                                      rows=(ROW, lambda s: sorted(set(s))))
-    clash = clash[(clash["n"] > 1) | (clash["m"] > 1)]
+    distinct = top.assign(_cap=top["max_flow_t_per_yr"].fillna(-1.0)).drop_duplicates(
+        key + ["cost_usd_per_t", "_cap"])
+    clash = distinct[distinct.duplicated(key, keep=False)]
     if not clash.empty:
         problems = []
-        for key, rec in clash.head(20).iterrows():
-            rows = rec["rows"]
+        for lane, g in list(clash.groupby(key, sort=False))[:20]:
+            rows = sorted(set(top.merge(g[key].head(1), on=key)[ROW]))
             problems.append(Problem(file, "transport", int(rows[-1]), "cost_usd_per_t", None,
                                     "one most specific row per lane",
                                     f"rows {', '.join(map(str, rows))} are equally specific for lane "
-                                    f"{key[0]} -> {key[1]} ({key[2]}) and disagree"))
+                                    f"{lane[0]} -> {lane[1]} ({lane[2]}) and disagree"))
         raise InputError(problems)
-    return best[cols].sort_values(cols[:3]).reset_index(drop=True)
+    best = top.sort_values(ROW, kind="stable").drop_duplicates(key)
+    return best[cols].sort_values(key).reset_index(drop=True)
 
 
 def prune_lanes(lanes: pd.DataFrame, sources: set[tuple[str, str]], sinks: set[tuple[str, str]]) -> pd.DataFrame:

@@ -32,20 +32,20 @@ class Trade:
         lanes = lane_periods(data)
         self.lanes = lanes
         keys = keyed(lanes, ["from_country", "to_country", "product", "cls", "period"])
-        cap = lanes["max_flow_t_per_yr"].to_numpy(float)
-        bounds = {k: (0.0, None if np.isnan(c) else float(c)) for k, c in zip(keys, cap)}
         m.LANE_PERIODS = pyo.Set(initialize=keys, dimen=5, ordered=True)
-        m.flow_t_per_yr = pyo.Var(m.LANE_PERIODS, within=pyo.NonNegativeReals,
-                                  bounds=lambda m, *k: bounds[k])
+        m.flow_t_per_yr = pyo.Var(m.LANE_PERIODS, within=pyo.NonNegativeReals)
         self.vars = list(m.flow_t_per_yr.values())
+        cap = lanes["max_flow_t_per_yr"].to_numpy(float)
+        for i in np.flatnonzero(~np.isnan(cap)):  # few lanes have a capacity
+            self.vars[i].setub(float(cap[i]))
         reg.flows.append(FlowTerm("trade", lanes[["from_country", "to_country", "product", "cls", "period"]],
                                   self.vars))
-        node = [label(p, c) for p, c in zip(lanes["product"], lanes["cls"])]
+        node = [label(p, c) for p, c in zip(lanes["product"].tolist(), lanes["cls"].tolist())]
         n = len(keys)
         reg.add_balance(BalanceTerm(
             "trade",
-            list(zip(lanes["from_country"], node, lanes["period"]))
-            + list(zip(lanes["to_country"], node, lanes["period"])),
+            list(zip(lanes["from_country"].tolist(), node, lanes["period"].tolist()))
+            + list(zip(lanes["to_country"].tolist(), node, lanes["period"].tolist())),
             np.concatenate([-np.ones(n), np.ones(n)]), self.vars + self.vars))
         reg.add_cost(CostTerm("transport", RESOURCE, list(lanes["period"]),
                               lanes["cost_usd_per_t"].to_numpy(float), self.vars))
