@@ -16,6 +16,7 @@ import numpy as np
 import pyomo.environ as pyo
 import scipy.sparse as sp
 from pyomo.core.expr.numeric_expr import LinearExpression
+from pyomo.core.base.matrix_constraint import MatrixConstraint
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
 
@@ -36,9 +37,8 @@ class MatrixLP:
 
 
 def _bounds(vars_: list) -> tuple[np.ndarray, np.ndarray]:
-    lb = np.fromiter((-np.inf if v.lb is None else v.lb for v in vars_), float, len(vars_))
-    ub = np.fromiter((np.inf if v.ub is None else v.ub for v in vars_), float, len(vars_))
-    return lb, ub
+    b = np.array([v.bounds for v in vars_], dtype=float).reshape(len(vars_), 2)  # None -> nan
+    return np.nan_to_num(b[:, 0], nan=-np.inf), np.nan_to_num(b[:, 1], nan=np.inf)
 
 
 def _fast(model: pyo.ConcreteModel) -> MatrixLP | None:
@@ -53,12 +53,57 @@ def _fast(model: pyo.ConcreteModel) -> MatrixLP | None:
     np.add.at(c, np.fromiter((pos[id(v)] for v in obj.linear_vars), np.int64, len(obj.linear_vars)),
               sign * np.asarray(obj.linear_coefs, float))
     rows: list = []
+    blocks: list[sp.csr_array] = []
+    lower: list[np.ndarray] = []
+    upper: list[np.ndarray] = []
+    for comp in model.component_objects(pyo.Constraint, active=True, descend_into=True):
+        if isinstance(comp, MatrixConstraint):
+            block = _matrix_block(comp, pos, len(columns))
+        else:
+            block = _expression_block(comp, pos, len(columns))
+        if block is None:
+            return None
+        A_part, lo, up, cons = block
+        blocks.append(A_part)
+        lower.append(lo)
+        upper.append(up)
+        rows.extend(cons)
+    A = (sp.vstack(blocks, format="csc") if blocks else sp.csc_array((0, len(columns))))
+    A.sum_duplicates()
+    col_lower, col_upper = _bounds(columns)
+    return MatrixLP(c, sign * float(pyo.value(obj.constant)), A,
+                    np.concatenate(lower) if lower else np.zeros(0),
+                    np.concatenate(upper) if upper else np.zeros(0),
+                    col_lower, col_upper, columns, rows, "linear-expression")
+
+
+def _bound_array(values: list) -> np.ndarray:
+    return np.array([np.nan if v is None else pyo.value(v) for v in values], float)
+
+
+def _matrix_block(comp: MatrixConstraint, pos: dict[int, int], n_col: int):
+    """A MatrixConstraint's CSR rows, its columns mapped to the model's."""
+    cols = np.fromiter((pos[id(v)] for v in comp._x), np.int64, len(comp._x))
+    indices = cols[np.asarray(comp._A_indices, np.int64)]
+    A = sp.csr_array((np.asarray(comp._A_data, float), indices, np.asarray(comp._A_indptr, np.int64)),
+                     shape=(len(comp._lower), n_col))
+    lo = np.nan_to_num(_bound_array(comp._lower), nan=-np.inf)
+    up = np.nan_to_num(_bound_array(comp._upper), nan=np.inf)
+    cons = [comp[i] for i in range(len(comp._lower))]
+    return A, lo, up, cons
+
+
+def _expression_block(comp, pos: dict[int, int], n_col: int):
+    """Rows of a constraint component whose bodies are LinearExpressions; None otherwise."""
+    cons: list = []
     indptr = [0]
     indices: list[int] = []
     data: list[float] = []
     lower: list[float] = []
     upper: list[float] = []
-    for con in model.component_data_objects(pyo.Constraint, active=True, descend_into=True):
+    for con in comp.values():
+        if not con.active:
+            continue
         lb, body, ub = con.to_bounded_expression()
         if type(body) is not LinearExpression:
             return None
@@ -68,13 +113,10 @@ def _fast(model: pyo.ConcreteModel) -> MatrixLP | None:
         indptr.append(len(indices))
         lower.append(-np.inf if lb is None else pyo.value(lb) - const)
         upper.append(np.inf if ub is None else pyo.value(ub) - const)
-        rows.append(con)
-    A = sp.csr_array((np.asarray(data, float), np.asarray(indices, np.int32),
-                      np.asarray(indptr, np.int64)), shape=(len(rows), len(columns))).tocsc()
-    A.sum_duplicates()
-    col_lower, col_upper = _bounds(columns)
-    return MatrixLP(c, sign * float(pyo.value(obj.constant)), A, np.asarray(lower), np.asarray(upper),
-                    col_lower, col_upper, columns, rows, "linear-expression")
+        cons.append(con)
+    A = sp.csr_array((np.asarray(data, float), np.asarray(indices, np.int64), np.asarray(indptr, np.int64)),
+                     shape=(len(cons), n_col))
+    return A, np.asarray(lower, float), np.asarray(upper, float), cons
 
 
 def _standard(model: pyo.ConcreteModel) -> MatrixLP:

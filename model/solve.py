@@ -1,8 +1,8 @@
 """Hand the Pyomo model to HiGHS (highspy) and read back values and duals.
 
-The model is compiled to matrix form with Pyomo's standard-form compiler and passed
-to HiGHS as one LP, which measured several times faster than writing files or the
-stock solver interface (see ../shared/PERFORMANCE.md and benchmarks/).
+The model is compiled to matrix form (model.handoff) and passed to HiGHS as one LP,
+which measured several times faster than writing files or the stock solver interface
+(see ../shared/PERFORMANCE.md and benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 
 import highspy
 import numpy as np
-from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
+
+from model.handoff import compile_lp
 
 # HiGHS model status -> (short status, plain words for a planner)
 _STATUS = {
@@ -66,40 +67,34 @@ class SolveResult:
 
 
 def to_highs(model, settings: dict) -> tuple[highspy.Highs, list, list, dict]:
-    """Compile the model to matrices and load it into a new Highs object."""
+    """Compile the model to matrices (model.handoff) and load it into a new Highs object."""
     t0 = time.perf_counter()
-    info = LinearStandardFormCompiler().write(model, mixed_form=True)
+    lp = compile_lp(model)
     t1 = time.perf_counter()
-    cols = info.columns
-    A = info.A.tocsc()
-    n_row, n_col = A.shape
-    lp = highspy.HighsLp()
-    lp.num_col_ = n_col
-    lp.num_row_ = n_row
-    lp.col_cost_ = np.asarray(info.c.toarray()[0] if info.c.shape[0] else np.zeros(n_col), float)
-    inf = highspy.kHighsInf
-    lp.col_lower_ = np.array([inf * -1 if v.lb is None else v.lb for v in cols], float)
-    lp.col_upper_ = np.array([inf if v.ub is None else v.ub for v in cols], float)
-    rhs = np.asarray(info.rhs, float)
-    mult = np.fromiter((r[1] for r in info.rows), np.int8, n_row)
-    lp.row_lower_ = np.where(mult == 1, -inf, rhs)
-    lp.row_upper_ = np.where(mult == -1, inf, rhs)
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = A.indptr.astype(np.int32)
-    lp.a_matrix_.index_ = A.indices.astype(np.int32)
-    lp.a_matrix_.value_ = A.data.astype(float)
-    lp.offset_ = float(info.c_offset[0]) if len(info.c_offset) else 0.0
+    n_row, n_col = lp.A.shape
+    hl = highspy.HighsLp()
+    hl.num_col_ = n_col
+    hl.num_row_ = n_row
+    hl.col_cost_ = lp.c
+    hl.col_lower_ = lp.col_lower
+    hl.col_upper_ = lp.col_upper
+    hl.row_lower_ = lp.row_lower
+    hl.row_upper_ = lp.row_upper
+    hl.offset_ = lp.offset
+    hl.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    hl.a_matrix_.start_ = lp.A.indptr.astype(np.int32)
+    hl.a_matrix_.index_ = lp.A.indices.astype(np.int32)
+    hl.a_matrix_.value_ = lp.A.data.astype(float)
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", float(settings.get("solver_time_limit_s", 600.0)))
     h.setOptionValue("threads", int(settings.get("solver_threads", 1)))
     h.setOptionValue("solver", {"choose": "choose", "simplex": "simplex", "ipm": "ipm"}[
         settings.get("solver_method", "choose")])
-    h.passModel(lp)
+    h.passModel(hl)
     t2 = time.perf_counter()
-    rows = [r[0] for r in info.rows]
-    return h, cols, rows, {"compile_s": t1 - t0, "pass_s": t2 - t1, "rows": n_row,
-                           "columns": n_col, "nonzeros": int(A.nnz)}
+    return h, lp.columns, lp.rows, {"compile_s": t1 - t0, "pass_s": t2 - t1, "rows": n_row,
+                                    "columns": n_col, "nonzeros": int(lp.A.nnz), "handoff_route": lp.route}
 
 
 def run_highs(h: highspy.Highs, cols: list, rows: list, stats: dict) -> SolveResult:
