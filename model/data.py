@@ -65,32 +65,30 @@ def _specificity(code: str, members: dict[str, list[str]]) -> int:
     return 0 if code == "*" else (1 if code in members else 2)
 
 
+def _code_map(codes: pd.Series, members: dict[str, list[str]], everything: list[str],
+              column: str) -> pd.DataFrame:
+    """(code, member, specificity) for every code used: * -> all (0), group/bloc -> its
+    members (1), a plain code -> itself (2)."""
+    rows = []
+    for code in codes.unique():
+        spec = _specificity(code, members)
+        rows += [(code, m, spec) for m in expand_codes(code, members, everything)]
+    return pd.DataFrame(rows, columns=[f"_{column}", column, f"_s_{column}"])
+
+
 def expand_lanes(transport: pd.DataFrame, countries: list[str], blocs: dict[str, list[str]],
                  products: list[str], groups: dict[str, list[str]], file: str) -> pd.DataFrame:
-    """Explicit (from, to, product) lanes; the most specific row wins; ties must agree."""
+    """Explicit (from, to, product) lanes; the most specific row wins; ties must agree.
+    Specificity: a country or product 2, a bloc or group 1, * 0; product counts double."""
     cols = ["from_country", "to_country", "product", "cost_usd_per_t", "max_flow_t_per_yr"]
     if transport.empty:
         return pd.DataFrame(columns=cols)
-    parts = []
-    for rec in transport.to_dict("records"):
-        frm = np.asarray(expand_codes(rec["from_country"], blocs, countries), dtype=object)
-        to = np.asarray(expand_codes(rec["to_country"], blocs, countries), dtype=object)
-        prods = np.asarray(expand_codes(rec["product"], groups, products), dtype=object)
-        n_f, n_t, n_p = len(frm), len(to), len(prods)
-        part = pd.DataFrame({
-            "from_country": np.repeat(frm, n_t * n_p),
-            "to_country": np.tile(np.repeat(to, n_p), n_f),
-            "product": np.tile(prods, n_f * n_t)})
-        part = part[part["from_country"] != part["to_country"]]
-        part["cost_usd_per_t"] = rec["cost_usd_per_t"]
-        part["max_flow_t_per_yr"] = rec["max_flow_t_per_yr"]
-        part["score"] = (_specificity(rec["from_country"], blocs) + _specificity(rec["to_country"], blocs)
-                         + 2 * _specificity(rec["product"], groups))
-        part[ROW] = rec[ROW]
-        parts.append(part)
-    lanes = pd.concat(parts, ignore_index=True)
-    if len(parts) == 1:
-        return lanes[cols].sort_values(cols[:3]).reset_index(drop=True)
+    rows = transport[cols + [ROW]].rename(columns={c: f"_{c}" for c in cols[:3]})
+    lanes = (rows.merge(_code_map(transport["from_country"], blocs, countries, "from_country"), on="_from_country")
+             .merge(_code_map(transport["to_country"], blocs, countries, "to_country"), on="_to_country")
+             .merge(_code_map(transport["product"], groups, products, "product"), on="_product"))
+    lanes = lanes[lanes["from_country"] != lanes["to_country"]]
+    lanes["score"] = lanes["_s_from_country"] + lanes["_s_to_country"] + 2 * lanes["_s_product"]
     key = cols[:3]
     top = lanes[lanes["score"] == lanes.groupby(key, sort=False)["score"].transform("max")]
     # Two rows equally specific for one lane must not disagree.
@@ -116,7 +114,8 @@ def prune_lanes(lanes: pd.DataFrame, sources: set[tuple[str, str]], sinks: set[t
         return lanes
     out_by: dict[tuple[str, str], list[tuple[str, str]]] = {}
     in_by: dict[tuple[str, str], list[tuple[str, str]]] = {}
-    for f, t, p in zip(lanes["from_country"], lanes["to_country"], lanes["product"]):
+    frm, to, prod = (lanes[c].tolist() for c in ("from_country", "to_country", "product"))
+    for f, t, p in zip(frm, to, prod):
         out_by.setdefault((f, p), []).append((t, p))
         in_by.setdefault((t, p), []).append((f, p))
 
@@ -131,8 +130,7 @@ def prune_lanes(lanes: pd.DataFrame, sources: set[tuple[str, str]], sinks: set[t
 
     reach = closure(sources, out_by)
     useful = closure(sinks, in_by)
-    keep = [((f, p) in reach) and ((t, p) in useful)
-            for f, t, p in zip(lanes["from_country"], lanes["to_country"], lanes["product"])]
+    keep = [((f, p) in reach) and ((t, p) in useful) for f, t, p in zip(frm, to, prod)]
     return lanes[np.array(keep, dtype=bool)].reset_index(drop=True)
 
 
