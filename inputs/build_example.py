@@ -197,6 +197,8 @@ def build() -> dict:
         "scenarios": scenarios, "scenario_changes": changes,
     }
     controls_rows(sheets)
+    caps_expansion_rows(sheets)
+    reserves_floors_rows(sheets)
     return sheets
 
 
@@ -255,6 +257,115 @@ def controls_rows(sheets: dict) -> None:
               [_append("tariffs", importer="USA", exporter="CHN", product="magnets", ad_valorem_pct=27.1,
                        source="US Section 301 tariff on Chinese permanent magnets from 1 Jan 2026 (25 %) plus "
                               "MFN 2.1 % (reference_figures.csv)")])
+
+
+CN_QUOTA = ("China mining quota (total) 2024, 270,000 t REO (MIIT via starfeu.com and mexicobusiness.news; "
+            "reference_figures.csv); the 2025 quota was not published and USGS assumes 270 kt")
+EF_CAPEX = ("Energy Fuels White Mesa Phase 2 BFS (Jan 2026): capex US$410M for >6,000 t/yr NdPr oxide "
+            "(reference_figures.csv) = 68,300 USD per t/yr NdPr; x 0.157 t NdPr per t bastnaesite feed "
+            "(the sep_bast recipe) = ~10,700 USD per t/yr of feed (DERIVED). Low end: Iluka's integrated "
+            "Eneabba refinery is ~A$100k per t/yr TREO (reference_figures.csv)")
+MP10X = ("MP Materials 10X magnet campus: capex > US$1.25bn for 10 kt/yr total US magnet capacity -> "
+         "~US$125k per t/yr (DERIVED, reference_figures.csv)")
+BUILD_ASSUMPTIONS = ("assumption: lifetime 20 yr; fixed O&M 3 %/yr of capex; running cost as the existing US "
+                     "plant; lead time 2 yr (announced US projects quote ~3 yr from decision to commissioning, "
+                     "MP 10X Jul 2025 -> 2028, Energy Fuels Phase 2 Jan 2026 -> Q1 2029; shortened so a 2025 "
+                     "decision serves the example's 2027-29 period); annuity at the case discount rate")
+
+
+def caps_expansion_rows(sheets: dict) -> None:
+    """China's mining quota (base, not binding at 270 kt) and scenarios for a quota cut, an
+    EU-style 65 % diversification cap on MSP's NdPr oxide, and US separation and magnet builds."""
+    sheets.setdefault("supply_caps", []).append(
+        {"cap": "cn_mining_quota", "country": "CHN", "stage": "mining", "cap_t_per_yr": 270000,
+         "periods": "*", "source": CN_QUOTA})
+    _scenario(sheets, "china_quota_cut", "China's mining quota 20 % lower (216 kt REO instead of 270 kt)",
+              "China mines 216 kt; Mountain Pass and Mt Weld run harder; concentrate and oxide prices rise "
+              "by the quota's shadow value; more magnet shortfall outside China",
+              [{"sheet": "supply_caps", "filter": "cap=cn_mining_quota", "column": "cap_t_per_yr",
+                "op": "scale", "value": "0.8"}])
+    _scenario(sheets, "eu_style_65_cap", "No single country supplies more than 65 % of the MSP bloc's use of "
+              "NdFeB magnets (both grades; an EU Critical Raw Materials Act style rule applied to MSP)",
+              "China's magnets to the USA and Japan are held to 65 % of MSP's magnet use; Japanese (and US) "
+              "magnet plants make the rest from imported oxide and metal, which the cap does not cover; once "
+              "Japan's 13 kt/yr is full MSP's use itself falls (magnet shortfall, rationed by penalty); the "
+              "cap's shadow value per t of Chinese magnets",
+              [_append("supply_caps", cap="msp_magnets_65", country="*", product="magnets", bloc="MSP",
+                       max_share=0.65, source="EU Critical Raw Materials Act (Regulation 2024/1252) art. 5: "
+                       "at most 65 % of annual consumption of a strategic raw material from a single third "
+                       "country; applied here to MSP and to every supplier"),
+               # The cap counts the shipping country; Malaysia makes no magnets here, so
+               # any it ships to MSP would be Chinese magnets relabelled: close that route.
+               _append("transport", from_country="MYS", to_country="MSP", product="magnets",
+                       cost_usd_per_t=250, max_flow_t_per_yr=0,
+                       source="assumption: rules of origin, Malaysia makes no magnets in this case so "
+                              "its magnet exports to MSP would be re-exported Chinese magnets")])
+    _scenario(sheets, "us_separation_build", "The US may build bastnaesite separation and NdFeB magnet "
+              "capacity, decided from 2025, online after a 2-year lead time",
+              "builds where their annuity + O&M + running cost beat imports or the shortfall penalty; "
+              "builds come online in 2027-29, not before; capacity values show what more would be worth",
+              [_append("expansion", option="us_sep_new", country="USA", process="sep_bast",
+                       max_build_t_per_yr=38000, capex_usd_per_t_per_yr=10700, lifetime_yr=20,
+                       fixed_om_usd_per_t_per_yr=321, unit_cost_usd_per_t=6000, lead_time_yr=2,
+                       earliest_year=2025, source=EF_CAPEX + "; max build 6,000 t NdPr / 0.157 = 38 kt feed "
+                       "(Energy Fuels Phase 2 size); " + BUILD_ASSUMPTIONS),
+               _append("expansion", option="us_magnets_new", country="USA", process="make_std",
+                       max_build_t_per_yr=9000, capex_usd_per_t_per_yr=125000, lifetime_yr=20,
+                       fixed_om_usd_per_t_per_yr=3750, unit_cost_usd_per_t=30000, lead_time_yr=2,
+                       earliest_year=2025, source=MP10X + "; max build 9 kt/yr (10X brings MP to 10 kt/yr "
+                       "with the 1 kt Independence plant); " + BUILD_ASSUMPTIONS)])
+
+
+VAULT = ("Project Vault (2 Feb 2026): ~USD 12 bn (EXIM 10 bn + ~1.7-2 bn private); Wood Mackenzie: ~45 days of "
+         "demand if spread over 44 minerals, design target a 60-day buffer (reference_figures.csv)")
+DOD_FLOOR = ("DoD-MP Materials agreement Jul 2025: NdPr oxide floor of 110 USD/kg for 10 years from Q4 2025, "
+             "on volumes sold or stockpiled (reference_figures.csv)")
+
+
+def reserves_floors_rows(sheets: dict) -> None:
+    """Scenarios for stockpiles and each price-floor mechanism."""
+    crisis = [{"sheet": "periods", "filter": "period=2026", "column": "regime", "op": "set", "value": "crisis"}]
+    crisis += [_append("export_controls", control=f"cn_2026_{p.lower()}_ban", exporter="CHN", product=p,
+                       destinations="*", kind="ban", periods="2026",
+                       source="assumption: a one-year Chinese halt of NdPr-chain exports to test the reserve")
+               for p in ("NdPr_ox", "NdPr_metal", "magnets")]
+    _scenario(sheets, "vault_60_days", "A US NdPr oxide reserve of 60 days of US final demand (via the magnets' "
+              "NdPr content), tested by a 2026 crisis year in which China stops NdPr oxide, metal and magnet exports",
+              "the reserve fills to 60 days in 2025, but in 2026 US and Japanese metal and magnet plants are "
+              "already full, so oxide cannot become magnets (stockpile_cover: 0 usable days) and magnet "
+              "shortfall rises outside China; an oxide reserve needs downstream capacity to be worth its cost",
+              crisis + [_append("stockpiles", stockpile="us_vault_ndpr", holder="USA", product="NdPr_ox",
+                                capacity_t=3000, target_days_of_cover=60, holding_cost_usd_per_t_yr=700,
+                                budget_usd=5e8, terminal_rule="keep", controlling_country="CHN",
+                                source=VAULT + "; capacity, budget share and holding cost (~1 % of value a "
+                                "year) are assumptions")])
+    floor = dict(floor="dod_ndpr_floor", product="NdPr_ox", facilities="us_mp_separation",
+                 floor_price_usd_per_t=110000, index_zone="USA")
+    _scenario(sheets, "ndpr_floor_cfd", "DoD NdPr oxide floor of 110 USD/kg for Mountain Pass, paid as a "
+              "contract for difference against the US model price",
+              "no change in flows or resource cost; payment = covered output x max(0, 110,000 - US NdPr price): "
+              "zero while the least-cost plan leaves Mountain Pass idle (a cfd pays on output, it does not "
+              "create it; compare ndpr_floor_offtake)",
+              [_append("price_floors", mechanism="cfd", source=DOD_FLOOR, **floor)])
+    _scenario(sheets, "ndpr_floor_offtake", "DoD takes 1,000 t/yr of Mountain Pass NdPr oxide at 110 USD/kg "
+              "into a defence reserve that is not released in the horizon",
+              "Mountain Pass separates at least enough for 1,000 t/yr; that oxide leaves the market, so US "
+              "metal and magnet makers buy more elsewhere; payment 1,000 t x 110,000 USD a year",
+              [_append("stockpiles", stockpile="dod_ndpr_reserve", holder="USA", product="NdPr_ox",
+                       release_max_t_per_yr=0, holding_cost_usd_per_t_yr=700, terminal_rule="free",
+                       controlling_country="CHN", source="assumption: DoD holds the offtake as a reserve"),
+               _append("price_floors", mechanism="offtake", quantity_t_per_yr=1000,
+                       offtake_stockpile="dod_ndpr_reserve",
+                       source=DOD_FLOOR + "; quantity 1,000 t/yr is an assumption", **floor)])
+    duty = dict(mechanism="floor_duty", index_zone="MSP", floor_price_usd_per_t=80000,
+                source="assumption: an MSP magnet price floor of 80 USD/kg enforced as a duty of floor minus "
+                       "the 60 USD/kg reference price on imports from outside the partnership")
+    _scenario(sheets, "magnet_floor_duty", "Minerals Security Partnership magnet floor of 80 USD/kg, enforced "
+              "by a duty on magnets imported into MSP members from outside it",
+              "imports of Chinese magnets into the USA, Japan and Australia fall as far as Japanese and US "
+              "magnet capacity allows; duty revenue is a transfer; landed cost by lane in floor_landed_costs",
+              [_append("price_floors", floor="msp_magnet_floor_std", product="magnet_std", **duty),
+               _append("price_floors", floor="msp_magnet_floor_ht", product="magnet_ht", **duty)])
 
 
 SETTINGS = {

@@ -94,6 +94,9 @@ def extract_tables(built: BuiltModel, sol: SolveResult) -> dict[str, pd.DataFram
         tables.update(mod.extract(sol, built.data))
     tol = float(built.data.settings.get("price_tolerance_usd_per_t", 1e-3))
     tables.update(balance.extract(sol, built.data, tables, tol))
+    for mod in built.modules:  # tables that need prices (floor payments, landed costs, cover)
+        if hasattr(mod, "post_extract"):
+            tables.update(mod.post_extract(tables, built.data))
     costs = cost_table(built, sol)
     dem = tables["demand"]
     tables["shortfall"] = shortfall_table(dem, built.data.periods)

@@ -232,9 +232,14 @@ SHEETS: tuple[Sheet, ...] = (
                unit="USD/t", default=0.0, min=0.0),
         Column("lead_time_yr", "float", "Years from decision to operation.", unit="yr",
                default=0.0, min=0.0),
-        Column("earliest_year", "float", "First year a build may be decided.",
+        Column("earliest_year", "float", "First year a build may be decided (builds are "
+               "decided in periods starting at or after it; blank: any period).",
                unit="year", default=None, min=1900, max=2300),
-    ], key=("option",), supported=False),
+        Column("discount_rate", "float", "Rate of the capex annuity (a cost of capital); "
+               "annual payment = capex x r / (1 - (1 + r)^-lifetime), capex / lifetime at "
+               "r = 0; blank takes the settings discount_rate.", unit="1/yr", default=None,
+               min=0.0, max=1.0),
+    ], key=("option",)),
     _sheet("demand", "Demand blocks: a country's demand for a product by segment.", [
         Column("country", "str", "Consuming country.", required=True, ref=COUNTRY),
         Column("product", "str", "Product demanded.", required=True, ref=PRODUCT),
@@ -300,62 +305,91 @@ SHEETS: tuple[Sheet, ...] = (
         Column("extraterritorial", "bool", "Controls the downstream products made "
                "anywhere with controlled content (the 0.1 % rule).", default=False),
     ], key=("control",)),
-    _sheet("stockpiles", "Strategic reserves.", [
+    _sheet("stockpiles", "Strategic reserves: buys and releases enter the holder's "
+           "market; the level is tracked period by period (end-of-period level).", [
         Column("stockpile", "str", "Stockpile name.", required=True),
-        Column("holder", "str", "Holding country.", required=True, ref=COUNTRY),
+        Column("holder", "str", "Holding country (releases enter and buys leave its "
+               "market).", required=True, ref=COUNTRY),
         Column("product", "str", "Product stored.", required=True, ref=PRODUCT),
         Column("initial_t", "float", "Level at the start.", unit="t", default=0.0,
                min=0.0),
-        Column("capacity_t", "float", "Most it can hold.", unit="t", default=None,
-               min=0.0),
-        Column("target_t", "float", "Minimum level in normal periods.", unit="t",
+        Column("capacity_t", "float", "Most it can hold; blank for no limit.", unit="t",
                default=None, min=0.0),
-        Column("target_days_of_cover", "float", "Minimum level in days of the holder's "
-               "final demand (via content coefficients).", unit="days", default=None,
-               min=0.0),
-        Column("buy_max_t_per_yr", "float", "Most bought per year.", unit="t/yr",
+        Column("target_t", "float", "Minimum end-of-period level in normal periods "
+               "(crisis periods may draw it down). Give this or target_days_of_cover, "
+               "not both.", unit="t", default=None, min=0.0),
+        Column("target_days_of_cover", "float", "Minimum level in normal periods as days "
+               "of the holder's final demand: days/365 x sum over the holder's demand of "
+               "quantity x content of the product's element / the product's own content "
+               "(an NdPr oxide reserve counts magnet demand). A product without a single "
+               "element counts the holder's demand for itself.", unit="days",
                default=None, min=0.0),
-        Column("release_max_t_per_yr", "float", "Most released per year.", unit="t/yr",
-               default=None, min=0.0),
-        Column("holding_cost_usd_per_t_yr", "float", "Storage cost.", unit="USD/t/yr",
-               default=0.0, min=0.0),
-        Column("budget_usd", "float", "Purchase budget over the horizon at reference "
-               "prices.", unit="USD", default=None, min=0.0),
+        Column("buy_max_t_per_yr", "float", "Most bought per year; blank for no limit.",
+               unit="t/yr", default=None, min=0.0),
+        Column("release_max_t_per_yr", "float", "Most released per year; blank for no "
+               "limit.", unit="t/yr", default=None, min=0.0),
+        Column("holding_cost_usd_per_t_yr", "float", "Storage cost per tonne held per "
+               "year, charged on the end-of-period level for the whole period.",
+               unit="USD/t/yr", default=0.0, min=0.0),
+        Column("budget_usd", "float", "Purchase budget over the horizon: sum of "
+               "duration x buys x the product's reference price (needs one); blank "
+               "for none.", unit="USD", default=None, min=0.0),
         Column("terminal_rule", "str", "keep: final level at least the initial; free.",
                default="keep", codes=("keep", "free")),
-    ], key=("stockpile",), supported=False),
-    _sheet("price_floors", "Price guarantees.", [
+        Column("controlling_country", "str", "Country whose metal and magnet capacity "
+               "does not count in the usable-cover report (the one that may cut supply); "
+               "blank counts every country.", default="", ref=COUNTRY),
+    ], key=("stockpile",)),
+    _sheet("price_floors", "Price guarantees; each mechanism acts on its own: cfd (a "
+           "payment only), must_run (a production floor), offtake (a buyer takes the "
+           "output into a stockpile), floor_duty (an import duty).", [
         Column("floor", "str", "Guarantee name.", required=True),
         Column("product", "str", "Product guaranteed.", required=True, ref=PRODUCT),
-        Column("facilities", "list", "Covered facilities.", ref=FACILITY, default=""),
+        Column("facilities", "list", "Covered facilities (needed by cfd, must_run and "
+               "offtake; each must make the product).", ref=FACILITY, default=""),
         Column("floor_price_usd_per_t", "float", "Floor price.", unit="USD/t",
                required=True, min=0.0),
-        Column("mechanism", "str", "cfd, must_run, offtake or floor_duty.",
+        Column("mechanism", "str", "cfd: payment = covered output x max(0, floor - index "
+               "price); must_run: covered output >= quantity; offtake: the buyer takes "
+               "min(quantity, covered capacity output) into offtake_stockpile at the floor; "
+               "floor_duty: imports into index_zone from outside pay max(0, floor - "
+               "reference price) per t.",
                required=True, codes=("cfd", "must_run", "offtake", "floor_duty")),
-        Column("quantity_t_per_yr", "float", "Covered quantity.", unit="t/yr",
-               default=None, min=0.0),
-        Column("index_zone", "str", "Country whose model price is the index.",
+        Column("quantity_t_per_yr", "float", "Covered quantity (needed by must_run and "
+               "offtake).", unit="t/yr", default=None, min=0.0),
+        Column("index_zone", "str", "Country or bloc whose model price is the index (a "
+               "bloc: its members' prices weighted by their demand); for floor_duty, the "
+               "zone imports into. Needed by cfd and floor_duty.",
                default="", ref=COUNTRY_OR_BLOC),
-        Column("offtake_stockpile", "str", "Stockpile an offtake fills.", default="",
-               ref=STOCKPILE),
+        Column("offtake_stockpile", "str", "Stockpile an offtake fills (same product).",
+               default="", ref=STOCKPILE),
         Column("periods", "list", "Periods it applies in; blank or * for all.",
                ref=PERIOD, wildcard=True, default="*"),
-    ], key=("floor",), supported=False),
-    _sheet("supply_caps", "Production quotas and diversification caps.", [
+    ], key=("floor",)),
+    _sheet("supply_caps", "Production quotas and diversification caps; a row sets "
+           "cap_t_per_yr (a quota) or max_share (a share cap), not both.", [
         Column("cap", "str", "Cap name.", required=True),
-        Column("country", "str", "Country or bloc capped.", required=True,
+        Column("country", "str", "Quota: the country, bloc or * whose production is "
+               "capped (jointly). Share cap: the supplier capped (a bloc: each member "
+               "separately; *: every supplier).", required=True,
                ref=COUNTRY_OR_BLOC, wildcard=True),
-        Column("stage", "str", "Process stage capped.", default="", codes=STAGES + ("",)),
-        Column("product", "str", "Product capped.", default="", ref=PRODUCT_OR_GROUP),
-        Column("cap_t_per_yr", "float", "Quota on production.", unit="t/yr",
-               default=None, min=0.0),
-        Column("max_share", "float", "Most one supplier may give of the bloc's use.",
-               default=None, min=0.0, max=1.0),
-        Column("bloc", "str", "Bloc whose use a share cap protects.", default="",
-               ref=COUNTRY_OR_BLOC),
+        Column("stage", "str", "Quota: the process stage capped (the processes sheet's "
+               "stage); blank to cap a product's output of every stage.", default="",
+               codes=STAGES + ("",)),
+        Column("product", "str", "Quota: the product (or group) whose output is capped "
+               "(activity x output coefficient). Share cap: the product (or group, "
+               "summed) whose use is protected.", default="", ref=PRODUCT_OR_GROUP),
+        Column("cap_t_per_yr", "float", "Quota on production: activity for a stage, "
+               "output for a product.", unit="t/yr", default=None, min=0.0),
+        Column("max_share", "float", "Most one supplier may give of the bloc's use "
+               "(production in the bloc + imports from outside - exports to outside); "
+               "0.65 for the EU Critical Raw Materials Act.", default=None, min=0.0,
+               max=1.0),
+        Column("bloc", "str", "Share cap: the bloc (or country) whose use is protected.",
+               default="", ref=COUNTRY_OR_BLOC),
         Column("periods", "list", "Periods it applies in; blank or * for all.",
                ref=PERIOD, wildcard=True, default="*"),
-    ], key=("cap",), supported=False),
+    ], key=("cap",)),
     _sheet("calibration", "Calibration cost terms per facility and process (derived by "
            "the calibration run; added to running costs).", [
                Column("facility", "str", "Facility.", required=True, ref=FACILITY),

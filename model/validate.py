@@ -240,6 +240,237 @@ def _check_tariffs(file: str, t: dict[str, pd.DataFrame], out: list[Problem]) ->
                                    "an ad valorem duty needs the product's reference price"))
 
 
+def _days_targets(t: dict[str, pd.DataFrame], sp: pd.DataFrame) -> dict[tuple[str, str], float]:
+    """(stockpile, normal period) -> target in t of a days-of-cover target, as the model
+    computes it (content coefficients of the holder's demand); {} if not computable yet."""
+    from model.data import NO_ELEMENT, content_coefficients
+    rows = sp[sp["target_days_of_cover"].notna()]
+    if rows.empty:
+        return {}
+    products = t["products"].drop_duplicates("product").set_index("product")
+    try:
+        content = content_coefficients(products, t["recipes"][["process", "product", "coefficient"]])
+    except (KeyError, ValueError, IndexError):
+        return {}  # broken recipes are reported on their own
+    per = t["periods"]
+    normal = list(per.loc[per["regime"] != "crisis", "period"])
+    dem = t["demand"]
+    out: dict[tuple[str, str], float] = {}
+    for r in rows.to_dict("records"):
+        p = r["product"]
+        if p not in content.index:
+            continue
+        e = products.at[p, "element"]
+        mine = dem[(dem["country"] == r["holder"]) & dem["period"].isin(normal)]
+        if e in NO_ELEMENT or e not in content.columns or content.at[p, e] <= 0:
+            mine = mine[mine["product"] == p]
+            q = mine["quantity_t_per_yr"]
+        else:
+            q = mine["quantity_t_per_yr"] * mine["product"].map(content[e]).fillna(0.0) / content.at[p, e]
+        for period, total in q.groupby(mine["period"]).sum().items():
+            out[r["stockpile"], period] = r["target_days_of_cover"] / 365.0 * float(total)
+    return out
+
+
+def _check_stockpiles(file: str, t: dict[str, pd.DataFrame], out: list[Problem]) -> None:
+    """One kind of target, targets and the initial level within capacity (a days-of-cover
+    target converted as the model does), and a reference price wherever a budget is set."""
+    sp = t["stockpiles"]
+    if sp.empty:
+        return
+    price = dict(zip(t["products"]["product"], t["products"]["reference_price_usd_per_t"]))
+    days = _days_targets(t, sp)
+    for r in sp.to_dict("records"):
+        row, cap = _row(r[ROW]), r["capacity_t"]
+        if not _blank(r["target_t"]) and not _blank(r["target_days_of_cover"]):
+            out.append(Problem(file, "stockpiles", row, "target_days_of_cover", r["target_days_of_cover"],
+                               "blank where target_t is given",
+                               "two targets: give target_t or target_days_of_cover, not both"))
+        if not _blank(cap) and not _blank(r["target_t"]) and r["target_t"] > cap:
+            out.append(Problem(file, "stockpiles", row, "target_t", r["target_t"],
+                               f"at most capacity_t ({cap:g})", "target above capacity"))
+        if not _blank(cap) and not _blank(r["target_days_of_cover"]):
+            over = [(per, v) for (h, per), v in days.items() if h == r["stockpile"] and v > cap]
+            if over:
+                per, v = over[0]
+                out.append(Problem(file, "stockpiles", row, "target_days_of_cover", r["target_days_of_cover"],
+                                   f"a target that fits capacity_t ({cap:g} t)",
+                                   f"target above capacity: in period {per} it is {v:,.6g} t of "
+                                   f"{r['product']} (the holder's final demand)"))
+        if not _blank(cap) and not _blank(r["initial_t"]) and r["initial_t"] > cap:
+            out.append(Problem(file, "stockpiles", row, "initial_t", r["initial_t"],
+                               f"at most capacity_t ({cap:g})", "initial level above capacity"))
+        if not _blank(r["budget_usd"]) and _blank(price.get(r["product"])):
+            out.append(Problem(file, "stockpiles", row, "budget_usd", r["budget_usd"],
+                               f"a reference_price_usd_per_t for {r['product']} in the products sheet",
+                               "a purchase budget needs the product's reference price"))
+
+
+def _covered_potential(t: dict[str, pd.DataFrame], facs: list[str], product: str) -> dict[str, float]:
+    """Per period: capacity x largest output coefficient of `product` summed over the
+    facilities active in the period (as model.data decides who runs when)."""
+    rec = t["recipes"]
+    makes = rec[(rec["product"] == product) & (rec["coefficient"] > 0)]
+    fp = t["facility_processes"].merge(makes, on="process")
+    best = fp[fp["facility"].isin(facs)].groupby("facility")["coefficient"].max()
+    fac = t["facilities"].drop_duplicates("facility").set_index("facility")
+    out = {}
+    for per, start in zip(t["periods"]["period"], t["periods"]["start_year"]):
+        total = 0.0
+        for f, coef in best.items():
+            first, last = fac.at[f, "first_year"], fac.at[f, "last_year"]
+            if (_blank(first) or start >= first - 1e-9) and (_blank(last) or start < last + 1 - 1e-9):
+                total += float(fac.at[f, "capacity_t_per_yr"]) * float(coef)
+        out[per] = total
+    return out
+
+
+def _check_price_floors(file: str, t: dict[str, pd.DataFrame], out: list[Problem]) -> None:
+    """Each mechanism has what it needs: covered facilities that make the product (cfd,
+    must_run, offtake), a quantity (must_run, offtake) that covered capacity can make
+    (must_run), an index zone (cfd, floor_duty), a stockpile of the same product
+    (offtake), a reference price (floor_duty)."""
+    pf = t["price_floors"]
+    if pf.empty:
+        return
+    price = dict(zip(t["products"]["product"], t["products"]["reference_price_usd_per_t"]))
+    stock_product = dict(zip(t["stockpiles"]["stockpile"], t["stockpiles"]["product"]))
+    known = set(t["facilities"]["facility"])
+    rec = t["recipes"]
+    periods = list(t["periods"]["period"])
+    for r in pf.to_dict("records"):
+        row, mech, p = _row(r[ROW]), r["mechanism"], r["product"]
+        facs = [f for f in str(r["facilities"] or "").split(",") if f]
+        makers = set(t["facility_processes"]["facility"][t["facility_processes"]["process"].isin(
+            rec.loc[(rec["product"] == p) & (rec["coefficient"] > 0), "process"])])
+        if mech in ("cfd", "must_run", "offtake"):
+            if not facs:
+                out.append(Problem(file, "price_floors", row, "facilities", None,
+                                   "at least one covered facility", f"mechanism {mech} needs covered facilities"))
+            for f in facs:
+                if f in known and f not in makers:
+                    out.append(Problem(file, "price_floors", row, "facilities", f,
+                                       f"a facility running a process that makes {p}",
+                                       "covered facility does not make the product"))
+        if mech in ("must_run", "offtake") and _blank(r["quantity_t_per_yr"]):
+            out.append(Problem(file, "price_floors", row, "quantity_t_per_yr", None,
+                               f"a quantity (mechanism {mech} needs one)", "quantity_t_per_yr is blank"))
+        if mech in ("cfd", "floor_duty") and _blank(r["index_zone"]):
+            out.append(Problem(file, "price_floors", row, "index_zone", None, "a country or bloc",
+                               f"mechanism {mech} needs index_zone"))
+        if mech == "offtake":
+            h = r["offtake_stockpile"]
+            if _blank(h):
+                out.append(Problem(file, "price_floors", row, "offtake_stockpile", None,
+                                   "a stockpile named in the stockpiles sheet", "an offtake needs a stockpile"))
+            elif h in stock_product and stock_product[h] != p:
+                out.append(Problem(file, "price_floors", row, "offtake_stockpile", h,
+                                   f"a stockpile of {p}", f"stockpile '{h}' holds {stock_product[h]}"))
+        if mech == "floor_duty" and _blank(price.get(p)):
+            out.append(Problem(file, "price_floors", row, "product", p,
+                               "a product with a reference_price_usd_per_t (duty = floor - reference price)",
+                               "a floor duty needs the product's reference price"))
+        if mech == "must_run" and not _blank(r["quantity_t_per_yr"]) and facs and set(facs) <= known:
+            items = [x for x in str(r["periods"] or "*").split(",") if x]
+            use = periods if not items or "*" in items else [x for x in periods if x in items]
+            pot = _covered_potential(t, facs, p)
+            short = [x for x in use if x in pot and pot[x] < r["quantity_t_per_yr"] - 1e-9]
+            if short:
+                out.append(Problem(file, "price_floors", row, "quantity_t_per_yr", r["quantity_t_per_yr"],
+                                   f"at most what the covered facilities can make in period {short[0]} "
+                                   f"({pot[short[0]]:g} t/yr)", "must_run quantity above covered capacity"))
+
+
+def _unread_rows(sheet: str, read_problems: list[Problem]) -> set:
+    """Rows of a sheet with a bad cell (typed as the default): cross-checks skip them."""
+    return {p.row for p in read_problems if p.sheet == sheet and p.row is not None}
+
+
+def _check_expansion(file: str, t: dict[str, pd.DataFrame], out: list[Problem],
+                     read_problems: list[Problem]) -> None:
+    from model.modules.expansion import build_schedule
+    opts = t["expansion"]
+    opts = opts[~opts[ROW].isin(_unread_rows("expansion", read_problems))]
+    per = t["periods"].dropna(subset=["start_year"]).sort_values("start_year")
+    if opts.empty or per.empty:
+        return
+    first, last = per.iloc[0], per.iloc[-1]
+    facilities = set(t["facilities"]["facility"])
+    ok = opts[opts["lifetime_yr"] > 0]
+    online = set(build_schedule(ok, per)["option"])
+    for r in opts.to_dict("records"):
+        row = _row(r[ROW])
+        if r["option"] in facilities:
+            out.append(Problem(file, "expansion", row, "option", r["option"],
+                               "an option code distinct from facility codes",
+                               "an expansion option has the same code as a facility"))
+        if not r["lifetime_yr"] > 0:
+            continue  # the cell's own check reported it
+        early = r["earliest_year"]
+        if not _blank(early) and early > last["start_year"] + 1e-9:
+            out.append(Problem(file, "expansion", row, "earliest_year", early,
+                               f"a year at or before the last period's start ({last['start_year']:g})",
+                               f"option '{r['option']}': earliest_year is after the last period starts"))
+        elif r["option"] not in online:
+            start = first["start_year"] if _blank(early) else per.loc[per["start_year"] >= early - 1e-9,
+                                                                    "start_year"].iloc[0]
+            lead = 0.0 if _blank(r["lead_time_yr"]) else r["lead_time_yr"]
+            out.append(Problem(file, "expansion", row, "lead_time_yr", lead,
+                               f"a lead time of at most {last['start_year'] - start:g} yr (a build decided in "
+                               f"the first allowed period, starting {start:g}, must come online by the "
+                               f"last period's start, {last['start_year']:g})",
+                               f"option '{r['option']}' can never come online inside the horizon "
+                               f"(lead time beyond the horizon)"))
+
+
+def _check_supply_caps(file: str, t: dict[str, pd.DataFrame], out: list[Problem],
+                       read_problems: list[Problem]) -> None:
+    from model.origin import expand_list
+    caps = t["supply_caps"]
+    caps = caps[~caps[ROW].isin(_unread_rows("supply_caps", read_problems))]
+    if caps.empty:
+        return
+    _, groups, _, products = _members(t)
+    stages = set(t["processes"]["stage"])
+    rec = t["recipes"]
+    made = set(rec.loc[rec["coefficient"] > 0, "product"])
+    for r in caps.to_dict("records"):
+        row = _row(r[ROW])
+
+        def bad(col: str, value, expected: str, msg: str) -> None:
+            out.append(Problem(file, "supply_caps", row, col, value, expected, f"cap '{r['cap']}': {msg}"))
+        quota, share = not _blank(r["cap_t_per_yr"]), not _blank(r["max_share"])
+        if not quota and not share:
+            bad("cap_t_per_yr", None, "cap_t_per_yr (a production quota) or max_share (a share cap)",
+                "the row sets neither cap_t_per_yr nor max_share")
+        elif quota and share:
+            bad("max_share", r["max_share"], "one of cap_t_per_yr or max_share per row (use two rows)",
+                "the row sets both cap_t_per_yr and max_share")
+        elif quota:
+            if not r["stage"] and not r["product"]:
+                bad("stage", None, "a stage, a product or both", "a quota needs a stage or a product to cap")
+            if r["bloc"]:
+                bad("bloc", r["bloc"], "blank for a quota (bloc is the use a max_share protects)",
+                    "bloc is set on a quota row")
+        else:
+            if not r["bloc"]:
+                bad("bloc", None, "the bloc whose use the share cap protects",
+                    "max_share needs a bloc")
+            if not r["product"]:
+                bad("product", None, "the product whose use the share cap protects",
+                    "max_share needs a product")
+            if r["stage"]:
+                bad("stage", r["stage"], "blank for a share cap (it is on a product's use)",
+                    "stage is set on a share cap")
+        if r["stage"] and r["stage"] not in stages:
+            bad("stage", r["stage"], "a stage some process has (" + ", ".join(sorted(stages)) + ")",
+                "no process has this stage")
+        if r["product"] and r["product"] in set(products) | set(groups) and not (
+                set(expand_list(r["product"], groups, products)) & made):
+            bad("product", r["product"], "a product some recipe makes (a positive coefficient)",
+                "no process makes this product")
+
+
 def check_case(case: Case) -> list[Problem]:
     """Every cross-sheet problem of a typed case."""
     file = case.name + ".xlsx" if not case.path.endswith(".xlsx") else case.path.split("/")[-1]
@@ -255,6 +486,10 @@ def check_case(case: Case) -> list[Problem]:
     _check_facilities(file, t, out)
     _check_export_controls(file, t, out)
     _check_tariffs(file, t, out)
+    _check_expansion(file, t, out, case.read_problems)
+    _check_supply_caps(file, t, out, case.read_problems)
+    _check_stockpiles(file, t, out)
+    _check_price_floors(file, t, out)
     _check_unsupported(file, t, out)
     return out
 
