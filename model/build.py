@@ -46,8 +46,15 @@ def build_model(data: ModelData) -> BuiltModel:
         w = pd.Series(term.periods).map(weight).to_numpy(float)
         coefs.append(np.asarray(term.coefs, float) * w)
         vars_.extend(term.vars)
-    c = np.concatenate(coefs).tolist() if coefs else []
+    # One term per variable: a flow that pays freight and a duty appears once.
+    first: dict[int, int] = {}
+    uniq: list = []
+    pos = np.fromiter((first.setdefault(id(v), len(first)) for v in vars_), np.int64, len(vars_))
+    for v in vars_:
+        if first[id(v)] == len(uniq):
+            uniq.append(v)
+    c = np.bincount(pos, weights=np.concatenate(coefs), minlength=len(uniq)) if coefs else np.zeros(0)
     m.total_cost = pyo.Objective(
-        expr=LinearExpression(constant=0.0, linear_coefs=c, linear_vars=vars_),
+        expr=LinearExpression(constant=0.0, linear_coefs=c.tolist(), linear_vars=uniq),
         sense=pyo.minimize)
     return BuiltModel(m, modules, reg, data, {"build_s": time.perf_counter() - start})

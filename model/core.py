@@ -77,6 +77,9 @@ class Registry:
     demand_t_per_yr: dict[Node, float] = field(default_factory=dict)
     activities: list[ActivityTerm] = field(default_factory=list)
     flows: list[FlowTerm] = field(default_factory=list)
+    # Extra inflows into stockpile levels (model.modules.stockpiles.StockInflow), such
+    # as a price floor's offtake; filled before the stockpiles module declares.
+    stockpile_inflows: list = field(default_factory=list)
 
     def activity_table(self) -> tuple[pd.DataFrame, list]:
         """All registered activities as one table (row i is variable i of the list)."""

@@ -1,11 +1,12 @@
 """Hand a Pyomo LP to HiGHS as arrays.
 
-Every constraint and the objective our modules write are `LinearExpression`s, whose
-variables and coefficients can be read directly; that skips the expression walk of
-Pyomo's general compilers (the hand-off took about 2/3 of our time outside the solve
-at 600 k columns with `LinearStandardFormCompiler`; see benchmarks/README.md). Any other
-expression falls back to Pyomo's standard-form compiler for the whole model, so the
-route is an optimisation, never a restriction on what a module may write.
+The big constraint families are Pyomo MatrixConstraints (their CSR arrays are read as
+they are) and the rest are `LinearExpression`s (their variables and coefficients are
+read directly); that skips the expression walk of Pyomo's general compilers, which
+took about 2/3 of our time outside the solve at 600 k columns with
+`LinearStandardFormCompiler` (benchmarks/README.md). Any other linear expression goes
+through Pyomo's standard repn, so the route is an optimisation, never a restriction on
+what a module may write.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pyomo.environ as pyo
 import scipy.sparse as sp
 from pyomo.core.expr.numeric_expr import LinearExpression
 from pyomo.core.base.matrix_constraint import MatrixConstraint
-from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
+from pyomo.repn.standard_repn import generate_standard_repn
 
 
 @dataclass
@@ -41,13 +42,19 @@ def _bounds(vars_: list) -> tuple[np.ndarray, np.ndarray]:
     return np.nan_to_num(b[:, 0], nan=-np.inf), np.nan_to_num(b[:, 1], nan=np.inf)
 
 
-def _fast(model: pyo.ConcreteModel) -> MatrixLP | None:
+def _fast(model: pyo.ConcreteModel) -> MatrixLP:
     columns = list(model.component_data_objects(pyo.Var, active=True, descend_into=True))
     pos = {id(v): i for i, v in enumerate(columns)}
     objs = list(model.component_data_objects(pyo.Objective, active=True, descend_into=True))
-    if len(objs) != 1 or type(objs[0].expr) is not LinearExpression:
-        return None
+    if len(objs) != 1:
+        raise ValueError(f"the model needs exactly one active objective, found {len(objs)}")
     obj = objs[0].expr
+    if type(obj) is not LinearExpression:
+        repn = generate_standard_repn(obj, compute_values=True)
+        if not repn.is_linear():
+            raise ValueError("the objective is not linear")
+        obj = LinearExpression(constant=repn.constant, linear_coefs=list(repn.linear_coefs),
+                               linear_vars=list(repn.linear_vars))
     sign = 1.0 if objs[0].sense == pyo.minimize else -1.0
     c = np.zeros(len(columns))
     np.add.at(c, np.fromiter((pos[id(v)] for v in obj.linear_vars), np.int64, len(obj.linear_vars)),
@@ -61,8 +68,6 @@ def _fast(model: pyo.ConcreteModel) -> MatrixLP | None:
             block = _matrix_block(comp, pos, len(columns))
         else:
             block = _expression_block(comp, pos, len(columns))
-        if block is None:
-            return None
         A_part, lo, up, cons = block
         blocks.append(A_part)
         lower.append(lo)
@@ -94,7 +99,8 @@ def _matrix_block(comp: MatrixConstraint, pos: dict[int, int], n_col: int):
 
 
 def _expression_block(comp, pos: dict[int, int], n_col: int):
-    """Rows of a constraint component whose bodies are LinearExpressions; None otherwise."""
+    """Rows of a constraint component: LinearExpression bodies are read directly,
+    other linear bodies through Pyomo's standard repn."""
     cons: list = []
     indptr = [0]
     indices: list[int] = []
@@ -105,11 +111,15 @@ def _expression_block(comp, pos: dict[int, int], n_col: int):
         if not con.active:
             continue
         lb, body, ub = con.to_bounded_expression()
-        if type(body) is not LinearExpression:
-            return None
-        const = body.constant
-        indices.extend([pos[id(v)] for v in body.linear_vars])
-        data.extend(body.linear_coefs)
+        if type(body) is LinearExpression:
+            const, vs, cs = body.constant, body.linear_vars, body.linear_coefs
+        else:  # any other linear expression: Pyomo's own walker
+            repn = generate_standard_repn(body, compute_values=True)
+            if not repn.is_linear():
+                raise ValueError(f"constraint {con.name} is not linear")
+            const, vs, cs = repn.constant, repn.linear_vars, repn.linear_coefs
+        indices.extend([pos[id(v)] for v in vs])
+        data.extend(cs)
         indptr.append(len(indices))
         lower.append(-np.inf if lb is None else pyo.value(lb) - const)
         upper.append(np.inf if ub is None else pyo.value(ub) - const)
@@ -119,18 +129,7 @@ def _expression_block(comp, pos: dict[int, int], n_col: int):
     return A, np.asarray(lower, float), np.asarray(upper, float), cons
 
 
-def _standard(model: pyo.ConcreteModel) -> MatrixLP:
-    info = LinearStandardFormCompiler().write(model, mixed_form=True)
-    n_row, n_col = info.A.shape
-    c = info.c.toarray()[0] if info.c.shape[0] else np.zeros(n_col)
-    rhs = np.asarray(info.rhs, float)
-    mult = np.fromiter((r[1] for r in info.rows), np.int8, n_row)
-    col_lower, col_upper = _bounds(info.columns)
-    return MatrixLP(np.asarray(c, float), float(info.c_offset[0]) if len(info.c_offset) else 0.0,
-                    info.A.tocsc(), np.where(mult == 1, -np.inf, rhs), np.where(mult == -1, np.inf, rhs),
-                    col_lower, col_upper, list(info.columns), [r[0] for r in info.rows], "standard-form")
-
-
 def compile_lp(model: pyo.ConcreteModel) -> MatrixLP:
-    """The model as matrices, by the fastest route that applies."""
-    return _fast(model) or _standard(model)
+    """The model as matrices: MatrixConstraints and LinearExpressions read directly,
+    anything else linear through Pyomo's standard repn."""
+    return _fast(model)

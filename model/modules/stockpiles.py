@@ -77,10 +77,7 @@ def _one(var) -> LinearExpression:
 
 
 def stockpile_inflows(reg: Registry) -> list[StockInflow]:
-    """The registry's list of extra stockpile inflows (created on first use, so the
-    shared Registry needs no field for a feature it does not know)."""
-    if not hasattr(reg, "stockpile_inflows"):
-        reg.stockpile_inflows = []
+    """The registry's list of extra stockpile inflows."""
     return reg.stockpile_inflows
 
 
