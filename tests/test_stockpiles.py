@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from conftest import assert_feasible
 from model.casewriter import write_case
 from model.pipeline import load_case, run_case
 from model.schema import InputError, Problem
@@ -64,42 +65,16 @@ def solve_reserves(tmp_path: Path, sheets: dict, name: str = "case.xlsx", scenar
 
 
 def assert_feasible_with_reserves(result) -> None:
-    """Core families (product_balance with stock buys, releases and offtakes,
-    capacity_limit, lane bounds, shortfall bounds) plus stock_level_balance, level,
-    buy and release bounds, stock_target, stock_terminal, stock_budget,
-    floor_must_run and the offtake constraints."""
+    """The shared families (conftest.assert_feasible: product_balance with stock buys,
+    releases and offtakes, capacity_limit, lane and shortfall bounds) plus
+    stock_level_balance, level, buy and release bounds, stock_target, stock_terminal,
+    stock_budget, floor_must_run and the offtake constraints."""
+    assert_feasible(result)
     t, case = result.tables, result.case.tables
-    prod, flows, demand, disp = t["production"], t["flows"], t["demand"], t["disposal"]
-    for df, col in ((prod, "activity_t_per_yr"), (flows, "flow_t_per_yr"),
-                    (demand, "unserved_t_per_yr"), (disp, "disposal_t_per_yr")):
-        assert (df[col] >= -TOL).all(), f"negative {col}"
-    used = prod.groupby(["facility", "period"]).agg(u=("activity_t_per_yr", "sum"), c=("capacity_t_per_yr", "first"))
-    assert (used["u"] <= used["c"] + TOL).all(), "capacity_limit broken"
-    cap = pd.to_numeric(flows["max_flow_t_per_yr"], errors="coerce")
-    assert (cap.isna() | (flows["flow_t_per_yr"] <= cap + TOL)).all(), "lane capacity broken"
-    assert (demand["unserved_t_per_yr"] <= demand["demand_t_per_yr"] + TOL).all()
-
-    key = ["country", "product", "period"]
-    recipes = case["recipes"][["process", "product", "coefficient"]]
-    made = prod.merge(recipes, on="process")
-    parts = [made.assign(q=made["activity_t_per_yr"] * made["coefficient"])[key + ["q"]],
-             demand.assign(q=-demand["served_t_per_yr"])[key + ["q"]]]
-    if not flows.empty:
-        parts.append(flows.rename(columns={"to_country": "country"}).assign(q=flows["flow_t_per_yr"])[key + ["q"]])
-        parts.append(flows.rename(columns={"from_country": "country"}).assign(q=-flows["flow_t_per_yr"])[key + ["q"]])
-    if not disp.empty:
-        parts.append(disp.assign(q=-disp["disposal_t_per_yr"])[key + ["q"]])
-    stock = t.get("stockpiles")
-    if stock is not None:
-        s = stock.rename(columns={"holder": "country"})
-        parts.append(s.assign(q=s["release_t_per_yr"] - s["buy_t_per_yr"])[key + ["q"]])
-        _check_stock(stock, case["stockpiles"].set_index("stockpile"))
-    floors = t.get("price_floors")
-    if floors is not None:
-        parts += _check_floors(floors, case, prod, recipes)
-    net = pd.concat(parts).groupby(key)["q"].sum()
-    bad = net[net.abs() > 1e-6 * max(1.0, float(net.abs().max()))]
-    assert bad.empty, f"product_balance broken at {bad.to_dict()}"
+    if t.get("stockpiles") is not None:
+        _check_stock(t["stockpiles"], case["stockpiles"].set_index("stockpile"))
+    if t.get("price_floors") is not None:
+        _check_floors(t["price_floors"], case, t["production"], case["recipes"][["process", "product", "coefficient"]])
 
 
 def _check_stock(stock: pd.DataFrame, rows: pd.DataFrame) -> None:
@@ -126,11 +101,9 @@ def _check_stock(stock: pd.DataFrame, rows: pd.DataFrame) -> None:
             assert g["purchase_value_usd"].sum() <= r["budget_usd"] + 1e-6
 
 
-def _check_floors(floors: pd.DataFrame, case: dict, prod: pd.DataFrame, recipes: pd.DataFrame) -> list:
-    """floor_must_run and the offtake rows; returns the offtakes' balance terms."""
+def _check_floors(floors: pd.DataFrame, case: dict, prod: pd.DataFrame, recipes: pd.DataFrame) -> None:
+    """floor_must_run and the offtake rows (their balance terms are in assert_feasible)."""
     pf = case["price_floors"].set_index("floor")
-    fac_country = case["facilities"].set_index("facility")["country"]
-    parts = []
     for x in floors.to_dict("records"):
         g = pf.loc[x["floor"]]
         covered = [f for f in g["facilities"].split(",") if f]
@@ -142,11 +115,6 @@ def _check_floors(floors: pd.DataFrame, case: dict, prod: pd.DataFrame, recipes:
             assert out >= g["quantity_t_per_yr"] - TOL
         if x["mechanism"] == "offtake":
             assert x["offtake_t_per_yr"] <= min(out, g["quantity_t_per_yr"]) + TOL
-            countries = {fac_country[f] for f in covered}
-            assert len(countries) == 1, "the check handles one covered country"
-            parts.append(pd.DataFrame({"country": [countries.pop()], "product": [g["product"]],
-                                       "period": [x["period"]], "q": [-x["offtake_t_per_yr"]]}))
-    return parts
 
 
 # --- cases ----------------------------------------------------------------------------
