@@ -60,6 +60,11 @@ def test_ban_cannot_be_dodged_through_a_third_country(tmp_path):
     assert value(t["prices"], "price_usd_per_t", country="USA", product="ox", origin_class="") == pytest.approx(100.0, **APPROX)
     ctl = t["controls"].iloc[0]
     assert ctl["kind"] == "ban" and bool(ctl["origin_classes"])
+    # A Chinese tonne shipped direct to the USA would save 100 - 10 - 5 = 85.
+    assert ctl["shadow_value_usd_per_t"] == pytest.approx(85.0, **APPROX)
+    assert bool(ctl["binding"])
+    lanes = t["ban_lane_values"].set_index("from_country")["value_usd_per_t"]
+    assert lanes["CHN"] == pytest.approx(85.0, **APPROX)
 
 
 def test_ban_with_an_exempt_country(tmp_path):

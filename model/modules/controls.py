@@ -21,6 +21,7 @@ class Controls:
 
     def declare(self, m: pyo.ConcreteModel, data, reg: Registry) -> None:
         self.controls = data.origin.controls
+        self.banned = banned_flows(data)
         self._declare_pools(m, reg)
         self._declare_caps(m, data, reg)
 
@@ -96,10 +97,10 @@ class Controls:
                     # A <= row's dual is <= 0: one more tonne allowed saves -dual / w_t.
                     rec["shadow_value_usd_per_t"] = -duals[ctrl.name, t] / per.loc[t, "weight"]
                     rec["binding"] = used >= ctrl.cap_t_per_yr - 1e-6 * max(1.0, ctrl.cap_t_per_yr)
-                else:
+                else:  # a ban: valued after the solve from prices (post_extract)
                     rec["used_t_per_yr"] = 0.0
                     rec["shadow_value_usd_per_t"] = np.nan
-                    rec["binding"] = None  # a ban is in force, not a cap that binds
+                    rec["binding"] = None
                 ref = ctrl.reference_flow_t_per_yr
                 rec["refused_t_per_yr"] = (max(0.0, ref - rec["used_t_per_yr"]) if ref is not None else np.nan)
                 out.append(rec)
@@ -109,3 +110,54 @@ class Controls:
         if not pools.empty:
             tables["origin_pools"] = pools[pools["absorbed_t_per_yr"] > 1e-9].reset_index(drop=True)
         return tables
+
+    def post_extract(self, tables: dict[str, pd.DataFrame], data) -> dict[str, pd.DataFrame]:
+        """Value each ban: the reduced cost its forbidden flows would have at the optimal
+        prices, price at destination - price at origin - freight. The ban's shadow value
+        per tonne is the best such value over the exporter's own lanes: a third
+        country's price for material it does not hold is not unique (any value up to
+        its landed cost is optimal), so its lanes are listed but not summarised."""
+        if "controls" not in tables or self.banned.empty:
+            return {}
+        values = ban_values(self.banned, tables["prices"])
+        exporter = {c.name: c.exporter for c in self.controls}
+        own = values[values["from_country"] == values["control"].map(exporter)]
+        best = own.groupby(["control", "period"])["value_usd_per_t"].max().clip(lower=0.0)
+        ctl = tables["controls"].copy()
+        is_ban = ctl["kind"] == "ban"
+        key = pd.MultiIndex.from_frame(ctl.loc[is_ban, ["control", "period"]])
+        ctl.loc[is_ban, "shadow_value_usd_per_t"] = best.reindex(key).fillna(0.0).to_numpy()
+        ctl.loc[is_ban, "binding"] = ctl.loc[is_ban, "shadow_value_usd_per_t"] > 1e-6
+        out = {"controls": ctl}
+        top = values[values["value_usd_per_t"] > 1e-6].sort_values("value_usd_per_t", ascending=False)
+        if not top.empty:
+            out["ban_lane_values"] = top.reset_index(drop=True)
+        return out
+
+
+def banned_flows(data) -> pd.DataFrame:
+    """The (lane, class, period) rows each ban forbids, with the lane's freight."""
+    from model.modules.trade import all_lane_periods
+    flows = all_lane_periods(data)
+    parts = [flows[controlled_mask(flows, c)].assign(control=c.name)
+             for c in data.origin.controls if c.kind == "ban"]
+    cols = ["control", "from_country", "to_country", "product", "cls", "period", "cost_usd_per_t"]
+    return pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)
+
+
+def ban_values(banned: pd.DataFrame, prices: pd.DataFrame) -> pd.DataFrame:
+    """Per forbidden flow: what one tonne would save, from the node prices. The origin is
+    the class node it would leave; the destination the class node if it exists, else
+    the use pool (absorbing into the pool is free)."""
+    p = prices[["country", "product", "origin_class", "period", "price_usd_per_t"]]
+    origin = banned.merge(p.rename(columns={"country": "from_country", "origin_class": "cls",
+                                            "price_usd_per_t": "origin_price"}),
+                          on=["from_country", "product", "cls", "period"], how="left")
+    dest_cls = p.rename(columns={"country": "to_country", "origin_class": "cls", "price_usd_per_t": "_dc"})
+    dest_pool = p[p["origin_class"] == ""].drop(columns="origin_class").rename(
+        columns={"country": "to_country", "price_usd_per_t": "_dp"})
+    out = origin.merge(dest_cls, on=["to_country", "product", "cls", "period"], how="left").merge(
+        dest_pool, on=["to_country", "product", "period"], how="left")
+    out["destination_price"] = out["_dc"].fillna(out["_dp"])
+    out["value_usd_per_t"] = out["destination_price"] - out["origin_price"] - out["cost_usd_per_t"]
+    return out.drop(columns=["_dc", "_dp"])

@@ -11,9 +11,14 @@ from model.core import RESOURCE, BalanceTerm, CostTerm, FlowTerm, Registry, Solu
 from model.origin import controlled_mask, label
 
 
+def all_lane_periods(data) -> pd.DataFrame:
+    """Every (lane, class, period) row before bans."""
+    return data.lanes.merge(pd.DataFrame({"period": data.period_list}), how="cross")
+
+
 def lane_periods(data) -> pd.DataFrame:
     """Allowed (lane, class, period) rows: lanes x periods less what a ban forbids."""
-    flows = data.lanes.merge(pd.DataFrame({"period": data.period_list}), how="cross")
+    flows = all_lane_periods(data)
     banned = np.zeros(len(flows), dtype=bool)
     for ctrl in data.origin.controls:
         if ctrl.kind == "ban":
