@@ -6,33 +6,9 @@ from __future__ import annotations
 import pytest
 
 from conftest import one_period, value
+from rows import dem, fac, fp, proc, product, rec
 
 APPROX = dict(rel=1e-7, abs=1e-6)
-
-
-def product(code, stage, element="", unit="t_REO", **kw):
-    return {"product": code, "stage": stage, "element": element, "unit": unit, **kw}
-
-
-def proc(code, stage):
-    return {"process": code, "stage": stage}
-
-
-def rec(process, product_, coefficient):
-    return {"process": process, "product": product_, "coefficient": coefficient}
-
-
-def fac(code, country, cap, **kw):
-    return {"facility": code, "country": country, "capacity_t_per_yr": cap, **kw}
-
-
-def fp(facility, process, cost):
-    return {"facility": facility, "process": process, "unit_cost_usd_per_t": cost}
-
-
-def dem(country, product_, qty, period="2025", segment="all", penalty=1e6):
-    return {"country": country, "product": product_, "segment": segment, "period": period,
-            "quantity_t_per_yr": qty, "shortfall_penalty_usd_per_t": penalty}
 
 
 def chain_case() -> dict:

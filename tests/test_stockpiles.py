@@ -10,7 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import assert_feasible
+import rows
+from conftest import assert_feasible, value
+from rows import fac, fp, proc, product, rec
 from model.casewriter import write_case
 from model.pipeline import load_case, run_case
 from model.schema import InputError, Problem
@@ -19,38 +21,9 @@ APPROX = dict(rel=1e-7, abs=1e-6)
 TOL = 1e-6
 
 
-# --- rows ---------------------------------------------------------------------------
-
-def product(code, stage, element="", unit="t_REO", **kw):
-    return {"product": code, "stage": stage, "element": element, "unit": unit, **kw}
-
-
-def proc(code, stage):
-    return {"process": code, "stage": stage}
-
-
-def rec(process, product_, coefficient):
-    return {"process": process, "product": product_, "coefficient": coefficient}
-
-
-def fac(code, country, cap, **kw):
-    return {"facility": code, "country": country, "capacity_t_per_yr": cap, **kw}
-
-
-def fp(facility, process, cost):
-    return {"facility": facility, "process": process, "unit_cost_usd_per_t": cost}
-
-
 def dem(country, product_, qty, period="2025", penalty=1000.0):
-    return {"country": country, "product": product_, "segment": "all", "period": period,
-            "quantity_t_per_yr": qty, "shortfall_penalty_usd_per_t": penalty}
-
-
-def value(table: pd.DataFrame, col: str, **where) -> float:
-    mask = pd.Series(True, index=table.index)
-    for k, v in where.items():
-        mask &= table[k] == v
-    return float(table.loc[mask, col].sum())
+    """A demand row with these tests' default penalty of 1000 USD/t."""
+    return rows.dem(country, product_, qty, period, penalty=penalty)
 
 
 # --- solve and check ------------------------------------------------------------------
