@@ -104,6 +104,27 @@ def cmd_validate(args) -> int:
     return EXIT_OK
 
 
+def cmd_calibrate(args) -> int:
+    """Derive calibration terms and write them, with the rest of the case, to a new workbook."""
+    from model.calibration import calibration_table, write_calibrated
+    from model.pipeline import load_case
+    from model.schema import InputError
+    try:
+        case = load_case(args.workbook)
+        table = calibration_table(case)
+        path = write_calibrated(args.workbook, args.out_workbook, table)
+    except InputError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_INPUT
+    except FileExistsError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_INPUT
+    print(f"calibrated {len(table)} facilities; written {path}")
+    print(table[["facility", "observed_output_t_per_yr", "below_observed_usd_per_t",
+                 "above_observed_usd_per_t"]].to_string(index=False))
+    return EXIT_OK
+
+
 def cmd_template(args) -> int:
     from model.template import write_template
     try:
@@ -135,6 +156,10 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("workbook")
     v.add_argument("--scenario")
     v.set_defaults(func=cmd_validate)
+    c = sub.add_parser("calibrate", help="derive calibration terms from observed outputs into a new workbook")
+    c.add_argument("workbook")
+    c.add_argument("out_workbook", help="new workbook to write (never overwritten)")
+    c.set_defaults(func=cmd_calibrate)
     t = sub.add_parser("template", help="write an empty documented workbook")
     t.add_argument("path")
     t.set_defaults(func=cmd_template)

@@ -18,6 +18,7 @@ import pandas as pd
 RESOURCE = "resource"    # real use of resources: the headline cost
 PENALTY = "penalty"      # value of unserved demand, never part of the headline
 TRANSFER = "transfer"    # money changing hands (duties, floor payments)
+CALIBRATION = "calibration"  # calibration terms: unobserved costs inferred from observed output
 
 Node = tuple[str, str, str]  # (country, product, period)
 

@@ -240,11 +240,6 @@ def build_model_data(case: Case) -> ModelData:
 
     active = _active(facilities, periods)
     fp = t["facility_processes"][["facility", "process", "unit_cost_usd_per_t"]]
-    calib = t["calibration"]
-    if not calib.empty:
-        fp = fp.merge(calib[["facility", "process", "calibration_cost_usd_per_t"]], how="left",
-                      on=["facility", "process"])
-        fp["unit_cost_usd_per_t"] = fp["unit_cost_usd_per_t"] + fp.pop("calibration_cost_usd_per_t").fillna(0.0)
     activities = fp.merge(active, on="facility").merge(
         facilities[["country", "capacity_t_per_yr"]], left_on="facility", right_index=True)
     activities = activities.sort_values(["facility", "process", "period"], key=_period_key(periods)).reset_index(drop=True)

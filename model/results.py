@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from model.build import BuiltModel
-from model.core import PENALTY, RESOURCE, TRANSFER
+from model.core import CALIBRATION, PENALTY, RESOURCE, TRANSFER
 from model.solve import SolveResult
 
 
@@ -53,7 +53,10 @@ def summary_table(costs: pd.DataFrame, demand: pd.DataFrame, sol: SolveResult,
         ("status", "objective (present value, incl. penalties)", sol.objective, "USD"),
     ]
     by = costs.groupby(["category", "component"], sort=False)[["cost_usd", "pv_usd"]].sum()
-    for cat, label in ((RESOURCE, "resource cost"), (TRANSFER, "transfers"), (PENALTY, "unserved demand")):
+    cats = [(RESOURCE, "resource cost"), (TRANSFER, "transfers"), (PENALTY, "unserved demand")]
+    if CALIBRATION in set(costs["category"]):
+        cats.append((CALIBRATION, "calibration terms"))
+    for cat, label in cats:
         part = by.loc[cat] if cat in by.index.get_level_values(0) else None
         if part is not None:
             for comp, rec in part.iterrows():
@@ -81,6 +84,23 @@ def summary_table(costs: pd.DataFrame, demand: pd.DataFrame, sol: SolveResult,
     return pd.DataFrame(rows, columns=["section", "item", "value", "unit"])
 
 
+def chain_table(data) -> pd.DataFrame:
+    """Every recipe line with its process and product stages, the product's unit and its
+    rare-earth content in t REO per t (the sum of its element contents; 1 for a t_REO,
+    t_metal or t_magnet product without element detail, 0 for other units), so content
+    tracing and the Sankey read result tables only."""
+    rec = data.recipes[["process", "product", "coefficient"]].copy()
+    rec["process_stage"] = rec["process"].map(data.tables["processes"].set_index("process")["stage"])
+    rec["product_stage"] = rec["product"].map(data.products["stage"])
+    rec["unit"] = rec["product"].map(data.products["unit"])
+    total = data.content.sum(axis=1) if len(data.content.columns) else pd.Series(dtype=float)
+    content = rec["product"].map(total).fillna(0.0).to_numpy(float)
+    default = rec["unit"].isin(["t_REO", "t_metal", "t_magnet"]).to_numpy(float)
+    rec["re_content_t_per_t"] = np.where(content > 0, content, default)
+    return rec[["process", "process_stage", "product", "product_stage", "unit", "coefficient",
+                "re_content_t_per_t"]]
+
+
 def extract_tables(built: BuiltModel, sol: SolveResult) -> dict[str, pd.DataFrame]:
     """Every result table of an optimal solve."""
     if not sol.optimal:
@@ -103,5 +123,6 @@ def extract_tables(built: BuiltModel, sol: SolveResult) -> dict[str, pd.DataFram
     tables["costs"] = costs
     content = built.data.content.reset_index()
     tables["content"] = content
+    tables["chain"] = chain_table(built.data)  # recipes as run: tracing reads tables only
     tables = {"summary": summary_table(costs, dem, sol, built), **tables}
     return tables

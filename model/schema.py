@@ -85,9 +85,6 @@ class Sheet:
     columns: tuple[Column, ...]
     key: tuple[str, ...] = ()
     required: bool = False
-    # Which part of the product uses the sheet; a sheet whose model part is not built
-    # yet is rejected when it has rows, rather than silently ignored.
-    supported: bool = True
     has_source: bool = True
 
     def column(self, name: str) -> Column:
@@ -106,9 +103,9 @@ SOURCE = Column("source", "str", "Where the figures of this row come from; an as
 
 
 def _sheet(name: str, description: str, columns: list[Column], key: tuple[str, ...] = (),
-           required: bool = False, supported: bool = True, has_source: bool = True) -> Sheet:
+           required: bool = False, has_source: bool = True) -> Sheet:
     cols = list(columns) + ([SOURCE] if has_source else [])
-    return Sheet(name, description, tuple(cols), key, required, supported, has_source)
+    return Sheet(name, description, tuple(cols), key, required, has_source)
 
 
 # Settings are key/value rows; each key is described like a column.
@@ -134,6 +131,12 @@ SETTINGS: tuple[Column, ...] = (
     Column("solver_threads", "int", "Threads HiGHS may use.", default=1, min=1, max=256),
     Column("solver_method", "str", "HiGHS algorithm.", default="choose",
            codes=("choose", "simplex", "ipm")),
+    Column("calibration_tolerance", "float", "Share around observed output the calibration "
+           "run holds each observed facility within.", default=0.01, min=0.0, max=0.5,
+           min_exclusive=True),
+    Column("calibration_margin_usd_per_t", "float", "Margin added to calibration terms so "
+           "the free solve strictly prefers observed output (ties broken).", unit="USD/t",
+           default=1.0, min=0.0, min_exclusive=True),
     Column("price_tolerance_usd_per_t", "float", "Two prices closer than this are equal "
            "when prices are tagged.", unit="USD/t", default=1e-3, min=0.0),
 )
@@ -390,13 +393,22 @@ SHEETS: tuple[Sheet, ...] = (
         Column("periods", "list", "Periods it applies in; blank or * for all.",
                ref=PERIOD, wildcard=True, default="*"),
     ], key=("cap",)),
-    _sheet("calibration", "Calibration cost terms per facility and process (derived by "
-           "the calibration run; added to running costs).", [
+    _sheet("calibration", "Calibration terms per facility, derived by `python run.py calibrate` "
+           "(positive mathematical programming in LP form, DESIGN section 4): the first "
+           "period is solved with each observed facility's output held within a tolerance of "
+           "its observed output; the duals of those rows become a cost adjustment below and "
+           "above the observed output, so the free solve reproduces observed outputs.", [
                Column("facility", "str", "Facility.", required=True, ref=FACILITY),
-               Column("process", "str", "Process.", required=True, ref=PROCESS),
-               Column("calibration_cost_usd_per_t", "float", "Added running cost "
-                      "(negative lowers it).", unit="USD/t", required=True),
-           ], key=("facility", "process"), supported=False),
+               Column("observed_output_t_per_yr", "float", "Observed output the terms are "
+                      "anchored to (activity units per year).", unit="t/yr", required=True,
+                      min=0.0),
+               Column("below_observed_usd_per_t", "float", "Added running cost of activity up "
+                      "to the observed output (negative where the model found the facility "
+                      "too dear).", unit="USD/t", required=True),
+               Column("above_observed_usd_per_t", "float", "Added running cost of activity "
+                      "above the observed output (positive where the model found the facility "
+                      "too cheap).", unit="USD/t", required=True),
+           ], key=("facility",)),
     _sheet("scenarios", "Named scenarios: data changes on top of a parent.", [
         Column("scenario", "str", "Scenario name.", required=True),
         Column("parent", "str", "Scenario it builds on (blank: the base case).",

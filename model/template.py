@@ -76,8 +76,7 @@ def docs_markdown() -> str:
         if sheet.name == "settings":
             continue
         key = ", ".join(sheet.key) if sheet.key else "none"
-        status = "" if sheet.supported else " *(not yet used by the model: must be empty)*"
-        out += [f"## {sheet.name}{status}", "", sheet.description, "",
+        out += [f"## {sheet.name}", "", sheet.description, "",
                 f"Required sheet: {'yes' if sheet.required else 'no'}. Unique key: {key}.", "",
                 "| column | type | unit | required | default | expected | description |",
                 "|---|---|---|---|---|---|---|"]

@@ -147,15 +147,6 @@ def _check_codes_distinct(file: str, codes: dict[str, set[str]], t: dict[str, pd
                            "a group has the same code as a product"))
 
 
-def _check_unsupported(file: str, t: dict[str, pd.DataFrame], out: list[Problem]) -> None:
-    for sheet in SHEETS:
-        df = t[sheet.name]
-        if not sheet.supported and not df.empty:
-            out.append(Problem(file, sheet.name, _row(df[ROW].iloc[0]), message=(
-                "this sheet's part of the model is not built yet in this version; "
-                "leave the sheet empty or delete it"), expected="no rows"))
-
-
 def _members(t: dict[str, pd.DataFrame]) -> tuple[dict, dict, list, list]:
     """(bloc -> countries, group -> products, countries, products) for expanding codes."""
     blocs: dict[str, list[str]] = {}
@@ -471,6 +462,18 @@ def _check_supply_caps(file: str, t: dict[str, pd.DataFrame], out: list[Problem]
                 "no process makes this product")
 
 
+def _check_calibration(file: str, t: dict[str, pd.DataFrame], out: list[Problem]) -> None:
+    """The step above the observed output must not be cheaper than below it (else the
+    excess variable of model.modules.calibration would be unbounded)."""
+    cal = t["calibration"]
+    bad = cal[cal["above_observed_usd_per_t"] < cal["below_observed_usd_per_t"]]
+    for r in bad.to_dict("records"):
+        out.append(Problem(file, "calibration", _row(r[ROW]), "above_observed_usd_per_t",
+                           r["above_observed_usd_per_t"],
+                           f"at least below_observed_usd_per_t ({r['below_observed_usd_per_t']:g})",
+                           "output above the observed output cannot cost less than output below it"))
+
+
 def check_case(case: Case) -> list[Problem]:
     """Every cross-sheet problem of a typed case."""
     file = case.name + ".xlsx" if not case.path.endswith(".xlsx") else case.path.split("/")[-1]
@@ -485,12 +488,12 @@ def check_case(case: Case) -> list[Problem]:
     _check_periods(file, t, case.settings, case.settings_rows, out)
     _check_facilities(file, t, out)
     _check_export_controls(file, t, out)
+    _check_calibration(file, t, out)
     _check_tariffs(file, t, out)
     _check_expansion(file, t, out, case.read_problems)
     _check_supply_caps(file, t, out, case.read_problems)
     _check_stockpiles(file, t, out)
     _check_price_floors(file, t, out)
-    _check_unsupported(file, t, out)
     return out
 
 

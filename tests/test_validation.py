@@ -231,14 +231,15 @@ def test_sheet_starting_with_underscore_is_ignored(sheets, write):
     load_case(str(write(sheets)))
 
 
-def test_rows_in_unsupported_sheet(sheets, write):
-    sheets["calibration"] = [{"facility": "m1", "process": "mine", "calibration_cost_usd_per_t": 5}]
+def test_calibration_above_term_below_the_below_term(sheets, write):
+    sheets["calibration"] = [{"facility": "m1", "observed_output_t_per_yr": 50,
+                              "below_observed_usd_per_t": 5, "above_observed_usd_per_t": 2}]
     p = only(problems_of(write(sheets)))
-    assert_located(p, "calibration", 2, "", "not built yet")
-    assert p.expected == "no rows"
+    assert_located(p, "calibration", 2, "above_observed_usd_per_t", "above the observed output")
+    assert "at least below_observed_usd_per_t (5)" in p.expected
 
 
-def test_empty_unsupported_sheet_is_fine(sheets, write):
+def test_empty_optional_sheet_is_fine(sheets, write):
     sheets["calibration"] = []
     load_case(str(write(sheets)))
 
@@ -419,12 +420,13 @@ def test_scenario_appended_row_with_unknown_code(sheets, write):
     assert "after applying scenario 'high_demand'" in p.message
 
 
-def test_scenario_append_to_unsupported_sheet(sheets, write):
+def test_scenario_appends_a_row_naming_an_unknown_facility(sheets, write):
     sheets["scenario_changes"] = [{"scenario": "high_demand", "sheet": "calibration",
                                    "op": "append",
-                                   "value": "facility=m1; process=mine; calibration_cost_usd_per_t=5"}]
+                                   "value": "facility=m9; observed_output_t_per_yr=5; "
+                                            "below_observed_usd_per_t=-1; above_observed_usd_per_t=1"}]
     p = only(problems_of(write(sheets), "high_demand"))
-    assert_located(p, "calibration", None, "", "not built yet")
+    assert_located(p, "calibration", None, "facility", "unknown facility")
     assert "after applying scenario 'high_demand'" in p.message
 
 

@@ -1,0 +1,87 @@
+"""Calibration by positive mathematical programming in LP form, solved by hand.
+
+Demand 125 t/yr at one node. A (cost 10) and B (cost 30) were observed producing 60
+each; C (cost 25, unobserved) is free. Uncalibrated, A runs to its 100 t capacity and
+C makes the rest: B idles, unlike what was observed.
+
+Stage 1 holds A and B within 1 % of 60: A at 60.6 (it wants more), B at 59.4 (it wants
+less), C makes 5 and sets the price at 25. A's upper row is worth 25 - 10 = 15 a tonne,
+B's lower row costs 30 - 25 = 5 a tonne. With a margin of 1: A's terms are -1 below
+and +16 above its observed output, B's -6 and +1. Calibrated, A below 60 costs 9 and
+above 26, B 24 and 31: the free solve runs A 60, B 60, C 5 and costs
+60 x 9 + 60 x 24 + 5 x 25 = 2105, of which resource cost 600 + 1800 + 125 = 2525 and
+calibration terms -60 - 360 = -420.
+"""
+
+from __future__ import annotations
+
+import openpyxl
+import pytest
+
+from conftest import assert_feasible, value
+from model.calibration import calibration_table
+from model.casewriter import write_case
+from model.cli import main
+from model.pipeline import load_case, run_case
+from rows import dem, fac, fp, proc, product, rec
+
+APPROX = dict(rel=1e-7, abs=1e-6)
+
+
+def case() -> dict:
+    return {
+        "periods": [{"period": "2025", "start_year": 2025, "duration_yr": 1}],
+        "countries": [{"country": "X"}],
+        "products": [product("conc", "concentrate", "mix")],
+        "processes": [proc("mine", "mining")],
+        "recipes": [rec("mine", "conc", 1)],
+        "facilities": [fac("A", "X", 100, observed_output_t_per_yr=60),
+                       fac("B", "X", 100, observed_output_t_per_yr=60), fac("C", "X", 100)],
+        "facility_processes": [fp("A", "mine", 10), fp("B", "mine", 30), fp("C", "mine", 25)],
+        "demand": [dem("X", "conc", 125, penalty=1000)],
+    }
+
+
+@pytest.fixture
+def workbook(tmp_path):
+    return write_case(tmp_path / "c.xlsx", case(), {"base_year": 2025})
+
+
+def test_uncalibrated_model_does_not_reproduce_observed_output(workbook):
+    r = run_case(str(workbook))
+    assert value(r.tables["production"], "activity_t_per_yr", facility="A") == pytest.approx(100.0)
+    assert value(r.tables["production"], "activity_t_per_yr", facility="B") == pytest.approx(0.0)
+
+
+def test_terms_are_the_stage_one_duals_plus_margin(workbook):
+    t = calibration_table(load_case(str(workbook))).set_index("facility")
+    assert list(t.index) == ["A", "B"]
+    assert t.loc["A", "below_observed_usd_per_t"] == pytest.approx(-1.0, **APPROX)
+    assert t.loc["A", "above_observed_usd_per_t"] == pytest.approx(16.0, **APPROX)
+    assert t.loc["B", "below_observed_usd_per_t"] == pytest.approx(-6.0, **APPROX)
+    assert t.loc["B", "above_observed_usd_per_t"] == pytest.approx(1.0, **APPROX)
+    assert t.loc["A", "source"].startswith("derived: calibration dual of run ")
+
+
+def test_calibrated_free_solve_reproduces_observed_output(workbook, tmp_path, capsys):
+    out = tmp_path / "calibrated.xlsx"
+    assert main(["calibrate", str(workbook), str(out)]) == 0
+    assert "calibrated 2 facilities" in capsys.readouterr().out
+    assert "calibration" in openpyxl.load_workbook(out).sheetnames
+    r = run_case(str(out))
+    assert_feasible(r)
+    prod = r.tables["production"]
+    assert value(prod, "activity_t_per_yr", facility="A") == pytest.approx(60.0, **APPROX)
+    assert value(prod, "activity_t_per_yr", facility="B") == pytest.approx(60.0, **APPROX)
+    assert value(prod, "activity_t_per_yr", facility="C") == pytest.approx(5.0, **APPROX)
+    assert r.solve.objective == pytest.approx(2105.0, **APPROX)
+    costs = r.tables["costs"]
+    assert value(costs, "cost_usd", category="resource") == pytest.approx(2525.0, **APPROX)
+    assert value(costs, "cost_usd", category="calibration") == pytest.approx(-420.0, **APPROX)
+    summary = r.tables["summary"].set_index(["section", "item"])["value"]
+    assert float(summary[("calibration terms", "total (undiscounted)")]) == pytest.approx(-420.0, **APPROX)
+
+
+def test_calibration_never_overwrites(workbook, capsys):
+    assert main(["calibrate", str(workbook), str(workbook)]) == 2
+    assert "never overwrites" in capsys.readouterr().err
