@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Benchmark the pipeline against the same LP built directly in highspy.
 
-    python benchmarks/bench.py --sizes small,medium,large --repeats 3 [--what-if-gc]
+    python benchmarks/bench.py --sizes small,medium,large --repeats 3
     python benchmarks/bench.py --breakdown large [--no-gc]
     python benchmarks/bench.py --profile large [--profiler pyinstrument|cprofile]
 
@@ -397,20 +397,16 @@ def _time_highs_run() -> dict:
     return spent
 
 
-def run_ours(size: str, out: dict, read: bool = False, gc_freeze: bool = False) -> None:
-    """Our pipeline, phase by phase (the same calls as model.pipeline.solve_case).
-
-    gc_freeze (a what-if, not what the pipeline does): Python's cyclic garbage collector
-    is paused over build and hand-off, and the objects made are frozen (gc.freeze)
-    before it is re-enabled, so later collections do not walk the model."""
+def run_ours(size: str, out: dict, read: bool = False) -> None:
+    """Our pipeline, phase by phase (the same calls as model.pipeline.solve_case,
+    including its garbage-collector pause over build and hand-off)."""
     import gc
     clock = Clock(out)
-    from model.build import build_model
     from model.data import build_model_data
-    from model.pipeline import RunResult
+    from model.pipeline import RunResult, build_and_load
     from model.report import write_run
     from model.results import extract_tables
-    from model.solve import run_highs, to_highs
+    from model.solve import run_highs
     from model.validate import validate_case
     from model.workbook import read_case
     import pyomo.environ  # noqa: F401
@@ -429,19 +425,15 @@ def run_ours(size: str, out: dict, read: bool = False, gc_freeze: bool = False) 
     clock.reset()
     data = build_model_data(case)
     clock.lap("model_data")
-    if gc_freeze:
-        gc.disable()
-    built = build_model(data)
-    clock.lap("build")
-    h, cols, rows, stats = to_highs(built.model, case.settings)
-    if gc_freeze:
-        gc.freeze()
-        gc.enable()
-    clock.lap("handoff")
+    built, h, cols, rows, stats = build_and_load(data, case.settings)
+    clock.lap("build_handoff")
+    out["build_s"] = stats["build_s"]
+    out["handoff_s"] = out["build_handoff_s"] - stats["build_s"]
     sol = run_highs(h, cols, rows, stats)
     clock.lap("run_highs")
     tables = extract_tables(built, sol)
     clock.lap("extract")
+    gc.unfreeze()
     secs = {"model_data_s": out["model_data_s"], "build_s": out["build_s"], "extract_s": out["extract_s"]}
     secs.update({k: v for k, v in sol.stats.items() if k.endswith("_s")})
     res = RunResult(case, None, sol, tables, secs)
@@ -504,8 +496,6 @@ def worker(kind: str, size: str, read: bool) -> None:
     out: dict = {"impl": kind, "size": size, "load_avg_1m": os.getloadavg()[0]}
     if kind == "ours":
         run_ours(size, out, read)
-    elif kind == "ours-gcfreeze":
-        run_ours(size, out, read, gc_freeze=True)
     else:
         run_direct(size, out)
     print("RESULT " + json.dumps(out), flush=True)
@@ -568,7 +558,7 @@ def summarise(size: str, ours: list[dict], direct: list[dict]) -> dict:
         "load_avg_1m_max": max(r["load_avg_1m"] for r in ours + direct),
         "code": ours[0].get("code", ""),
     }
-    cpu_out = lambda r: r["build_cpu_s"] + r["handoff_cpu_s"] + r["load_cpu_s"] + r["extract_cpu_s"]  # noqa: E731
+    cpu_out = lambda r: r["build_handoff_cpu_s"] + r["load_cpu_s"] + r["extract_cpu_s"]  # noqa: E731
     dcpu = lambda r: r["arrays_cpu_s"] + r["pass_cpu_s"] + r["solve_cpu_s"] + r["read_cpu_s"]  # noqa: E731
     s["outside_cpu_s"] = med(ours, cpu_out)
     s["solve_cpu_s"] = med(ours, lambda r: r["solve_cpu_s"])
@@ -624,7 +614,7 @@ def write_csv(path: Path, rows: list[dict]) -> None:
         w.writerows(rows)
 
 
-def bench(sizes: list[str], repeats: int, large_repeats: int, timeout: float, what_if_gc: bool = False) -> int:
+def bench(sizes: list[str], repeats: int, large_repeats: int, timeout: float) -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / ".gitignore").write_text("*\n")
     t0 = time.perf_counter()
@@ -638,8 +628,8 @@ def bench(sizes: list[str], repeats: int, large_repeats: int, timeout: float, wh
     ok = True
     for size in sizes:
         n = large_repeats if size == "large" else repeats
-        ours, direct, whatif = [], [], []
-        kinds = [("ours", ours), ("direct", direct)] + ([("ours-gcfreeze", whatif)] if what_if_gc else [])
+        ours, direct = [], []
+        kinds = [("ours", ours), ("direct", direct)]
         for rep in range(n):
             for kind, bucket in kinds:
                 t = time.perf_counter()
@@ -655,15 +645,6 @@ def bench(sizes: list[str], repeats: int, large_repeats: int, timeout: float, wh
         ok &= s["objective_match"] and s["same_shape"]
         summaries.append(s)
         print_summary(s)
-        if whatif:
-            w = summarise(size, whatif, direct)
-            w["variant"] = "what-if: GC paused over build + hand-off, then gc.freeze()"
-            ok &= w["objective_match"]
-            summaries.append(w)
-            print(f"  what-if GC paused + frozen: build {w['build_s']:.3f}, hand-off {w['handoff_s']:.3f}, "
-                  f"load {w['load_s']:.3f}, extract {w['extract_s']:.3f} -> outside {w['outside_s']:.3f} s, "
-                  f"solve {w['solve_s']:.3f} s, outside/solve {w['outside_over_solve']:.3f}, "
-                  f"ours/direct {w['ours_over_direct_total']:.3f}, peak RSS {w['ours_maxrss_mb']:.0f} MB")
         write_csv(RESULTS / f"runs_{stamp}.csv", runs)
         write_csv(RESULTS / f"summary_{stamp}.csv", summaries)
     print(f"\nCSV: {(RESULTS / f'summary_{stamp}.csv').relative_to(ROOT)}, {(RESULTS / f'runs_{stamp}.csv').relative_to(ROOT)}")
@@ -825,10 +806,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--breakdown", metavar="SIZE", help="time the steps inside each phase at SIZE")
     ap.add_argument("--no-gc", action="store_true",
                     help="with --breakdown/--profile: run with Python's cyclic GC disabled (what-if)")
-    ap.add_argument("--what-if-gc", action="store_true",
-                    help="also run ours with the cyclic GC paused over build + hand-off and the model "
-                         "frozen (gc.freeze) before it resumes; reported on its own line")
-    ap.add_argument("--worker", choices=("ours", "ours-gcfreeze", "direct"), help=argparse.SUPPRESS)
+    ap.add_argument("--worker", choices=("ours", "direct"), help=argparse.SUPPRESS)
     ap.add_argument("--size", help=argparse.SUPPRESS)
     ap.add_argument("--read", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
@@ -849,7 +827,7 @@ def main(argv: list[str] | None = None) -> int:
     if bad:
         ap.error(f"unknown size(s) {bad}; known: {', '.join(SIZES)}")
     sizes.sort(key=lambda s: SIZES[s][0] * SIZES[s][0] * SIZES[s][1])
-    return bench(sizes, a.repeats, a.large_repeats, a.timeout, a.what_if_gc)
+    return bench(sizes, a.repeats, a.large_repeats, a.timeout)
 
 
 if __name__ == "__main__":

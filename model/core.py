@@ -108,7 +108,11 @@ class Registry:
         """Nodes where some term can bring product in (positive coefficient)."""
         out: set[Node] = set()
         for term in self.balance:
-            out.update(n for n, c in zip(term.nodes, term.coefs) if c > 0)
+            coefs = np.asarray(term.coefs, float)
+            if (coefs > 0).all():
+                out.update(term.nodes)
+            else:
+                out.update(term.nodes[i] for i in np.flatnonzero(coefs > 0))
         return out
 
     def nodes(self) -> list[Node]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import highspy
 import numpy as np
+from pyomo.common.gc_manager import PauseGC
 
 from model.handoff import compile_lp
 
@@ -120,7 +121,8 @@ def run_highs(h: highspy.Highs, cols: list, rows: list, stats: dict) -> SolveRes
 
 def solve_model(model, settings: dict) -> SolveResult:
     """Compile, pass, solve; a non-optimal outcome carries no values."""
-    h, cols, rows, stats = to_highs(model, settings)
+    with PauseGC():  # the hand-off makes many long-lived objects (model.pipeline)
+        h, cols, rows, stats = to_highs(model, settings)
     if stats["columns"] == 0:
         return SolveResult("optimal", "optimal: the model is empty", 0.0, np.zeros(0),
                            np.zeros(len(rows)), {}, {id(c): i for i, c in enumerate(rows)},

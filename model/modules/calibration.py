@@ -61,7 +61,7 @@ class Calibration:
                               [avars[i] for i in pos]))
         step = (self.keys["facility"].map(cal["above_observed_usd_per_t"])
                 - self.keys["facility"].map(cal["below_observed_usd_per_t"])).to_numpy(float)
-        reg.add_cost(CostTerm("calibration_above_observed", CALIBRATION, list(self.keys["period"]),
+        reg.add_cost(CostTerm("calibration_above_observed", CALIBRATION, self.keys["period"].tolist(),
                               step, self.vars))
 
     def extract(self, sol: Solution, data) -> dict[str, pd.DataFrame]:

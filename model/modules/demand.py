@@ -27,7 +27,7 @@ class Demand:
         for node, q in zip(nodes, dem["quantity_t_per_yr"]):
             reg.demand_t_per_yr[node] = reg.demand_t_per_yr.get(node, 0.0) + float(q)
         reg.add_balance(BalanceTerm("shortfall", nodes, [1.0] * len(nodes), self.vars))
-        reg.add_cost(CostTerm("shortfall_penalty", PENALTY, list(dem["period"]),
+        reg.add_cost(CostTerm("shortfall_penalty", PENALTY, dem["period"].tolist(),
                               dem["shortfall_penalty_usd_per_t"].to_numpy(float), self.vars))
 
     def extract(self, sol: Solution, data) -> dict[str, pd.DataFrame]:

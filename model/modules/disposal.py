@@ -26,7 +26,7 @@ class Disposal:
         cost = base.map(data.products["disposal_cost_usd_per_t"]).to_numpy(float)
         self.cost = cost
         reg.add_balance(BalanceTerm("disposal", nodes, [-1.0] * len(nodes), self.vars))
-        reg.add_cost(CostTerm("disposal", RESOURCE, list(self.keys["period"]), cost, self.vars))
+        reg.add_cost(CostTerm("disposal", RESOURCE, self.keys["period"].tolist(), cost, self.vars))
 
     def extract(self, sol: Solution, data) -> dict[str, pd.DataFrame]:
         out = self.keys.copy()

@@ -108,7 +108,7 @@ class Expansion:
         j = activity_nodes(acts, data.recipes, data.origin)
         reg.add_balance(BalanceTerm("expansion", list(zip(j["country"], j["node_product"], j["period"])),
                                     j["coefficient"].to_numpy(float), [self.act_vars[i] for i in j["index"]]))
-        reg.add_cost(CostTerm("running", RESOURCE, list(acts["period"]),
+        reg.add_cost(CostTerm("running", RESOURCE, acts["period"].tolist(),
                               acts["unit_cost_usd_per_t"].to_numpy(float), self.act_vars))
 
         # One cost entry per (build, in-service period): a build pays in every period it serves.

@@ -34,7 +34,7 @@ class Production:
         reg.add_balance(BalanceTerm("production", list(zip(j["country"], j["node_product"], j["period"])),
                                     j["coefficient"].to_numpy(float),
                                     [self.vars[i] for i in j["index"]]))
-        reg.add_cost(CostTerm("running", RESOURCE, list(acts["period"]),
+        reg.add_cost(CostTerm("running", RESOURCE, acts["period"].tolist(),
                               acts["unit_cost_usd_per_t"].to_numpy(float), self.vars))
 
         groups = acts.groupby(["facility", "period"], sort=False).indices

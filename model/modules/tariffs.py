@@ -40,7 +40,7 @@ class Tariffs:
         hit = np.flatnonzero(duty > 0)
         self.keys = flows.iloc[hit].reset_index(drop=True).assign(duty_usd_per_t=duty[hit])
         self.vars = [fvars[i] for i in hit]
-        reg.add_cost(CostTerm("tariffs", TRANSFER, list(self.keys["period"]), duty[hit], self.vars))
+        reg.add_cost(CostTerm("tariffs", TRANSFER, self.keys["period"].tolist(), duty[hit], self.vars))
 
     def extract(self, sol: Solution, data) -> dict[str, pd.DataFrame]:
         if not self.vars:

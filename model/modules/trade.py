@@ -52,7 +52,7 @@ class Trade:
             list(zip(lanes["from_country"].tolist(), node, lanes["period"].tolist()))
             + list(zip(lanes["to_country"].tolist(), node, lanes["period"].tolist())),
             np.concatenate([-np.ones(n), np.ones(n)]), self.vars + self.vars))
-        reg.add_cost(CostTerm("transport", RESOURCE, list(lanes["period"]),
+        reg.add_cost(CostTerm("transport", RESOURCE, lanes["period"].tolist(),
                               lanes["cost_usd_per_t"].to_numpy(float), self.vars))
 
     def extract(self, sol: Solution, data) -> dict[str, pd.DataFrame]:
