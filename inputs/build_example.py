@@ -285,21 +285,15 @@ def caps_expansion_rows(sheets: dict) -> None:
               [{"sheet": "supply_caps", "filter": "cap=cn_mining_quota", "column": "cap_t_per_yr",
                 "op": "scale", "value": "0.8"}])
     _scenario(sheets, "eu_style_65_cap", "No single country supplies more than 65 % of the MSP bloc's use of "
-              "NdFeB magnets (both grades; an EU Critical Raw Materials Act style rule applied to MSP)",
+              "NdFeB magnets (both grades; an EU Critical Raw Materials Act style rule applied to MSP and China)",
               "China's magnets to the USA and Japan are held to 65 % of MSP's magnet use; Japanese (and US) "
               "magnet plants make the rest from imported oxide and metal, which the cap does not cover; once "
               "Japan's 13 kt/yr is full MSP's use itself falls (magnet shortfall, rationed by penalty); the "
               "cap's shadow value per t of Chinese magnets",
-              [_append("supply_caps", cap="msp_magnets_65", country="*", product="magnets", bloc="MSP",
+              [_append("supply_caps", cap="msp_magnets_65", country="CHN", product="magnets", bloc="MSP",
                        max_share=0.65, source="EU Critical Raw Materials Act (Regulation 2024/1252) art. 5: "
                        "at most 65 % of annual consumption of a strategic raw material from a single third "
-                       "country; applied here to MSP and to every supplier"),
-               # The cap counts the shipping country; Malaysia makes no magnets here, so
-               # any it ships to MSP would be Chinese magnets relabelled: close that route.
-               _append("transport", from_country="MYS", to_country="MSP", product="magnets",
-                       cost_usd_per_t=250, max_flow_t_per_yr=0,
-                       source="assumption: rules of origin, Malaysia makes no magnets in this case so "
-                              "its magnet exports to MSP would be re-exported Chinese magnets")])
+                       "country; applied here to MSP and China, counted by Chinese origin wherever shipped from")])
     _scenario(sheets, "us_separation_build", "The US may build bastnaesite separation and NdFeB magnet "
               "capacity, decided from 2025, online after a 2-year lead time",
               "builds where their annuity + O&M + running cost beat imports or the shortfall penalty; "

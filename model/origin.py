@@ -101,11 +101,25 @@ def expand_list(text: str, members: dict[str, list[str]], everything: list[str])
 
 def derive_origin(controls: pd.DataFrame, countries: list[str], blocs: dict[str, list[str]],
                   products: list[str], groups: dict[str, list[str]], periods: list[str],
-                  recipes: pd.DataFrame, file: str) -> Origin:
-    """Expand the export_controls sheet and decide which products carry classes."""
+                  recipes: pd.DataFrame, file: str, supply_caps: pd.DataFrame | None = None) -> Origin:
+    """Expand the export_controls sheet and decide which products carry classes.
+
+    A diversification cap naming one supplier country (no more than 65 % of the EU's
+    use from China) also gives its products that country's origin class, so material
+    of that origin re-exported through a third country still counts as its supply."""
     origin = Origin()
     problems: list[Problem] = []
     from model.workbook import ROW
+    for r in (supply_caps.to_dict("records") if supply_caps is not None else []):
+        if r["max_share"] == r["max_share"] and r["max_share"] is not None and r["country"] in countries:
+            for p in expand_list(r["product"], groups, products):
+                prev = origin.controller.setdefault(p, r["country"])
+                if prev != r["country"]:
+                    problems.append(Problem(file, "supply_caps", int(r[ROW]) if r[ROW] == r[ROW] else None,
+                                            "country", r["country"],
+                                            f"the same supplier as other origin-tracked rows on {p} ({prev})",
+                                            "two countries' origins on one product would need more than two "
+                                            "origin classes, which this model does not track"))
     for r in controls.to_dict("records"):
         x = r["exporter"]
         prods = expand_list(r["product"], groups, products)

@@ -319,3 +319,39 @@ def test_quota_without_stage_or_product(tmp_path):
 def test_unknown_bloc_in_share_cap(tmp_path):
     p = located(problems(tmp_path, [dict(CRMA, bloc="UE")]), "bloc", "unknown")
     assert "did you mean 'EU'" in p.message
+
+
+def test_named_supplier_share_cap_counts_its_origin_through_a_transit_country(tmp_path):
+    """CHN makes oxide at 10 and may supply at most 65 % of the EU's use (DEU, 100 t).
+    Direct freight 2 (landed 12); through Malaysia 1 + 2 (landed 13); Japan makes at 30
+    and ships at 5 (landed 35). Counting by shipper, Malaysia's 35 t would be Malaysian;
+    tracking Chinese origin, they are Chinese: CHN supplies 65 t direct and Japan the
+    other 35: cost 65 x 12 + 35 x 35 = 2005. One more tonne of EU use lets 0.65 t more
+    come from China: the price in DEU is 0.65 x 12 + 0.35 x 35 = 20.05."""
+    case = {
+        "periods": [{"period": "2025", "start_year": 2025, "duration_yr": 1}],
+        "countries": [{"country": "CHN"}, {"country": "MYS"}, {"country": "JPN"},
+                      {"country": "DEU", "blocs": "EU"}],
+        "products": [{"product": "ox", "stage": "oxide", "element": "Nd", "unit": "t_REO"}],
+        "processes": [{"process": "make", "stage": "separation"}],
+        "recipes": [{"process": "make", "product": "ox", "coefficient": 1}],
+        "facilities": [{"facility": "cn", "country": "CHN", "capacity_t_per_yr": 1000},
+                       {"facility": "jp", "country": "JPN", "capacity_t_per_yr": 1000}],
+        "facility_processes": [{"facility": "cn", "process": "make", "unit_cost_usd_per_t": 10},
+                               {"facility": "jp", "process": "make", "unit_cost_usd_per_t": 30}],
+        "demand": [{"country": "DEU", "product": "ox", "period": "2025", "quantity_t_per_yr": 100,
+                    "shortfall_penalty_usd_per_t": 1e4}],
+        "transport": [{"from_country": f, "to_country": t, "product": "ox", "cost_usd_per_t": c}
+                      for f, t, c in (("CHN", "DEU", 2), ("CHN", "MYS", 1), ("MYS", "DEU", 2), ("JPN", "DEU", 5))],
+        "supply_caps": [{"cap": "crma", "country": "CHN", "product": "ox", "bloc": "EU", "max_share": 0.65}],
+    }
+    r = solve(tmp_path, case)
+    t = r.tables
+    assert r.solve.objective == pytest.approx(2005.0, rel=1e-7)
+    flows = t["flows"]
+    into_eu = flows[flows["to_country"] == "DEU"]
+    assert into_eu.loc[into_eu["origin_class"] == "CHN", "flow_t_per_yr"].sum() == pytest.approx(65.0)
+    assert value(flows, "flow_t_per_yr", from_country="JPN") == pytest.approx(35.0)
+    cap = t["supply_caps"].iloc[0]
+    assert cap["value_t_per_yr"] == pytest.approx(65.0) and bool(cap["binding"])
+    assert value(t["prices"], "price_usd_per_t", country="DEU", origin_class="") == pytest.approx(20.05)

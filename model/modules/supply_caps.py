@@ -9,7 +9,10 @@ over every registered activity (existing facilities and new capacity alike).
 
 A row with max_share s is a diversification cap (the EU Critical Raw Materials Act's
 65 %) on product p (or a group, summed) and bloc B. Definitions, per covered period,
-in t/yr (origin classes of a product are summed; the supplier is the shipping country):
+in t/yr (origin classes of a product are summed in the use; the supplier is the shipping
+country, except that a row naming one supplier outside B tracks that supplier's origin
+class (model.origin), so its material re-exported through a third country still counts
+as its supply):
     use of B      = sum_{c in B} production of p in c
                     + imports of p into B's members from outside B
                     - exports of p from B's members to outside B
@@ -121,6 +124,12 @@ class SupplyCaps:
         a_in = a["country"].isin(capped).to_numpy()
         e_in = exp["from_country"].isin(capped)
         i_in = imp["from_country"].isin(capped)
+        k = r["country"]
+        if k in countries and k not in bloc and prods and all(data.origin.controller.get(p) == k for p in prods):
+            # The supplier's origin is tracked (model.origin): its supply is every
+            # k-origin tonne entering the bloc, whoever ships it.
+            i_in = imp["cls"] == k
+            imp = imp.assign(from_country=np.where(i_in, k, imp["from_country"]))
         supply = pd.concat([
             _terms([(cap, k, t) for k, t in zip(a.loc[a_in, "country"], a.loc[a_in, "period"])], "a",
                    a.index[a_in], a_coef[a_in]),
