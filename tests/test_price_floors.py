@@ -214,3 +214,23 @@ def test_floor_duty_needs_reference_price(tmp_path):
     case = floor_case({"floor": "fd", "mechanism": "floor_duty", "index_zone": "A"})
     case["products"][0]["reference_price_usd_per_t"] = None
     find(problems(tmp_path, case), "price_floors", 2, "product", "needs the product's reference price")
+
+
+def test_offtake_the_plants_cannot_fill_is_unmet_not_infeasible(tmp_path):
+    """The covered plant fc (100 t/yr) separates a feed nobody supplies: the 30 t/yr
+    contract cannot be filled. The case still solves, with the 30 t reported unmet at
+    the default shortfall penalty (1e6 USD/t) and the rest of the plan as without it."""
+    case = floor_case({"floor": "g", "product": "ox", "facilities": "fc", "floor_price_usd_per_t": 50,
+                       "mechanism": "offtake", "quantity_t_per_yr": 30, "offtake_stockpile": "res"},
+                      stockpiles=reserve())
+    case["products"].append(product("feed", "concentrate", "mix"))
+    case["processes"].append(proc("sep_feed", "separation"))
+    case["recipes"] += [rec("sep_feed", "feed", -1), rec("sep_feed", "ox", 1)]
+    case["facilities"].append(fac("fc", "A", 100))
+    case["facility_processes"].append(fp("fc", "sep_feed", 1))
+    r = solve_reserves(tmp_path, case)
+    row = r.tables["price_floors"].iloc[0]
+    assert row["offtake_t_per_yr"] == pytest.approx(0.0, abs=1e-9)
+    assert row["offtake_unmet_t_per_yr"] == pytest.approx(30.0)
+    assert value(r.tables["costs"], "cost_usd", component="floor_offtake_unmet") == pytest.approx(30.0 * 1e6)
+    assert r.solve.objective == pytest.approx(7000.0 + 30.0 * 1e6)

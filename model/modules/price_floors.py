@@ -18,9 +18,11 @@ recipe's output coefficient of the floor's product (t/yr). Each floor applies in
   facilities; constraints
     floor_offtake_within_output[g,c,t]: offtake[g,c,t] <= covered output in c
         (covered output = offtake + surplus, the surplus goes to the market);
-    floor_offtake_volume[g,t]: sum_c offtake[g,c,t] == min(quantity, potential[g,t]),
+    floor_offtake_volume[g,t]: sum_c offtake[g,c,t] + unmet[g,t] == min(quantity, potential[g,t]),
         potential = sum over covered facilities active in t of capacity x their largest
-        output coefficient of the product.
+        output coefficient of the product; unmet (plants without feed) costs the default
+        shortfall penalty, so a contract the plants cannot fill never makes the case
+        infeasible and is reported (offtake_unmet_t_per_yr).
   Why the equality: "the buyer takes min(output, quantity)" is not convex, and
   `offtake <= quantity` alone is an option the plan would never use. A take-or-pay
   contract makes the plants run (the floor pays them), so the contracted volume is what
@@ -44,7 +46,7 @@ import pandas as pd
 import pyomo.environ as pyo
 from pyomo.core.expr.numeric_expr import LinearExpression
 
-from model.core import TRANSFER, BalanceTerm, CostTerm, Registry, Solution, keyed
+from model.core import PENALTY, TRANSFER, BalanceTerm, CostTerm, Registry, Solution, keyed
 from model.modules.stockpiles import StockInflow, stockpile_inflows
 
 
@@ -89,6 +91,8 @@ class PriceFloors:
     def declare(self, m: pyo.ConcreteModel, data, reg: Registry) -> None:
         pf = data.tables["price_floors"]
         self.empty = pf.empty
+        self.unmet_keys: list = []
+        self.unmet_vars: list = []
         if self.empty:
             return
         self.pf = pf.set_index("floor")
@@ -156,12 +160,21 @@ class PriceFloors:
         members = {k: [self.offtake_vars[i] for i in ii] for k, ii in per.indices.items()}
         self.offtake_volume = volume
         m.OFFTAKE_PERIODS = pyo.Set(initialize=list(volume), dimen=2, ordered=True)
+        # Plants that cannot get feed (under a ban, say) leave part of the contract
+        # unmet at a penalty instead of making the case infeasible.
+        m.floor_offtake_unmet_t_per_yr = pyo.Var(m.OFFTAKE_PERIODS, within=pyo.NonNegativeReals)
+        self.unmet_keys = list(volume)
+        self.unmet_vars = list(m.floor_offtake_unmet_t_per_yr.values())
 
         def floor_offtake_volume(m, g, t):
-            """sum_c offtake[g,c,t] == min(quantity, potential covered output): take-or-pay."""
-            vs = members[g, t]
+            """sum_c offtake[g,c,t] + unmet[g,t] == min(quantity, potential covered output):
+            take-or-pay, with what the plants cannot make left unmet at a penalty."""
+            vs = members[g, t] + [m.floor_offtake_unmet_t_per_yr[g, t]]
             return LinearExpression(constant=0.0, linear_coefs=[1.0] * len(vs), linear_vars=vs) == volume[g, t]
         m.floor_offtake_volume = pyo.Constraint(m.OFFTAKE_PERIODS, rule=floor_offtake_volume)
+        penalty = float(data.settings["default_shortfall_penalty_usd_per_t"])
+        reg.add_cost(CostTerm("floor_offtake_unmet", PENALTY, [t for _, t in self.unmet_keys],
+                              np.full(len(self.unmet_vars), penalty), self.unmet_vars))
 
         product = pot["floor"].map(self.pf["product"])
         nodes = list(zip(pot["country"], product, pot["period"]))
@@ -209,6 +222,8 @@ class PriceFloors:
         out["covered_output_t_per_yr"] = out.set_index(key).index.map(cov.groupby(key)["q"].sum()).fillna(0.0)
         off = self.offtake_keys.assign(q=sol.values(self.offtake_vars))
         out["offtake_t_per_yr"] = out.set_index(key).index.map(off.groupby(key)["q"].sum()).fillna(0.0)
+        unmet = dict(zip(self.unmet_keys, sol.values(self.unmet_vars)))
+        out["offtake_unmet_t_per_yr"] = [unmet.get(k, 0.0) for k in zip(out["floor"], out["period"])]
         duty = self.duty_lanes.assign(q=sol.values(self.duty_vars))
         out["imports_t_per_yr"] = out.set_index(key).index.map(duty.groupby(key)["q"].sum()).fillna(0.0)
         ref = out["product"].map(data.products["reference_price_usd_per_t"]).astype(float)
