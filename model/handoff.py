@@ -35,6 +35,7 @@ class MatrixLP:
     columns: list      # VarData per column
     rows: list         # ConstraintData per row
     route: str         # which compiler built it
+    col_pos: dict | None = None  # id(VarData) -> column
 
 
 def _bounds(vars_: list) -> tuple[np.ndarray, np.ndarray]:
@@ -79,7 +80,7 @@ def _fast(model: pyo.ConcreteModel) -> MatrixLP:
     return MatrixLP(c, sign * float(pyo.value(obj.constant)), A,
                     np.concatenate(lower) if lower else np.zeros(0),
                     np.concatenate(upper) if upper else np.zeros(0),
-                    col_lower, col_upper, columns, rows, "linear-expression")
+                    col_lower, col_upper, columns, rows, "linear-expression", pos)
 
 
 def _bound_array(values: list) -> np.ndarray:

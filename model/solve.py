@@ -95,7 +95,8 @@ def to_highs(model, settings: dict) -> tuple[highspy.Highs, list, list, dict]:
     h.passModel(hl)
     t2 = time.perf_counter()
     return h, lp.columns, lp.rows, {"compile_s": t1 - t0, "pass_s": t2 - t1, "rows": n_row,
-                                    "columns": n_col, "nonzeros": int(lp.A.nnz), "handoff_route": lp.route}
+                                    "columns": n_col, "nonzeros": int(lp.A.nnz), "handoff_route": lp.route,
+                                    "col_pos": lp.col_pos}
 
 
 def run_highs(h: highspy.Highs, cols: list, rows: list, stats: dict) -> SolveResult:
@@ -110,7 +111,7 @@ def run_highs(h: highspy.Highs, cols: list, rows: list, stats: dict) -> SolveRes
     optimal = status == "optimal"
     x = np.asarray(sol.col_value, float) if optimal else np.zeros(len(cols))
     dual = np.asarray(sol.row_dual, float) if optimal and sol.dual_valid else np.zeros(len(rows))
-    col_pos = {id(v): i for i, v in enumerate(cols)}
+    col_pos = stats.pop("col_pos", None) or {id(v): i for i, v in enumerate(cols)}
     row_pos = {id(c): i for i, c in enumerate(rows)}
     t2 = time.perf_counter()
     stats = dict(stats, solve_s=t1 - t0, load_s=t2 - t1,

@@ -28,18 +28,11 @@ class Balance:
         row_of = {n: i for i, n in enumerate(nodes)}
         rows = np.fromiter((row_of[n] for term in reg.balance for n in term.nodes), np.int64)
         coefs = np.concatenate([np.asarray(t.coefs, float) for t in reg.balance]) if reg.balance else np.zeros(0)
-        col_of: dict[int, int] = {}
-        x: list = []
-        cols = np.empty(len(rows), np.int64)
-        k = 0
-        for term in reg.balance:
-            for v in term.vars:
-                j = col_of.get(id(v))
-                if j is None:
-                    j = col_of[id(v)] = len(x)
-                    x.append(v)
-                cols[k] = j
-                k += 1
+        # One local column per term entry (a variable in two terms appears twice): the
+        # hand-off maps local columns to the model's and sums duplicates, which is
+        # cheaper than de-duplicating a million entries here.
+        x = [v for term in reg.balance for v in term.vars]
+        cols = np.arange(len(x), dtype=np.int64)
         A = sp.csr_array((coefs, (rows, cols)), shape=(len(nodes), len(x)))
         A.sum_duplicates()
         rhs = [reg.demand_t_per_yr.get(n, 0.0) for n in nodes]
