@@ -28,19 +28,6 @@ class BuiltModel:
         return next(m for m in self.modules if m.name == name)
 
 
-def _one_term_per_variable(coefs: np.ndarray, vars_: list) -> tuple[np.ndarray, list]:
-    """Sum the coefficients of a variable that appears in several cost terms (a flow
-    paying freight and a duty) so the objective has one term per variable."""
-    first: dict[int, int] = {}
-    pos = np.fromiter((first.setdefault(id(v), len(first)) for v in vars_), np.int64, len(vars_))
-    if len(first) == len(vars_):
-        return coefs, vars_
-    uniq = [None] * len(first)
-    for v, p in zip(vars_, pos):
-        uniq[p] = v
-    return np.bincount(pos, weights=coefs, minlength=len(uniq)), uniq
-
-
 def build_model(data: ModelData) -> BuiltModel:
     """Declare every module on a new ConcreteModel and set the objective
     min sum_t w_t x (running + transport + disposal + penalties + ...)."""
@@ -59,8 +46,10 @@ def build_model(data: ModelData) -> BuiltModel:
         w = pd.Series(term.periods).map(weight).to_numpy(float)
         coefs.append(np.asarray(term.coefs, float) * w)
         vars_.extend(term.vars)
-    c, uniq = _one_term_per_variable(np.concatenate(coefs) if coefs else np.zeros(0), vars_)
+    # A variable in two cost terms (a flow paying freight and a duty) appears twice;
+    # the expression is still their sum and the hand-off adds the coefficients up.
+    c = np.concatenate(coefs).tolist() if coefs else []
     m.total_cost = pyo.Objective(
-        expr=LinearExpression(constant=0.0, linear_coefs=c.tolist(), linear_vars=uniq),
+        expr=LinearExpression(constant=0.0, linear_coefs=c, linear_vars=vars_),
         sense=pyo.minimize)
     return BuiltModel(m, modules, reg, data, {"build_s": time.perf_counter() - start})
