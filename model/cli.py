@@ -64,6 +64,9 @@ def print_versus_base(table: pd.DataFrame, out=None) -> None:
 
 
 def cmd_run(args) -> int:
+    if args.all_scenarios or args.scenarios or args.scenario_file:
+        from model.batch import main_batch
+        return main_batch(args, str(DEFAULT_CASE))
     from model.pipeline import run_case
     from model.report import write_run
     from model.schema import InputError
@@ -81,12 +84,20 @@ def cmd_run(args) -> int:
         if base.optimal:
             compare = versus_base(base.tables, result.tables)
             result.tables["versus_base"] = compare
+    if result.optimal and not getattr(args, "no_explain", False) and not result.tables["shortfall"].empty:
+        from model.explain import explain_shortfalls
+        result.tables["explanations"] = explain_shortfalls(result)
     folder = write_run(result, args.out) if result.optimal else None
-    print_summary(result, folder)
+    from model.console import show_summary
+    show_summary(result, folder)
     if compare is not None:
         print_versus_base(compare)
     if not result.optimal:
         print("no report was written: a plan that is not optimal is not an answer.", file=sys.stderr)
+        if result.solve.status.startswith("infeasible"):
+            from model.explain import conflict_lines, diagnose_infeasible
+            for line in conflict_lines(diagnose_infeasible(result.case)):
+                print(line, file=sys.stderr)
         return EXIT_NOT_OPTIMAL
     return EXIT_OK
 
@@ -142,6 +153,18 @@ def cmd_docs(args) -> int:
     return EXIT_OK
 
 
+def _batch_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workers", type=int, help="local worker processes (default: all cores)")
+    p.add_argument("--scheduler", help="Dask scheduler address (tcp://host:8786) instead of local workers")
+    p.add_argument("--no-resolve", action="store_true", help="rebuild every scenario's model "
+                   "(default: re-solve data-only scenarios on one model per worker)")
+
+
+def cmd_sweep(args) -> int:
+    from model.sweep import main_sweep
+    return main_sweep(args, str(DEFAULT_CASE))
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="run.py", description="Rare-earth supply-chain optimizer")
     sub = p.add_subparsers(dest="command")
@@ -151,7 +174,20 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default=str(ROOT / "outputs"), help="folder for run folders (default outputs/)")
     r.add_argument("--no-compare", action="store_true", help="with --scenario, skip the base-case solve "
                    "that shows the scenario's effect")
+    r.add_argument("--no-explain", action="store_true", help="skip the re-solves that rank what limits "
+                   "each shortfall (five extra solves when something is short)")
+    r.add_argument("--all-scenarios", action="store_true", help="run every scenario as a batch (base case included)")
+    r.add_argument("--scenarios", help="run these scenarios (comma-separated) as a batch (base case included)")
+    r.add_argument("--scenario-file", help="workbook holding only scenarios and scenario_changes sheets")
+    _batch_options(r)
     r.set_defaults(func=cmd_run)
+    s = sub.add_parser("sweep", help="sample parameters from a YAML spec and run every sample")
+    s.add_argument("spec", help="sweep spec (YAML), e.g. inputs/example_sweep.yaml")
+    s.add_argument("--workbook", help="case workbook (default: the spec's workbook, else the shipped case)")
+    s.add_argument("--out", default=str(ROOT / "outputs"), help="folder for run folders (default outputs/)")
+    s.add_argument("--reports", action="store_true", help="also write a report folder per sample")
+    _batch_options(s)
+    s.set_defaults(func=cmd_sweep)
     v = sub.add_parser("validate", help="check a workbook and list every problem")
     v.add_argument("workbook")
     v.add_argument("--scenario")

@@ -137,7 +137,8 @@ def prune_lanes(lanes: pd.DataFrame, sources: set[tuple[str, str]], sinks: set[t
 def content_coefficients(products: pd.DataFrame, recipes: pd.DataFrame) -> pd.DataFrame:
     """Tonnes of each element (as REO) embodied in one unit of each product.
 
-    A single-element product made by a single-output recipe counts that element in its
+    A single-element oxide (unit t_REO) holds one tonne of its element's REO; another
+    single-element product made by a single-output recipe counts that element in its
     inputs (oxide -> metal carries 1.17 t REO per t metal); one made by no such recipe
     holds one unit of its element. Other products made by single-output recipes sum
     their inputs' content (a magnet); a mix consumed by a process whose outputs are all
@@ -160,12 +161,13 @@ def content_coefficients(products: pd.DataFrame, recipes: pd.DataFrame) -> pd.Da
     def mined_only(p: str) -> bool:
         return all((by_proc[k]["coefficient"] < 0).sum() == 0 for k in made_by.get(p, []))
 
+    unit_of = products["unit"].to_dict()
     for p in index:
         e = element_of[p]
         if e == "" and (p not in made_by or mined_only(p)):
             known[p] = zero
-        elif e not in NO_ELEMENT and (p not in made_by or mined_only(p)):
-            known[p] = unit[e]
+        elif e not in NO_ELEMENT and (p not in made_by or mined_only(p) or unit_of[p] == "t_REO"):
+            known[p] = unit[e]  # a tonne of an element's oxide is a tonne of its REO
     for _ in range(len(index) + 1):
         changed = False
         for p in index:

@@ -294,3 +294,20 @@ def test_facility_years_limit_the_periods_it_runs(tmp_case):
     prod = r.tables["production"]
     assert r.solve.objective == pytest.approx(4000.0, **APPROX)
     assert set(zip(prod["facility"], prod["period"])) == {("new", "p2"), ("old", "p1")}
+
+
+def test_content_of_an_oxide_separated_from_a_concentrate_alone(tmp_path):
+    """sep: 1 t concentrate -> 0.8 t oxide (losses, no co-product): the oxide holds 1 t
+    of its REO per t, the concentrate 0.8, and a magnet of 0.3 t metal (1.17 t oxide
+    each) 0.351: neither side waits on the other."""
+    from model.data import content_coefficients
+    import pandas as pd
+    products = pd.DataFrame({"element": ["mix", "Nd", "Nd", ""], "unit": ["t_REO", "t_REO", "t_metal", "t_magnet"]},
+                            index=pd.Index(["conc", "ox", "metal", "magnet"], name="product"))
+    recipes = pd.DataFrame([("mine", "conc", 1), ("sep", "conc", -1), ("sep", "ox", 0.8),
+                            ("reduce", "ox", -1.17), ("reduce", "metal", 1),
+                            ("make", "metal", -0.3), ("make", "magnet", 1)],
+                           columns=["process", "product", "coefficient"])
+    c = content_coefficients(products, recipes)["Nd"]
+    assert c["ox"] == pytest.approx(1.0) and c["conc"] == pytest.approx(0.8)
+    assert c["metal"] == pytest.approx(1.17) and c["magnet"] == pytest.approx(0.351)

@@ -1,0 +1,237 @@
+"""The summary figures of a run, as data (shared by the workbook, the HTML page and the
+PNGs) and as PNG charts (matplotlib, Agg backend) for slides. Reads result tables only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+# Process stages of the rare-earth chain, upstream first ('other' inputs such as
+# iron-boron are not part of it).
+CHAIN_STAGES = ("mining", "cracking", "separation", "reduction", "magnet", "recycling", "substitution")
+MAX_PRICE_SERIES = 8
+MAX_CONTENT_BARS = 15
+MAX_SERIES = 12       # series per chart; the rest are summed into 'other'
+MAX_SHORT_COUNTRIES = 20
+CONTENT_NOTE = ("content share by proportional mixing through the chain; not the export "
+                "control's taint rule")
+
+
+@dataclass
+class Figure:
+    """One summary chart: a wide table (rows = categories, columns = series) and how to
+    draw it. kind: bar (clustered), stacked, percent (100 % stacked), line."""
+
+    name: str
+    title: str
+    data: pd.DataFrame
+    kind: str
+    value_label: str
+    horizontal: bool = False
+    log_scale: bool = False
+    note: str = ""
+
+
+def top_columns(wide: pd.DataFrame, n: int = MAX_SERIES, by_abs: bool = True) -> pd.DataFrame:
+    """The n largest columns (by total), the rest summed into 'other' (a chart stays
+    readable however many countries or products a case has)."""
+    if wide.shape[1] <= n:
+        return wide
+    total = (wide.abs() if by_abs else wide).sum().sort_values(ascending=False)
+    keep = list(total.index[: n - 1])
+    out = wide[keep].copy()
+    out["other"] = wide.drop(columns=keep).sum(axis=1)
+    return out
+
+
+def period_order(tables: dict[str, pd.DataFrame]) -> list[str]:
+    """Periods in model order (first seen in demand, production, then prices)."""
+    seen: dict[str, None] = {}
+    for name in ("demand", "production", "prices", "stockpiles"):
+        t = tables.get(name)
+        if t is not None and "period" in t:
+            seen.update(dict.fromkeys(t["period"].astype(str)))
+    return list(seen)
+
+
+def cost_breakdown(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Present value by component; resource costs, transfers and unserved demand kept
+    apart (never summed)."""
+    costs = tables.get("costs")
+    if costs is None or costs.empty:
+        return pd.DataFrame(columns=["pv_usd"])
+    labels = {"resource": "resource", "transfer": "transfer", "penalty": "unserved (penalty value)"}
+    by = costs.groupby(["category", "component"], sort=False)["pv_usd"].sum().reset_index()
+    by["rank"] = by["category"].map({"resource": 0, "transfer": 1, "penalty": 2}).fillna(3)
+    by = by.sort_values(["rank"], kind="stable")
+    by["item"] = [f"{labels.get(c, c)}: {k}" for c, k in zip(by["category"], by["component"])]
+    return by.set_index("item")[["pv_usd"]]
+
+
+def shortfall_by_country(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Unserved tonnes over the horizon: rows country, columns product."""
+    short = tables.get("shortfall")
+    if short is None or short.empty:
+        return pd.DataFrame()
+    wide = short.pivot_table(index="country", columns="product", values="unserved_t", aggfunc="sum",
+                             fill_value=0.0)
+    wide = wide.loc[wide.sum(axis=1).sort_values(ascending=False).index[:MAX_SHORT_COUNTRIES]]
+    return top_columns(wide)
+
+
+def production_shares(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Share of each chain stage's activity (t over the horizon) by country: rows stage in
+    chain order, columns country."""
+    chain = tables.get("chain")
+    parts = [tables[n][["country", "process", "activity_t"]] for n in ("production", "expansion_capacity")
+             if n in tables and not tables[n].empty]
+    if chain is None or not parts:
+        return pd.DataFrame()
+    act = pd.concat(parts, ignore_index=True)
+    stage = chain.drop_duplicates("process").set_index("process")["process_stage"]
+    act["stage"] = act["process"].map(stage)
+    act = act[act["stage"].isin(CHAIN_STAGES) & (act["activity_t"] > 1e-9)]
+    if act.empty:
+        return pd.DataFrame()
+    wide = act.pivot_table(index="stage", columns="country", values="activity_t", aggfunc="sum", fill_value=0.0)
+    wide = wide.loc[[s for s in CHAIN_STAGES if s in wide.index]]
+    wide = top_columns(wide[wide.sum().sort_values(ascending=False).index])
+    return wide.div(wide.sum(axis=1), axis=0)
+
+
+def key_prices(tables: dict[str, pd.DataFrame], limit: int = MAX_PRICE_SERIES) -> pd.DataFrame:
+    """Model prices of demanded products where they are demanded (origin pool): the
+    `limit` series with the largest demand value (demand x mean positive price), so
+    magnets and rationed markets come before glutted co-products.
+    Columns: product, country, period, price_usd_per_t, tag."""
+    prices, dem = tables.get("prices"), tables.get("demand")
+    cols = ["product", "country", "period", "price_usd_per_t", "tag"]
+    if prices is None or dem is None or prices.empty or dem.empty:
+        return pd.DataFrame(columns=cols)
+    p = prices[prices["origin_class"].fillna("") == ""] if "origin_class" in prices else prices
+    vol = dem.groupby(["product", "country"], sort=False)["demand_t_per_yr"].sum()
+    level = p.groupby(["product", "country"])["price_usd_per_t"].agg(lambda x: x.clip(lower=0.0).mean())
+    value = (vol * level.reindex(vol.index).fillna(0.0)).where(lambda v: v > 0, vol * 1e-12)
+    top = value.sort_values(ascending=False, kind="stable").head(limit).index
+    p = p.set_index(["product", "country"]).loc[lambda d: d.index.isin(top)].reset_index()
+    order = {t: i for i, t in enumerate(period_order(tables))}
+    rank = {k: i for i, k in enumerate(top)}
+    p = p.assign(_r=[rank[k] for k in zip(p["product"], p["country"])], _t=p["period"].map(order))
+    return p.sort_values(["_r", "_t"])[cols].reset_index(drop=True)
+
+
+def price_paths(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Wide price table: rows period, columns 'product, country'."""
+    kp = key_prices(tables)
+    if kp.empty:
+        return pd.DataFrame()
+    kp = kp.assign(series=kp["product"] + ", " + kp["country"])
+    wide = kp.pivot_table(index="period", columns="series", values="price_usd_per_t", aggfunc="first",
+                          sort=False)
+    periods = [t for t in period_order(tables) if t in wide.index]
+    return wide.loc[periods, list(dict.fromkeys(kp["series"]))]
+
+
+def stockpile_levels(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """End-of-period level (t) by stockpile: rows period, columns stockpile."""
+    sp = tables.get("stockpiles")
+    if sp is None or sp.empty:
+        return pd.DataFrame()
+    wide = sp.pivot_table(index="period", columns="stockpile", values="level_t", aggfunc="sum", sort=False)
+    return top_columns(wide.loc[[t for t in period_order(tables) if t in wide.index]])
+
+
+def content_chart_data(tables: dict[str, pd.DataFrame], basis: str = "mined_in") -> pd.DataFrame:
+    """Content shares of the first period for the largest supplies of magnet-stage
+    products (all final products if none): rows 'country product', columns origin."""
+    cs = tables.get("content_shares")
+    if cs is None or cs.empty:
+        return pd.DataFrame()
+    first = period_order(tables)[0] if period_order(tables) else cs["period"].iloc[0]
+    sub = cs[(cs["basis"] == basis) & (cs["period"] == first)]
+    chain = tables.get("chain")
+    if chain is not None:
+        magnets = set(chain.loc[chain["product_stage"] == "magnet", "product"])
+        if sub["product"].isin(magnets).any():
+            sub = sub[sub["product"].isin(magnets)]
+    sub = sub.assign(row=sub["country"] + " " + sub["product"])  # the supply: country and product
+    size = sub.groupby("row", sort=False)["supply_t_per_yr"].first().sort_values(ascending=False)
+    sub = sub[sub["row"].isin(size.head(MAX_CONTENT_BARS).index)]
+    wide = sub.pivot_table(index="row", columns="origin_country", values="content_share", aggfunc="sum",
+                           fill_value=0.0, sort=False)
+    wide.index.name = "supply (country, product)"
+    return top_columns(wide[wide.sum().sort_values(ascending=False).index])
+
+
+def positive(wide: pd.DataFrame) -> pd.DataFrame:
+    """Values > 0 only (a log axis cannot show the rest)."""
+    return wide.where(wide > 0) if not wide.empty else wide
+
+
+def summary_figures(tables: dict[str, pd.DataFrame]) -> list[Figure]:
+    """The summary charts that have data, in reading order."""
+    periods = period_order(tables)
+    first = periods[0] if periods else ""
+    figs = [
+        Figure("cost_breakdown", "Cost by component (present value; resource, transfers and unserved "
+               "demand shown apart, never summed)", cost_breakdown(tables), "bar", "USD (present value)",
+               horizontal=True),
+        Figure("shortfall_by_country", "Unserved demand by country and product (t over the horizon)",
+               shortfall_by_country(tables), "stacked", "t"),
+        Figure("production_shares", "Production by chain stage: share of each country",
+               production_shares(tables), "percent", "share of stage activity", horizontal=True),
+        Figure("price_paths", "Model prices of the most demanded products (USD/t, log scale)",
+               positive(price_paths(tables)), "line", "USD/t", log_scale=True,
+               note="Balance duals / period weight; prices at a shortfall penalty mark rationing; "
+                    "zero or negative prices (gluts) are left out of the log scale (see the prices sheet)."),
+        Figure("stockpile_levels", "Stockpile levels (t, end of period)", stockpile_levels(tables), "line", "t"),
+        Figure("content_shares", f"Where supply was mined, {first}: content share (not the taint rule)",
+               content_chart_data(tables), "percent", "content share", horizontal=True, note=CONTENT_NOTE),
+    ]
+    return [f for f in figs if not f.data.empty and np.isfinite(f.data.to_numpy(float)).any()]
+
+
+def _short(text: str, n: int = 40) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def draw_png(fig: Figure, path: Path) -> Path:
+    """One figure as a PNG (Agg backend: no display needed)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    data = fig.data.fillna(0.0) if fig.kind != "line" else fig.data
+    height = 4.5 if not fig.horizontal else max(3.0, 0.35 * len(data) + 1.8)
+    f, ax = plt.subplots(figsize=(10, height), dpi=120)
+    try:
+        if fig.kind == "line":
+            data.plot(ax=ax, marker="o", logy=fig.log_scale and bool((data > 0).any().any()))
+        elif fig.kind == "bar":
+            data.iloc[:, 0].plot(kind="barh" if fig.horizontal else "bar", ax=ax, color="#4472C4")
+        else:
+            data.plot(kind="barh" if fig.horizontal else "bar", stacked=True, ax=ax, width=0.8)
+        ax.set_title(_short(fig.title, 110), fontsize=10)
+        (ax.set_xlabel if fig.horizontal else ax.set_ylabel)(fig.value_label)
+        if fig.kind == "percent":
+            ax.set_xlim(0, 1) if fig.horizontal else ax.set_ylim(0, 1)
+        if fig.horizontal:
+            ax.invert_yaxis()
+        if data.shape[1] > 1 or fig.kind != "bar":
+            ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
+        if fig.note:
+            f.text(0.01, 0.01, fig.note, fontsize=7, color="#555555")
+        f.tight_layout()
+        f.savefig(path)
+    finally:
+        plt.close(f)
+    return path
+
+
+def write_pngs(tables: dict[str, pd.DataFrame], folder: Path, figs: list[Figure] | None = None) -> list[Path]:
+    """Every summary figure as folder/<name>.png."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return [draw_png(fig, folder / f"{fig.name}.png") for fig in (figs or summary_figures(tables))]

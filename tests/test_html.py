@@ -1,0 +1,155 @@
+"""report.html: the figure data in the page (the Sankey's nodes and links match the
+production and flow tables), self-containment, and a render in headless Chromium with
+no network (.ci/run installs Debian's chromium)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import solve
+from model.charts import summary_figures
+from model.html_report import write_html
+from model.report import with_derived_tables
+from test_tracing import three_country_case
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def plotly_figures(page: str) -> dict[str, list[dict]]:
+    """div id -> traces, parsed from each Plotly.newPlot("id", [traces], ...) call."""
+    out = {}
+    dec = json.JSONDecoder()
+    for m in re.finditer(r'Plotly\.newPlot\(\s*"([^"]+)",\s*', page):
+        traces, _ = dec.raw_decode(page, m.end())
+        out[m.group(1)] = traces
+    return out
+
+
+def hand_page(tmp_path: Path) -> tuple[str, dict]:
+    r = solve(tmp_path, three_country_case())
+    tables = with_derived_tables(r.tables)
+    path = write_html(tmp_path / "report.html", tables, "hand case")
+    return path.read_text(encoding="utf-8"), tables
+
+
+def test_sankey_nodes_and_links_of_the_hand_case(tmp_path):
+    """In t rare-earth content per year: mine A 60 (30 to A's separator, 30 to C's),
+    mine B 40 (to C); the separators send 15 and 35 t of NdPr oxide to B's magnet plant
+    (no metal stage runs, so separation links to magnets); B's 100 t of magnets
+    (0.5 t REO each) serve B 60 and A 40: 30 and 20 t."""
+    page, _ = hand_page(tmp_path)
+    figs = plotly_figures(page)
+    sankey = figs["fig-sankey"]
+    assert len(sankey) == 1 and sankey[0]["type"] == "sankey"
+    nodes = sankey[0]["node"]["label"]
+    assert sorted(nodes) == sorted(["mine: A", "mine: B", "separation: A", "separation: C", "magnet: B",
+                                    "use: A", "use: B"])
+    link = sankey[0]["link"]
+    got = {(nodes[s], nodes[t]): v for s, t, v in zip(link["source"], link["target"], link["value"])}
+    assert got == pytest.approx({("mine: A", "separation: A"): 30.0, ("mine: A", "separation: C"): 30.0,
+                                 ("mine: B", "separation: C"): 40.0, ("separation: A", "magnet: B"): 15.0,
+                                 ("separation: C", "magnet: B"): 35.0, ("magnet: B", "use: A"): 20.0,
+                                 ("magnet: B", "use: B"): 30.0}, rel=1e-9)
+
+
+def test_sankey_of_the_example_matches_production_and_flows(tmp_path):
+    """Per period: a node for every country that ran a stage (mining, separation,
+    reduction, magnet), no other; every link between two countries is backed by a flow
+    from the first to the second in the flows table; one trace per period, the first
+    visible."""
+    from test_cli import EXAMPLE
+    from model.pipeline import run_case
+    r = run_case(str(EXAMPLE))
+    tables = with_derived_tables(r.tables)
+    page = write_html(tmp_path / "report.html", tables, "example").read_text(encoding="utf-8")
+    traces = plotly_figures(page)["fig-sankey"]
+    periods = list(dict.fromkeys(tables["production"]["period"]))
+    assert [t["name"] for t in traces] == periods
+    assert [t.get("visible", True) for t in traces] == [True] + [False] * (len(periods) - 1)
+    column = {"mining": "mine", "separation": "separation", "reduction": "metal", "magnet": "magnet"}
+    stage = tables["chain"].drop_duplicates("process").set_index("process")["process_stage"]
+    prod = tables["production"]
+    flows = tables["flows"]
+    for tr in traces:
+        t = tr["name"]
+        ran = prod[(prod["period"] == t) & (prod["activity_t_per_yr"] > 1e-9)]
+        expected = {f"{column[s]}: {c}" for c, s in zip(ran["country"], ran["process"].map(stage)) if s in column}
+        nodes = tr["node"]["label"]
+        assert {n for n in nodes if not n.startswith("use: ")} == expected
+        lanes = set(zip(flows.loc[flows["period"] == t, "from_country"], flows.loc[flows["period"] == t, "to_country"]))
+        for s, d in zip(tr["link"]["source"], tr["link"]["target"]):
+            a, b = nodes[s].split(": ")[1], nodes[d].split(": ")[1]
+            assert a == b or (a, b) in lanes, f"link {nodes[s]} -> {nodes[d]} has no flow"
+    # The summary charts are in the page too.
+    names = set(plotly_figures(page))
+    assert {f"fig-{f.name}" for f in summary_figures(tables)} <= names
+
+
+def test_page_is_self_contained(tmp_path):
+    """No script, style or image from elsewhere; plotly.js inline (the Chromium test below
+    opens it with the network blocked)."""
+    page, _ = hand_page(tmp_path)
+    assert page.count("<script") >= 2
+    assert not re.search(r"<script[^>]+src=", page), "a script is loaded from elsewhere"
+    assert not re.search(r"<link[^>]+href=", page)
+    assert not re.search(r"<img[^>]+src=", page)
+    assert len(page) > 1_000_000  # plotly.js is inline
+
+
+def run_chromium(page: Path, tmp_path: Path) -> tuple[str, str]:
+    """Open a copy of the page headless, with no network, after injecting a script that
+    records errors (uncaught, console.error, failed loads) into <pre id=page-errors>.
+    Returns (rendered DOM, Chromium's log)."""
+    assert Path(CHROMIUM).exists(), "Debian's chromium is needed: .ci/run installs it"
+    hook = """<script>window.__errors=[];
+window.addEventListener('error',function(e){window.__errors.push(String(e.message||(e.target&&(e.target.src||e.target.href))||'error'));},true);
+var __ce=console.error;console.error=function(){window.__errors.push(Array.prototype.join.call(arguments,' '));__ce.apply(console,arguments);};
+window.addEventListener('load',function(){setTimeout(function(){var p=document.createElement('pre');p.id='page-errors';
+p.textContent=JSON.stringify(window.__errors);document.body.appendChild(p);},300);});</script>"""
+    text = page.read_text(encoding="utf-8")
+    probe = tmp_path / "probe.html"
+    probe.write_text(text.replace("<head>", "<head>" + hook, 1), encoding="utf-8")
+    profile = tmp_path / "profile"
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+           "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
+           "--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=<-loopback>",
+           "--enable-logging=stderr", "--v=0", "--virtual-time-budget=10000", "--dump-dom", probe.as_uri()]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout, proc.stderr
+
+
+def page_errors(dom: str, log: str) -> list[str]:
+    m = re.search(r'<pre id="page-errors">(.*?)</pre>', dom, re.S)
+    assert m, "the error probe did not run (the page did not finish loading)"
+    errors = json.loads(m.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+    console = [line for line in log.splitlines() if ":CONSOLE" in line and re.search(r"Uncaught|Error|Failed", line)]
+    return errors + console
+
+
+def test_page_renders_in_headless_chromium_without_errors(tmp_path):
+    page, _ = hand_page(tmp_path)
+    path = tmp_path / "report.html"
+    dom, log = run_chromium(path, tmp_path)
+    assert page_errors(dom, log) == []
+    # The Sankey's SVG nodes are drawn: one per node of the visible trace.
+    assert len(re.findall(r'class="sankey-node"', dom)) == 7
+    assert 'class="main-svg"' in dom
+
+
+def test_the_probe_catches_console_errors_and_blocked_network(tmp_path):
+    """The harness itself: a page that logs an error and loads a script from the
+    network reports both (so an empty list above means something)."""
+    bad = tmp_path / "bad.html"
+    bad.write_text("<!DOCTYPE html><html><head><script src='https://cdn.plot.ly/plotly-2.0.0.min.js'></script>"
+                   "</head><body><script>console.error('boom')</script></body></html>", encoding="utf-8")
+    dom, log = run_chromium(bad, tmp_path)
+    errors = page_errors(dom, log)
+    assert any("boom" in e for e in errors)
+    assert any("cdn.plot.ly" in e for e in errors)

@@ -1,0 +1,197 @@
+"""The run folder a planner reads: report.xlsx (summary sheet with native charts, table
+sheets), formula-looking text kept as text, PNG charts, and the console summary."""
+
+from __future__ import annotations
+
+import io
+import re
+import struct
+import zipfile
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pytest
+
+from model.charts import summary_figures
+from model.console import show_summary
+from model.pipeline import run_case
+from model.report import with_derived_tables, write_run, write_xlsx
+from test_cli import EXAMPLE
+
+
+@pytest.fixture(scope="module")
+def vault():
+    """The example with a US NdPr reserve (so every summary chart has data)."""
+    return run_case(str(EXAMPLE), "vault_60_days")
+
+
+@pytest.fixture(scope="module")
+def vault_folder(vault, tmp_path_factory):
+    return write_run(vault, tmp_path_factory.mktemp("runs"))
+
+
+def chart_xml(path: Path) -> dict[str, str]:
+    with zipfile.ZipFile(path) as z:
+        return {n: z.read(n).decode() for n in z.namelist() if re.match(r"xl/charts/chart\d+\.xml$", n)}
+
+
+def chart_titled(charts: dict[str, str], words: str) -> str:
+    hit = [x for x in charts.values() if words in x]
+    assert len(hit) == 1, f"one chart titled '{words}'"
+    return hit[0]
+
+
+def cells(ws, ref: str) -> list:
+    """Values of a range like summary!$B$40:$B$43."""
+    rng = ref.split("!")[1].replace("$", "")
+    return [c.value for row in ws[rng] for c in row]
+
+
+def test_summary_sheet_first_with_a_native_chart_per_figure(vault, vault_folder):
+    tables = with_derived_tables(vault.tables)
+    figs = summary_figures(tables)
+    assert [f.name for f in figs] == ["cost_breakdown", "shortfall_by_country", "production_shares",
+                                      "price_paths", "stockpile_levels", "content_shares"]
+    book = vault_folder / "report.xlsx"
+    charts = chart_xml(book)
+    assert len(charts) == len(figs)
+    with zipfile.ZipFile(book) as z:
+        rels = z.read("xl/worksheets/_rels/sheet1.xml.rels").decode()
+    assert "drawing1.xml" in rels  # the charts sit on the first sheet
+    wb = openpyxl.load_workbook(book)
+    assert wb.sheetnames[0] == "summary"
+    assert set(tables) - {"summary"} <= set(wb.sheetnames)
+    ws = wb["summary"]
+    assert ws.freeze_panes == "A2"
+    # Chart kinds: clustered bars for costs, 100 % stacked bars for production and
+    # content shares, lines (log axis for prices) for prices and stockpile levels.
+    assert "<c:barChart>" in chart_titled(charts, "Cost by component")
+    prod = chart_titled(charts, "Production by chain stage")
+    assert '<c:grouping val="percentStacked"/>' in prod
+    assert '<c:logBase val="10"/>' in chart_titled(charts, "Model prices")
+    assert "<c:lineChart>" in chart_titled(charts, "Stockpile levels")
+    assert '<c:grouping val="stacked"/>' in chart_titled(charts, "Unserved demand by country")
+    # Each chart plots cells of the summary sheet that hold the table's numbers.
+    cost = chart_titled(charts, "Cost by component")
+    ref = re.search(r"<c:val><c:numRef><c:f>([^<]+)</c:f>", cost).group(1)
+    by = tables["costs"].groupby(["category", "component"], sort=False)["pv_usd"].sum()
+    assert cells(ws, ref) == pytest.approx(list(by.sort_index(level=0, key=lambda s: s.map(
+        {"resource": 0, "transfer": 1, "penalty": 2}), sort_remaining=False).to_numpy()), rel=1e-12)
+    level = chart_titled(charts, "Stockpile levels")
+    ref = re.search(r"<c:val><c:numRef><c:f>([^<]+)</c:f>", level).group(1)
+    assert cells(ws, ref) == pytest.approx(list(tables["stockpiles"]["level_t"]), rel=1e-12)
+
+
+def summary_value(ws, label: str, col: int = 2):
+    for row in ws.iter_rows(values_only=True):
+        if row[0] == label:
+            return row[col - 1]
+    raise AssertionError(f"no row '{label}' on the summary sheet")
+
+
+def test_summary_sheet_headline_figures(vault, vault_folder):
+    ws = openpyxl.load_workbook(vault_folder / "report.xlsx")["summary"]
+    costs = vault.tables["costs"]
+    res = costs[costs["category"] == "resource"]
+    assert summary_value(ws, "total resource cost") == pytest.approx(res["pv_usd"].sum(), rel=1e-12)
+    assert summary_value(ws, "total resource cost", 3) == pytest.approx(res["cost_usd"].sum(), rel=1e-12)
+    assert summary_value(ws, "unserved tonnes (t over the horizon)") == pytest.approx(
+        vault.tables["shortfall"]["unserved_t"].sum(), rel=1e-12)
+    pen = costs[costs["category"] == "penalty"]
+    assert summary_value(ws, "penalty value (USD)") == pytest.approx(pen["pv_usd"].sum(), rel=1e-12)
+    # The reserve's purchases are a transfer, reported apart from the resource cost.
+    buy = costs[costs["component"] == "stock_purchases"]
+    assert summary_value(ws, "stockpile spending (purchases at reference price)", 3) == pytest.approx(
+        buy["cost_usd"].sum(), rel=1e-12)
+    assert buy["cost_usd"].sum() > 0
+
+
+def test_transfers_on_the_summary_sheet(tmp_path):
+    """A imports 100 t/yr of oxide from B (cost 10 + freight 5 + duty 12 beats its own
+    40) and pays a 12 USD/t duty: tariff revenue 1,200 USD a year. B's plant is under a
+    contract for difference at 30 USD/t against B's price (10, its running cost): the
+    payment is 100 x (30 - 10) = 2,000. Both are transfers, apart from the resource cost
+    100 x (10 + 5) = 1,500."""
+    from conftest import solve
+    from rows import dem, fac, fp, proc, product, rec
+    r = solve(tmp_path, {
+        "periods": [{"period": "2025", "start_year": 2025, "duration_yr": 1}],
+        "countries": [{"country": "A"}, {"country": "B"}],
+        "products": [product("ox", "oxide", "NdPr")], "processes": [proc("sep", "separation")],
+        "recipes": [rec("sep", "ox", 1)], "facilities": [fac("fa", "A", 100), fac("fb", "B", 200)],
+        "facility_processes": [fp("fa", "sep", 40), fp("fb", "sep", 10)], "demand": [dem("A", "ox", 100)],
+        "transport": [{"from_country": "B", "to_country": "A", "product": "ox", "cost_usd_per_t": 5}],
+        "tariffs": [{"importer": "A", "exporter": "B", "product": "ox", "specific_usd_per_t": 12}],
+        "price_floors": [{"floor": "g", "product": "ox", "facilities": "fb", "floor_price_usd_per_t": 30,
+                          "mechanism": "cfd", "index_zone": "B"}]})
+    write_xlsx(tmp_path / "tariff.xlsx", r.tables)
+    ws = openpyxl.load_workbook(tmp_path / "tariff.xlsx")["summary"]
+    assert summary_value(ws, "tariff revenue") == pytest.approx(1200.0)
+    assert summary_value(ws, "total resource cost") == pytest.approx(100 * (10 + 5))
+    assert summary_value(ws, "price-floor payments (contracts for difference)", 3) == pytest.approx(2000.0)
+
+
+def test_text_that_looks_like_a_formula_stays_text(tmp_path):
+    nasty = ["=1+2", "+SUM(A1:A3)", "-A1", "@HYPERLINK(\"http://x\")", "=cmd|' /C calc'!A0", "plain"]
+    summary = pd.DataFrame({"section": ["status"] * len(nasty), "item": nasty, "value": nasty, "unit": [""] * len(nasty)})
+    tables = {"summary": summary, "facilities": pd.DataFrame({"facility": nasty, "capacity_t_per_yr": range(len(nasty))})}
+    path = tmp_path / "r.xlsx"
+    write_xlsx(path, tables)
+    wb = openpyxl.load_workbook(path)
+    got = [c.value for c in wb["facilities"]["A"][1:]]
+    assert got == nasty
+    assert all(c.data_type == "s" for c in wb["facilities"]["A"][1:])
+    assert [c.value for c in wb["facilities"]["B"][1:]] == list(range(len(nasty)))
+    status = [r for r in wb["summary"].iter_rows(values_only=True) if r[0] in nasty]
+    assert [r[0] for r in status] == nasty and [r[1] for r in status] == nasty
+    with zipfile.ZipFile(path) as z:
+        for name in z.namelist():
+            if name.startswith("xl/worksheets/sheet"):
+                assert "<f>" not in z.read(name).decode(), f"a formula in {name}"
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", head[16:24])
+
+
+def test_png_charts_for_slides(vault, vault_folder):
+    figs = summary_figures(with_derived_tables(vault.tables))
+    pngs = sorted((vault_folder / "charts").glob("*.png"))
+    assert [p.stem for p in pngs] == sorted(f.name for f in figs)
+    for p in pngs:
+        w, h = png_size(p)
+        assert w >= 1000 and h >= 300
+
+
+def test_run_folder_has_every_report(vault, vault_folder):
+    names = {p.name for p in vault_folder.iterdir()}
+    assert {"report.xlsx", "report.html", "charts", "manifest.json", "content_shares.csv", "chain.csv"} <= names
+    cs = pd.read_csv(vault_folder / "content_shares.csv")
+    assert cs.groupby(["country", "product", "period", "basis"])["content_share"].sum().to_numpy() == \
+        pytest.approx(1.0, abs=1e-9)
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_console_rich_table_on_a_terminal_plain_lines_otherwise(vault):
+    costs = vault.tables["costs"]
+    total = costs.loc[costs["category"] == "resource", "pv_usd"].sum()
+    tty = FakeTerminal()
+    show_summary(vault, Path("/tmp/run-folder"), tty)
+    text = tty.getvalue()
+    assert "Headline figures" in text and "Who is short of what" in text
+    assert "resource cost (PV)" in text and f"{total / 1e9:,.3f} bn USD" in text
+    assert "stock_purchases" in text  # transfers on their own lines
+    assert "report: /tmp/run-folder" in text
+    plain = io.StringIO()
+    show_summary(vault, Path("/tmp/run-folder"), plain)
+    out = plain.getvalue()
+    assert "status: optimal" in out and "resource cost (present value):" in out
+    assert "\x1b[" not in out and "┃" not in out
+    assert "report: /tmp/run-folder" in out
