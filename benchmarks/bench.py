@@ -347,12 +347,8 @@ def direct_highs(arr: dict, settings: dict):
     lp.a_matrix_.start_ = arr["start"]
     lp.a_matrix_.index_ = arr["index"]
     lp.a_matrix_.value_ = arr["value"]
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("time_limit", float(settings.get("solver_time_limit_s", 600.0)))
-    h.setOptionValue("threads", int(settings.get("solver_threads", 1)))
-    h.setOptionValue("solver", {"choose": "choose", "simplex": "simplex", "ipm": "ipm"}[
-        settings.get("solver_method", "choose")])
+    from model.solve import new_highs  # the same solver settings as ours
+    h = new_highs(settings)
     h.passModel(lp)
     return h
 

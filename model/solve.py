@@ -67,6 +67,16 @@ class SolveResult:
         return out
 
 
+def new_highs(settings: dict) -> highspy.Highs:
+    """A quiet Highs object with the case's solver settings."""
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("time_limit", float(settings.get("solver_time_limit_s", 600.0)))
+    h.setOptionValue("threads", int(settings.get("solver_threads", 1)))
+    h.setOptionValue("solver", settings.get("solver_method", "choose"))
+    return h
+
+
 def to_highs(model, settings: dict) -> tuple[highspy.Highs, list, list, dict]:
     """Compile the model to matrices (model.handoff) and load it into a new Highs object."""
     t0 = time.perf_counter()
@@ -86,12 +96,7 @@ def to_highs(model, settings: dict) -> tuple[highspy.Highs, list, list, dict]:
     hl.a_matrix_.start_ = lp.A.indptr.astype(np.int32)
     hl.a_matrix_.index_ = lp.A.indices.astype(np.int32)
     hl.a_matrix_.value_ = lp.A.data.astype(float)
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("time_limit", float(settings.get("solver_time_limit_s", 600.0)))
-    h.setOptionValue("threads", int(settings.get("solver_threads", 1)))
-    h.setOptionValue("solver", {"choose": "choose", "simplex": "simplex", "ipm": "ipm"}[
-        settings.get("solver_method", "choose")])
+    h = new_highs(settings)
     h.passModel(hl)
     t2 = time.perf_counter()
     return h, lp.columns, lp.rows, {"compile_s": t1 - t0, "pass_s": t2 - t1, "rows": n_row,
