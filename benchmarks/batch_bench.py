@@ -108,7 +108,6 @@ def bench_size(size: str, samples: int, seed: int) -> dict:
             t2 = time.perf_counter()
             sol, tables, secs = resolver.resolve(sc, data, lean=lean)
             comparison_row(tables)
-            t3 = time.perf_counter()
             total.append(time.perf_counter() - t0)
             warm.append(sol.stats["solve_s"])
             objs[n] = sol.objective

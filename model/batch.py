@@ -123,6 +123,7 @@ class BatchJob:
     reports: bool = True            # write a report sub-folder per solved scenario
     label: str = "scenario"         # how problems call a scenario (scenario, sample)
     charts: bool = True             # PNG charts across scenarios in the batch folder
+    resolve_from: str | None = None  # scenario the re-solved model is built from (None: the base case)
 
 
 @dataclass
@@ -176,7 +177,7 @@ def _resolver(job: BatchJob):
     if job.token not in cache:
         cache.clear()  # one job at a time per worker
         from model.resolve import Resolver
-        cache[job.token] = Resolver(job.case)
+        cache[job.token] = Resolver(scenario_case(job, job.resolve_from))
     return cache[job.token]
 
 
@@ -203,7 +204,10 @@ def run_scenario(job: BatchJob, name: str | None) -> Outcome:
     except InputError as exc:
         return Outcome(name, INPUT_ERROR, str(exc), seconds=time.perf_counter() - t0)
     try:
-        result, mode, why = _solve(job, case, name)
+        try:
+            result, mode, why = _solve(job, case, name)
+        except InputError as exc:  # found while deriving model data (e.g. clashing lane rows)
+            return Outcome(name, INPUT_ERROR, str(exc), seconds=time.perf_counter() - t0)
         out = Outcome(name, result.solve.status, result.solve.message, result.solve.objective,
                       comparison_row(result.tables) if result.optimal else {}, mode, why)
         if result.optimal and job.reports:
@@ -363,19 +367,25 @@ def write_charts(folder: Path, figures: list) -> list[str]:
 # --------------------------------------------------------------------------- progress
 
 class Progress:
-    """One line on stderr: done, failed, remaining, estimated time left."""
+    """One line on stderr: done, failed, remaining, estimated time left. On a terminal
+    the line is rewritten in place; in a log, a new line at most every `every_s`
+    seconds (and for every failure and the last scenario)."""
 
-    def __init__(self, total: int, stream=None):
+    def __init__(self, total: int, stream=None, every_s: float = 2.0):
         self.total, self.done, self.failed = total, 0, 0
         self.stream = stream if stream is not None else sys.stderr
         self.start = time.perf_counter()
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.every_s, self.last = every_s, -float("inf")
 
     def update(self, outcome: Outcome) -> None:
         self.done += 1
         self.failed += 0 if outcome.ok else 1
         left = self.total - self.done
         elapsed = time.perf_counter() - self.start
+        if not self.tty and outcome.ok and left and elapsed - self.last < self.every_s:
+            return
+        self.last = elapsed
         eta = elapsed / self.done * left
         line = (f"batch: {self.done}/{self.total} done, {self.failed} failed, {left} remaining, "
                 f"ETA {_clock(eta)} (last: {outcome.name}, {outcome.status})")
@@ -511,12 +521,15 @@ class BatchResult:
 def run_batch(case: Case, source: Case, names: list[str], *, workers: int | None = None,
               scheduler=None, out: str | Path = "outputs", resolve: bool = True, reports: bool = True,
               kind: str = "batch", params: pd.DataFrame | None = None, label: str = "scenario",
-              charts: bool = True, extra_files: Callable[[Path, pd.DataFrame], dict] | None = None,
+              charts: bool = True, resolve_from: str | None = None,
+              extra_files: Callable[[Path, pd.DataFrame], dict] | None = None,
               on_outcome: Callable[[Outcome], None] | None = None, stream=None) -> BatchResult:
     """Run the baseline and `names`; write the batch folder; return what happened.
 
     workers: local processes (default all cores; 1 runs in this process);
     scheduler: a Dask scheduler address (or a distributed.Client) instead of the pool.
+    resolve_from: build each worker's re-solved model from this scenario (a sweep on top
+    of a scenario: its samples differ from it in data only).
     on_outcome is called in this process after each scenario (a test hook).
     extra_files(folder, comparison) may write more tables (and charts) and returns
     manifest entries; charts=False leaves out the PNG charts.
@@ -526,7 +539,7 @@ def run_batch(case: Case, source: Case, names: list[str], *, workers: int | None
     order: list[str | None] = [None] + list(names)
     workers = workers or default_workers()
     job = BatchJob(uuid.uuid4().hex, case, source, resolve, None if scheduler is not None else str(tmp),
-                   reports, label, charts)
+                   reports, label, charts, resolve_from)
     outcomes: dict[str | None, Outcome] = {}
     progress = Progress(len(order), stream)
     interrupted = False

@@ -152,10 +152,16 @@ class Resolver:
 
     # ------------------------------------------------------------------ positions
     def _cols(self, vars_: list) -> np.ndarray:
-        return np.fromiter((self.col_of.get(id(v), -1) for v in vars_), np.int64, len(vars_))
+        idx = np.fromiter((self.col_of.get(id(v), -1) for v in vars_), np.int64, len(vars_))
+        if (idx < 0).any():
+            raise RuntimeError("re-solve: a variable is not a column of the HiGHS model")
+        return idx
 
     def _rows(self, cons: list) -> np.ndarray:
-        return np.fromiter((self.row_of.get(id(c), -1) for c in cons), np.int64, len(cons))
+        idx = np.fromiter((self.row_of.get(id(c), -1) for c in cons), np.int64, len(cons))
+        if (idx < 0).any():
+            raise RuntimeError("re-solve: a constraint is not a row of the HiGHS model")
+        return idx
 
     def _positions(self) -> _Positions:
         mod, m = self.mod, self.built.model
@@ -246,6 +252,8 @@ class Resolver:
         trade = mod["trade"]
         from model.modules.trade import lane_periods
         lanes = lane_periods(data)
+        if len(lanes) != len(trade.vars):  # check() compares the lanes; bans are not on this route
+            raise RuntimeError("re-solve: the scenario's lane-periods differ from the model's")
         trade.lanes = lanes
         cap = lanes["max_flow_t_per_yr"].to_numpy(float)
         col_hi[pos.flow_cols] = np.where(np.isnan(cap), np.inf, cap)

@@ -343,9 +343,11 @@ def run_sweep(spec_path: str, workbook: str | None = None, *, default_case: str 
         raise InputError([Problem(Path(spec_path).name, "", None, "workbook", None, "a workbook",
                                   "no workbook given (spec key workbook or --workbook)")])
     case, source = load_inputs(wb)
-    if spec.scenario:
-        from model.batch import check_names
-        check_names(source, [spec.scenario])
+    if spec.scenario not in (None, *source.tables["scenarios"]["scenario"]):
+        from model.workbook import did_you_mean
+        raise InputError([Problem(Path(spec_path).name, "", None, "scenario", spec.scenario,
+                                  f"a scenario of {Path(wb).name}", "unknown scenario" + did_you_mean(
+                                      spec.scenario, list(source.tables["scenarios"]["scenario"])))])
     draws = draw(spec)
     source = with_samples(source, spec, draws)
     check_first_sample(case, source, spec, draws["scenario"].iloc[0])
@@ -362,7 +364,7 @@ def run_sweep(spec_path: str, workbook: str | None = None, *, default_case: str 
                           "parameters": [p.__dict__ for p in spec.parameters], "charts": charts}}
     batch.setdefault("reports", False)
     return run_batch(case, source, list(draws["scenario"]), kind="sweep", params=params, label="sample",
-                     extra_files=extra, **batch)
+                     resolve_from=spec.scenario, extra_files=extra, **batch)
 
 
 def main_sweep(args, default_case: str) -> int:

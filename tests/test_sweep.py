@@ -142,3 +142,18 @@ def test_the_shipped_sweep_spec_runs(tmp_path, capsys):
     table = pd.read_csv(folder / "comparison.csv")
     assert len(table) == 4 and set(table["status"]) == {"optimal"}
     assert set(table["solve_mode"]) == {"resolve"}  # every parameter is a number the resolver changes
+
+
+def test_a_sweep_on_top_of_a_scenario_resolves_from_it(tmp_path):
+    """Samples build on scenario big_a (fa 150 t/yr): at 10 USD/t fa serves all 120 t
+    (1200); at 40 fb runs first (100 x 35) and fa makes 20 (800): 4300. The workers'
+    model is built from big_a, so its samples are re-solved in place."""
+    path = write_case(tmp_path / "tiny.xlsx", tiny_sheets(), {"base_year": 2025})
+    spec = spec_file(tmp_path, path, scenario="big_a", parameters=[
+        {"name": "fa_cost", "sheet": "facility_processes", "filter": "facility=fa",
+         "column": "unit_cost_usd_per_t", "op": "set", "values": [10, 40]}])
+    table = sweep(spec, tmp_path).comparison.set_index("scenario")
+    assert list(table.loc[["sample_1", "sample_2"], "objective_usd"]) == pytest.approx([1200, 4300], rel=REL)
+    assert list(table.loc[["sample_1", "sample_2"], "parent"]) == ["big_a", "big_a"]
+    assert set(table["solve_mode"]) == {"resolve"}
+    assert table.at["base case", "objective_usd"] == pytest.approx(1700.0, rel=REL)
