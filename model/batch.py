@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from model.pipeline import RunResult, solve_case
-from model.report import _slug, new_run_dir, package_versions, write_run, write_xlsx
+from model.report import slug, new_run_dir, package_versions, write_run, write_xlsx
 from model.scenario import apply_scenario
 from model.schema import InputError, Problem
 from model.validate import validate_case
@@ -60,28 +60,20 @@ def read_scenario_file(path: str | Path, base: Case) -> Case:
     against the base case. Returns the base case with those two sheets replaced and
     its path set to the scenario file, so every problem names that file."""
     from model.schema import SHEETS_BY_NAME
-    from model.workbook import _read_cells, _table
+    from model.workbook import open_workbook, structural, type_sheets
     path = Path(path)
     file = path.name
-    if not path.exists():
-        raise InputError([Problem(file, message=f"file not found: {path}")])
-    try:
-        cells, uncached = _read_cells(path)
-    except Exception as exc:  # openpyxl raises many kinds for a non-xlsx file
-        raise InputError([Problem(file, message=f"cannot be read as an .xlsx workbook ({exc})",
-                                  expected="an Excel .xlsx file")]) from None
+    cells, uncached = open_workbook(path)
     problems: list[Problem] = []
     for name in cells:
         if name not in ("scenarios", "scenario_changes") and not name.startswith("_"):
             problems.append(Problem(file, name, message="a scenario file holds only the scenarios "
                                     "and scenario_changes sheets", expected="scenarios, scenario_changes"))
+    names = ("scenarios", "scenario_changes")
     tables = dict(base.tables)
-    for name in ("scenarios", "scenario_changes"):
-        if name not in cells:
-            problems.append(Problem(file, name, message="required sheet is missing"))
-            continue
-        tables[name] = _table(file, SHEETS_BY_NAME[name], cells[name], uncached.get(name, set()), problems)
-    if any(p.row is None or p.row == 1 for p in problems):
+    tables.update(type_sheets(file, cells, uncached, [SHEETS_BY_NAME[n] for n in names], problems,
+                              required=set(names)))
+    if structural(problems):
         raise InputError(problems)
     src = Case(str(path), tables, dict(base.settings), file_hash(path), dict(base.settings_rows), problems)
     return validate_case(src)
@@ -226,7 +218,7 @@ def run_scenario(job: BatchJob, name: str | None) -> Outcome:
 def write_scenario(result: RunResult, batch_dir: Path) -> str:
     """model.report's run folder inside the batch folder, renamed to the scenario."""
     folder = write_run(result, batch_dir)
-    want = batch_dir / (BASELINE_FOLDER if result.scenario is None else _slug(result.scenario))
+    want = batch_dir / (BASELINE_FOLDER if result.scenario is None else slug(result.scenario))
     try:
         os.rename(folder, want)  # fails if taken (two names with the same slug): keep the run name
         folder = want

@@ -39,7 +39,7 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def _slug(text: str) -> str:
+def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "case"
 
 
@@ -47,7 +47,7 @@ def new_run_dir(out_root: Path, case_name: str, scenario: str | None) -> tuple[P
     """(temporary folder to write in, final name not yet taken)."""
     out_root.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = f"{stamp}_{_slug(case_name)}" + (f"_{_slug(scenario)}" if scenario else "")
+    base = f"{stamp}_{slug(case_name)}" + (f"_{slug(scenario)}" if scenario else "")
     final = out_root / base
     n = 1
     while final.exists():

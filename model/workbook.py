@@ -254,6 +254,41 @@ def _settings(file: str, table: pd.DataFrame, problems: list[Problem]) -> tuple[
     return values, where
 
 
+def open_workbook(path: Path) -> tuple[dict[str, list[tuple]], dict[str, set[tuple[int, int]]]]:
+    """Every sheet's cached cell values and uncached formulas; InputError if the file is
+    missing or is not an .xlsx workbook."""
+    file = path.name
+    if not path.exists():
+        raise InputError([Problem(file, message=f"file not found: {path}")])
+    try:
+        return _read_cells(path)
+    except Exception as exc:  # openpyxl raises many kinds for a non-xlsx file
+        raise InputError([Problem(file, message=f"cannot be read as an .xlsx workbook ({exc})",
+                                  expected="an Excel .xlsx file")]) from None
+
+
+def type_sheets(file: str, cells: dict, uncached: dict, sheets: list[Sheet], problems: list[Problem],
+                required: set[str] | None = None) -> dict[str, pd.DataFrame]:
+    """Type the given sheets against the schema (a missing optional sheet is empty;
+    `required` overrides which must be there)."""
+    tables: dict[str, pd.DataFrame] = {}
+    for sheet in sheets:
+        must = sheet.required if required is None else sheet.name in required
+        if sheet.name not in cells:
+            if must:
+                problems.append(Problem(file, sheet.name, message="required sheet is missing"))
+            tables[sheet.name] = typed_frame(sheet, [])
+            continue
+        tables[sheet.name] = _table(file, sheet, cells[sheet.name], uncached.get(sheet.name, set()), problems)
+    return tables
+
+
+def structural(problems: list[Problem]) -> bool:
+    """Missing sheets, columns or settings (no row, or the header row): cross-sheet
+    checks would be meaningless."""
+    return any(p.row is None or p.row == 1 for p in problems)
+
+
 def read_case(path: str | Path) -> Case:
     """Read and type every sheet of a workbook; raise InputError listing all problems.
 
@@ -261,32 +296,17 @@ def read_case(path: str | Path) -> Case:
     """
     path = Path(path)
     file = path.name
-    if not path.exists():
-        raise InputError([Problem(file, message=f"file not found: {path}")])
-    try:
-        cells, uncached = _read_cells(path)
-    except Exception as exc:  # openpyxl raises many kinds for a non-xlsx file
-        raise InputError([Problem(file, message=f"cannot be read as an .xlsx workbook ({exc})",
-                                  expected="an Excel .xlsx file")]) from None
+    cells, uncached = open_workbook(path)
     problems: list[Problem] = []
     known = {s.name for s in SHEETS}
     for name in cells:
         if name not in known and not name.startswith("_"):
             problems.append(Problem(file, name, message="unknown sheet" + did_you_mean(
                 name, known), expected="one of " + ", ".join(sorted(known))))
-    tables: dict[str, pd.DataFrame] = {}
-    for sheet in SHEETS:
-        if sheet.name not in cells:
-            if sheet.required:
-                problems.append(Problem(file, sheet.name, message="required sheet is missing"))
-            tables[sheet.name] = typed_frame(sheet, [])
-            continue
-        tables[sheet.name] = _table(file, sheet, cells[sheet.name],
-                                    uncached.get(sheet.name, set()), problems)
+    tables = type_sheets(file, cells, uncached, list(SHEETS), problems)
     settings, where = _settings(file, tables["settings"], problems)
-    # Missing sheets, columns or settings make cross-sheet checks meaningless: stop here.
     # Bad cells were set to their column's default, so the cross-sheet checks can still
     # run and report everything else at once.
-    if any(p.row is None or p.row == 1 for p in problems):
+    if structural(problems):
         raise InputError(problems)
     return Case(str(path), tables, settings, file_hash(path), where, problems)
