@@ -247,7 +247,7 @@ def build_model_data(case: Case) -> ModelData:
     activities = activities.sort_values(["facility", "process", "period"], key=_period_key(periods)).reset_index(drop=True)
     plist = list(products.index)
     origin = derive_origin(t["export_controls"], list(countries.index), blocs, plist, groups,
-                           list(periods.index), recipes, file, t["supply_caps"])
+                           list(periods.index), recipes, file, t["supply_caps"], t["tariffs"])
     activities = split_modes(activities, recipes, origin)
 
     demand = t["demand"].drop(columns=["source"]).copy()

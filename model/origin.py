@@ -101,12 +101,17 @@ def expand_list(text: str, members: dict[str, list[str]], everything: list[str])
 
 def derive_origin(controls: pd.DataFrame, countries: list[str], blocs: dict[str, list[str]],
                   products: list[str], groups: dict[str, list[str]], periods: list[str],
-                  recipes: pd.DataFrame, file: str, supply_caps: pd.DataFrame | None = None) -> Origin:
+                  recipes: pd.DataFrame, file: str, supply_caps: pd.DataFrame | None = None,
+                  tariffs: pd.DataFrame | None = None) -> Origin:
     """Expand the export_controls sheet and decide which products carry classes.
 
     A diversification cap naming one supplier country (no more than 65 % of the EU's
     use from China) also gives its products that country's origin class, so material
-    of that origin re-exported through a third country still counts as its supply."""
+    of that origin re-exported through a third country still counts as its supply.
+    Likewise a tariff naming one exporter country gives its products that origin class
+    where no other country's origin is tracked on them, so a duty on Chinese magnets is
+    paid on Chinese magnets shipped through a third country (rules of origin); where
+    another origin is tracked the tariff counts the shipping country."""
     origin = Origin()
     problems: list[Problem] = []
     from model.workbook import ROW
@@ -157,6 +162,10 @@ def derive_origin(controls: pd.DataFrame, countries: list[str], blocs: dict[str,
                 origin.modal.update(prods)
     if problems:
         raise InputError(problems)
+    for r in (tariffs.to_dict("records") if tariffs is not None else []):
+        if r["exporter"] in countries:
+            for p in expand_list(r["product"], groups, products):
+                origin.controller.setdefault(p, r["exporter"])
     return origin
 
 

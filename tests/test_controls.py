@@ -227,7 +227,7 @@ def test_ad_valorem_and_specific_duties_with_bloc_wildcards(tmp_path):
     costs = t["costs"]
     assert value(costs, "cost_usd", category="resource") == pytest.approx(1500.0, **APPROX)
     assert value(costs, "cost_usd", category="transfer") == pytest.approx(5200.0, **APPROX)
-    assert value(t["prices"], "price_usd_per_t", country="USA") == pytest.approx(67.0, **APPROX)
+    assert value(t["prices"], "price_usd_per_t", country="USA", origin_class="") == pytest.approx(67.0, **APPROX)
     summary = t["summary"].set_index(["section", "item"])["value"]
     assert float(summary[("transfers", "total (undiscounted)")]) == pytest.approx(5200.0, **APPROX)
 
@@ -267,3 +267,17 @@ def test_controls_add_classes_only_where_needed(tmp_path):
     # CHN's two lanes go, and with them Malaysia's disposal column (nothing reaches it).
     assert everywhere[0] == plain[0] and everywhere[1] == plain[1] - 3
     assert named[0] > plain[0] and named[1] > plain[1]
+
+
+def test_duty_on_one_exporter_follows_origin_through_a_transit_country(tmp_path):
+    """A 100 USD/t US duty on Chinese oxide. Through Malaysia (10 + 2 + 2 = 14) Chinese
+    oxide would land duty-free if the duty followed the ship; it follows origin, so
+    Chinese oxide lands at 15 + 100 direct or 14 + 100 via Malaysia, both above the
+    US plant's 100: the USA makes its own 100 t, cost 10 000, no revenue."""
+    case = ox_case(extra_lanes=(("CHN", "MYS", 2), ("MYS", "USA", 2)))
+    case["tariffs"] = [{"importer": "USA", "exporter": "CHN", "product": "ox", "specific_usd_per_t": 100}]
+    r = solve(tmp_path, case)
+    t = r.tables
+    assert r.solve.objective == pytest.approx(10000.0, **APPROX)
+    assert value(t["flows"], "flow_t_per_yr", to_country="USA") == 0.0
+    assert value(t["production"], "activity_t_per_yr", facility="us") == pytest.approx(100.0, **APPROX)

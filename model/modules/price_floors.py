@@ -291,13 +291,21 @@ def price_lookup(prices: pd.DataFrame) -> pd.Series:
 
 def index_price(data, prices: pd.DataFrame, zone: str, product: str, period: str) -> float:
     """Model price of `product` in `zone` in `period`: the country's price, or for a bloc
-    the members' prices weighted by their demand for the product (simple mean if none)."""
+    the members' prices weighted by their demand for the product (simple mean if none).
+    A country's price is where its own output sells: its make node (the class of its own
+    origin, or `other`, where model.origin tracks classes on the product), else its
+    use pool."""
     members = zone_members(data, zone)
-    pool = prices["origin_class"].fillna("") == "" if "origin_class" in prices.columns else True
-    p = prices[pool & (prices["product"] == product) & (prices["period"] == period) & prices["country"].isin(members)]
+    p = prices[(prices["product"] == product) & (prices["period"] == period) & prices["country"].isin(members)]
     if p.empty:
         return float("nan")
+    cls = p["origin_class"].fillna("") if "origin_class" in p.columns else pd.Series("", index=p.index)
+    x = data.origin.controller.get(product)
+    make = np.where(p["country"] == x, x, "other") if x else np.full(len(p), "")
+    own = p[cls.to_numpy() == make]
+    pool = p[cls == ""]
+    chosen = pd.concat([own, pool[~pool["country"].isin(own["country"])]])
     dem = data.demand[(data.demand["product"] == product) & (data.demand["period"] == period)]
-    w = p["country"].map(dem.groupby("country")["quantity_t_per_yr"].sum()).fillna(0.0).to_numpy(float)
-    v = p["price_usd_per_t"].to_numpy(float)
+    w = chosen["country"].map(dem.groupby("country")["quantity_t_per_yr"].sum()).fillna(0.0).to_numpy(float)
+    v = chosen["price_usd_per_t"].to_numpy(float)
     return float((w * v).sum() / w.sum()) if w.sum() > 0 else float(v.mean())

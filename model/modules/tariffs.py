@@ -1,6 +1,8 @@
 """Import duties: ad valorem on the reference price plus specific per tonne, by importer,
 exporter, product and period (country, bloc or * each). Rows that match one flow add
-up, as duty layers do (MFN + Section 301, say). Duties are transfers: they steer the
+up, as duty layers do (MFN + Section 301, say). A row naming one exporter country
+charges material of that origin wherever it is shipped from, where model.origin tracks
+that origin on the product; otherwise the shipping country is the exporter. Duties are transfers: they steer the
 plan (they are in the objective) but never count as resource cost."""
 
 from __future__ import annotations
@@ -18,9 +20,18 @@ def duty_per_t(flows: pd.DataFrame, tariffs: pd.DataFrame, data) -> np.ndarray:
     products = list(data.products.index)
     price = flows["product"].map(data.products["reference_price_usd_per_t"]).fillna(0.0).to_numpy(float)
     duty = np.zeros(len(flows))
+    cls = flows["cls"] if "cls" in flows else pd.Series("", index=flows.index)
     for r in tariffs.to_dict("records"):
+        x = r["exporter"]
+        by_shipper = flows["from_country"].isin(expand_list(x, data.blocs, countries))
+        if x in countries:
+            # Where the exporter's origin is tracked, the duty follows origin, not the ship.
+            tracked = flows["product"].map(data.origin.controller) == x
+            by_origin = np.where(tracked, cls == x, by_shipper)
+        else:
+            by_origin = by_shipper.to_numpy(bool)
         mask = (flows["to_country"].isin(expand_list(r["importer"], data.blocs, countries))
-                & flows["from_country"].isin(expand_list(r["exporter"], data.blocs, countries))
+                & by_origin
                 & flows["product"].isin(expand_list(r["product"], data.groups, products))
                 & flows["period"].isin(expand_list(r["periods"] or "*", {}, data.period_list))).to_numpy(bool)
         adv = 0.0 if r["ad_valorem_pct"] != r["ad_valorem_pct"] else r["ad_valorem_pct"]
