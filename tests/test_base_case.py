@@ -1,0 +1,292 @@
+"""The shipped base case (inputs/base.xlsx, built by inputs/build_base.py): it validates
+and solves, every data row names its source, and each named scenario of issue 5 runs
+optimal and moves the way its expected_effects say.
+
+Each case is solved once per module (a cached runner). Where a direction cannot be met
+honestly before the calibration step, the test is a strict expected failure naming why;
+no unsourced number is tuned to make it pass.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+
+from model.pipeline import load_case, run_case
+from model.schema import SHEETS_BY_NAME
+from model.tracing import content_shares
+from model.workbook import read_case
+
+BASE = Path(__file__).resolve().parent.parent / "inputs" / "base.xlsx"
+NAMED = ["apr2025_licensing", "oct2025_controls", "busan_suspension", "us_tariff_100", "vault_45_days",
+         "vault_60_days", "dod_ndpr_floor", "us_australia_framework", "myanmar_kachin_shift", "eu_crma_65",
+         "lynas_heavy_separation"]
+HELPERS = ["licence_freeze_2027"]  # parent crisis of the vault scenarios
+EX_CHINA = ["JPN", "USA", "EUR"]   # ex-China price points (Japan, the US and Rotterdam's EU)
+NDFEB = ["magnet_std", "magnet_ht"]
+MAGNETS = NDFEB + ["smco"]
+
+
+@lru_cache(maxsize=None)
+def solved(scenario: str | None = None):
+    result = run_case(str(BASE), scenario)
+    assert result.optimal, f"{scenario or 'base'}: {result.solve.message}"
+    return result
+
+
+# ---------------------------------------------------------------- figures read from result tables
+def unserved_t(result, countries: list[str] | None = None, periods: list[str] | None = None,
+               exclude: list[str] | None = None) -> float:
+    """Unserved tonnes (rate x duration) over the rows that match."""
+    d = result.tables["demand"]
+    if countries is not None:
+        d = d[d["country"].isin(countries)]
+    if exclude is not None:
+        d = d[~d["country"].isin(exclude)]
+    if periods is not None:
+        d = d[d["period"].isin(periods)]
+    return float(d["unserved_t"].sum())
+
+
+def price(result, product: str, country: str, period: str) -> float:
+    """Model price of the country's use pool (origin classes aside), USD/t."""
+    p = result.tables["prices"]
+    p = p[(p["product"] == product) & (p["country"] == country) & (p["period"] == period)
+          & (p["origin_class"].fillna("") == "")]
+    assert len(p) == 1, (product, country, period)
+    return float(p["price_usd_per_t"].iloc[0])
+
+
+def china_exports(result, products: list[str], period: str) -> float:
+    f = result.tables["flows"]
+    return float(f[(f["from_country"] == "CHN") & (f["period"] == period) & f["product"].isin(products)]
+                 ["flow_t_per_yr"].sum())
+
+
+def oxide_output(result, products: list[str], periods: list[str], china: bool) -> float:
+    """t/yr of the products made by separation (activity x recipe output), in China or outside it."""
+    prod = result.tables["production"]
+    prod = prod[prod["period"].isin(periods) & ((prod["country"] == "CHN") == china)]
+    rec = result.case.tables["recipes"]
+    rec = rec[rec["product"].isin(products) & (rec["coefficient"] > 0)]
+    made = prod.merge(rec[["process", "coefficient"]], on="process")
+    made = made[made["process"].str.startswith(("sep", "hsep"))]
+    return float((made["activity_t_per_yr"] * made["coefficient"]).sum())
+
+
+def magnets_made(result, country: str, periods: list[str]) -> float:
+    """t/yr of magnets made (substitutes excluded) in the country, summed over the periods."""
+    p = result.tables["production"]
+    p = p[(p["country"] == country) & p["period"].isin(periods) & p["process"].str.startswith("make_")]
+    return float(p["activity_t_per_yr"].sum())
+
+
+def money(result, category: str) -> float:
+    c = result.tables["costs"]
+    return float(c.loc[c["category"] == category, "pv_usd"].sum())
+
+
+def eu_magnet_bill(result, periods: list[str]) -> float:
+    """EU spending on NdFeB magnets: served tonnes at the EU model price plus unserved tonnes
+    at their penalty, undiscounted USD over the periods."""
+    d = result.tables["demand"]
+    d = d[(d["country"] == "EUR") & d["product"].isin(NDFEB) & d["period"].isin(periods)]
+    dur = result.case.tables["periods"].set_index("period")["duration_yr"]
+    total = 0.0
+    for r in d.itertuples():
+        total += dur[r.period] * (r.served_t_per_yr * price(result, r.product, "EUR", r.period)
+                                  + r.unserved_t_per_yr * r.shortfall_penalty_usd_per_t)
+    return total
+
+
+# ---------------------------------------------------------------- the base case
+def test_base_case_validates_and_solves_with_every_demand_served():
+    case = load_case(str(BASE))
+    assert {"facilities", "demand", "scenarios"} <= {k for k, v in case.tables.items() if len(v)}
+    base = solved()
+    assert base.solve.status == "optimal"
+    assert unserved_t(base) == pytest.approx(0.0, abs=1e-6)
+    # China makes ~94 % of the world's magnets (IEA) and mines 270 kt REO (USGS): the uncalibrated
+    # base is in that region, calibration tightens it.
+    made = base.tables["production"]
+    made = made[made["process"].str.startswith("make_") & (made["period"] == "2025Q1")]
+    cn_share = made.loc[made["country"] == "CHN", "activity_t_per_yr"].sum() / made["activity_t_per_yr"].sum()
+    assert cn_share > 0.9
+
+
+def test_every_row_of_every_data_sheet_names_its_source():
+    case = read_case(BASE)
+    missing = []
+    for name, df in case.tables.items():
+        sheet = SHEETS_BY_NAME[name]
+        if not sheet.has_source or df.empty:
+            continue
+        blank = df["source"].fillna("").astype(str).str.strip() == ""
+        missing += [f"{name} row {int(r)}" for r in df.loc[blank, "_row"]]
+    assert not missing, missing
+
+
+def test_observed_outputs_cover_every_country_mining_above_5_kt():
+    fac = read_case(BASE).tables["facilities"]
+    mines = fac[fac["facility"].isin(["cn_bayan_obo", "cn_ionic_clay", "us_mountain_pass", "au_mt_weld",
+                                      "mm_kachin"])]
+    by_country = mines.groupby("country")["observed_output_t_per_yr"].sum()
+    usgs_2025 = {"CHN": 270000, "USA": 51000, "AUS": 29000, "MMR": 22000}  # USGS MCS 2026
+    for country, q in usgs_2025.items():
+        assert by_country[country] == pytest.approx(q, rel=0.01)
+
+
+# ---------------------------------------------------------------- named scenarios
+@pytest.mark.parametrize("scenario", NAMED + HELPERS)
+def test_named_scenario_exists_and_runs_optimal(scenario):
+    scen = read_case(BASE).tables["scenarios"]
+    row = scen[scen["scenario"] == scenario]
+    assert len(row) == 1
+    assert row["expected_effects"].iloc[0].strip()
+    assert solved(scenario).solve.status == "optimal"
+
+
+def test_apr2025_licensing_cuts_china_magnet_exports_by_more_than_half_in_the_crisis_quarter():
+    base, apr = solved(), solved("apr2025_licensing")
+    assert china_exports(apr, MAGNETS, "2025Q2") < 0.5 * china_exports(base, MAGNETS, "2025Q2")
+    assert unserved_t(apr, exclude=["CHN"], periods=["2025Q2"]) > 0
+    assert unserved_t(apr, countries=["CHN"]) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_apr2025_licensing_lifts_ex_china_dy_oxide_above_twice_china():
+    apr = solved("apr2025_licensing")
+    cn = price(apr, "Dy_ox", "CHN", "2025Q2")
+    assert cn > 0
+    for c in EX_CHINA:
+        assert price(apr, "Dy_ox", c, "2025Q2") > 2 * cn
+
+
+@pytest.mark.xfail(strict=True, reason="the proxy splits (Araxa SEG+ for Bayan Obo, Pitinga/Araxa clay mean) "
+                   "overstate Tb supply, so China's model Tb price sits at the disposal level (a glut) and a Tb "
+                   "price ratio means nothing until Bayan Obo's and the clays' splits are sourced; calibration of "
+                   "quantities does not change that")
+def test_apr2025_licensing_lifts_ex_china_tb_oxide_above_twice_a_positive_china_price():
+    apr = solved("apr2025_licensing")
+    cn = price(apr, "Tb_ox", "CHN", "2025Q2")
+    assert cn > 0
+    for c in EX_CHINA:
+        assert price(apr, "Tb_ox", c, "2025Q2") > 2 * cn
+
+
+@pytest.mark.xfail(strict=True, reason="the ex-China magnet plants are idle in the base (before calibration all "
+                   "of them; after it those without an observed output: Vietnam, Korea, the US, the EU, ~17 kt/yr), "
+                   "so in 2026 their spare capacity and substitution absorb the licensed 33.5 % cut and no magnet "
+                   "goes unserved; the October rule shows as cost only (see the next test)")
+def test_oct2025_controls_leave_more_shortfall_outside_china_than_april():
+    assert unserved_t(solved("oct2025_controls"), exclude=["CHN"]) > \
+        unserved_t(solved("apr2025_licensing"), exclude=["CHN"]) + 1.0
+
+
+def test_oct2025_controls_cost_more_than_april_and_move_magnet_making_out_of_china():
+    apr, octo = solved("apr2025_licensing"), solved("oct2025_controls")
+    assert money(octo, "resource") > money(apr, "resource")
+    ex_cn_made = sum(magnets_made(octo, c, ["2026"]) for c in ("JPN", "KOR", "VNM", "USA", "EUR"))
+    assert ex_cn_made > sum(magnets_made(apr, c, ["2026"]) for c in ("JPN", "KOR", "VNM", "USA", "EUR")) + 1000
+
+
+def test_busan_suspension_is_back_near_base_from_2026():
+    base, busan = solved(), solved("busan_suspension")
+    later = ["2026", "2027", "2028-30", "2031-35"]
+    assert unserved_t(busan, periods=later) == pytest.approx(unserved_t(base, periods=later), abs=1.0)
+    assert money(busan, "resource") == pytest.approx(money(base, "resource"), rel=0.01)
+    assert unserved_t(busan) < unserved_t(solved("oct2025_controls")) + 1e-6
+
+
+TARIFF_REVENUE = ("a 100 % duty on every Chinese product is prohibitive: US magnet imports divert to the "
+                  "Japanese, Korean, Vietnamese and EU plants that are idle in the uncalibrated base, so duty "
+                  "revenue falls (where tariffs count the shipping country, relabelling through those countries "
+                  "leaves it unchanged); it rises only if Chinese supply keeps flowing despite the duty")
+TARIFF_OUTPUT = ("the duty also hits the Chinese NdPr and Dy metal that US magnet makers need (US metal capacity "
+                 "is 300 t/yr), and ex-China plants outside the US with spare capacity serve the US first, so US "
+                 "magnet output does not rise (on the calibrated case it falls)")
+
+
+@pytest.mark.xfail(strict=True, reason=TARIFF_REVENUE)
+def test_us_tariff_100_raises_transfers():
+    assert money(solved("us_tariff_100"), "transfer") > money(solved(), "transfer") * 1.01
+
+
+@pytest.mark.xfail(strict=True, reason=TARIFF_OUTPUT)
+def test_us_tariff_100_raises_us_magnet_output():
+    later = ["2026", "2027", "2028-30", "2031-35"]
+    assert magnets_made(solved("us_tariff_100"), "USA", later) > magnets_made(solved(), "USA", later) + 100
+
+
+@pytest.mark.parametrize("scenario", ["vault_45_days", "vault_60_days"])
+def test_vault_cuts_us_shortfall_in_the_crisis_and_shows_purchases(scenario):
+    crisis, vault = solved("licence_freeze_2027"), solved(scenario)
+    assert unserved_t(crisis, countries=["USA"], periods=["2027"]) > 1000
+    assert unserved_t(vault, countries=["USA"], periods=["2027"]) < \
+        unserved_t(crisis, countries=["USA"], periods=["2027"]) - 100
+    costs = vault.tables["costs"]
+    assert costs.loc[costs["component"] == "stock_purchases", "cost_usd"].sum() > 0
+    st = vault.tables["stockpiles"]
+    assert st.loc[st["period"] == "2027", "release_t_per_yr"].sum() > 0
+
+
+def test_vault_60_days_cuts_us_shortfall_more_than_45_days():
+    assert unserved_t(solved("vault_60_days"), countries=["USA"], periods=["2027"]) < \
+        unserved_t(solved("vault_45_days"), countries=["USA"], periods=["2027"])
+
+
+def test_dod_ndpr_floor_pays_when_the_us_index_is_below_the_floor():
+    dod = solved("dod_ndpr_floor")
+    pf = dod.tables["price_floors"]
+    cfd = pf[pf["mechanism"] == "cfd"]
+    below = cfd[(cfd["index_price_usd_per_t"] < cfd["floor_price_usd_per_t"]) & (cfd["covered_output_t"] > 0)]
+    assert len(below) > 0
+    expected = below["covered_output_t"] * (below["floor_price_usd_per_t"] - below["index_price_usd_per_t"])
+    assert below["payment_usd"].to_numpy() == pytest.approx(expected.to_numpy(), rel=1e-6)
+    above = cfd[cfd["index_price_usd_per_t"] >= cfd["floor_price_usd_per_t"]]
+    assert (above["payment_usd"].abs() < 1e-6).all()
+    off = pf[pf["mechanism"] == "offtake"]
+    assert off["offtake_t_per_yr"].to_numpy() == pytest.approx(10000.0)
+    later = ["2028-30", "2031-35"]
+    assert magnets_made(dod, "USA", later) > magnets_made(solved(), "USA", later) + 2 * 9000 - 1
+
+
+def _china_mined_share_of_us_magnets(result, period: str) -> float:
+    cs = content_shares(result.tables)
+    us = cs[(cs["country"] == "USA") & cs["product"].isin(NDFEB) & (cs["period"] == period)
+            & (cs["basis"] == "mined_in")]
+    return float(us.loc[us["origin_country"] == "CHN", "origin_t_per_yr"].sum() / us
+                 .drop_duplicates(["product"])["supply_t_per_yr"].sum())
+
+
+def test_us_australia_framework_cuts_the_china_mined_share_of_us_magnets():
+    for period in ("2027", "2028-30"):
+        assert _china_mined_share_of_us_magnets(solved("us_australia_framework"), period) < \
+            _china_mined_share_of_us_magnets(solved(), period) - 0.005
+
+
+def test_myanmar_kachin_shift_cuts_china_heavy_output_and_moves_dy_tb_prices():
+    base, shift = solved(), solved("myanmar_kachin_shift")
+    later = ["2026", "2027", "2028-30", "2031-35"]
+    heavy = ["Dy_ox", "Tb_ox"]
+    assert oxide_output(shift, heavy, later, china=True) < oxide_output(base, heavy, later, china=True) - 10
+    assert oxide_output(shift, heavy, later, china=False) > oxide_output(base, heavy, later, china=False)
+    moved = [abs(price(shift, p, "CHN", t) - price(base, p, "CHN", t)) for p in heavy for t in later]
+    assert max(moved) > 1000
+
+
+def test_eu_crma_65_raises_eu_magnet_cost():
+    later = ["2028-30", "2031-35"]
+    assert eu_magnet_bill(solved("eu_crma_65"), later) > 1.01 * eu_magnet_bill(solved(), later)
+    caps = solved("eu_crma_65").tables["supply_caps"]
+    share = caps[(caps["kind"] == "share") & (caps["supplier"] == "CHN")]
+    assert (share["share"] <= 0.65 + 1e-6).all()
+
+
+def test_lynas_heavy_separation_makes_dy_and_tb_oxide_outside_china_in_2025():
+    lynas, parent = solved("lynas_heavy_separation"), solved("apr2025_licensing")
+    for period in ("2025Q2", "2025H2"):
+        out = oxide_output(lynas, ["Dy_ox", "Tb_ox"], [period], china=False)
+        assert out > 0
+        assert out > oxide_output(parent, ["Dy_ox", "Tb_ox"], [period], china=False)
