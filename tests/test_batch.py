@@ -268,8 +268,8 @@ def test_resolver_model_equals_a_rebuilt_model_on_the_example():
     from model.data import build_model_data
     from model.handoff import compile_lp
     from model.resolve import Resolver
-    from model.cli import DEFAULT_CASE
-    case, source = load_inputs(str(DEFAULT_CASE))
+    from model.cli import ROOT
+    case, source = load_inputs(str(ROOT / "inputs" / "example.xlsx"))
     job = BatchJob("t", case, source)
     res = Resolver(case)
     for name in ["high_demand", "mp_expansion", "china_quota_cut", None]:

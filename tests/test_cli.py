@@ -20,10 +20,11 @@ from model.template import docs_markdown
 from model.workbook import file_hash
 
 EXAMPLE = ROOT / "inputs" / "example.xlsx"
+BASE = ROOT / "inputs" / "base.xlsx"
 
 
-def test_bare_run_py_solves_the_shipped_case_and_writes_a_report(tmp_path):
-    before = file_hash(EXAMPLE)
+def test_bare_run_py_solves_the_shipped_base_case_and_writes_a_report(tmp_path):
+    before = file_hash(BASE)
     out = tmp_path / "out"
     proc = subprocess.run([sys.executable, "run.py", "--out", str(out)], cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
@@ -31,7 +32,7 @@ def test_bare_run_py_solves_the_shipped_case_and_writes_a_report(tmp_path):
     assert "status: optimal" in proc.stdout
     assert "resource cost (present value)" in proc.stdout
     folders = list(out.iterdir())
-    assert len(folders) == 1 and folders[0].name.endswith("_example")
+    assert len(folders) == 1 and folders[0].name.endswith("_base")
     assert f"report: {folders[0]}" in proc.stdout
     run = folders[0]
     expected = {"summary", "production", "capacity_values", "flows", "demand", "disposal",
@@ -49,7 +50,7 @@ def test_bare_run_py_solves_the_shipped_case_and_writes_a_report(tmp_path):
     assert wb["summary"].freeze_panes == "A2"
     assert wb["production"].auto_filter.ref is not None
     # The shipped workbook is only ever read.
-    assert file_hash(EXAMPLE) == before
+    assert file_hash(BASE) == before
     assert not list(out.glob(".tmp_*"))
 
 
