@@ -68,11 +68,20 @@ def _header_format(book):
     return book.add_format({"bold": True, "bg_color": "#DDE6F0", "border": 1, "text_wrap": True})
 
 
+EXCEL_MAX_ROWS = 1_048_576  # rows in one Excel sheet, header included
+
+
 def write_table_sheet(xw, book, name: str, df: pd.DataFrame) -> None:
     """One table: frozen header, filters, widths, number formats by unit suffix. Text is
-    written as text (the workbook never turns strings into formulas)."""
+    written as text (the workbook never turns strings into formulas). A table longer
+    than an Excel sheet gets a sheet that points to its CSV twin instead."""
     head = _header_format(book)
     sheet_name = name[:31]
+    if len(df) + 1 > EXCEL_MAX_ROWS:
+        ws = book.add_worksheet(sheet_name)
+        ws.write_string(0, 0, f"{name}: {len(df):,} rows, more than an Excel sheet holds; "
+                              f"the whole table is in {name}.csv beside this workbook")
+        return
     df.to_excel(xw, sheet_name=sheet_name, index=False)
     ws = xw.sheets[sheet_name]
     ws.freeze_panes(1, 0)

@@ -195,3 +195,15 @@ def test_console_rich_table_on_a_terminal_plain_lines_otherwise(vault):
     assert "status: optimal" in out and "resource cost (present value):" in out
     assert "\x1b[" not in out and "┃" not in out
     assert "report: /tmp/run-folder" in out
+
+
+def test_a_table_longer_than_an_excel_sheet_points_to_its_csv(tmp_path, monkeypatch):
+    import model.report as report
+    monkeypatch.setattr(report, "EXCEL_MAX_ROWS", 4)
+    tables = {"flows": pd.DataFrame({"flow_t_per_yr": [1.0, 2.0, 3.0, 4.0]}),
+              "prices": pd.DataFrame({"price_usd_per_t": [5.0]})}
+    report.write_xlsx(tmp_path / "r.xlsx", tables)
+    wb = openpyxl.load_workbook(tmp_path / "r.xlsx")
+    assert "4 rows, more than an Excel sheet holds" in wb["flows"]["A1"].value
+    assert "flows.csv" in wb["flows"]["A1"].value
+    assert wb["prices"]["A2"].value == 5.0
