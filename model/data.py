@@ -256,10 +256,7 @@ def build_model_data(case: Case) -> ModelData:
     demand = demand[demand["quantity_t_per_yr"] > 0].reset_index(drop=True)
 
     lanes = expand_lanes(t["transport"], list(countries.index), blocs, plist, groups, file)
-    made = activities[["process", "country"]].drop_duplicates().merge(recipes, on="process")
-    sources = set(zip(made.loc[made["coefficient"] > 0, "country"], made.loc[made["coefficient"] > 0, "product"]))
-    sinks = set(zip(made.loc[made["coefficient"] < 0, "country"], made.loc[made["coefficient"] < 0, "product"]))
-    sinks |= set(zip(demand["country"], demand["product"]))
+    sources, sinks = lane_ends(activities, t["expansion"], t["stockpiles"], recipes, demand)
     lanes = class_lanes(prune_lanes(lanes, sources, sinks), origin)
 
     return ModelData(
@@ -267,6 +264,20 @@ def build_model_data(case: Case) -> ModelData:
         products=products, groups=groups, recipes=recipes, activities=activities,
         facilities=facilities, lanes=lanes, demand=demand,
         content=content_coefficients(products, recipes), origin=origin, tables=t)
+
+
+def lane_ends(activities: pd.DataFrame, expansion: pd.DataFrame, stockpiles: pd.DataFrame,
+              recipes: pd.DataFrame, demand: pd.DataFrame) -> tuple[set, set]:
+    """(country, product) pairs that can supply a lane and that can use one: recipe
+    outputs and inputs of existing facilities and of expansion options, demand, and
+    stockpile holders (a reserve can both release and buy)."""
+    units = pd.concat([activities[["process", "country"]], expansion[["process", "country"]]]).drop_duplicates()
+    made = units.merge(recipes, on="process")
+    out, use = made[made["coefficient"] > 0], made[made["coefficient"] < 0]
+    held = set(zip(stockpiles["holder"], stockpiles["product"]))
+    sources = set(zip(out["country"], out["product"])) | held
+    sinks = set(zip(use["country"], use["product"])) | set(zip(demand["country"], demand["product"])) | held
+    return sources, sinks
 
 
 def _period_key(periods: pd.DataFrame):

@@ -76,6 +76,8 @@ def _fast(model: pyo.ConcreteModel) -> MatrixLP:
         rows.extend(cons)
     A = (sp.vstack(blocks, format="csc") if blocks else sp.csc_array((0, len(columns))))
     A.sum_duplicates()
+    if not np.isfinite(c).all():
+        raise ValueError("a cost coefficient is not finite (a missing price or cost reached the objective)")
     col_lower, col_upper = _bounds(columns)
     return MatrixLP(c, sign * float(pyo.value(obj.constant)), A,
                     np.concatenate(lower) if lower else np.zeros(0),

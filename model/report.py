@@ -25,6 +25,8 @@ _FORMATS = {"_usd": "#,##0", "_usd_per_t": "#,##0.00", "_share": "0.0%", "utilis
 # How transfer components read on the summary sheet.
 _TRANSFER_NAMES = {"tariffs": "tariff revenue", "floor_duty": "price-floor import duties",
                    "floor_offtake_payment": "price-floor offtake payments",
+                   "floor_payment_cfd": "price-floor payments (contracts for difference)",
+                   "floor_payment_must_run": "price-floor payments (guaranteed buyer's loss)",
                    "stock_purchases": "stockpile spending (purchases at reference price)"}
 
 
@@ -217,13 +219,6 @@ class SummarySheet:
         self.heading("Transfers (money changing hands; not in the resource cost; USD)")
         c = self._costs("transfer")
         rows = [[_TRANSFER_NAMES.get(k, k), pv, un] for k, pv, un in c[["component", "pv_usd", "cost_usd"]].values]
-        pf = self.tables.get("price_floors")
-        if pf is not None and not pf.empty:
-            for mech, label in (("cfd", "price-floor payments (contracts for difference)"),
-                                ("must_run", "price-floor payments (guaranteed buyer's loss)")):
-                part = pf[pf["mechanism"] == mech]
-                if not part.empty:
-                    rows.append([label, None, float(part["payment_usd"].fillna(0.0).sum())])
         if not rows:
             rows = [["none in this run", 0.0, 0.0]]
         self.block(["transfer", "present value (USD)", "undiscounted (USD)"], rows, [None, "usd", "usd"])

@@ -118,6 +118,9 @@ def extract_tables(built: BuiltModel, sol: SolveResult) -> dict[str, pd.DataFram
         if hasattr(mod, "post_extract"):
             tables.update(mod.post_extract(tables, built.data))
     costs = cost_table(built, sol)
+    extra = tables.pop("post_solve_costs", None)  # money known only from prices (floor payments)
+    if extra is not None and len(extra):
+        costs = pd.concat([costs, extra[costs.columns]], ignore_index=True)
     dem = tables["demand"]
     tables["shortfall"] = shortfall_table(dem, built.data.periods)
     tables["costs"] = costs

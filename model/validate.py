@@ -357,6 +357,15 @@ def _check_price_floors(file: str, t: dict[str, pd.DataFrame], out: list[Problem
             elif h in stock_product and stock_product[h] != p:
                 out.append(Problem(file, "price_floors", row, "offtake_stockpile", h,
                                    f"a stockpile of {p}", f"stockpile '{h}' holds {stock_product[h]}"))
+            else:
+                # The offtake moves tonnes into the reserve without a lane, so the reserve
+                # must be where the covered plants are (else it would pass any ban).
+                holder = dict(zip(t["stockpiles"]["stockpile"], t["stockpiles"]["holder"])).get(h)
+                where = set(t["facilities"].loc[t["facilities"]["facility"].isin(facs), "country"])
+                if holder is not None and where and where != {holder}:
+                    out.append(Problem(file, "price_floors", row, "offtake_stockpile", h,
+                                       f"a stockpile held in {', '.join(sorted(where))}, where the covered facilities are",
+                                       f"stockpile '{h}' is held in {holder}"))
         if mech == "floor_duty" and _blank(price.get(p)):
             out.append(Problem(file, "price_floors", row, "product", p,
                                "a product with a reference_price_usd_per_t (duty = floor - reference price)",
@@ -474,6 +483,28 @@ def _check_calibration(file: str, t: dict[str, pd.DataFrame], out: list[Problem]
                            "output above the observed output cannot cost less than output below it"))
 
 
+# Columns that define codes other cells refer to; '@' separates an origin class from a
+# product, ',' and ';' separate list items, '*' means all, '=' marks a scenario filter.
+CODE_COLUMNS = (("countries", "country"), ("countries", "blocs"), ("products", "product"),
+                ("product_groups", "group"), ("processes", "process"), ("facilities", "facility"),
+                ("periods", "period"), ("expansion", "option"), ("stockpiles", "stockpile"),
+                ("scenarios", "scenario"))
+RESERVED = "@,;*="
+
+
+def _check_code_characters(file: str, t: dict[str, pd.DataFrame], out: list[Problem]) -> None:
+    for sheet, col in CODE_COLUMNS:
+        df = t[sheet]
+        for value, row in zip(df[col], df[ROW]):
+            items = str(value or "").split(",") if col == "blocs" else [str(value or "")]
+            for item in items:
+                bad = sorted({ch for ch in item if ch in RESERVED})
+                if bad:
+                    out.append(Problem(file, sheet, _row(row), col, item,
+                                       f"a code without the characters {' '.join(RESERVED)}",
+                                       f"a code may not contain {' '.join(bad)}"))
+
+
 def check_case(case: Case) -> list[Problem]:
     """Every cross-sheet problem of a typed case."""
     file = case.name + ".xlsx" if not case.path.endswith(".xlsx") else case.path.split("/")[-1]
@@ -484,6 +515,7 @@ def check_case(case: Case) -> list[Problem]:
         _check_keys(file, sheet, t[sheet.name], out)
         _check_refs(file, sheet, t[sheet.name], codes, out)
     _check_codes_distinct(file, codes, t, out)
+    _check_code_characters(file, t, out)
     _check_recipes(file, t, out)
     _check_periods(file, t, case.settings, case.settings_rows, out)
     _check_facilities(file, t, out)

@@ -66,9 +66,10 @@ def assert_feasible(result) -> None:
         assert (new["activity_t_per_yr"] >= -TOL).all()
         assert (new["activity_t_per_yr"] <= new["capacity_online_t_per_yr"] + TOL).all(), \
             "expansion_capacity_limit broken"
-    # lane bounds
-    cap = pd.to_numeric(flows["max_flow_t_per_yr"], errors="coerce")
-    assert (cap.isna() | (flows["flow_t_per_yr"] <= cap + TOL)).all(), "lane capacity broken"
+    # lane bounds (origin classes of one lane share its capacity)
+    lane = flows.assign(cap=pd.to_numeric(flows["max_flow_t_per_yr"], errors="coerce")).groupby(
+        ["from_country", "to_country", "product", "period"]).agg(f=("flow_t_per_yr", "sum"), cap=("cap", "first"))
+    assert (lane["cap"].isna() | (lane["f"] <= lane["cap"] + TOL)).all(), "lane capacity broken"
     # shortfall bounds
     assert (dem["unserved_t_per_yr"] <= dem["demand_t_per_yr"] + TOL).all()
     # product_balance: supply - use == 0 at every node (origin classes summed)

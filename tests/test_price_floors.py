@@ -60,6 +60,13 @@ def test_cfd_changes_only_payments(tmp_path):
     assert f.loc["cfd_b", "payment_usd"] == pytest.approx(4000.0, **APPROX)
     assert f.loc["cfd_z", "index_price_usd_per_t"] == pytest.approx(70.0, **APPROX)
     assert f.loc["cfd_z", "payment_usd"] == pytest.approx(3000.0, **APPROX)
+    # The payments are transfers in the cost table (so in the summary and comparisons),
+    # outside the objective.
+    costs = t["costs"]
+    assert value(costs, "cost_usd", component="floor_payment_cfd") == pytest.approx(7000.0, **APPROX)
+    assert not costs.loc[costs["component"] == "floor_payment_cfd", "in_objective"].any()
+    summary = t["summary"].set_index(["section", "item"])["value"]
+    assert float(summary[("transfers", "total (undiscounted)")]) == pytest.approx(7000.0, **APPROX)
 
 
 def test_must_run_changes_flows(tmp_path):

@@ -48,6 +48,8 @@ class Controls:
             if ctrl.kind not in ("quota", "licence"):
                 continue
             mask = controlled_mask(flows, ctrl)
+            if ctrl.classes:  # X-origin moving on between two destinations was counted on entry
+                mask = mask & ~flows["from_country"].isin(ctrl.destinations).to_numpy()
             sub = flows[mask]
             idx = np.flatnonzero(mask)
             if ctrl.element:

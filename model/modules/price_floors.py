@@ -262,7 +262,15 @@ class PriceFloors:
         guaranteed = np.minimum(out["covered_output_t_per_yr"], out["quantity_t_per_yr"]) * out["duration_yr"]
         pay[must] = (guaranteed * gap).to_numpy()[must]
         out["payment_usd"] = pay
-        return {"price_floors": out, "floor_landed_costs": self._landed(prices, data)}
+        # Contract-for-difference and must-run payments are known only now: hand them to
+        # the cost table as transfers (reported, never optimised).
+        paid = out[(cfd | must) & (out["payment_usd"].fillna(0.0) > 0)]
+        extra = pd.DataFrame({
+            "component": "floor_payment_" + paid["mechanism"], "category": TRANSFER, "in_objective": False,
+            "period": paid["period"], "cost_usd": paid["payment_usd"].to_numpy(float)})
+        extra = extra.groupby(["component", "category", "in_objective", "period"], as_index=False, sort=False).sum()
+        extra["pv_usd"] = extra["cost_usd"] * extra["period"].map(data.periods["discount_factor"]).to_numpy(float)
+        return {"price_floors": out, "floor_landed_costs": self._landed(prices, data), "post_solve_costs": extra}
 
     def _landed(self, prices: pd.DataFrame, data) -> pd.DataFrame:
         """Each floor_duty lane into the zone: exporter's model price + freight + duty."""

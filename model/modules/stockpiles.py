@@ -58,6 +58,7 @@ from pyomo.core.expr.numeric_expr import LinearExpression
 
 from model.core import RESOURCE, TRANSFER, BalanceTerm, CostTerm, Registry, Solution, keyed
 from model.data import NO_ELEMENT
+from model.origin import OTHER, label
 
 
 @dataclass
@@ -157,7 +158,14 @@ class Stockpiles:
         self.level = list(m.stock_level_t.values())
 
         nodes = list(zip(keys["holder"], keys["product"], keys["period"]))
-        reg.add_balance(BalanceTerm("stock_release", nodes, np.ones(len(nodes)), self.release))
+        # Buys come from the holder's use pool. Releases enter where the holder's own
+        # output would (its origin-class node where a control tracks the product), so a
+        # reserve can ship to allies; a stock counts as of the holder's origin.
+        x = keys["product"].map(data.origin.controller)
+        release_at = [label(p, "" if pd.isna(c) else (c if h == c else OTHER))
+                      for h, p, c in zip(keys["holder"], keys["product"], x)]
+        release_nodes = list(zip(keys["holder"], release_at, keys["period"]))
+        reg.add_balance(BalanceTerm("stock_release", release_nodes, np.ones(len(nodes)), self.release))
         reg.add_balance(BalanceTerm("stock_buy", nodes, -np.ones(len(nodes)), self.buy))
         reg.add_cost(CostTerm("stock_holding", RESOURCE, list(keys["period"]),
                               keys["holding_cost_usd_per_t_yr"].fillna(0.0).to_numpy(float), self.level))

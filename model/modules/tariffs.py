@@ -30,7 +30,10 @@ def duty_per_t(flows: pd.DataFrame, tariffs: pd.DataFrame, data) -> np.ndarray:
             by_origin = np.where(tracked, cls == x, by_shipper)
         else:
             by_origin = by_shipper.to_numpy(bool)
-        mask = (flows["to_country"].isin(expand_list(r["importer"], data.blocs, countries))
+        importers = expand_list(r["importer"], data.blocs, countries)
+        inside = flows["from_country"].isin(importers) if r["importer"] in data.blocs else False
+        # Trade between two members of an importing bloc crosses no border of the bloc.
+        mask = (flows["to_country"].isin(importers) & ~inside
                 & by_origin
                 & flows["product"].isin(expand_list(r["product"], data.groups, products))
                 & flows["period"].isin(expand_list(r["periods"] or "*", {}, data.period_list))).to_numpy(bool)
