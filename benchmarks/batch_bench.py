@@ -2,7 +2,7 @@
 """Time per scenario of a batch: rebuilding each scenario's model vs re-solving the
 base model in place (model.resolve), on the shipped example and on synthetic cases.
 
-    python benchmarks/batch_bench.py [--sizes example,tiny,small] [--samples 5] [--seed 1]
+    python benchmarks/batch_bench.py [--sizes example,tiny,small] [--samples 5] [--seed 1] [--bans]
 
 Scenarios are sweep samples (model.sweep) of data-only parameters, so every one
 qualifies for the re-solve: demand, running costs, capacity, freight and shortfall
@@ -12,6 +12,12 @@ updated in place), the solve and the result tables with the comparison row (no r
 files: their writing is the same on both routes). The re-solve is timed twice: with
 every result table (as a report needs) and with only the tables of a comparison row (a
 sweep without per-sample reports). The objectives must agree to 1e-7 relative. Results go to benchmarks/results/batch_<timestamp>.csv.
+
+With --bans, every second sample also appends an export ban to every destination
+(`BAN_ROWS`: China's heavy rare earths on the example, C00's on synthetic cases), which
+the re-solve expresses as zero bounds on the forbidden flows; samples with and without
+the ban alternate, so each re-solve also releases or sets those bounds. The figures for
+the ban samples alone are reported as well (`*_ban` columns).
 """
 
 from __future__ import annotations
@@ -40,6 +46,8 @@ from model.validate import validate_case  # noqa: E402
 from model.workbook import read_case  # noqa: E402
 
 OBJ_RTOL = 1e-7
+BAN_ROWS = {"example": "control=bench_ban; exporter=CHN; product=HREE; destinations=*; kind=ban",
+            "synthetic": "control=bench_ban; exporter=C00; product=HREE; destinations=*; kind=ban"}
 
 
 def example_params() -> list[Parameter]:
@@ -73,12 +81,28 @@ def base_case(size: str):
     return validate_case(case), synthetic_params()
 
 
-def bench_size(size: str, samples: int, seed: int) -> dict:
+def with_bans(source, names: list[str], row: str):
+    """The sweep's scenario source with the ban appended to every second sample."""
+    import pandas as pd
+    from model.schema import SHEETS_BY_NAME
+    from model.workbook import ROW, typed_frame
+    out = source.copy()
+    extra = pd.DataFrame([{"scenario": n, "sheet": "export_controls", "filter": "*", "column": "", "op": "append",
+                           "value": row, "source": "batch_bench --bans", ROW: 99} for n in names[1::2]])
+    out.tables["scenario_changes"] = typed_frame(SHEETS_BY_NAME["scenario_changes"], pd.concat(
+        [out.tables["scenario_changes"], extra], ignore_index=True))
+    return out, set(names[1::2])
+
+
+def bench_size(size: str, samples: int, seed: int, bans: bool = False) -> dict:
     case, params = base_case(size)
     spec = SweepSpec(f"{size}_bench.yaml", None, None, samples, seed, params)
     draws = draw(spec)
-    job = BatchJob("bench", case, with_samples(case, spec, draws), label="sample")
     names = list(draws["scenario"])
+    source, banned = with_samples(case, spec, draws), set()
+    if bans:
+        source, banned = with_bans(source, names, BAN_ROWS["example" if size == "example" else "synthetic"])
+    job = BatchJob("bench", case, source, label="sample")
 
     rebuild, rebuild_solve, objs_rebuild = [], [], {}
     for n in names:
@@ -121,7 +145,7 @@ def bench_size(size: str, samples: int, seed: int) -> dict:
     worst = max(abs(o[n] - objs_rebuild[n]) / max(1.0, abs(objs_rebuild[n])) for o in (objs, lean_objs) for n in names)
     assert worst <= OBJ_RTOL, f"re-solved objectives differ from rebuilt ones by {worst:.2e}"
     med = statistics.median
-    out = {"size": size, "columns": resolver.stats["columns"], "rows": resolver.stats["rows"],
+    out = {"size": size + ("+bans" if bans else ""), "columns": resolver.stats["columns"], "rows": resolver.stats["rows"],
            "samples": samples, "rebuild_s_per_scenario": med(rebuild), "rebuild_cold_solve_s": med(rebuild_solve),
            "resolve_setup_s": setup, "resolve_s_per_scenario": med(resolve), "warm_solve_s": med(warm),
            "speedup": med(rebuild) / med(resolve), "resolve_over_warm_solve": med(resolve) / med(warm),
@@ -129,6 +153,14 @@ def bench_size(size: str, samples: int, seed: int) -> dict:
     out.update({f"resolve_{k}": med(v) for k, v in phases.items()})
     out.update(resolve_lean_s_per_scenario=med(lean_total), resolve_lean_extract_s=med(lean_phases["extract_s"]),
                resolve_lean_over_warm_solve=med(lean_total) / med(lean_warm))
+    if banned:
+        pick = [i for i, n in enumerate(names) if n in banned]
+
+        def ban_med(values: list[float]) -> float:
+            return med([values[i] for i in pick])
+        out.update(ban_samples=len(pick), rebuild_s_ban=ban_med(rebuild), rebuild_cold_solve_s_ban=ban_med(rebuild_solve),
+                   resolve_s_ban=ban_med(resolve), warm_solve_s_ban=ban_med(warm), resolve_lean_s_ban=ban_med(lean_total))
+        out["speedup_ban"] = out["rebuild_s_ban"] / out["resolve_s_ban"]
     return out
 
 
@@ -137,10 +169,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", default="example,tiny,small", help="example and/or synthetic sizes of bench.py")
     ap.add_argument("--samples", type=int, default=5)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--bans", action="store_true", help="append an export ban to every second sample")
     args = ap.parse_args(argv)
     rows = []
     for size in args.sizes.split(","):
-        r = bench_size(size, args.samples, args.seed)
+        r = bench_size(size, args.samples, args.seed, args.bans)
         rows.append(r)
         print(f"{size:>8}: {r['columns']:>7} columns; per scenario (median of {r['samples']}): "
               f"rebuild {r['rebuild_s_per_scenario']:.3f} s (cold solve {r['rebuild_cold_solve_s']:.3f}), "
@@ -151,6 +184,11 @@ def main(argv: list[str] | None = None) -> int:
               f"lean tables {r['resolve_lean_s_per_scenario']:.3f} s ({r['resolve_lean_over_warm_solve']:.2f}x the "
               f"warm solve); one-off model "
               f"{r['resolve_setup_s']:.2f} s; objectives agree to {r['max_rel_objective_diff']:.1e}", flush=True)
+        if "ban_samples" in r:
+            print(f"{'':>8}  ban samples ({r['ban_samples']}): rebuild {r['rebuild_s_ban']:.3f} s (cold solve "
+                  f"{r['rebuild_cold_solve_s_ban']:.3f}), re-solve {r['resolve_s_ban']:.3f} s (warm solve "
+                  f"{r['warm_solve_s_ban']:.3f}; lean {r['resolve_lean_s_ban']:.3f}); speed-up x{r['speedup_ban']:.1f}",
+                  flush=True)
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"batch_{datetime.now():%Y%m%d-%H%M%S}.csv"
     with open(path, "w", newline="") as fh:

@@ -5,8 +5,20 @@ A `Resolver` builds the base case's model once. A scenario qualifies when, again
 base case, the settings are equal, no row is dropped or appended, and the only cells
 that differ are in the columns of `RESOLVABLE` (and `source`), and the derived index
 tables keep their keys (a demand set to 0 or a capacity to 0 removes rows from the
-model: that is structure). Everything else (controls, tariffs, periods, appended
-rows, recipes...) is rebuilt: `Resolver.solve` says why.
+model: that is structure). Everything else (quotas, licences, tariffs, periods,
+appended rows, recipes...) is rebuilt: `Resolver.check` says why.
+
+Simple bans are data too. A ban whose destinations are `*`, with no exemption and not
+extraterritorial, needs no origin class: it only removes the exporter's own flows of its
+products (model.origin). The resolver's model is built from the case without such rows
+(`strip_simple_bans`), so its lanes are the union of every scenario's, and a scenario's
+simple bans (appended, dropped or edited, in the base case or the scenario) become
+upper bounds of 0 on the flow columns they forbid; the next scenario's bounds are set
+absolutely, so a ban's columns are released when it is gone. The controls module is
+rebound to the scenario's controls and forbidden flows, so its `controls` and
+`ban_lane_values` tables are the rebuilt model's. A ban rebuilds instead where a table
+lists flows one by one (tariffs, floor_landed_costs) or where a supplier-share cap sums flows (a row of
+it could vanish with its flows).
 
 For a qualifying scenario the scenario's model data is computed (cheap, no Pyomo) and
 its numbers are written into the positions of the base model, found through the
@@ -31,14 +43,15 @@ previous scenario, so the order of scenarios does not matter.
 
 Readers of these columns that are not updated here make the scenario rebuild instead
 (`_guard`): stockpiles read demand (days-of-cover targets), price floors read
-capacity (offtake volumes), export controls read freight (ban values). A module added
-later that reads one of these columns must be handled here or added to the guard.
+capacity (offtake volumes). Export controls read freight (ban values): the controls
+module's forbidden flows are recomputed from the scenario's data. A module added later
+that reads one of these columns must be handled here or added to the guard.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -46,6 +59,9 @@ from pyomo.common.gc_manager import PauseGC
 
 from model.build import BuiltModel, build_model
 from model.data import ModelData, build_model_data
+from model.modules.controls import banned_flows
+from model.modules.trade import all_lane_periods
+from model.origin import controlled_mask
 from model.results import cost_table, extract_tables, shortfall_table
 from model.solve import SolveResult, run_highs, to_highs
 from model.workbook import ROW, Case
@@ -68,6 +84,36 @@ IGNORED = {"source"}
 SCENARIO_SHEETS = {"scenarios", "scenario_changes"}
 # Columns whose blank/non-blank state decides whether a row exists in the model.
 PRESENCE = {("supply_caps", "cap_t_per_yr"), ("stockpiles", "budget_usd")}
+
+
+LANE_KEYS = ["from_country", "to_country", "product", "cls", "period"]
+# (module, attribute, table): result tables with a row per flow of these variables,
+# which a rebuilt model would not have for a forbidden flow.
+LISTED_FLOWS = (("tariffs", "vars", "tariffs"), ("price_floors", "duty_vars", "floor_landed_costs"))
+
+
+def simple_ban_mask(controls: pd.DataFrame) -> np.ndarray:
+    """Rows of an export_controls sheet that are bans to every destination (`*` or
+    blank), with no exemption and not extraterritorial: they need no origin class."""
+    if controls.empty:
+        return np.zeros(0, bool)
+
+    def text(col: str) -> pd.Series:
+        return controls[col].fillna("").astype(str).str.strip()
+
+    extra = controls["extraterritorial"].fillna(False).astype(bool)
+    return ((text("kind") == "ban") & text("destinations").isin(["*", ""]) & (text("exempt") == "")
+            & ~extra).to_numpy(bool)
+
+
+def strip_simple_bans(case: Case) -> Case:
+    """The case without its simple bans: the structure every ban scenario shares."""
+    ctl = case.tables.get("export_controls")
+    if ctl is None or not simple_ban_mask(ctl).any():
+        return case
+    tables = dict(case.tables)
+    tables["export_controls"] = ctl[~simple_ban_mask(ctl)].reset_index(drop=True)
+    return replace(case, tables=tables)
 
 
 def _same(a: pd.Series, b: pd.Series) -> bool:
@@ -131,7 +177,8 @@ class Resolver:
     def __init__(self, base: Case):
         t0 = time.perf_counter()
         self.base = base
-        self.data = build_model_data(base)
+        self.union = strip_simple_bans(base)  # the model's structure: lanes before simple bans
+        self.data = build_model_data(self.union)
         with PauseGC():  # the model's many small objects live as long as the resolver
             self.built: BuiltModel = build_model(self.data)
             self.h, self.cols, self.rows, self.stats = to_highs(self.built.model, base.settings)
@@ -147,7 +194,9 @@ class Resolver:
                             self.row_lo.copy(), self.row_hi.copy())
         self.mod = {m.name: m for m in self.built.modules}
         self.pos = self._positions()
+        self.lane_keys = self.mod["trade"].lanes[LANE_KEYS].copy()
         self._term_pos: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._plan: tuple[ModelData, pd.DataFrame, np.ndarray] | None = None
         self.build_s = time.perf_counter() - t0
 
     # ------------------------------------------------------------------ positions
@@ -183,13 +232,13 @@ class Resolver:
     def _guard(self, changed: set[tuple[str, str]], data: ModelData) -> str | None:
         """A reason to rebuild, or None when every reader of the changed numbers is handled."""
         sheets = {s for s, _ in changed}
-        t = self.base.tables
+        t = self.union.tables
         if ("demand", "quantity_t_per_yr") in changed and not t["stockpiles"].empty:
             return "demand changed and stockpiles read demand (days-of-cover targets)"
         if ("facilities", "capacity_t_per_yr") in changed and not t["price_floors"].empty:
             return "capacity changed and price floors read capacity (offtake volumes)"
-        if "transport" in sheets and not t["export_controls"].empty:
-            return "freight changed and export controls read it (ban values)"
+        # Freight is read by ban values: apply() rebinds the controls module's forbidden
+        # flows (with their freight) to the scenario's, so a freight change is handled.
         need = {"production", "balance", "demand", "trade"}
         if any(s == "supply_caps" for s in sheets):
             need.add("supply_caps")
@@ -204,11 +253,71 @@ class Resolver:
             return "the lanes changed"
         if not _keys_equal(self.data.demand, data.demand, ["country", "product", "segment", "period"]):
             return "demand blocks appeared or went (a quantity became 0 or positive)"
+        if ("transport", "max_flow_t_per_yr") in changed and self._shared_cap(self.mod["trade"].lanes).any():
+            return "lane capacity changed and origin classes share it in lane_capacity rows"
+        return self._ban_guard(data)
+
+    def _shared_cap(self, lanes: pd.DataFrame) -> np.ndarray:
+        """Lanes whose capacity is a lane_capacity row shared by origin classes, not a
+        column bound (where model.modules.trade declares such rows)."""
+        if not hasattr(self.built.model, "lane_capacity"):
+            return np.zeros(len(lanes), bool)
+        return (lanes["cls"] != "").to_numpy(bool)
+
+    def _ban_plan(self, data: ModelData) -> tuple[pd.DataFrame, np.ndarray] | str:
+        """(the scenario's lane-periods in the model's column order, which of them its
+        simple bans forbid), or a reason to rebuild. Bans that are not simple are
+        structure: they are in the model and equal in the scenario (check())."""
+        if self._plan is not None and self._plan[0] is data:
+            return self._plan[1], self._plan[2]
+        ctl = data.tables["export_controls"]
+        simple = simple_ban_mask(ctl)
+        if len(data.origin.controls) != len(simple):
+            return "the export controls do not line up with their rows"
+        flows = all_lane_periods(data)
+        removed = np.zeros(len(flows), bool)
+        ban = np.zeros(len(flows), bool)
+        for ctrl, is_simple in zip(data.origin.controls, simple):
+            if ctrl.kind != "ban":
+                continue
+            if is_simple and ctrl.classes:  # cannot happen (destinations are everyone)
+                return f"ban {ctrl.name} needs origin classes"
+            mask = controlled_mask(flows, ctrl)
+            if is_simple:
+                ban |= mask
+            else:
+                removed |= mask
+        lanes = flows[~removed].reset_index(drop=True)
+        if not _keys_equal(self.lane_keys, lanes, LANE_KEYS):
+            return "the lane-periods differ from the model's"
+        self._plan = (data, lanes, ban[~removed])
+        return lanes, ban[~removed]
+
+    def _ban_guard(self, data: ModelData) -> str | None:
+        """A reason a scenario's simple bans cannot be bounds on this model, or None."""
+        plan = self._ban_plan(data)
+        if isinstance(plan, str):
+            return plan
+        _, ban = plan
+        if not ban.any():
+            return None
+        if data.origin.controller != self.data.origin.controller or data.origin.modal != self.data.origin.modal:
+            return "the origin classes changed"
+        for name, attr, table in LISTED_FLOWS:
+            vars_ = getattr(self.mod.get(name), attr, None)
+            if vars_ and np.isin(self._cols(vars_), self.pos.flow_cols[ban]).any():
+                return f"a ban forbids flows that the {table} table lists one by one"
+        caps = self.mod.get("supply_caps")
+        if caps is not None and getattr(caps, "share_keys", None):
+            return "a ban forbids flows that supplier-share caps sum (a cap row could vanish)"
         return None
 
     def check(self, case: Case) -> tuple[str | None, ModelData | None]:
         """(reason to rebuild or None, the scenario's model data when it qualifies)."""
-        changed, reason = changed_columns(self.base, case)
+        changed, reason = changed_columns(self.union, strip_simple_bans(case))
+        if reason and reason.startswith("rows of sheet export_controls"):
+            reason = ("export controls other than bans to every destination (no exemption, not "
+                      "extraterritorial) were added, dropped or changed")
         if reason:
             return reason, None
         data = build_model_data(case)
@@ -250,13 +359,18 @@ class Resolver:
         row_hi[pos.balance_rows] = rhs
 
         trade = mod["trade"]
-        from model.modules.trade import lane_periods
-        lanes = lane_periods(data)
-        if len(lanes) != len(trade.vars):  # check() compares the lanes; bans are not on this route
+        plan = self._ban_plan(data)
+        if isinstance(plan, str) or len(plan[0]) != len(trade.vars):  # check() said it qualifies
             raise RuntimeError("re-solve: the scenario's lane-periods differ from the model's")
-        trade.lanes = lanes
+        lanes, ban = plan
+        trade.lanes = lanes  # every lane of the model: forbidden flows are 0 and left out of `flows`
         cap = lanes["max_flow_t_per_yr"].to_numpy(float)
-        col_hi[pos.flow_cols] = np.where(np.isnan(cap), np.inf, cap)
+        cap = np.where(np.isnan(cap) | self._shared_cap(lanes), np.inf, cap)
+        col_hi[pos.flow_cols] = np.where(ban, 0.0, cap)
+        ctl = mod.get("controls")
+        if ctl is not None:  # the scenario's controls (bans included) and the flows they forbid
+            ctl.controls = data.origin.controls
+            ctl.banned = banned_flows(data)
         term = self._term(trade.vars)
         if term is not None:
             term.coefs = lanes["cost_usd_per_t"].to_numpy(float)

@@ -287,8 +287,255 @@ def test_resolver_model_equals_a_rebuilt_model_on_the_example():
         # a sweep's lean tables give the comparison row of the full tables
         _, lean, _ = res.resolve(scen, data, lean=True)
         assert comparison_row(lean) == pytest.approx(comparison_row(tables), rel=1e-9, abs=1e-6)
-    why, _ = res.check(scenario_case(job, "cn_heavy_ban"))
-    assert why == "rows of sheet export_controls were dropped or appended"
+    why, _ = res.check(scenario_case(job, "cn_ban_us_only"))  # a ban to one country needs origin classes
+    assert why.startswith("export controls other than bans to every destination")
+
+
+# --- bans as bounds --------------------------------------------------------------------
+
+def ban_sheets() -> dict:
+    """Three countries, one period, freight 5 USD/t on every lane. Demand: A 120 t
+    (penalty 1000), B 10 t (1000), C 50 t (2000). Plants: fa in A (100 t/yr at 10), fb in
+    B (100 at 30), fc in C (30 at 50). Base: fa 100 -> A, fb 10 -> B, 20 -> A and 50 -> C:
+    1000 + 300 + 70 x 35 = 3750 (prices: B 30, A and C 35)."""
+    def ban(name, exporter, dest="*"):
+        return change(name, "export_controls", "*", "", "append",
+                      f"control=ban_{exporter}; exporter={exporter}; product=ox; destinations={dest}; kind=ban")
+    return {
+        "periods": one_period(),
+        "countries": [{"country": c} for c in "ABC"],
+        "products": [product("ox", "oxide", "NdPr")],
+        "processes": [proc("sep", "separation")],
+        "recipes": [rec("sep", "ox", 1)],
+        "facilities": [fac("fa", "A", 100), fac("fb", "B", 100), fac("fc", "C", 30)],
+        "facility_processes": [fp("fa", "sep", 10), fp("fb", "sep", 30), fp("fc", "sep", 50)],
+        "transport": [{"from_country": "*", "to_country": "*", "product": "*", "cost_usd_per_t": 5}],
+        "demand": [dem("A", "ox", 120, penalty=1000), dem("B", "ox", 10, penalty=1000),
+                   dem("C", "ox", 50, penalty=2000)],
+        "scenarios": [{"scenario": s} for s in ("ban_b", "cheap_b", "ban_a_b", "ban_a", "ban_b_freight",
+                                                 "ban_b_to_a")],
+        "scenario_changes": [
+            ban("ban_b", "B"),
+            change("cheap_b", "facility_processes", "facility=fb", "unit_cost_usd_per_t", "set", "8"),
+            ban("ban_a_b", "A"), ban("ban_a_b", "B"),
+            ban("ban_a", "A"),
+            ban("ban_b_freight", "B"),
+            change("ban_b_freight", "transport", "*", "cost_usd_per_t", "set", "10"),
+            ban("ban_b_to_a", "B", "A"),
+        ],
+    }
+
+
+# Scenario -> (objective, unserved t, the ban's shadow value per control) by hand.
+BAN_EXPECTED = {
+    # fb serves B only (300); fa 80 -> A, 20 -> C (1000 + 100); fc 30 (1500); A short 40
+    # (40000). Prices A 1000, C 1005, B 30: ban_B is worth max(1000, 1005) - 30 - 5 = 970.
+    "ban_b": (42900.0, 40.0, {"ban_B": 970.0}),
+    # bounds released: fb at 8 lands at 13: 1000 + 80 + 70 x 13
+    "cheap_b": (1990.0, 0.0, {}),
+    # fa 100 in A (1000), fb 10 (300), fc 30 (1500); A short 20 (20000), C short 20 (40000).
+    # Prices A 1000, B 30, C 2000: ban_A 2000 - 1000 - 5, ban_B 2000 - 30 - 5.
+    "ban_a_b": (62800.0, 40.0, {"ban_A": 995.0, "ban_B": 1965.0}),
+    # A exports nothing in the base case: the ban does not bind (prices A 35, C 35, B 30)
+    "ban_a": (3750.0, 0.0, {"ban_A": 0.0}),
+    # ban_b with freight 10: fa's 20 t to C cost 200; ban value 1010 - 30 - 10
+    "ban_b_freight": (43000.0, 40.0, {"ban_B": 970.0}),
+    # B-origin oxide may not reach A, not even through C (an origin class): fb 50 -> C
+    # (1750) and 10 in B (300), fa 100 in A (1000), fc 20 -> A at 55 (1100). Rebuilt.
+    "ban_b_to_a": (4150.0, 0.0, None),
+}
+
+
+def _highs_matrix(res):
+    """The constraint matrix of the resolver's HiGHS model (column-wise)."""
+    import scipy.sparse as sp
+    lp = res.h.getLp()
+    m = lp.a_matrix_
+    return sp.csc_array((np.asarray(m.value_), np.asarray(m.index_), np.asarray(m.start_)),
+                        shape=(lp.num_row_, lp.num_col_))
+
+
+def check_ban_resolve(res, scen, name, tables_to_compare=("flows", "controls", "ban_lane_values")):
+    """Re-solve `scen` on `res` and rebuild it: the LP is the rebuilt one with the
+    forbidden flows as extra columns bounded to 0, the objectives agree to 1e-7 and the
+    named tables are equal. Returns the re-solve's (solution, tables)."""
+    from model.build import build_model
+    from model.data import build_model_data
+    from model.handoff import compile_lp
+    from model.pipeline import solve_case
+    why, data = res.check(scen)
+    assert why is None, f"{name}: {why}"
+    sol, tables, _ = res.resolve(scen, data)
+    rebuilt = solve_case(scen, name)
+    assert sol.objective == pytest.approx(rebuilt.solve.objective, rel=REL), name
+    # the model's LP, forbidden columns removed, is the rebuilt LP
+    got = res.lp_arrays()
+    _, ban = res._ban_plan(data)
+    drop = np.zeros(len(got["col_cost"]), bool)
+    drop[res.pos.flow_cols[ban]] = True
+    assert (got["col_upper"][drop] == 0).all()
+    lp = compile_lp(build_model(build_model_data(scen)).model)
+    keep = np.flatnonzero(~drop)
+    for key, want in (("col_cost", lp.c), ("col_lower", lp.col_lower), ("col_upper", lp.col_upper),
+                      ("row_lower", lp.row_lower), ("row_upper", lp.row_upper)):
+        mine = got[key][keep] if key.startswith("col") else got[key]
+        np.testing.assert_allclose(mine, want, rtol=1e-12, err_msg=f"{name}: {key}")
+    a = _highs_matrix(res)[:, keep]
+    assert a.shape == lp.A.shape and abs(a - lp.A).sum() == 0.0, f"{name}: constraint matrix"
+    for t in tables_to_compare:
+        assert (t in tables) == (t in rebuilt.tables), f"{name}: {t}"
+        if t in tables:
+            pd.testing.assert_frame_equal(tables[t].reset_index(drop=True), rebuilt.tables[t].reset_index(drop=True),
+                                          check_dtype=False, rtol=1e-9, atol=1e-6, obj=f"{name}: {t}")
+    return sol, tables
+
+
+def test_bans_are_bounds_on_one_model(tmp_path):
+    """Bans to every destination are re-solved as zero bounds on the model's flow
+    columns: objectives, flows and controls tables of a rebuilt model, hand-solved
+    objectives and ban values; a scenario without the ban after one with it gets the
+    bounds back; a ban to one country (origin classes) is rebuilt."""
+    from model.resolve import Resolver
+    path = write_case(tmp_path / "bans.xlsx", ban_sheets(), {"base_year": 2025})
+    case, source = load_inputs(str(path))
+    job = BatchJob("t", case, source)
+    res = Resolver(case)
+    base_arrays = res.lp_arrays()
+    order = ["ban_b", "cheap_b", "ban_a_b", "ban_a", "ban_b_freight", None, "ban_b"]
+    for name in order:
+        sol, tables = check_ban_resolve(res, scenario_case(job, name), name)
+        if name is None:
+            assert sol.objective == pytest.approx(3750.0, rel=REL)
+            for k, v in res.lp_arrays().items():  # every bound and cost back to the base model's
+                np.testing.assert_array_equal(v, base_arrays[k], err_msg=k)
+            continue
+        obj, unserved, values = BAN_EXPECTED[name]
+        assert sol.objective == pytest.approx(obj, rel=REL), name
+        assert tables["demand"]["unserved_t"].sum() == pytest.approx(unserved, abs=1e-6), name
+        ctl = tables.get("controls")
+        assert (ctl is None) == (not values)
+        if values:
+            got = ctl.set_index("control")
+            for control, v in values.items():
+                assert got.at[control, "shadow_value_usd_per_t"] == pytest.approx(v, rel=REL), (name, control)
+                assert got.at[control, "binding"] == (v > 0)
+            exporters = [c[-1] for c in values]  # ban_A -> A: every flow from A is an export
+            assert not tables["flows"]["from_country"].isin(exporters).any(), name
+    why, _ = res.check(scenario_case(job, "ban_b_to_a"))
+    assert why.startswith("export controls other than bans to every destination")
+    # the same through a batch: every ban scenario re-solved, the other rebuilt
+    names = list(BAN_EXPECTED)
+    table = run(path, names, tmp_path).comparison.set_index("scenario")
+    slow = run(path, names, tmp_path, resolve=False).objectives()
+    for n, (obj, unserved, _) in BAN_EXPECTED.items():
+        assert table.at[n, "objective_usd"] == pytest.approx(obj, rel=REL), n
+        assert table.at[n, "objective_usd"] == pytest.approx(slow[n], rel=REL), n
+        assert table.at[n, "unserved_t"] == pytest.approx(unserved, abs=1e-6), n
+        assert table.at[n, "solve_mode"] == ("rebuild" if n == "ban_b_to_a" else "resolve"), n
+
+
+def test_a_base_case_ban_is_a_bound_too(tmp_path):
+    """A ban in the base case itself: the model is built without it, so the base case
+    re-solves with the ban as bounds (ban_b's 42900) and a scenario dropping the ban
+    re-solves too (the unbanned optimum 3750), in either order."""
+    from model.resolve import Resolver
+    sheets = ban_sheets()
+    sheets["export_controls"] = [{"control": "ban_B", "exporter": "B", "product": "ox", "destinations": "*",
+                                  "kind": "ban"}]
+    sheets["scenarios"] = [{"scenario": "lifted"}]
+    sheets["scenario_changes"] = [change("lifted", "export_controls", "control=ban_B", "", "drop", "")]
+    path = write_case(tmp_path / "base_ban.xlsx", sheets, {"base_year": 2025})
+    case, source = load_inputs(str(path))
+    job = BatchJob("t", case, source)
+    res = Resolver(case)
+    for name, obj in ((None, 42900.0), ("lifted", 3750.0), (None, 42900.0)):
+        sol, _ = check_ban_resolve(res, scenario_case(job, name), name)
+        assert sol.objective == pytest.approx(obj, rel=REL), name
+
+
+def test_a_ban_on_tariffed_flows_is_rebuilt(tmp_path):
+    """The tariffs table lists every tariffed flow, so a ban forbidding one of them is
+    rebuilt; the rebuilt objective is ban_b's plus the duty on nothing (42900)."""
+    from model.resolve import Resolver
+    sheets = ban_sheets()
+    sheets["tariffs"] = [{"importer": "A", "exporter": "B", "product": "ox", "specific_usd_per_t": 1}]
+    path = write_case(tmp_path / "tariffed.xlsx", sheets, {"base_year": 2025})
+    case, source = load_inputs(str(path))
+    job = BatchJob("t", case, source)
+    res = Resolver(case)
+    why, _ = res.check(scenario_case(job, "ban_b"))
+    assert why == "a ban forbids flows that the tariffs table lists one by one"
+    assert res.check(scenario_case(job, "cheap_b"))[0] is None
+    table = run(path, ["ban_b"], tmp_path).comparison.set_index("scenario")
+    assert table.at["ban_b", "solve_mode"] == "rebuild"
+    assert table.at["ban_b", "objective_usd"] == pytest.approx(42900.0, rel=REL)
+
+
+def test_lane_capacity_shared_by_origin_classes_is_kept(tmp_path):
+    """A tariff on B-origin oxide gives oxide origin classes, whose flows share a lane's
+    capacity in a lane_capacity row (model.modules.trade), not a column bound: a re-solve
+    leaves those columns unbounded, and a capacity change rebuilds. Duty 1 USD/t on
+    B-origin oxide into A. Base: 3750 + 20 t duty = 3770; fb at 8: 1000 + 80 (B) + 20 x 14
+    (A) + 50 x 13 (C) = 2010; every lane's 1000 t/yr capacity x 0.99 binds nowhere: 3770."""
+    from model.build import build_model
+    from model.data import build_model_data
+    from model.handoff import compile_lp
+    from model.resolve import Resolver
+    sheets = ban_sheets()
+    sheets["tariffs"] = [{"importer": "A", "exporter": "B", "product": "ox", "specific_usd_per_t": 1}]
+    sheets["transport"][0]["max_flow_t_per_yr"] = 1000
+    sheets["scenarios"] = [{"scenario": "cheap_b"}, {"scenario": "tight_lanes"}]
+    sheets["scenario_changes"] = [
+        change("cheap_b", "facility_processes", "facility=fb", "unit_cost_usd_per_t", "set", "8"),
+        change("tight_lanes", "transport", "*", "max_flow_t_per_yr", "scale", "0.99")]
+    path = write_case(tmp_path / "classed.xlsx", sheets, {"base_year": 2025})
+    case, source = load_inputs(str(path))
+    job = BatchJob("t", case, source)
+    res = Resolver(case)
+    scen = scenario_case(job, "cheap_b")
+    why, data = res.check(scen)
+    assert why is None
+    sol, _, _ = res.resolve(scen, data)
+    assert sol.objective == pytest.approx(2010.0, rel=REL)
+    lp = compile_lp(build_model(build_model_data(scen)).model)
+    np.testing.assert_array_equal(res.lp_arrays()["col_upper"], lp.col_upper)
+    why, _ = res.check(scenario_case(job, "tight_lanes"))
+    assert why == "lane capacity changed and origin classes share it in lane_capacity rows"
+    table = run(path, ["cheap_b", "tight_lanes"], tmp_path).comparison.set_index("scenario")
+    for n, obj, mode in ((BASELINE, 3770.0, "resolve"), ("cheap_b", 2010.0, "resolve"),
+                         ("tight_lanes", 3770.0, "rebuild")):
+        assert table.at[n, "objective_usd"] == pytest.approx(obj, rel=REL), n
+        assert table.at[n, "solve_mode"] == mode, n
+
+
+def test_the_example_ban_is_re_solved_as_bounds():
+    """inputs/example.xlsx's cn_heavy_ban re-solved on the base case's model: the
+    rebuilt objective (1e-7), flows and controls tables; back to the base case the model
+    is the base model again; and the ban again gives the rebuilt objective. (Once the
+    warm start comes from another optimum, flows and prices may be another of the
+    example's alternative optima: the objective is what must agree.)"""
+    from model.build import build_model
+    from model.data import build_model_data
+    from model.handoff import compile_lp
+    from model.pipeline import solve_case
+    from model.resolve import Resolver
+    from model.cli import ROOT
+    case, source = load_inputs(str(ROOT / "inputs" / "example.xlsx"))
+    job = BatchJob("t", case, source)
+    res = Resolver(case)
+    ban = scenario_case(job, "cn_heavy_ban")
+    sol, tables = check_ban_resolve(res, ban, "cn_heavy_ban")
+    assert set(tables["controls"]["control"]) == {"hree_ban"}
+    assert (tables["controls"]["shadow_value_usd_per_t"] > 0).any()  # the ban binds
+    why, data = res.check(case)
+    assert why is None
+    sol, _, _ = res.resolve(case, data)
+    assert sol.objective == pytest.approx(solve_case(case).solve.objective, rel=REL)
+    lp = compile_lp(build_model(build_model_data(case)).model)
+    got = res.lp_arrays()
+    np.testing.assert_array_equal(got["col_upper"], lp.col_upper)
+    np.testing.assert_array_equal(got["col_cost"], lp.c)
+    check_ban_resolve(res, ban, "cn_heavy_ban again", tables_to_compare=())
 
 
 # --- Dask --------------------------------------------------------------------------------
