@@ -8,9 +8,12 @@ from explaining what was observed: a binding upper row (dual u_f <= 0) is a rent
 model would earn from producing more, so output beyond X_f must cost r_f = -u_f more; a
 binding lower row (dual l_f >= 0) is a loss the model makes at X_f, so output up to X_f
 must cost l_f less. With a small margin m for strict preference:
-    below_observed_f = -l_f - m,   above_observed_f = r_f + m.
-At the stage-1 prices the calibrated facility is then cheaper than the price up to X_f
-and dearer beyond it, so the free solve reproduces X_f (model.modules.calibration).
+    below_observed_f = max(-l_f - m, -c_f + m),   above_observed_f = r_f + m,
+where c_f is the facility's cheapest running cost: a plant is never paid to run, so an
+observed output the model finds no buyer for (stage-1 output disposed of: l_f above
+c_f) is not forced, and its row says so. Otherwise, at the stage-1 prices the calibrated
+facility is cheaper than the price up to X_f and dearer beyond it, so the free solve
+reproduces X_f (model.modules.calibration).
 Caveat: where stage-1 prices are not unique (degenerate joint-product or parallel-lane
 duals), so are the terms; the calibrated solve still reproduces the observed outputs.
 """
@@ -72,13 +75,24 @@ def calibration_table(case: Case) -> pd.DataFrame:
     lo = sol.duals([m.calibration_lower[f] for f in names]) / w
     rent = np.maximum(-up, 0.0)
     loss = np.maximum(lo, 0.0)
+    # Never pay a plant to run: where the loss exceeds its running cost, what it made was
+    # not wanted at any price (its stage-1 output went to disposal), so the term stops at
+    # the running cost less the margin and the free solve does not reproduce that output.
+    cheapest = data.activities.groupby("facility")["unit_cost_usd_per_t"].min().reindex(names).to_numpy(float)
+    below = -loss - margin
+    floor = -cheapest + margin
+    capped = below < floor
+    below = np.maximum(below, floor)
+    source = [f"derived: calibration dual of run {case.input_hash[:12]} (period {t0}, tolerance {tol:g}, "
+              f"margin {margin:g} USD/t)" + ("; below-observed term capped at the running cost: the "
+                                             "observed output found no buyer in the model" if c else "")
+              for c in capped]
     return pd.DataFrame({
         "facility": names,
         "observed_output_t_per_yr": observed.reindex(names).to_numpy(float),
-        "below_observed_usd_per_t": -loss - margin,
-        "above_observed_usd_per_t": rent + margin,
-        "source": f"derived: calibration dual of run {case.input_hash[:12]} (period {t0}, "
-                  f"tolerance {tol:g}, margin {margin:g} USD/t)",
+        "below_observed_usd_per_t": below,
+        "above_observed_usd_per_t": np.maximum(rent + margin, below),
+        "source": source,
     })
 
 

@@ -85,3 +85,33 @@ def test_calibrated_free_solve_reproduces_observed_output(workbook, tmp_path, ca
 def test_calibration_never_overwrites(workbook, capsys):
     assert main(["calibrate", str(workbook), str(workbook)]) == 2
     assert "never overwrites" in capsys.readouterr().err
+
+
+def test_a_plant_is_never_paid_to_make_what_nobody_buys(tmp_path):
+    """D observed at 100 t but demand is 60 t in 2025 and none in 2026 (disposal 10 USD/t).
+    Stage 1 disposes of 40 t, so the node price is -10 and D's lower row is worth
+    20 + 10 = 30 a tonne: -30 - 1 would make running (20 - 31 = -11 a tonne) pay even
+    to dump. The term stops at -20 + 1 = -19: D runs 60 t in 2025 (20 - 19 = 1 a tonne,
+    cheaper than the 1,000 penalty) and nothing in 2026."""
+    case = {
+        "periods": [{"period": "2025", "start_year": 2025, "duration_yr": 1},
+                    {"period": "2026", "start_year": 2026, "duration_yr": 1}],
+        "countries": [{"country": "X"}],
+        "products": [product("conc", "concentrate", "mix", disposal_cost_usd_per_t=10)],
+        "processes": [proc("mine", "mining")],
+        "recipes": [rec("mine", "conc", 1)],
+        "facilities": [fac("D", "X", 200, observed_output_t_per_yr=100)],
+        "facility_processes": [fp("D", "mine", 20)],
+        "demand": [dem("X", "conc", 60, penalty=1000)],
+    }
+    path = write_case(tmp_path / "d.xlsx", case, {"base_year": 2025})
+    t = calibration_table(load_case(str(path))).set_index("facility")
+    assert t.loc["D", "below_observed_usd_per_t"] == pytest.approx(-19.0, **APPROX)
+    assert "capped at the running cost" in t.loc["D", "source"]
+    out = tmp_path / "d_cal.xlsx"
+    assert main(["calibrate", str(path), str(out)]) == 0
+    r = run_case(str(out))
+    prod = r.tables["production"]
+    assert value(prod, "activity_t_per_yr", period="2025") == pytest.approx(60.0, **APPROX)
+    assert value(prod, "activity_t_per_yr", period="2026") == pytest.approx(0.0, abs=1e-9)
+    assert r.tables["disposal"].empty
