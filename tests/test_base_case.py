@@ -203,10 +203,10 @@ def test_busan_suspension_is_back_near_base_from_2026():
     assert unserved_t(busan) < unserved_t(solved("oct2025_controls")) + 1e-6
 
 
-TARIFF_REVENUE = ("a 100 % duty on every Chinese product is prohibitive: US magnet imports divert to the "
-                  "Japanese, Korean, Vietnamese and EU plants that are idle in the uncalibrated base, so duty "
-                  "revenue falls (where tariffs count the shipping country, relabelling through those countries "
-                  "leaves it unchanged); it rises only if Chinese supply keeps flowing despite the duty")
+TARIFF_REVENUE = ("a 100 % duty on every Chinese product (counted by Chinese origin, wherever shipped from) is "
+                  "prohibitive: US imports of Chinese-origin products stop, so duty revenue falls from 1.231 to "
+                  "0.228 bn USD PV while resource cost rises 1.317 bn; it would rise only if Chinese supply kept "
+                  "flowing despite the duty")
 TARIFF_OUTPUT = ("the duty also hits the Chinese NdPr and Dy metal that US magnet makers need (US metal capacity "
                  "is 300 t/yr), and ex-China plants outside the US with spare capacity serve the US first, so US "
                  "magnet output does not rise (on the calibrated case it falls)")
