@@ -162,6 +162,13 @@ def _blank(v) -> bool:
     return v is None or v != v or v == ""
 
 
+def _content(t: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Content coefficients of the case's products (as model.data computes them)."""
+    from model.data import content_coefficients
+    return content_coefficients(t["products"].set_index("product")[["element", "unit"]],
+                                t["recipes"][["process", "product", "coefficient"]])
+
+
 def _check_export_controls(file: str, t: dict[str, pd.DataFrame], out: list[Problem]) -> None:
     from model.origin import expand_list
     ctl = t["export_controls"]
@@ -200,6 +207,13 @@ def _check_export_controls(file: str, t: dict[str, pd.DataFrame], out: list[Prob
                                "at least one destination left after exemptions",
                                "the control covers no destination"))
         prods = set(expand_list(r["product"], groups, products))
+        if kind == "quota" and r["element"] in elements:
+            content = _content(t)
+            if content[r["element"]].reindex(sorted(prods)).fillna(0.0).max() <= 0:
+                out.append(Problem(file, "export_controls", row, "element", r["element"],
+                                   "an element the controlled products contain",
+                                   f"none of the controlled products contains {r['element']}, so the quota "
+                                   "would do nothing"))
         pers = expand_list(r["periods"] or "*", {}, periods)
         if len(pers) != len(set(pers)):
             out.append(Problem(file, "export_controls", row, "periods", r["periods"],
@@ -379,6 +393,15 @@ def _check_price_floors(file: str, t: dict[str, pd.DataFrame], out: list[Problem
                 out.append(Problem(file, "price_floors", row, "quantity_t_per_yr", r["quantity_t_per_yr"],
                                    f"at most what the covered facilities can make in period {short[0]} "
                                    f"({pot[short[0]]:g} t/yr)", "must_run quantity above covered capacity"))
+        if mech == "offtake" and facs and set(facs) <= known:
+            items = [x for x in str(r["periods"] or "*").split(",") if x]
+            use = periods if not items or "*" in items else [x for x in periods if x in items]
+            pot = _covered_potential(t, facs, p)
+            if not any(pot.get(x, 0.0) > 0 for x in use):
+                out.append(Problem(file, "price_floors", row, "facilities", r["facilities"],
+                                   f"facilities that can make {p} in at least one of the floor's periods",
+                                   "the covered facilities make none of the product in the floor's periods, "
+                                   "so the offtake would do nothing"))
 
 
 def _unread_rows(sheet: str, read_problems: list[Problem]) -> set:

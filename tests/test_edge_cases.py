@@ -158,3 +158,24 @@ def test_reserved_characters_in_codes_are_refused(tmp_path):
     case["transport"][0]["product"] = "*"
     p = next(p for p in _problems(tmp_path, case) if p.sheet == "products")
     assert (p.row, p.column) == (2, "product") and "may not contain @" in p.message
+
+
+def test_a_quota_on_an_element_its_products_do_not_hold_is_refused(tmp_path):
+    case = ox_case(["X", "D"], [("fX", "X")], [("D", 100, "2025")], [("X", "D", 1)],
+                   export_controls=[{"control": "q", "exporter": "X", "product": "ox", "kind": "quota",
+                                     "element": "Dy", "quota_t_per_yr": 1}])
+    case["products"].append({"product": "dy", "stage": "oxide", "element": "Dy", "unit": "t_REO"})
+    p = next(p for p in _problems(tmp_path, case) if p.sheet == "export_controls")
+    assert (p.row, p.column) == (2, "element") and "none of the controlled products contains Dy" in p.message
+
+
+def test_an_offtake_whose_plants_never_run_in_its_periods_is_refused(tmp_path):
+    case = ox_case(["X", "D"], [("fX", "X", 100, {"last_year": 2025})], [("X", 100, "2025")], [("X", "D", 1)],
+                   periods=[{"period": "2025", "start_year": 2025, "duration_yr": 1},
+                            {"period": "2026", "start_year": 2026, "duration_yr": 1}],
+                   stockpiles=[{"stockpile": "h", "holder": "X", "product": "ox", "capacity_t": 1000}],
+                   price_floors=[{"floor": "g", "product": "ox", "facilities": "fX", "mechanism": "offtake",
+                                  "floor_price_usd_per_t": 200, "quantity_t_per_yr": 5, "offtake_stockpile": "h",
+                                  "periods": "2026"}])
+    p = next(p for p in _problems(tmp_path, case) if p.sheet == "price_floors")
+    assert (p.row, p.column) == (2, "facilities") and "would do nothing" in p.message
