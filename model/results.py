@@ -28,7 +28,7 @@ def cost_table(built: BuiltModel, sol: SolveResult) -> pd.DataFrame:
     out = pd.concat(parts).groupby(["component", "category", "in_objective", "period"],
                                    sort=False)["rate"].sum().reset_index()
     out["cost_usd"] = out["rate"] * out["period"].map(per["duration_yr"]).to_numpy()
-    out["pv_usd"] = out["cost_usd"] * out["period"].map(per["discount_factor"]).to_numpy()
+    out["pv_usd"] = out["cost_usd"] * out["period"].map(per["pv_factor"]).to_numpy()
     return out[cols]
 
 

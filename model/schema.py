@@ -116,8 +116,9 @@ SETTINGS: tuple[Column, ...] = (
            codes=("USD",)),
     Column("price_year", "int", "Year of the real dollars used.", unit="year",
            default=None, min=1900, max=2200),
-    Column("discount_rate", "float", "Real annual discount rate; period weight "
-           "w_t = duration_yr x (1 + r)^-(start_year - base_year).", unit="1/yr",
+    Column("discount_rate", "float", "Real annual discount rate; a period's weight is the "
+           "sum of the annual discount factors of the years it holds: (1 + r)^-(start_year - "
+           "base_year) x (1 - v^duration_yr) / (1 - v), v = 1 / (1 + r).", unit="1/yr",
            default=0.0, min=0.0, max=1.0),
     Column("default_shortfall_penalty_usd_per_t", "float", "Penalty per tonne of unserved "
            "demand where a demand row leaves it blank.", unit="USD/t", default=1.0e6,

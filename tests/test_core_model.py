@@ -250,9 +250,10 @@ def test_shortfall_rationed_by_segment_penalty(tmp_case):
 
 
 def test_two_periods_with_discounting(tmp_case):
-    """Periods 2025 (1 yr) and 2026 (2 yr) at r = 10 %: weights 1 and 2 / 1.1. Mining
-    at 10 for 100 t/yr costs 1000 + 2000 / 1.1 = 2818.18 in present value, 3000
-    undiscounted; prices stay undiscounted at 10 in both periods."""
+    """Periods 2025 (1 yr) and 2026-27 (2 yr) at r = 10 %: weights 1 and 1/1.1 + 1/1.21
+    (each year discounted to its own start). Mining at 10 for 100 t/yr costs
+    1000 + 1000 x (1/1.1 + 1/1.21) = 2735.54 in present value, 3000 undiscounted; prices
+    stay undiscounted at 10 in both periods."""
     case = {
         "periods": [{"period": "p1", "start_year": 2025, "duration_yr": 1},
                     {"period": "p2", "start_year": 2026, "duration_yr": 2}],
@@ -266,13 +267,14 @@ def test_two_periods_with_discounting(tmp_case):
     }
     r = tmp_case(case, {"discount_rate": 0.1})
     t = r.tables
-    assert r.solve.objective == pytest.approx(1000 + 2000 / 1.1, **APPROX)
+    assert r.solve.objective == pytest.approx(1000 + 1000 * (1 / 1.1 + 1 / 1.21), **APPROX)
     prices = t["prices"].set_index("period")["price_usd_per_t"]
     assert prices["p1"] == pytest.approx(10.0, **APPROX)
     assert prices["p2"] == pytest.approx(10.0, **APPROX)
     costs = t["costs"]
     assert value(costs, "cost_usd", component="running", period="p2") == pytest.approx(2000.0, **APPROX)
-    assert value(costs, "pv_usd", component="running", period="p2") == pytest.approx(2000 / 1.1, **APPROX)
+    assert value(costs, "pv_usd", component="running", period="p2") == pytest.approx(
+        1000 * (1 / 1.1 + 1 / 1.21), **APPROX)
     assert value(t["production"], "activity_t", period="p2") == pytest.approx(200.0, **APPROX)
 
 

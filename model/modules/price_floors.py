@@ -269,7 +269,7 @@ class PriceFloors:
             "component": "floor_payment_" + paid["mechanism"], "category": TRANSFER, "in_objective": False,
             "period": paid["period"], "cost_usd": paid["payment_usd"].to_numpy(float)})
         extra = extra.groupby(["component", "category", "in_objective", "period"], as_index=False, sort=False).sum()
-        extra["pv_usd"] = extra["cost_usd"] * extra["period"].map(data.periods["discount_factor"]).to_numpy(float)
+        extra["pv_usd"] = extra["cost_usd"] * extra["period"].map(data.periods["pv_factor"]).to_numpy(float)
         return {"price_floors": out, "floor_landed_costs": self._landed(prices, data), "post_solve_costs": extra}
 
     def _landed(self, prices: pd.DataFrame, data) -> pd.DataFrame:
