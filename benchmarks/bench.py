@@ -732,8 +732,9 @@ def breakdown(size: str) -> None:
         timed(cls, "extract", f"extract: {cls.__name__}.extract")
     try:
         H = importlib.import_module("model.handoff")
-        for fn in ("_fast", "_standard", "_bounds", "_expression_block", "_matrix_block"):
+        for fn in ("_bounds", "_expression_block", "_matrix_block"):
             timed(H, fn, f"hand-off: model.handoff.{fn}")
+        timed(SV, "compile_lp", "hand-off: model.handoff.compile_lp")
     except ImportError:
         pass
     from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler

@@ -43,7 +43,9 @@ def _bounds(vars_: list) -> tuple[np.ndarray, np.ndarray]:
     return np.nan_to_num(b[:, 0], nan=-np.inf), np.nan_to_num(b[:, 1], nan=np.inf)
 
 
-def _fast(model: pyo.ConcreteModel) -> MatrixLP:
+def compile_lp(model: pyo.ConcreteModel) -> MatrixLP:
+    """The model as matrices: MatrixConstraints and LinearExpressions read directly,
+    anything else linear through Pyomo's standard repn."""
     columns = list(model.component_data_objects(pyo.Var, active=True, descend_into=True))
     pos = {id(v): i for i, v in enumerate(columns)}
     objs = list(model.component_data_objects(pyo.Objective, active=True, descend_into=True))
@@ -130,9 +132,3 @@ def _expression_block(comp, pos: dict[int, int], n_col: int):
     A = sp.csr_array((np.asarray(data, float), np.asarray(indices, np.int64), np.asarray(indptr, np.int64)),
                      shape=(len(cons), n_col))
     return A, np.asarray(lower, float), np.asarray(upper, float), cons
-
-
-def compile_lp(model: pyo.ConcreteModel) -> MatrixLP:
-    """The model as matrices: MatrixConstraints and LinearExpressions read directly,
-    anything else linear through Pyomo's standard repn."""
-    return _fast(model)

@@ -47,7 +47,7 @@ import pyomo.environ as pyo
 from pyomo.core.expr.numeric_expr import LinearExpression
 
 from model.core import PENALTY, TRANSFER, BalanceTerm, CostTerm, Registry, Solution, keyed
-from model.modules.stockpiles import StockInflow, stockpile_inflows
+from model.modules.stockpiles import StockInflow
 
 
 def floor_periods(pf: pd.DataFrame, plist: list[str]) -> pd.DataFrame:
@@ -179,7 +179,7 @@ class PriceFloors:
         product = pot["floor"].map(self.pf["product"])
         nodes = list(zip(pot["country"], product, pot["period"]))
         reg.add_balance(BalanceTerm("floor_offtake", nodes, -np.ones(len(nodes)), self.offtake_vars))
-        stockpile_inflows(reg).append(StockInflow("floor_offtake", list(pot["floor"].map(self.pf["offtake_stockpile"])),
+        reg.stockpile_inflows.append(StockInflow("floor_offtake", list(pot["floor"].map(self.pf["offtake_stockpile"])),
                                                   list(pot["period"]), self.offtake_vars))
         reg.add_cost(CostTerm("floor_offtake_payment", TRANSFER, list(pot["period"]),
                               pot["floor"].map(self.pf["floor_price_usd_per_t"]).to_numpy(float),

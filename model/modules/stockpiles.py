@@ -26,7 +26,7 @@ reserve thus counts magnet demand through the magnets' NdPr content. A product w
 single element (a magnet, `mix`) is measured against the holder's demand for itself.
 
 Extra inflows. Another module (price floors' offtake) may pour tonnes into a stockpile: it
-appends a `StockInflow` to `stockpile_inflows(reg)` BEFORE this module declares (the build
+appends a `StockInflow` to `reg.stockpile_inflows` BEFORE this module declares (the build
 order puts PriceFloors before Stockpiles), and the level balance adds them.
 
 Usable cover (table `stockpile_cover`, computed after the solve from the production table).
@@ -75,11 +75,6 @@ class StockInflow:
 def _one(var) -> LinearExpression:
     """1 x var as a linear expression (every constraint body here is one)."""
     return LinearExpression(constant=0.0, linear_coefs=[1.0], linear_vars=[var])
-
-
-def stockpile_inflows(reg: Registry) -> list[StockInflow]:
-    """The registry's list of extra stockpile inflows."""
-    return reg.stockpile_inflows
 
 
 def element_of(data, product: str) -> str | None:
@@ -176,7 +171,7 @@ class Stockpiles:
 
         # Inflows other modules registered (offtakes), by (stockpile, period).
         self.inflow: dict[tuple, list] = {}
-        for term in stockpile_inflows(reg):
+        for term in reg.stockpile_inflows:
             for h, t, v in zip(term.stockpiles, term.periods, term.vars):
                 self.inflow.setdefault((h, t), []).append(v)
         self._level_constraints(m, keys, idx)
