@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from model.codes import expand
 from model.origin import Origin, class_lanes, derive_origin, split_modes
 from model.schema import InputError, Problem
 from model.workbook import ROW, Case
@@ -65,13 +66,6 @@ def period_table(periods: pd.DataFrame, base_year: float, rate: float) -> pd.Dat
     return per
 
 
-def expand_codes(code: str, members: dict[str, list[str]], everything: list[str]) -> list[str]:
-    """A code, a group/bloc name, or '*' as the list of members it names."""
-    if code == "*":
-        return list(everything)
-    return members.get(code, [code])
-
-
 def _specificity(code: str, members: dict[str, list[str]]) -> int:
     return 0 if code == "*" else (1 if code in members else 2)
 
@@ -83,7 +77,7 @@ def _code_map(codes: pd.Series, members: dict[str, list[str]], everything: list[
     rows = []
     for code in codes.unique():
         spec = _specificity(code, members)
-        rows += [(code, m, spec) for m in expand_codes(code, members, everything)]
+        rows += [(code, m, spec) for m in expand(code, members, everything)]
     return pd.DataFrame(rows, columns=[f"_{column}", column, f"_s_{column}"])
 
 

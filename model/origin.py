@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from model.codes import expand, periods_in
 from model.schema import InputError, Problem
 
 OTHER = "other"
@@ -89,16 +90,6 @@ def downstream_closure(products: set[str], recipes: pd.DataFrame) -> set[str]:
         closed |= more
 
 
-def expand_list(text: str, members: dict[str, list[str]], everything: list[str]) -> list[str]:
-    out: list[str] = []
-    for code in (text or "").split(","):
-        code = code.strip()
-        if not code:
-            continue
-        out += everything if code == "*" else members.get(code, [code])
-    return list(dict.fromkeys(out))
-
-
 def derive_origin(controls: pd.DataFrame, countries: list[str], blocs: dict[str, list[str]],
                   products: list[str], groups: dict[str, list[str]], periods: list[str],
                   recipes: pd.DataFrame, file: str, supply_caps: pd.DataFrame | None = None,
@@ -117,7 +108,7 @@ def derive_origin(controls: pd.DataFrame, countries: list[str], blocs: dict[str,
     from model.workbook import ROW
     for r in (supply_caps.to_dict("records") if supply_caps is not None else []):
         if r["max_share"] == r["max_share"] and r["max_share"] is not None and r["country"] in countries:
-            for p in expand_list(r["product"], groups, products):
+            for p in expand(r["product"], groups, products):
                 prev = origin.controller.setdefault(p, r["country"])
                 if prev != r["country"]:
                     problems.append(Problem(file, "supply_caps", int(r[ROW]) if r[ROW] == r[ROW] else None,
@@ -127,10 +118,10 @@ def derive_origin(controls: pd.DataFrame, countries: list[str], blocs: dict[str,
                                             "origin classes, which this model does not track"))
     for r in controls.to_dict("records"):
         x = r["exporter"]
-        prods = expand_list(r["product"], groups, products)
-        dest = [c for c in expand_list(r["destinations"] or "*", blocs, countries)
-                if c not in set(expand_list(r["exempt"], blocs, countries)) and c != x]
-        pers = expand_list(r["periods"] or "*", {}, periods)
+        prods = expand(r["product"], groups, products)
+        dest = [c for c in expand(r["destinations"] or "*", blocs, countries)
+                if c not in set(expand(r["exempt"], blocs, countries)) and c != x]
+        pers = periods_in(r["periods"], periods)
         extra = bool(r["extraterritorial"])
         if extra:
             prods = sorted(downstream_closure(set(prods), recipes), key=products.index)
@@ -164,7 +155,7 @@ def derive_origin(controls: pd.DataFrame, countries: list[str], blocs: dict[str,
         raise InputError(problems)
     for r in (tariffs.to_dict("records") if tariffs is not None else []):
         if r["exporter"] in countries:
-            for p in expand_list(r["product"], groups, products):
+            for p in expand(r["product"], groups, products):
                 origin.controller.setdefault(p, r["exporter"])
     return origin
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pandas as pd
 
 from model import schema as S
+from model.codes import expand, periods_in
 from model.schema import SHEETS, InputError, Problem
 from model.workbook import ROW, Case, did_you_mean
 
@@ -170,7 +171,6 @@ def _content(t: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 
 def _check_export_controls(file: str, t: dict[str, pd.DataFrame], out: list[Problem]) -> None:
-    from model.origin import expand_list
     ctl = t["export_controls"]
     if ctl.empty:
         return
@@ -200,13 +200,13 @@ def _check_export_controls(file: str, t: dict[str, pd.DataFrame], out: list[Prob
             out.append(Problem(file, "export_controls", row, "element", r["element"],
                                "an element named in the products sheet",
                                "unknown element" + did_you_mean(r["element"], elements)))
-        dest = set(expand_list(r["destinations"] or "*", blocs, countries)) - set(
-            expand_list(r["exempt"], blocs, countries)) - {r["exporter"]}
+        dest = set(expand(r["destinations"] or "*", blocs, countries)) - set(
+            expand(r["exempt"], blocs, countries)) - {r["exporter"]}
         if not dest:
             out.append(Problem(file, "export_controls", row, "destinations", r["destinations"],
                                "at least one destination left after exemptions",
                                "the control covers no destination"))
-        prods = set(expand_list(r["product"], groups, products))
+        prods = set(expand(r["product"], groups, products))
         if kind == "quota" and r["element"] in elements:
             content = _content(t)
             if content[r["element"]].reindex(sorted(prods)).fillna(0.0).max() <= 0:
@@ -214,8 +214,9 @@ def _check_export_controls(file: str, t: dict[str, pd.DataFrame], out: list[Prob
                                    "an element the controlled products contain",
                                    f"none of the controlled products contains {r['element']}, so the quota "
                                    "would do nothing"))
-        pers = expand_list(r["periods"] or "*", {}, periods)
-        if len(pers) != len(set(pers)):
+        pers = periods_in(r["periods"], periods)
+        listed = [x.strip() for x in str(r["periods"] or "").split(",") if x.strip()]
+        if len(listed) != len(set(listed)):
             out.append(Problem(file, "export_controls", row, "periods", r["periods"],
                                "each period once", "a period is listed twice"))
         for other in seen:
@@ -230,7 +231,6 @@ def _check_export_controls(file: str, t: dict[str, pd.DataFrame], out: list[Prob
 
 
 def _check_tariffs(file: str, t: dict[str, pd.DataFrame], out: list[Problem]) -> None:
-    from model.origin import expand_list
     tar = t["tariffs"]
     if tar.empty:
         return
@@ -238,7 +238,7 @@ def _check_tariffs(file: str, t: dict[str, pd.DataFrame], out: list[Problem]) ->
     price = dict(zip(t["products"]["product"], t["products"]["reference_price_usd_per_t"]))
     for r in tar.to_dict("records"):
         if not _blank(r["ad_valorem_pct"]) and r["ad_valorem_pct"] > 0:
-            missing = [p for p in expand_list(r["product"], groups, products) if _blank(price.get(p))]
+            missing = [p for p in expand(r["product"], groups, products) if _blank(price.get(p))]
             if missing and r["product"] != "*":
                 out.append(Problem(file, "tariffs", _row(r[ROW]), "ad_valorem_pct", r["ad_valorem_pct"],
                                    "a reference_price_usd_per_t in the products sheet for " + ", ".join(missing[:5]),
@@ -385,8 +385,7 @@ def _check_price_floors(file: str, t: dict[str, pd.DataFrame], out: list[Problem
                                "a product with a reference_price_usd_per_t (duty = floor - reference price)",
                                "a floor duty needs the product's reference price"))
         if mech == "must_run" and not _blank(r["quantity_t_per_yr"]) and facs and set(facs) <= known:
-            items = [x for x in str(r["periods"] or "*").split(",") if x]
-            use = periods if not items or "*" in items else [x for x in periods if x in items]
+            use = periods_in(r["periods"], periods)
             pot = _covered_potential(t, facs, p)
             short = [x for x in use if x in pot and pot[x] < r["quantity_t_per_yr"] - 1e-9]
             if short:
@@ -394,8 +393,7 @@ def _check_price_floors(file: str, t: dict[str, pd.DataFrame], out: list[Problem
                                    f"at most what the covered facilities can make in period {short[0]} "
                                    f"({pot[short[0]]:g} t/yr)", "must_run quantity above covered capacity"))
         if mech == "offtake" and facs and set(facs) <= known:
-            items = [x for x in str(r["periods"] or "*").split(",") if x]
-            use = periods if not items or "*" in items else [x for x in periods if x in items]
+            use = periods_in(r["periods"], periods)
             pot = _covered_potential(t, facs, p)
             if not any(pot.get(x, 0.0) > 0 for x in use):
                 out.append(Problem(file, "price_floors", row, "facilities", r["facilities"],
@@ -448,7 +446,6 @@ def _check_expansion(file: str, t: dict[str, pd.DataFrame], out: list[Problem],
 
 def _check_supply_caps(file: str, t: dict[str, pd.DataFrame], out: list[Problem],
                        read_problems: list[Problem]) -> None:
-    from model.origin import expand_list
     caps = t["supply_caps"]
     caps = caps[~caps[ROW].isin(_unread_rows("supply_caps", read_problems))]
     if caps.empty:
@@ -489,7 +486,7 @@ def _check_supply_caps(file: str, t: dict[str, pd.DataFrame], out: list[Problem]
             bad("stage", r["stage"], "a stage some process has (" + ", ".join(sorted(stages)) + ")",
                 "no process has this stage")
         if r["product"] and r["product"] in set(products) | set(groups) and not (
-                set(expand_list(r["product"], groups, products)) & made):
+                set(expand(r["product"], groups, products)) & made):
             bad("product", r["product"], "a product some recipe makes (a positive coefficient)",
                 "no process makes this product")
 

@@ -99,3 +99,10 @@ def test_tariff_with_unknown_bloc_and_bad_period(tmp_path):
     found = problems(tmp_path, case)
     at(found, "tariffs", 2, "importer", "unknown country or bloc")
     at(found, "tariffs", 2, "periods", "unknown period")
+
+
+def test_a_period_listed_twice(tmp_path):
+    case = ox_case()
+    case["export_controls"] = [ctl(periods="2025,2025")]
+    p = at(problems(tmp_path, case), "export_controls", 2, "periods", "a period is listed twice")
+    assert p.expected == "each period once"

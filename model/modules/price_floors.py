@@ -46,22 +46,15 @@ import pandas as pd
 import pyomo.environ as pyo
 from pyomo.core.expr.numeric_expr import LinearExpression
 
+from model.codes import expand, periods_in
 from model.core import PENALTY, TRANSFER, BalanceTerm, CostTerm, Registry, Solution, keyed
 from model.modules.stockpiles import StockInflow
 
 
 def floor_periods(pf: pd.DataFrame, plist: list[str]) -> pd.DataFrame:
     """One row per (floor, period) the floor applies in."""
-    rows = []
-    for g, text in zip(pf["floor"], pf["periods"].fillna("*")):
-        items = [p for p in str(text).split(",") if p]
-        use = plist if not items or "*" in items else [p for p in plist if p in items]
-        rows += [(g, t) for t in use]
+    rows = [(g, t) for g, text in zip(pf["floor"], pf["periods"]) for t in periods_in(text, plist)]
     return pd.DataFrame(rows, columns=["floor", "period"])
-
-
-def zone_members(data, zone: str) -> list[str]:
-    return data.blocs.get(zone, [zone])
 
 
 def covered_units(pf: pd.DataFrame) -> pd.DataFrame:
@@ -190,7 +183,7 @@ class PriceFloors:
         parts = []
         ref = data.products["reference_price_usd_per_t"]
         for g, rec in self.pf[self.pf["mechanism"] == "floor_duty"].iterrows():
-            zone = set(zone_members(data, rec["index_zone"]))
+            zone = set(expand(rec["index_zone"], data.blocs, list(data.countries.index)))
             periods = set(self.fp.loc[self.fp["floor"] == g, "period"])
             hit = (keys["product"] == rec["product"]) & keys["to_country"].isin(zone) \
                 & ~keys["from_country"].isin(zone) & keys["period"].isin(periods)
@@ -303,7 +296,7 @@ def index_price(data, prices: pd.DataFrame, zone: str, product: str, period: str
     A country's price is where its own output sells: its make node (the class of its own
     origin, or `other`, where model.origin tracks classes on the product), else its
     use pool."""
-    members = zone_members(data, zone)
+    members = expand(zone, data.blocs, list(data.countries.index))
     p = prices[(prices["product"] == product) & (prices["period"] == period) & prices["country"].isin(members)]
     if p.empty:
         return float("nan")

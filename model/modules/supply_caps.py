@@ -34,14 +34,9 @@ import pyomo.environ as pyo
 from pyomo.core.expr.numeric_expr import LinearExpression
 
 from model.core import Registry, Solution
-from model.data import expand_codes
+from model.codes import expand, periods_in
 
 TERM_COLS = ["key", "src", "i", "coef"]  # src: 'a' activity, 'f' flow; i: position in the registry list
-
-
-def covered_periods(text: str, periods: list[str]) -> list[str]:
-    items = [p.strip() for p in str(text or "*").split(",") if p.strip()]
-    return list(periods) if not items or "*" in items else [p for p in periods if p in items]
 
 
 def output_coefficients(recipes: pd.DataFrame, products: list[str]) -> pd.Series:
@@ -74,8 +69,8 @@ class SupplyCaps:
         stage_of = data.tables["processes"].set_index("process")["stage"]
         quota, use, share = [], [], []
         for r in caps.to_dict("records"):
-            pers = covered_periods(r["periods"], data.period_list)
-            prods = expand_codes(r["product"], data.groups, plist) if r["product"] else []
+            pers = periods_in(r["periods"], data.period_list)
+            prods = expand(r["product"], data.groups, plist) if r["product"] else []
             if pd.notna(r["cap_t_per_yr"]):
                 quota.append(self._quota_terms(r, acts, pers, prods, countries, data, stage_of))
             else:
@@ -96,7 +91,7 @@ class SupplyCaps:
 
     def _quota_terms(self, r: dict, acts: pd.DataFrame, pers: list[str], prods: list[str],
                      countries: list[str], data, stage_of: pd.Series) -> pd.DataFrame:
-        where = expand_codes(r["country"], data.blocs, countries)
+        where = expand(r["country"], data.blocs, countries)
         a = acts[acts["country"].isin(where) & acts["period"].isin(pers)]
         if r["stage"]:
             a = a[a["process"].map(stage_of) == r["stage"]]
@@ -108,8 +103,8 @@ class SupplyCaps:
 
     def _share_terms(self, r: dict, acts: pd.DataFrame, flows: pd.DataFrame, pers: list[str],
                      prods: list[str], countries: list[str], data) -> tuple[pd.DataFrame, pd.DataFrame]:
-        bloc = set(expand_codes(r["bloc"], data.blocs, countries))
-        capped = set(expand_codes(r["country"], data.blocs, countries))
+        bloc = set(expand(r["bloc"], data.blocs, countries))
+        capped = set(expand(r["country"], data.blocs, countries))
         cap = r["cap"]
         out = output_coefficients(data.recipes, prods)
         a = acts[acts["period"].isin(pers) & acts["process"].isin(out.index) & acts["country"].isin(bloc)]

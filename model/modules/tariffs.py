@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from model.core import TRANSFER, CostTerm, Registry, Solution
-from model.origin import expand_list
+from model.codes import expand, periods_in
 
 
 def duty_per_t(flows: pd.DataFrame, tariffs: pd.DataFrame, data) -> np.ndarray:
@@ -23,20 +23,20 @@ def duty_per_t(flows: pd.DataFrame, tariffs: pd.DataFrame, data) -> np.ndarray:
     cls = flows["cls"] if "cls" in flows else pd.Series("", index=flows.index)
     for r in tariffs.to_dict("records"):
         x = r["exporter"]
-        by_shipper = flows["from_country"].isin(expand_list(x, data.blocs, countries))
+        by_shipper = flows["from_country"].isin(expand(x, data.blocs, countries))
         if x in countries:
             # Where the exporter's origin is tracked, the duty follows origin, not the ship.
             tracked = flows["product"].map(data.origin.controller) == x
             by_origin = np.where(tracked, cls == x, by_shipper)
         else:
             by_origin = by_shipper.to_numpy(bool)
-        importers = expand_list(r["importer"], data.blocs, countries)
+        importers = expand(r["importer"], data.blocs, countries)
         inside = flows["from_country"].isin(importers) if r["importer"] in data.blocs else False
         # Trade between two members of an importing bloc crosses no border of the bloc.
         mask = (flows["to_country"].isin(importers) & ~inside
                 & by_origin
-                & flows["product"].isin(expand_list(r["product"], data.groups, products))
-                & flows["period"].isin(expand_list(r["periods"] or "*", {}, data.period_list))).to_numpy(bool)
+                & flows["product"].isin(expand(r["product"], data.groups, products))
+                & flows["period"].isin(periods_in(r["periods"], data.period_list))).to_numpy(bool)
         adv = 0.0 if r["ad_valorem_pct"] != r["ad_valorem_pct"] else r["ad_valorem_pct"]
         spec = 0.0 if r["specific_usd_per_t"] != r["specific_usd_per_t"] else r["specific_usd_per_t"]
         duty[mask] += adv / 100.0 * price[mask] + spec
