@@ -723,7 +723,7 @@ def breakdown(size: str) -> None:
                 spent[label] = spent.get(label, 0.0) + time.perf_counter() - t
         setattr(owner, name, wrapper)
 
-    for fn in ("period_table", "expand_lanes", "prune_lanes", "content_coefficients", "_active",
+    for fn in ("period_table", "expand_lanes", "prune_lanes", "content_coefficients", "active_pairs",
                "derive_origin", "split_modes", "class_lanes"):
         timed(D, fn, f"model data: {fn}")
     for mod in MODS.core_modules():

@@ -214,7 +214,7 @@ def content_coefficients(products: pd.DataFrame, recipes: pd.DataFrame) -> pd.Da
         pd.DataFrame(index=pd.Index(index, name="product"))
 
 
-def _active(fac: pd.DataFrame, periods: pd.DataFrame) -> pd.DataFrame:
+def active_pairs(fac: pd.DataFrame, periods: pd.DataFrame) -> pd.DataFrame:
     """(facility, period) pairs where the facility runs: first_year <= start < last_year + 1."""
     pairs = fac.reset_index()[["facility", "first_year", "last_year", "capacity_t_per_yr"]].merge(
         periods.reset_index()[["period", "start_year"]], how="cross")
@@ -245,7 +245,7 @@ def build_model_data(case: Case) -> ModelData:
     recipes = t["recipes"][["process", "product", "coefficient"]].copy()
     facilities = t["facilities"].set_index("facility").drop(columns=[ROW, "source"])
 
-    active = _active(facilities, periods)
+    active = active_pairs(facilities, periods)
     fp = t["facility_processes"][["facility", "process", "unit_cost_usd_per_t"]]
     activities = fp.merge(active, on="facility").merge(
         facilities[["country", "capacity_t_per_yr"]], left_on="facility", right_index=True)

@@ -313,21 +313,17 @@ def _check_stockpiles(file: str, t: dict[str, pd.DataFrame], out: list[Problem])
 
 def _covered_potential(t: dict[str, pd.DataFrame], facs: list[str], product: str) -> dict[str, float]:
     """Per period: capacity x largest output coefficient of `product` summed over the
-    facilities active in the period (as model.data decides who runs when)."""
+    facilities active in the period (model.data.active_pairs decides who runs when)."""
+    from model.data import active_pairs
     rec = t["recipes"]
     makes = rec[(rec["product"] == product) & (rec["coefficient"] > 0)]
     fp = t["facility_processes"].merge(makes, on="process")
     best = fp[fp["facility"].isin(facs)].groupby("facility")["coefficient"].max()
     fac = t["facilities"].drop_duplicates("facility").set_index("facility")
-    out = {}
-    for per, start in zip(t["periods"]["period"], t["periods"]["start_year"]):
-        total = 0.0
-        for f, coef in best.items():
-            first, last = fac.at[f, "first_year"], fac.at[f, "last_year"]
-            if (_blank(first) or start >= first - 1e-9) and (_blank(last) or start < last + 1 - 1e-9):
-                total += float(fac.at[f, "capacity_t_per_yr"]) * float(coef)
-        out[per] = total
-    return out
+    pairs = active_pairs(fac.loc[fac.index.isin(best.index)], t["periods"].set_index("period"))
+    pairs["potential"] = pairs["facility"].map(fac["capacity_t_per_yr"] * best).astype(float)
+    total = pairs.groupby("period")["potential"].sum()
+    return {per: float(total.get(per, 0.0)) for per in t["periods"]["period"]}
 
 
 def _check_price_floors(file: str, t: dict[str, pd.DataFrame], out: list[Problem]) -> None:
