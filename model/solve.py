@@ -129,8 +129,4 @@ def solve_model(model, settings: dict) -> SolveResult:
     """Compile, pass, solve; a non-optimal outcome carries no values."""
     with PauseGC():  # the hand-off makes many long-lived objects (model.pipeline)
         h, cols, rows, stats = to_highs(model, settings)
-    if stats["columns"] == 0:
-        return SolveResult("optimal", "optimal: the model is empty", 0.0, np.zeros(0),
-                           np.zeros(len(rows)), {}, {id(c): i for i, c in enumerate(rows)},
-                           dict(stats, solve_s=0.0, load_s=0.0, iterations=0, highs_status="empty"))
-    return run_highs(h, cols, rows, stats)
+    return run_highs(h, cols, rows, stats)  # an empty model is HiGHS's kModelEmpty: optimal

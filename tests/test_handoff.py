@@ -47,3 +47,10 @@ def test_solution_and_duals_map_back_to_components():
     # x1 + x2 = 3 + d lets x1 = 1 + 3d: cost 5 - d, so the equality's dual is -1;
     # 2 x1 + 3 x2 >= 8 + e forces x1 = 1 - e: cost 5 + e, dual +1; x1 <= 2.5 is slack.
     assert sol.duals([m.matrix[0], m.general, m.linear]).tolist() == pytest.approx([-1.0, 1.0, 0.0])
+
+
+def test_an_empty_model_is_optimal_at_zero_cost():
+    m = pyo.ConcreteModel()
+    m.cost = pyo.Objective(expr=0.0)
+    sol = solve_model(m, {})
+    assert sol.optimal and sol.objective == 0.0 and sol.stats["columns"] == 0
