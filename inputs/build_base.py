@@ -434,14 +434,16 @@ SMCO_SRC = ("assumption: world SmCo use ~2,900 t/yr, mostly China; US defence 20
             f"buy 60 t of SmCo alloy; {RF}); no SmCo tonnages in the reference set")
 
 
-# Observed separation is in t of feed (activity) a year; the sourced 2025 figures are separated
-# products in t REO, so feed = REO / 0.94. (The NdPr figures, 2,599 t for MP and 6,558 t for Lynas,
-# would imply 17,610 and ~34,000 t of feed at the model's full-recovery splits: both firms sell
-# NdPr and only part of their La/Ce, so the NdPr-implied feed overstates their separated REO.)
-US_SEP_REO_2025 = 8900      # USGS MCS 2026: US compounds and metals production 2025, t REO
-LYNAS_SEP_REO_FY25 = 10462  # Lynas total REO production FY25 (Jul 2024-Jun 2025)
-MP_SEP_OBS = round(US_SEP_REO_2025 / R, -1)
-LYNAS_SEP_OBS = round(LYNAS_SEP_REO_FY25 / R, -1)
+# Observed separation is in t of feed (activity) a year, read from each firm's NdPr output: NdPr is
+# what MP and Lynas separate all of; both sell only part of their La/Ce (the rest stays in
+# tailings), so their tonnes of separated products (USGS US 8,900 t REO, Lynas 10,462 t REO)
+# understate the feed they put through. Feed = NdPr / (NdPr share x 0.94).
+MP_NDPR_2025 = 2599         # MP Materials NdPr oxide production 2025, t
+LYNAS_NDPR_FY25 = 6558      # Lynas NdPr production FY25 (Jul 2024-Jun 2025), t
+MT_WELD_2025 = 29000        # USGS 2025 Australia, all of it Mt Weld
+MP_SEP_OBS = round(MP_NDPR_2025 / NDPR_PER_FEED["bast"], -1)
+LYNAS_NDPR_FEED = round(LYNAS_NDPR_FY25 / NDPR_PER_FEED["mon"], -1)
+LYNAS_SEP_OBS = min(LYNAS_NDPR_FEED, MT_WELD_2025)
 SOLVAY_SEP_OBS = round(300 / R, -1)
 
 
@@ -452,14 +454,15 @@ def mine_2025() -> dict[str, tuple[str, float]]:
 
 
 # Mined feed that was separated somewhere in 2025 where it is not all of the mine's output:
-# Mt Weld's concentrate only as far as Lynas separates it (Lynas sells none abroad), Mountain
-# Pass's as far as MP separates it plus the US exports of ores and compounds (USGS 2025:
-# 14,000 t REO, concentrate to China before MP's April halt); the rest is stockpiled.
+# Mountain Pass's as far as MP separates it plus the US exports of ores and compounds (USGS 2025:
+# 14,000 t REO, concentrate to China before MP's April halt); the rest went into MP's
+# concentrate stock (the `stockpiles` sheet). Mt Weld's is all separated by Lynas.
+MP_MINED_2025 = 50692       # MP Materials 2025 REO in concentrate
 US_ORE_EXPORTS_2025 = 14000
-SEPARATED_FEED_2025 = {"au_mt_weld": LYNAS_SEP_OBS, "us_mountain_pass": MP_SEP_OBS + US_ORE_EXPORTS_2025}
-SEPARATED_FEED_SRC = (f"Mt Weld {LYNAS_SEP_OBS:,.0f} t (what Lynas separates) and Mountain Pass "
-                      f"{MP_SEP_OBS + US_ORE_EXPORTS_2025:,.0f} t (MP's separation {MP_SEP_OBS:,.0f} t feed + US exports "
-                      f"of ores and compounds 14,000 t REO, USGS 2025) of their mined output")
+MP_STOCK_BUILD_2025 = MP_MINED_2025 - MP_SEP_OBS - US_ORE_EXPORTS_2025
+SEPARATED_FEED_2025 = {"us_mountain_pass": MP_SEP_OBS + US_ORE_EXPORTS_2025}
+SEPARATED_FEED_SRC = (f"Mountain Pass {MP_SEP_OBS + US_ORE_EXPORTS_2025:,.0f} t (MP's separation {MP_SEP_OBS:,.0f} t "
+                      f"feed + US exports of ores and compounds 14,000 t REO, USGS 2025) of its mined output")
 
 
 def supply_2025() -> dict[str, float]:
@@ -581,12 +584,12 @@ def facilities() -> None:
          feed="clay")
     _fac("br_serra_verde", "BRA", 2000, f"Brazilian ionic clay (Serra Verde, name inferred from the DFC loan; {RF}); "
          + obs_as_cap, {"mine_clay": clay}, obs=2000, obs_src=USGS, feed="clay")
-    _fac("us_mountain_pass", "USA", 50692, f"MP Materials Mountain Pass; capacity: record 2025 output 50,692 t REO "
+    _fac("us_mountain_pass", "USA", MP_MINED_2025, f"MP Materials Mountain Pass; capacity: record 2025 output 50,692 t REO "
          f"(MP FY2025 results; {RF}); " + obs_as_cap, {"mine_bast": mine_ex},
-         obs=50692, obs_src=f"MP Materials 2025 REO in concentrate 50,692 t (USGS 2025: 51,000 t; {RF})", feed="bast")
+         obs=MP_MINED_2025, obs_src=f"MP Materials 2025 REO in concentrate 50,692 t (USGS 2025: 51,000 t; {RF})", feed="bast")
     _fac("au_mt_weld", "AUS", MT_WELD_CAP, f"Lynas Mt Weld; derived: expansion target 12,000 t/yr NdPr (2025) / "
          f"({NDPR_PER_FEED['mon']:.4f} t NdPr per t REO: Araxa proxy x 0.94) ({RF})", {"mine_mon": mine_ex},
-         obs=29000, obs_src=f"USGS 2025 Australia ({USGS}); all of it Mt Weld", feed="mon")
+         obs=MT_WELD_2025, obs_src=f"USGS 2025 Australia ({USGS}); all of it Mt Weld", feed="mon")
     _fac("au_iluka_feed", "AUS", 17500, "Iluka's monazite (stockpile and mineral sands) feeding Eneabba; assumption: "
          f"feed at the refinery's 17,500 t/yr TREO nameplate from 2027 ({RF})",
          {"mine_mon": (2000, "assumption: stockpiled monazite, mostly already mined: 2 USD/kg REO")}, first=2027)
@@ -612,10 +615,12 @@ def facilities() -> None:
     _fac("au_lynas_kalgoorlie", "AUS", KALGOORLIE_CAP, "Lynas Kalgoorlie cracking/MREC plant; derived: nameplate "
          f"9,000 t/yr NdPr-equivalent / {NDPR_PER_FEED['mon']:.4f} ({RF})", {"crack_mon": crack_ex},
          obs=LYNAS_SEP_OBS, obs_src=f"derived: the MREC Lynas Malaysia separates ({LYNAS_SEP_OBS:,.0f} t REO feed, "
-         "see my_lynas_kuantan; Kalgoorlie feeds only Kuantan); the rest of Mt Weld's 2025 output (USGS Australia "
-         "29,000 t REO) is not processed in the base period")
+         "see my_lynas_kuantan; Kalgoorlie feeds only Kuantan)")
     _fac("au_eneabba_crack", "AUS", 17500, f"Iluka Eneabba refinery, cracking; 17,500 t/yr TREO from 2027 ({RF})",
          {"crack_mon": crack_ex}, first=2027)
+    _fac("ru_solikamsk_crack", "RUS", 2600, "Solikamsk Magnesium Works (Russia) opens Lovozero loparite concentrate "
+         "(chlorination) before separating it; assumption: sized to Russia's mine output, as ru_solikamsk",
+         {"crack_mon": crack_ex})
     _fac("in_irel_oscom", "IND", 5000, f"IREL OSCOM: 10,000 t/yr monazite -> 5,000 t REO as MRECL (PIB 2015; {RF})",
          {"crack_mon": crack_ex})
     _fac("us_ef_crack", "USA", EF1, f"Energy Fuels White Mesa Phase 1 cracking; derived: 850-1,000 t/yr NdPr (upper "
@@ -636,29 +641,32 @@ def facilities() -> None:
          "capacity not binding, the smelting & separation quota is (supply_caps)",
          {"sep_bo": sep_cn, "sep_bast": sep_cn, "sep_mon": sep_cn,
           "sep_clay": (2 * SEP_CN, "assumption: full separation of ionic-clay carbonate costs twice light separation")},
-         obs=270000 + 30310, obs_src="derived: all of China's 2025 mined output (USGS 270,000 t) and of the countries "
+         obs=270000 + 30310 + 2000 + 1500 + US_ORE_EXPORTS_2025,
+         obs_src="derived: all of China's 2025 mined output (USGS 270,000 t) and of the countries "
          "whose output USGS estimates from China's imports (Myanmar 22,000, Thailand 4,800, Madagascar 2,700, "
-         f"Laos 550, Vietnam 150, Malaysia 110 t: 30,310 t; {RF}) is separated in China; IEA: China 91 % of "
-         "separation (2024)")
+         f"Laos 550, Vietnam 150, Malaysia 110 t: 30,310 t; {RF}) is separated in China, with Brazil's 2,000 t "
+         "(USGS; assumption: Serra Verde's ionic-clay concentrate goes to China, the only ionic-clay separator of "
+         "2025 in the case), Nigeria's 1,500 t (USGS; assumption: its tin-tailings monazite is sold to China, the "
+         "buyer of small producers' concentrate) and the US exports of ores and compounds, 14,000 t REO (USGS 2025: concentrate to China "
+         "before MP's April halt); IEA: China 91 % of separation (2024)")
     _fac("cn_heavy_separation", "CHN", 60000, "China's heavy separation; assumption: capacity not binding (China "
          "separates nearly all heavy rare earths)", {"hsep": hsep_cn})
     _fac("us_mp_separation", "USA", MP_SEP_CAP, f"MP Materials Mountain Pass separation; derived: NdPr exit run-rate "
          f"~4,000 t/yr end-2025 / {NDPR_PER_FEED['bast']:.4f} t NdPr per t feed ({RF})", {"sep_bast": sep_ex},
-         obs=MP_SEP_OBS, obs_src=f"derived: USGS US production of rare-earth compounds and metals 8,900 t REO (2025, "
-         f"separated products incl. Energy Fuels; {RF}) / 0.94 = {MP_SEP_OBS:,.0f} t feed, all attributed to MP "
-         f"(assumption: Energy Fuels nil in the base period, see us_ef_sep); at the model's full-recovery split this "
-         f"gives {MP_SEP_OBS * NDPR_PER_FEED['bast']:,.0f} t NdPr against MP's reported 2,599 t (MP sells NdPr and only "
-         f"part of its La/Ce as separated products, which the fixed split cannot show)")
+         obs=MP_SEP_OBS, obs_src=f"derived: MP Materials NdPr oxide production 2,599 t (2025; {RF}) / "
+         f"{NDPR_PER_FEED['bast']:.4f} t NdPr per t feed (0.157 NdPr share x 0.94) = {MP_SEP_OBS:,.0f} t feed; MP "
+         f"sells only part of the La/Ce this feed holds (USGS: US separated products 8,900 t REO in 2025), the model's "
+         f"full-recovery split makes all of it and the market decides what is used")
     _fac("us_mp_heavy", "USA", round(200 / DY_TB_PER_SEG, -1), f"MP heavy separation at Mountain Pass; derived: 200 t/yr "
          f"Dy+Tb / {DY_TB_PER_SEG:.4f} t Dy+Tb per t SEG+ ({RF}); commissioning mid-2026, Dy/Tb output late 2026, so "
          "the first whole period is 2027", {"hsep": hsep_ex}, first=2027)
     _fac("my_lynas_kuantan", "MYS", KUANTAN_CAP, f"Lynas Malaysia (Gebeng/Kuantan) SX; derived: 10,500 t/yr "
          f"NdPr-equivalent / {NDPR_PER_FEED['mon']:.4f} ({RF})", {"sep_mon": sep_ex},
-         obs=LYNAS_SEP_OBS, obs_src=f"derived: Lynas total REO production FY25 (Jul 2024-Jun 2025) 10,462 t REO "
-         f"of separated products ({RF}) / 0.94 = {LYNAS_SEP_OBS:,.0f} t feed; at the Araxa proxy split this gives "
-         f"{LYNAS_SEP_OBS * NDPR_PER_FEED['mon']:,.0f} t NdPr against Lynas's reported 6,558 t (NdPr is 63 % of "
-         f"Lynas's products: it recovers NdPr from all of Mt Weld's ore but sells only part of the La/Ce, which the "
-         f"fixed split cannot show)")
+         obs=LYNAS_SEP_OBS, obs_src=f"derived: Lynas NdPr production FY25 6,558 t ({RF}) / {NDPR_PER_FEED['mon']:.4f} "
+         f"t NdPr per t feed at the Araxa proxy split = {LYNAS_NDPR_FEED:,.0f} t feed, more than Mt Weld's "
+         f"{MT_WELD_2025:,} t (USGS 2025 Australia): Lynas is read as separating all of Mt Weld's 2025 output (the "
+         f"proxy understates Mt Weld's NdPr share; Lynas sells only part of the La/Ce, 10,462 t REO of products in "
+         f"FY25)")
     _fac("au_eneabba_sep", "AUS", 17500, f"Iluka Eneabba refinery, light separation; 17,500 t/yr TREO, commissioning "
          f"2027 ({RF})", {"sep_mon": sep_ex}, first=2027)
     _fac("au_eneabba_heavy", "AUS", ENEABBA_SEG, f"Iluka Eneabba heavy circuit (Dy, Tb); derived: 17,500 t/yr x SEG+ "
@@ -789,6 +797,10 @@ def transport() -> list[dict]:
              "source": "Lynas ships Kalgoorlie MREC to its Malaysian separation plant; " + FREIGHT},
             {"from_country": "MYS", "to_country": "*", "product": "mrec_mon", "cost_usd_per_t": 200,
              "max_flow_t_per_yr": 0, "source": lynas + "; Malaysia passes on no Australian MREC"},
+            {"from_country": "RUS", "to_country": "*", "product": "ore_feeds", "cost_usd_per_t": 200,
+             "max_flow_t_per_yr": 0, "source": "assumption: Lovozero loparite is cracked and separated at Solikamsk "
+                                               "(ru_solikamsk is sized to Russia's mine output); Russia exports no "
+                                               "ore or concentrate"},
             {"from_country": "CHN", "to_country": "*", "product": "feeds", "cost_usd_per_t": 200,
              "max_flow_t_per_yr": 0, "source": "assumption: China exports no ore, concentrate or intermediate (it is a "
                                                "net importer of feed and restricts exports of processing technology)"}]
@@ -821,6 +833,19 @@ def export_controls() -> list[dict]:
              "source": f"MP Materials stopped shipping concentrate to China in April 2025 (USGS MCS 2026: US exports of "
                        f"ores and compounds 14,000 t in 2025 against 37,500 t in 2024; SMM: 55 kt to China in 2024; "
                        f"{RF}); modelled as a ban from 2025Q2"}]
+
+
+def stockpiles() -> list[dict]:
+    """Commercial stocks the 2025 data show being built: they take the mined tonnes that were
+    neither separated nor exported, and may be drawn later."""
+    return [{"stockpile": "mp_concentrate_stock", "holder": "USA", "product": "bast_conc", "initial_t": 0,
+             "build_min_t_per_yr": MP_STOCK_BUILD_2025, "build_min_periods": ",".join(Y2025),
+             "terminal_rule": "free",
+             "source": f"derived: MP Materials 2025 REO in concentrate 50,692 t less its separation feed "
+                       f"{MP_SEP_OBS:,.0f} t (NdPr-derived, see us_mp_separation) less US exports of ores and "
+                       f"compounds 14,000 t REO (USGS 2025) = {MP_STOCK_BUILD_2025:,.0f} t/yr stocked in 2025 (MP "
+                       f"stopped concentrate sales to China in April 2025 and kept the concentrate; {RF}); after 2025 "
+                       f"no build is assumed; no holding cost (assumption: stored at the mine)"}]
 
 
 def supply_caps() -> list[dict]:
@@ -870,6 +895,7 @@ def base_sheets() -> dict:
         "product_groups": product_groups(), "processes": procs, "recipes": recipes,
         "facilities": facs, "facility_processes": list(FPS), "demand": demand(), "transport": transport(),
         "tariffs": tariffs(), "export_controls": export_controls(), "supply_caps": supply_caps(),
+        "stockpiles": stockpiles(),
         "scenarios": [], "scenario_changes": [],
     }
 

@@ -51,6 +51,8 @@ ROW_MAP: dict[str, tuple[str, str, str]] = {
     "stock_level_balance": ("stockpiles", "initial_t",
                             "level of stockpile {0} in {1} (initial level + buys - releases)"),
     "stock_target": ("stockpiles", "target_t", "target of stockpile {0} in {1}"),
+    "stock_committed_build": ("stockpiles", "build_min_t_per_yr",
+                              "committed net build of stockpile {0} in {1}"),
     "stock_terminal": ("stockpiles", "terminal_rule",
                        "terminal rule of stockpile {0} (end at least at the initial level)"),
     "stock_budget": ("stockpiles", "budget_usd", "purchase budget of stockpile {0}"),

@@ -305,6 +305,11 @@ def _check_stockpiles(file: str, t: dict[str, pd.DataFrame], out: list[Problem])
         if not _blank(cap) and not _blank(r["initial_t"]) and r["initial_t"] > cap:
             out.append(Problem(file, "stockpiles", row, "initial_t", r["initial_t"],
                                f"at most capacity_t ({cap:g})", "initial level above capacity"))
+        lo, hi = r["build_min_t_per_yr"], r["buy_max_t_per_yr"]
+        if not _blank(lo) and not _blank(hi) and lo > hi:
+            out.append(Problem(file, "stockpiles", row, "build_min_t_per_yr", lo,
+                               f"at most buy_max_t_per_yr ({hi:g})",
+                               "a committed build above the most that may be bought"))
         if not _blank(r["budget_usd"]) and _blank(price.get(r["product"])):
             out.append(Problem(file, "stockpiles", row, "budget_usd", r["budget_usd"],
                                f"a reference_price_usd_per_t for {r['product']} in the products sheet",

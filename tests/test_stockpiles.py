@@ -64,6 +64,8 @@ def _check_stock(stock: pd.DataFrame, rows: pd.DataFrame) -> None:
                              ("release_t_per_yr", "release_max_t_per_yr")):
                 if r[lim] == r[lim]:
                     assert x[col] <= r[lim] + TOL, f"{col} above {lim}"
+            if x["build_min_t_per_yr"] > 0:  # stock_committed_build
+                assert x["buy_t_per_yr"] - x["release_t_per_yr"] >= x["build_min_t_per_yr"] - TOL
             if x["target_enforced"]:  # stock_target
                 assert x["level_t"] >= x["target_t"] - TOL
                 assert x["regime"] == "normal"
@@ -149,6 +151,38 @@ def test_bought_in_normal_year_drawn_in_crisis_quarter(tmp_path):
     purchases = costs[costs["component"] == "stock_purchases"]
     assert purchases["cost_usd"].sum() == pytest.approx(1500.0, **APPROX)
     assert not purchases["in_objective"].any()
+
+
+def test_committed_build_is_a_net_addition(tmp_path):
+    """Two normal years; B makes ox at 10 (100 t/yr) both years, A uses 80 t/yr and could
+    release its 15 t initial stock (terminal rule free): without a commitment it does,
+    importing 65 t in 2025 (cost 65 x 15 + 80 x 15 = 2175, nothing held). A
+    committed net build of 10 t/yr in 2025 only: buying 10 and releasing 10 in the same
+    year would leave the level unchanged, so the constraint counts buys less releases:
+    A imports 90 in 2025 and nothing comes out; in 2026 it releases all 25 t and imports
+    55. Cost 90 x 15 + 2 x 25 (holding 2025) + 55 x 15 = 2225; the last committed tonne
+    costs 15 in 2025 less the 15 it saves in 2026 plus 2 of holding = 2 USD/t."""
+    def case(**stock) -> dict:
+        c = crisis_case(initial_t=15, capacity_t=None, **stock)
+        c["periods"] = [{"period": "2025", "start_year": 2025, "duration_yr": 1},
+                        {"period": "2026", "start_year": 2026, "duration_yr": 1}]
+        c["facilities"] = [fac("fb", "B", 100)]
+        c["demand"] = [dem("A", "ox", 80, "2025"), dem("A", "ox", 80, "2026")]
+        return c
+    free = solve_reserves(tmp_path, case(), "free.xlsx")
+    assert free.solve.objective == pytest.approx(65 * 15 + 80 * 15, **APPROX)
+
+    r = solve_reserves(tmp_path, case(build_min_t_per_yr=10, build_min_periods="2025"), "built.xlsx")
+    s = r.tables["stockpiles"].set_index("period")
+    assert s.loc["2025", "buy_t_per_yr"] - s.loc["2025", "release_t_per_yr"] == pytest.approx(10.0, **APPROX)
+    assert s.loc["2025", "level_t"] == pytest.approx(25.0, **APPROX)
+    assert s.loc["2026", "release_t_per_yr"] == pytest.approx(25.0, **APPROX)
+    assert s.loc["2025", "build_min_t_per_yr"] == pytest.approx(10.0) and s.loc["2026", "build_min_t_per_yr"] == 0
+    assert value(r.tables["flows"], "flow_t_per_yr", period="2025") == pytest.approx(90.0, **APPROX)
+    assert value(r.tables["flows"], "flow_t_per_yr", period="2026") == pytest.approx(55.0, **APPROX)
+    # No discounting in these tests (rate 0): 1350 + 50 + 825.
+    assert r.solve.objective == pytest.approx(90 * 15 + 2 * 25 + 55 * 15, **APPROX)
+    assert s.loc["2025", "build_cost_usd_per_t"] == pytest.approx(2.0, **APPROX)
 
 
 def test_budget_that_binds(tmp_path):
@@ -325,3 +359,10 @@ def test_unknown_holder_and_product(tmp_path):
     found = problems(tmp_path, crisis_case(holder="C", product="oxx"))
     find(found, "stockpiles", 2, "holder", "unknown country")
     find(found, "stockpiles", 2, "product", "unknown product")
+
+
+def test_committed_build_above_buy_max_and_unknown_period(tmp_path):
+    found = problems(tmp_path, crisis_case(build_min_t_per_yr=20, buy_max_t_per_yr=12, build_min_periods="2025,2027"))
+    p = find(found, "stockpiles", 2, "build_min_t_per_yr", "committed build above")
+    assert "at most buy_max_t_per_yr (12)" in p.expected
+    assert any(q.column == "build_min_periods" and "2027" in str(q.value) for q in found)

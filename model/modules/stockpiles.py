@@ -10,6 +10,8 @@ Variables (>= 0)
 Constraints
   stock_level_balance[h,t]: L[h,t] = L[h,t-1] + d_t (buy - release + inflows), L[h,t0-1] = initial_t.
   stock_target[h,t]:        L[h,t] >= target[h,t] in normal periods only (crisis periods may draw down).
+  stock_committed_build[h,t]: buy - release >= build_min[h,t] in build_min_periods (a net
+                            build: buying and releasing the same tonnes cannot meet it).
   stock_terminal[h]:        L[h,T] >= initial_t when terminal_rule is keep.
   stock_budget[h]:          sum_t d_t x buy[h,t] x reference_price <= budget_usd.
 Balance: release enters and buys leave the holder's node (holder, product, t).
@@ -56,6 +58,7 @@ import pandas as pd
 import pyomo.environ as pyo
 from pyomo.core.expr.numeric_expr import LinearExpression
 
+from model.codes import periods_in
 from model.core import RESOURCE, TRANSFER, BalanceTerm, CostTerm, Registry, Solution, keyed
 from model.data import NO_ELEMENT
 from model.origin import OTHER, label
@@ -125,8 +128,12 @@ class Stockpiles:
         per = data.periods
         plist = data.period_list
         keys = sp[["stockpile", "holder", "product", "initial_t", "capacity_t", "target_t",
-                   "target_days_of_cover", "buy_max_t_per_yr", "release_max_t_per_yr",
+                   "target_days_of_cover", "build_min_t_per_yr", "buy_max_t_per_yr", "release_max_t_per_yr",
                    "holding_cost_usd_per_t_yr"]].merge(pd.DataFrame({"period": plist}), how="cross")
+        committed = {(h, t) for h, text in zip(sp["stockpile"], sp["build_min_periods"])
+                     for t in periods_in(text, plist)}
+        on = np.array([k in committed for k in zip(keys["stockpile"], keys["period"])], dtype=bool)
+        keys["build_min_t_per_yr"] = np.where(on, keys["build_min_t_per_yr"].fillna(0.0).to_numpy(float), 0.0)
         keys["duration_yr"] = keys["period"].map(per["duration_yr"]).to_numpy(float)
         keys["regime"] = keys["period"].map(per["regime"]).to_numpy()
         keys["reference_price_usd_per_t"] = keys["product"].map(
@@ -176,6 +183,7 @@ class Stockpiles:
                 self.inflow.setdefault((h, t), []).append(v)
         self._level_constraints(m, keys, idx)
         self._target_constraints(m, keys, idx)
+        self._build_constraints(m, keys, idx)
         self._terminal_and_budget(m, sp, keys, idx, plist)
 
     def _level_constraints(self, m, keys: pd.DataFrame, idx: list[tuple]) -> None:
@@ -211,6 +219,21 @@ class Stockpiles:
         m.stock_target = pyo.Constraint(m.STOCK_TARGETS, rule=stock_target)
         self.target_cons = list(m.stock_target.values())
 
+    def _build_constraints(self, m, keys: pd.DataFrame, idx: list[tuple]) -> None:
+        low = keys["build_min_t_per_yr"].to_numpy(float)
+        self.build_idx = np.flatnonzero(low > 0)
+        bkeys = [idx[i] for i in self.build_idx]
+        pos = {k: i for i, k in enumerate(idx)}
+        m.STOCK_BUILDS = pyo.Set(initialize=bkeys, dimen=2, ordered=True)
+
+        def stock_committed_build(m, h, t):
+            """buy[h,t] - release[h,t] >= build_min[h,t]."""
+            i = pos[h, t]
+            return LinearExpression(constant=0.0, linear_coefs=[1.0, -1.0],
+                                    linear_vars=[self.buy[i], self.release[i]]) >= float(low[i])
+        m.stock_committed_build = pyo.Constraint(m.STOCK_BUILDS, rule=stock_committed_build)
+        self.build_cons = list(m.stock_committed_build.values())
+
     def _terminal_and_budget(self, m, sp: pd.DataFrame, keys: pd.DataFrame, idx: list[tuple],
                              plist: list[str]) -> None:
         pos = {k: i for i, k in enumerate(idx)}
@@ -245,6 +268,7 @@ class Stockpiles:
         later = k["stockpile"].duplicated().to_numpy()
         out["level_start_t"] = np.where(later, np.roll(level, 1), k["initial_t"].fillna(0.0).to_numpy(float))
         out["buy_t_per_yr"] = sol.values(self.buy)
+        out["build_min_t_per_yr"] = k["build_min_t_per_yr"].to_numpy(float)
         out["release_t_per_yr"] = sol.values(self.release)
         inflow = [float(sol.values(self.inflow.get((h, t), [])).sum()) for h, t in zip(k["stockpile"], k["period"])]
         out["inflow_t_per_yr"] = inflow
@@ -259,6 +283,10 @@ class Stockpiles:
         val = np.full(len(out), np.nan)
         val[self.target_idx] = sol.duals(self.target_cons) / w[self.target_idx]
         out["target_cost_usd_per_t"] = val
+        # Dual of buy - release >= build_min: what the last committed tonne costs.
+        val = np.full(len(out), np.nan)
+        val[self.build_idx] = sol.duals(self.build_cons) / w[self.build_idx]
+        out["build_cost_usd_per_t"] = val
         out["capacity_t"] = k["capacity_t"].to_numpy(float)
         out["final_demand_t_per_yr"] = k["final_demand_t_per_yr"].to_numpy(float)
         daily = out["final_demand_t_per_yr"].to_numpy(float) / 365.0
