@@ -243,11 +243,15 @@ def products() -> list[dict]:
         p("hre_other_ox", "oxide", "mix", "t_REO",
           src="Ho, Er, Tm, Yb, Lu and Sc oxides lumped (minor heavies; no demand modelled: their uses are small and "
               "the reference set has no tonnages); no single price"),
-        p("NdPr_metal", "metal", "NdPr", "t_metal", round(747.5e3 / CNY, -2),
-          f"metal; reference price Pr-Nd alloy 745-750k CNY/t (SMM Aug 2025) at {CNY} CNY/USD ({RF})"),
-        p("Dy_metal", "metal", "Dy", "t_metal", round(1.57e6 / 0.8 / CNY, -2),
-          f"metal (Dy-Fe alloy as Dy); reference price Dy-Fe 1.56-1.58 M CNY/t (SMM Aug 2025) per t Dy at ~80 % Dy "
-          f"(assumption), {CNY} CNY/USD ({RF})"),
+        p("NdPr_metal", "metal", "NdPr", "t_metal", round(P["NdPr_metal"]),
+          f"metal; reference price derived on the oxides' basis: Argus 2025 NdPr oxide 69 USD/kg x 1.17 + the SMM Aug "
+          f"2025 oxide-to-alloy spread {NDPR_METAL_CN:,.0f} USD/t (see reduce_ndpr); SMM's Aug 2025 Pr-Nd alloy price "
+          f"itself, 745-750k CNY/t (~{747.5e3 / CNY:,.0f} USD/t at {CNY} CNY/USD), is a month of the 2025 peak, not the "
+          f"annual average the oxides use ({RF})"),
+        p("Dy_metal", "metal", "Dy", "t_metal", round(P["Dy_metal"]),
+          f"metal (Dy-Fe alloy as Dy); reference price derived on the oxides' basis: Argus 2025 Dy oxide 239 USD/kg x "
+          f"1.148 + the SMM Aug 2025 oxide-to-metal spread {DY_METAL_CN:,.0f} USD/t (see reduce_dy); SMM's Aug 2025 "
+          f"Dy-Fe price, 1.56-1.58 M CNY/t at ~80 % Dy (assumption), is a single month ({RF})"),
         p("magnet_std", "magnet", "mix", "t_magnet", 49000,
           f"sintered NdFeB, standard grades; reference price China magnet export unit value 49 USD/kg "
           f"(2024, DERIVED: US$2.86bn / 58,152 t; {RF})"),
@@ -547,15 +551,20 @@ FACILITIES: list[dict] = []
 FPS: list[dict] = []
 
 
-def _fac(code, country, cap, src, procs, first=None, last=None, obs=None, obs_src="", feed=None):
+def _fac(code, country, cap, src, procs, first=None, last=None, obs=None, obs_src="", feed=None, like=None):
     row = {"facility": code, "country": country, "capacity_t_per_yr": cap, "first_year": first,
-           "last_year": last, "observed_output_t_per_yr": obs,
-           "source": src + (f"; observed output: {obs_src}" if obs is not None else "")}
+           "last_year": last, "observed_output_t_per_yr": obs, "calibrated_as": like,
+           "source": src + (f"; observed output: {obs_src}" if obs is not None else "")
+           + (f"; calibrated as {like}: {CALIBRATED_AS_SRC}" if like else "")}
     if feed:
         row["_feed"] = feed
     FACILITIES.append(row)
     for k, (cost, csrc) in procs.items():
         FPS.append({"facility": code, "process": k, "unit_cost_usd_per_t": cost, "source": csrc})
+
+
+CALIBRATED_AS_SRC = ("assumption: a new tranche of an observed industry runs on that industry's calibrated cost "
+                     "curve (its output counts with the observed facility's against the 2025 observed output)")
 
 
 def facilities() -> None:
@@ -734,7 +743,7 @@ def facilities() -> None:
          obs=round(0.8 * 255200 * (1 + MAGNET_GROWTH) ** 2, -2), obs_src="derived: CSRE sintered blanks 255.2 kt (2023) "
          f"grown to 2025 x 0.8 finished per blank ({RF})")
     _fac("cn_magnets_growth", "CHN", 150000, "assumption: China adds magnet capacity as demand grows (no capacity "
-         "figures published); from 2028", cn_mag, first=2028)
+         "figures published); from 2028", cn_mag, first=2028, like="cn_magnets")
     _fac("jp_magnets", "JPN", 13000, f"Japanese sintered NdFeB and SmCo makers (Shin-Etsu, Proterial, TDK); "
          f"capacity: ~13 kt production (JSNM 2017, estimate for 2024; {RF}) used as capacity (assumption)",
          {**ex_mag, **ex_smco}, obs=13000, obs_src=f"JSNM 2017 ~13 kt, estimate for 2024 ({RF})")
@@ -743,7 +752,7 @@ def facilities() -> None:
                               "than conventional high-temperature grades; " + EX_CN_SRC)},
          obs=480, obs_src=f"derived: ~40 t/month x 12 ({RF})")
     _fac("jp_daido_2030", "JPN", 960, f"Daido plans to triple HRE-free output by 2030 ({RF})",
-         {"make_ht_hrefree": (ex_cn(MAGNET_CN + HT_EXTRA) + 10000, "as jp_daido")}, first=2030)
+         {"make_ht_hrefree": (ex_cn(MAGNET_CN + HT_EXTRA) + 10000, "as jp_daido")}, first=2030, like="jp_daido")
     _fac("vn_shin_etsu", "VNM", 2200, f"Shin-Etsu Vietnam sintered NdFeB 2,200 t/yr (end-2022; later doubled, not "
          f"quantified; {RF})", ex_mag)
     _fac("vn_sgi_vina", "VNM", 4000, f"SGI Vina, Quang Nam, 4,000 t/yr (2025; {RF})", ex_mag)
@@ -1128,8 +1137,9 @@ def scenarios(sheets: dict, base: dict) -> None:
     _scenario(sheets, "eu_crma_65", "",
               "EU Critical Raw Materials Act benchmark: from the 2028-30 period no single third country supplies more "
               "than 65 % of the EU's use of NdFeB magnets (China's share tracked by origin, so re-exports count)",
-              "China's share of EU magnet use falls to 65 %; EU magnet plants and Japanese, Korean and Vietnamese "
-              "imports fill what they can, the rest is unserved: EU magnet cost (prices and penalties) rises",
+              "China's share of EU magnet use falls to 65 %; magnets made outside China (Japan, Korea, Vietnam, the EU) "
+              "are diverted to the EU while their home markets take Chinese magnets instead, and what cannot be "
+              "diverted goes unserved: EU magnet cost (prices and penalties) rises",
               [_append("supply_caps", cap="eu_crma_65_magnets", country="CHN", product="ndfeb", bloc="EU",
                        max_share=0.65, periods="2028-30,2031-35",
                        source="EU Critical Raw Materials Act (Regulation 2024/1252) art. 5: by 2030 at most 65 % of "

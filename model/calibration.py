@@ -2,7 +2,8 @@
 
 Stage 1 solves the case with the first period's output of every facility that has an
 observed output held within a tolerance of it:
-    X_f (1 - tol) <= sum_k activity[f,k,t0] <= X_f (1 + tol)
+    X_f (1 - tol) <= sum_{g in G_f, k} activity[g,k,t0] <= X_f (1 + tol)
+(G_f: f and the tranches `calibrated_as` f that run in the first period.)
 Their duals, per tonne (divided by the period weight), say how far the model's costs are
 from explaining what was observed: a binding upper row (dual u_f <= 0) is a rent the
 model would earn from producing more, so output beyond X_f must cost r_f = -u_f more; a
@@ -30,6 +31,7 @@ from pyomo.core.expr.numeric_expr import LinearExpression
 
 from model.build import build_model
 from model.data import build_model_data
+from model.modules.calibration import calibration_group
 from model.schema import SHEETS_BY_NAME, InputError, Problem
 from model.solve import solve_model
 from model.workbook import Case
@@ -48,8 +50,9 @@ def calibration_table(case: Case) -> pd.DataFrame:
     fac = data.facilities
     observed = fac["observed_output_t_per_yr"].dropna()
     acts, avars = built.registry.activity_table()
-    base = acts[(acts["period"] == t0) & acts["unit"].isin(observed.index)]
-    groups = base.groupby("unit", sort=True).indices
+    acts = acts.assign(group=calibration_group(acts["unit"], fac))
+    base = acts[(acts["period"] == t0) & acts["group"].isin(observed.index)]
+    groups = base.groupby("group", sort=True).indices
     names = list(groups)
     if not names:
         raise InputError([Problem(Path(case.path).name, "facilities", None, "observed_output_t_per_yr",

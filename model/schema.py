@@ -211,6 +211,10 @@ SHEETS: tuple[Sheet, ...] = (
         Column("observed_output_t_per_yr", "float", "Observed output in the base year, "
                "for calibration and checks; never used as capacity.", unit="t/yr",
                default=None, min=0.0),
+        Column("calibrated_as", "str", "An observed facility whose calibration terms this "
+               "tranche shares: its output counts with that facility's against the observed "
+               "output (a new tranche of the same industry runs on the same calibrated cost "
+               "curve, not a cheaper one). Blank for none.", default="", ref=FACILITY),
     ], key=("facility",), required=True),
     _sheet("facility_processes", "Processes a facility can run, each with its cost; "
            "they share the facility's capacity.", [

@@ -126,6 +126,17 @@ def _check_facilities(file: str, t: dict[str, pd.DataFrame], out: list[Problem])
         out.append(Problem(file, "facilities", r[ROW], "last_year", r["last_year"],
                            f"a year at or after first_year ({r['first_year']:g})",
                            "last_year before first_year"))
+    observed = set(fac.loc[fac["observed_output_t_per_yr"].notna(), "facility"])
+    for r in fac[fac["calibrated_as"].fillna("") != ""].to_dict("records"):
+        parent = r["calibrated_as"]
+        if parent not in set(fac["facility"]):
+            continue  # an unknown code is reported by the reference check
+        if parent == r["facility"] or pd.notna(r["observed_output_t_per_yr"]) or parent not in observed:
+            why = ("a facility cannot share its own terms" if parent == r["facility"] else
+                   "a facility with its own observed output is calibrated on its own"
+                   if pd.notna(r["observed_output_t_per_yr"]) else "the facility named has no observed output")
+            out.append(Problem(file, "facilities", r[ROW], "calibrated_as", parent,
+                               "another facility with an observed output (this one without)", why))
     used = set(t["facility_processes"]["facility"])
     for r in fac[~fac["facility"].isin(used)].to_dict("records"):
         out.append(Problem(file, "facilities", r[ROW], "facility", r["facility"],

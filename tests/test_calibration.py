@@ -115,3 +115,57 @@ def test_a_plant_is_never_paid_to_make_what_nobody_buys(tmp_path):
     assert value(prod, "activity_t_per_yr", period="2025") == pytest.approx(60.0, **APPROX)
     assert value(prod, "activity_t_per_yr", period="2026") == pytest.approx(0.0, abs=1e-9)
     assert r.tables["disposal"].empty
+
+
+def growth_case(calibrated_as: str = "") -> dict:
+    """The case above in 2025 plus 2026, when demand is 185 t and a new tranche A2 of A's
+    industry (cost 10, 100 t) opens, with the 2025 calibration terms."""
+    c = case()
+    c["periods"].append({"period": "2026", "start_year": 2026, "duration_yr": 1})
+    c["demand"].append(dem("X", "conc", 185, "2026", penalty=1000))
+    c["facilities"].append(fac("A2", "X", 100, first_year=2026, calibrated_as=calibrated_as))
+    c["facility_processes"].append(fp("A2", "mine", 10))
+    c["calibration"] = [
+        {"facility": "A", "observed_output_t_per_yr": 60, "below_observed_usd_per_t": -1,
+         "above_observed_usd_per_t": 16, "source": "the stage-1 terms of the test above"},
+        {"facility": "B", "observed_output_t_per_yr": 60, "below_observed_usd_per_t": -6,
+         "above_observed_usd_per_t": 1, "source": "the stage-1 terms of the test above"}]
+    return c
+
+
+def test_a_tranche_calibrated_as_its_industry_shares_the_cost_curve(tmp_path):
+    """Without `calibrated_as`, A2 (10, no terms) undercuts the calibrated curve in 2026:
+    A 60 at 9, A2 100 at 10, B 25 at 24 = 2,140 and the price is 24. With A2 calibrated
+    as A, A and A2 together make 60 at 9 (10 - 1) and anything beyond pays the 17 step
+    (26): B 60 at 24 and C 65 at 25 come first: 540 + 1,440 + 1,625 = 3,605, price 25.
+    2025 is the calibrated test above (2,105); no discounting."""
+    free = run_case(str(write_case(tmp_path / "a.xlsx", growth_case(), {"base_year": 2025})))
+    assert_feasible(free)
+    p26 = free.tables["production"].query("period == '2026'").groupby("facility")["activity_t_per_yr"].sum()
+    assert p26["A2"] == pytest.approx(100.0, **APPROX) and p26["B"] == pytest.approx(25.0, **APPROX)
+    assert free.solve.objective == pytest.approx(2105.0 + 2140.0, **APPROX)
+
+    r = run_case(str(write_case(tmp_path / "b.xlsx", growth_case("A"), {"base_year": 2025})))
+    assert_feasible(r)
+    p26 = r.tables["production"].query("period == '2026'").groupby("facility")["activity_t_per_yr"].sum()
+    assert p26["A"] + p26["A2"] == pytest.approx(60.0, **APPROX)
+    assert p26["B"] == pytest.approx(60.0, **APPROX) and p26["C"] == pytest.approx(65.0, **APPROX)
+    assert r.solve.objective == pytest.approx(2105.0 + 3605.0, **APPROX)
+    ex = r.tables["calibration_excess"].set_index(["facility", "period"])["above_observed_t_per_yr"]
+    assert ex["A", "2026"] == pytest.approx(0.0, abs=1e-9)
+    price = r.tables["prices"].set_index("period")["price_usd_per_t"]
+    assert price["2026"] == pytest.approx(25.0, **APPROX)
+    # The terms are derived from 2025, when A2 does not run: the same as without it.
+    t = calibration_table(load_case(str(tmp_path / "b.xlsx"))).set_index("facility")
+    assert t.loc["A", "above_observed_usd_per_t"] == pytest.approx(16.0, **APPROX)
+
+
+def test_calibrated_as_must_name_an_observed_facility(tmp_path):
+    from model.schema import InputError
+    c = growth_case("C")
+    c["facilities"][0]["calibrated_as"] = "A"  # A has its own observed output
+    with pytest.raises(InputError) as exc:
+        load_case(str(write_case(tmp_path / "bad.xlsx", c, {"base_year": 2025})))
+    found = {(p.row, p.column, p.value, p.message) for p in exc.value.problems}
+    assert (2, "calibrated_as", "A", "a facility cannot share its own terms") in found
+    assert (5, "calibrated_as", "C", "the facility named has no observed output") in found
