@@ -471,7 +471,7 @@ SEPARATED_FEED_SRC = (f"Mountain Pass {MP_SEP_OBS + US_ORE_EXPORTS_2025:,.0f} t 
 
 def supply_2025() -> dict[str, float]:
     """Separated oxide supply in 2025 (t REO/yr): every mined tonne that was separated
-    (all of it except the Mt Weld and Mountain Pass concentrate left unprocessed)."""
+    (all of it except the Mountain Pass concentrate MP stocked)."""
     splits = {"bast": {**MP_SPLIT_SHARES}, "bo": ARAXA_LIGHT, "mon": ARAXA_LIGHT, "clay": CLAY_SPLIT}
     out: dict[str, float] = {}
     for fac, (feed, q) in mine_2025().items():
@@ -682,8 +682,7 @@ def facilities() -> None:
          f"{SEG_SHARE_ARAXA:.4f} x 0.94 ({RF})", {"hsep": hsep_ex}, first=2027)
     _fac("us_ef_sep", "USA", EF1, "Energy Fuels White Mesa Phase 1 separation; as its cracking", {"sep_mon": sep_ex},
          obs=0, obs_src=f"assumption: nil in the base period; Phase 1 runs in campaigns and its 2025 output is not in "
-         f"the reference set, so the whole of USGS's 8,900 t REO of US separated products (which includes Energy "
-         f"Fuels) is given to MP, keeping the US total at the USGS figure ({RF})")
+         f"the reference set ({RF})")
     _fac("us_ef_sep_ph2", "USA", EF2 - EF1, "Energy Fuels Phase 2 separation; as its cracking", {"sep_mon": sep_ex},
          first=2029)
     _fac("us_ef_heavy", "USA", round(306 / DY_TB_PER_SEG, -1), f"Energy Fuels Phase 2 heavy: Dy 240 + Tb 66 t/yr "
@@ -846,15 +845,23 @@ def export_controls() -> list[dict]:
 
 def stockpiles() -> list[dict]:
     """Commercial stocks the 2025 data show being built: they take the mined tonnes that were
-    neither separated nor exported, and may be drawn later."""
-    return [{"stockpile": "mp_concentrate_stock", "holder": "USA", "product": "bast_conc", "initial_t": 0,
-             "build_min_t_per_yr": MP_STOCK_BUILD_2025, "build_min_periods": ",".join(Y2025),
-             "terminal_rule": "free",
+    neither separated nor exported, and may be drawn later. Two rows: what MP stocked all
+    year, and from 2025Q2 also the 14,000 t/yr it no longer exported (the ban row of
+    export_controls), so MP's separation stays at its observed feed after the halt."""
+    common = {"holder": "USA", "product": "bast_conc", "initial_t": 0, "terminal_rule": "free"}
+    store = "no holding cost (assumption: stored at the mine); after 2025 no build is assumed"
+    return [{"stockpile": "mp_concentrate_stock", **common, "build_min_t_per_yr": MP_STOCK_BUILD_2025,
+             "build_min_periods": ",".join(Y2025),
              "source": f"derived: MP Materials 2025 REO in concentrate 50,692 t less its separation feed "
                        f"{MP_SEP_OBS:,.0f} t (NdPr-derived, see us_mp_separation) less US exports of ores and "
                        f"compounds 14,000 t REO (USGS 2025) = {MP_STOCK_BUILD_2025:,.0f} t/yr stocked in 2025 (MP "
-                       f"stopped concentrate sales to China in April 2025 and kept the concentrate; {RF}); after 2025 "
-                       f"no build is assumed; no holding cost (assumption: stored at the mine)"}]
+                       f"stopped concentrate sales to China in April 2025 and kept the concentrate; {RF}); {store}"},
+            {"stockpile": "mp_concentrate_stock_after_halt", **common, "build_min_t_per_yr": US_ORE_EXPORTS_2025,
+             "build_min_periods": ",".join(Y2025[1:]),
+             "source": f"derived: the 14,000 t/yr of concentrate exports (USGS 2025) that MP kept once it stopped "
+                       f"sales to China in April 2025 (mp_halt_china_sales; {RF}); the base period's annual rates "
+                       f"put the whole year's exports in 2025Q1, so over 2025 the model ships 3,500 t and stocks "
+                       f"{0.25 * MP_STOCK_BUILD_2025 + 0.75 * (MP_STOCK_BUILD_2025 + US_ORE_EXPORTS_2025):,.0f} t; {store}"}]
 
 
 def supply_caps() -> list[dict]:

@@ -81,7 +81,9 @@ def calibration_table(case: Case) -> pd.DataFrame:
     # Never pay a plant to run: where the loss exceeds its running cost, what it made was
     # not wanted at any price (its stage-1 output went to disposal), so the term stops at
     # the running cost less the margin and the free solve does not reproduce that output.
-    cheapest = data.activities.groupby("facility")["unit_cost_usd_per_t"].min().reindex(names).to_numpy(float)
+    # ... nor a cheaper tranche calibrated as it: the floor is the group's cheapest running cost.
+    group = calibration_group(data.activities["facility"], fac)
+    cheapest = data.activities.groupby(group.to_numpy())["unit_cost_usd_per_t"].min().reindex(names).to_numpy(float)
     below = -loss - margin
     floor = -cheapest + margin
     capped = below < floor

@@ -234,7 +234,7 @@ class Resolver:
         sheets = {s for s, _ in changed}
         t = self.union.tables
         if ("demand", "quantity_t_per_yr") in changed and not t["stockpiles"].empty:
-            return "demand changed and stockpiles read demand (days-of-cover targets)"
+            return "demand changed and stockpiles read demand (days-of-cover targets and the cover report)"
         if ("facilities", "capacity_t_per_yr") in changed and not t["price_floors"].empty:
             return "capacity changed and price floors read capacity (offtake volumes)"
         # Freight is read by ban values: apply() rebinds the controls module's forbidden

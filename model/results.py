@@ -7,6 +7,7 @@ import pandas as pd
 
 from model.build import BuiltModel
 from model.core import CALIBRATION, PENALTY, RESOURCE, TRANSFER
+from model.margins import reference_margins
 from model.solve import SolveResult
 
 
@@ -127,5 +128,6 @@ def extract_tables(built: BuiltModel, sol: SolveResult) -> dict[str, pd.DataFram
     content = built.data.content.reset_index()
     tables["content"] = content
     tables["chain"] = chain_table(built.data)  # recipes as run: tracing reads tables only
+    tables["reference_margins"] = reference_margins(built.data.tables, tables["production"], None, tables["flows"])
     tables = {"summary": summary_table(costs, dem, sol, built), **tables}
     return tables

@@ -335,8 +335,9 @@ SHEETS: tuple[Sheet, ...] = (
         Column("buy_max_t_per_yr", "float", "Most bought per year; blank for no limit.",
                unit="t/yr", default=None, min=0.0),
         Column("build_min_t_per_yr", "float", "Least net build per year (buys less "
-               "releases) in build_min_periods: a committed purchase programme, or a stock "
-               "build observed in the data (e.g. concentrate a mine stored); blank for none.",
+               "releases) in build_min_periods, crisis periods included (unlike a target): a "
+               "committed purchase programme, or a stock build observed in the data (e.g. "
+               "concentrate a mine stored); blank for none.",
                unit="t/yr", default=None, min=0.0),
         Column("build_min_periods", "list", "Periods build_min_t_per_yr applies in; blank or "
                "* for all.", ref=PERIOD, wildcard=True, default="*"),

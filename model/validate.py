@@ -321,10 +321,39 @@ def _check_stockpiles(file: str, t: dict[str, pd.DataFrame], out: list[Problem])
             out.append(Problem(file, "stockpiles", row, "build_min_t_per_yr", lo,
                                f"at most buy_max_t_per_yr ({hi:g})",
                                "a committed build above the most that may be bought"))
+        if not _blank(lo) and lo > 0:
+            _check_committed_build(file, t, r, out)
         if not _blank(r["budget_usd"]) and _blank(price.get(r["product"])):
             out.append(Problem(file, "stockpiles", row, "budget_usd", r["budget_usd"],
                                f"a reference_price_usd_per_t for {r['product']} in the products sheet",
                                "a purchase budget needs the product's reference price"))
+
+
+def _check_committed_build(file: str, t: dict[str, pd.DataFrame], r: dict, out: list[Problem]) -> None:
+    """A committed build must fit the store (over each run of consecutive build periods,
+    even from empty) and the purchase budget (buys are at least the build)."""
+    per = t["periods"]
+    plist = list(per["period"])
+    dur = dict(zip(per["period"], per["duration_yr"].astype(float)))
+    on = set(periods_in(r["build_min_periods"], plist))
+    row, lo, cap = _row(r[ROW]), float(r["build_min_t_per_yr"]), r["capacity_t"]
+    if not _blank(cap):
+        run = 0.0
+        for p in plist:
+            run = run + dur[p] * lo if p in on else 0.0
+            if run > cap + 1e-9:
+                out.append(Problem(file, "stockpiles", row, "build_min_t_per_yr", lo,
+                                   f"a build that fits capacity_t ({cap:g} t)",
+                                   f"the committed build fills {run:,.6g} t by the end of {p}, above the capacity"))
+                break
+    price = dict(zip(t["products"]["product"], t["products"]["reference_price_usd_per_t"]))
+    ref = price.get(r["product"])
+    if not _blank(r["budget_usd"]) and not _blank(ref):
+        spend = sum(dur[p] * lo * float(ref) for p in on)
+        if spend > r["budget_usd"] + 1e-6:
+            out.append(Problem(file, "stockpiles", row, "build_min_t_per_yr", lo,
+                               f"a build whose purchases fit budget_usd ({r['budget_usd']:,.6g} USD)",
+                               f"the committed build costs at least {spend:,.6g} USD at the reference price"))
 
 
 def _covered_potential(t: dict[str, pd.DataFrame], facs: list[str], product: str) -> dict[str, float]:

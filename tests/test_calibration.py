@@ -169,3 +169,33 @@ def test_calibrated_as_must_name_an_observed_facility(tmp_path):
     found = {(p.row, p.column, p.value, p.message) for p in exc.value.problems}
     assert (2, "calibrated_as", "A", "a facility cannot share its own terms") in found
     assert (5, "calibrated_as", "C", "the facility named has no observed output") in found
+
+
+def test_a_cheaper_tranche_calibrated_as_a_capped_plant_is_not_paid_to_run(tmp_path):
+    """D (cost 20) was observed at 100 t but only 60 t/yr is wanted (disposal 10): its term
+    is capped. D2 (cost 5, from 2026) is calibrated as D: the cap is at the group's cheapest
+    cost, -5 + 1 = -4, so no member runs at a negative cost: 2025 D makes 60 (20 - 4 = 16),
+    2026 D2 makes 60 (5 - 4 = 1) and nothing is made to be disposed of."""
+    case = {
+        "periods": [{"period": "2025", "start_year": 2025, "duration_yr": 1},
+                    {"period": "2026", "start_year": 2026, "duration_yr": 1}],
+        "countries": [{"country": "X"}],
+        "products": [product("conc", "concentrate", "mix", disposal_cost_usd_per_t=10)],
+        "processes": [proc("mine", "mining")],
+        "recipes": [rec("mine", "conc", 1)],
+        "facilities": [fac("D", "X", 200, observed_output_t_per_yr=100),
+                       fac("D2", "X", 200, first_year=2026, calibrated_as="D")],
+        "facility_processes": [fp("D", "mine", 20), fp("D2", "mine", 5)],
+        "demand": [dem("X", "conc", 60, "2025", penalty=1000), dem("X", "conc", 60, "2026", penalty=1000)],
+    }
+    path = write_case(tmp_path / "g.xlsx", case, {"base_year": 2025})
+    t = calibration_table(load_case(str(path))).set_index("facility")
+    assert t.loc["D", "below_observed_usd_per_t"] == pytest.approx(-4.0, **APPROX)
+    out = tmp_path / "g_cal.xlsx"
+    assert main(["calibrate", str(path), str(out)]) == 0
+    r = run_case(str(out))
+    assert_feasible(r)
+    prod = r.tables["production"].groupby(["facility", "period"])["activity_t_per_yr"].sum()
+    assert prod["D", "2025"] == pytest.approx(60.0, **APPROX)
+    assert prod["D2", "2026"] == pytest.approx(60.0, **APPROX)
+    assert r.tables["disposal"].empty or r.tables["disposal"]["disposal_t_per_yr"].abs().max() < 1e-9

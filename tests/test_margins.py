@@ -82,3 +82,28 @@ def test_imported_concentrate_costs_what_it_costs_where_it_comes_from():
     m = reference_margins(t, p, "2025", flows).set_index("facility")
     assert m.at["sB", "input_cost_usd_per_t"] == pytest.approx(25.0)
     assert m.at["sB", "margin_usd_per_t"] == pytest.approx(-37.5)
+
+
+def test_loops_of_unpriced_products_are_cut_and_an_unmade_input_costs_nothing():
+    """`a` and `b` (unpriced) are made from each other (a recipe cannot use and make one
+    product: process and product are its key); `c` is made and used by nothing; `x` makes
+    ox (50) from 1 t of `u`, which no running tranche makes (bought in with the
+    running cost 10): margin 50 - 0 - 10 = 40, not the 0 a netback of `u` would give.
+    The loop a <-> b is cut at 0 and the result does not depend on the order asked."""
+    products = pd.DataFrame({"product": ["a", "b", "c", "u", "ox"],
+                             "reference_price_usd_per_t": [np.nan, np.nan, np.nan, np.nan, 50.0]})
+    recipes = pd.DataFrame([("ab", "a", -1.0), ("ab", "b", 1.0), ("ba", "b", -1.0), ("ba", "a", 1.0),
+                            ("ba", "ox", 0.1), ("cc", "c", 2.0), ("x", "u", -1.0), ("x", "ox", 1.0)],
+                           columns=["process", "product", "coefficient"])
+    fps = pd.DataFrame([("f1", "ab", 1.0), ("f2", "ba", 1.0), ("f3", "cc", 1.0), ("f4", "x", 10.0)],
+                       columns=["facility", "process", "unit_cost_usd_per_t"])
+    t = {"products": products, "recipes": recipes, "facility_processes": fps}
+    prod = pd.DataFrame([("f1", "ab", "A", 1.0), ("f2", "ba", "A", 1.0), ("f3", "cc", "A", 1.0),
+                         ("f4", "x", "A", 1.0)], columns=["facility", "process", "country", "activity_t_per_yr"])
+    m1 = reference_margins(t, prod.assign(period="2025"), "2025").set_index("facility")
+    m2 = reference_margins(t, prod.iloc[::-1].assign(period="2025"), "2025").set_index("facility")
+    assert m1.at["f4", "margin_usd_per_t"] == pytest.approx(40.0)
+    assert m1.at["f1", "revenue_usd_per_t"] == pytest.approx(0.0)      # b is on the loop: 0
+    assert m1.at["f2", "revenue_usd_per_t"] == pytest.approx(5.0)      # a at 0 + 0.1 t ox at 50
+    assert m1.at["f3", "note"] == "no price"                           # c: no price, no user
+    pd.testing.assert_frame_equal(m1.sort_index(), m2.sort_index())

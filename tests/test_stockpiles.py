@@ -366,3 +366,13 @@ def test_committed_build_above_buy_max_and_unknown_period(tmp_path):
     p = find(found, "stockpiles", 2, "build_min_t_per_yr", "committed build above")
     assert "at most buy_max_t_per_yr (12)" in p.expected
     assert any(q.column == "build_min_periods" and "2027" in str(q.value) for q in found)
+
+
+def test_committed_build_that_overfills_the_store_or_the_budget(tmp_path):
+    """The store holds 15 t: a build of 20 t/yr over 2025 (1 yr) fills 20 t. A budget of 1,000
+    at a reference price of 100 buys 10 t: the build needs 2,000."""
+    found = problems(tmp_path, crisis_case(build_min_t_per_yr=20, build_min_periods="2025", budget_usd=1000))
+    p = find(found, "stockpiles", 2, "build_min_t_per_yr", "fills 20 t by the end of 2025")
+    assert "fits capacity_t (15 t)" in p.expected
+    p = find(found, "stockpiles", 2, "build_min_t_per_yr", "costs at least 2,000 USD")
+    assert "fit budget_usd (1,000 USD)" in p.expected
