@@ -567,6 +567,14 @@ CALIBRATED_AS_SRC = ("assumption: a new tranche of an observed industry runs on 
                      "curve (its output counts with the observed facility's against the 2025 observed output)")
 
 
+EX_CN_METAL_2025 = 3900 + 1860 + 110 + 300
+METAL_OBS_SRC = (f"derived: China's ~90 % share of rare-earth metal making (2023, low-confidence secondary source; {RF}) "
+                 f"leaves ~10 % outside China, about 5,800 t/yr against the ~52,000 t/yr of NdPr metal China makes in "
+                 f"the case in 2025, about the {EX_CN_METAL_2025:,} t/yr of ex-China metal capacity in 2025 (Japan, "
+                 f"Vietnam, LCM, MP): the plants are read as running full (assumption; the calibrated 2025 solve gives "
+                 f"China 89.4 % of NdPr metal)")
+
+
 def facilities() -> None:
     FACILITIES.clear()
     FPS.clear()
@@ -715,19 +723,20 @@ def facilities() -> None:
          f"low-confidence secondary source, {RF}); assumption: capacity not binding",
          {"reduce_ndpr": ndpr_cn, "reduce_dy": dy_cn})
     _fac("jp_metal", "JPN", 3900, "Japanese NdPr metal and alloy makers; assumption: sized to Japan's ~13 kt magnet "
-         "output x 0.30 NdPr (metal/alloy capacity by country is not in the reference set)", {"reduce_ndpr": ndpr_ex})
+         "output x 0.30 NdPr (metal/alloy capacity by country is not in the reference set)", {"reduce_ndpr": ndpr_ex},
+         obs=3900, obs_src=METAL_OBS_SRC)
     _fac("vn_metal", "VNM", 1860, "Vietnamese NdPr metal and alloy makers serving Shin-Etsu and SGI; assumption: sized "
-         "to Vietnam's 6.2 kt magnet capacity x 0.30 NdPr", {"reduce_ndpr": ndpr_ex})
+         "to Vietnam's 6.2 kt magnet capacity x 0.30 NdPr", {"reduce_ndpr": ndpr_ex}, obs=1860, obs_src=METAL_OBS_SRC)
     _fac("gb_lcm", "GBR", 110, f"Less Common Metals, Ellesmere Port: 2 cells ~110 t/yr Nd/NdPr metal, also Dy and Tb "
-         f"(~2023; {RF})", {"reduce_ndpr": ndpr_ex, "reduce_dy": dy_ex})
+         f"(~2023; {RF})", {"reduce_ndpr": ndpr_ex, "reduce_dy": dy_ex}, obs=110, obs_src=METAL_OBS_SRC)
     _fac("gb_lcm_6cells", "GBR", 220, f"LCM expansion to 6 cells (330 t/yr; {RF}); assumption: in service from 2026",
-         {"reduce_ndpr": ndpr_ex, "reduce_dy": dy_ex}, first=2026)
+         {"reduce_ndpr": ndpr_ex, "reduce_dy": dy_ex}, first=2026, like="gb_lcm")
     _fac("ca_src_metal", "CAN", 400, f"SRC NdPr metal 400 t/yr (2026; REalloys offtake 80 %; {RF})",
          {"reduce_ndpr": ndpr_ex}, first=2026)
     _fac("ca_src_metal_27", "CAN", 200, f"SRC NdPr metal expansion to 600 t/yr (early 2027; {RF})",
          {"reduce_ndpr": ndpr_ex}, first=2027)
     _fac("us_mp_metal", "USA", 300, f"MP Materials metal at Fort Worth (first metal Jan 2025; {RF}); assumption: "
-         "sized to its 1,000 t/yr magnet plant x 0.30 NdPr", {"reduce_ndpr": ndpr_ex})
+         "sized to its 1,000 t/yr magnet plant x 0.30 NdPr", {"reduce_ndpr": ndpr_ex}, obs=300, obs_src=METAL_OBS_SRC)
     # Magnets
     cn_mag = {"make_std": (MAGNET_CN, MAGNET_CN_SRC),
               "make_std_ce": (MAGNET_CN + CE_EXTRA, MAGNET_CN_SRC + "; assumption: +1,000 USD/t for Ce substitution"),
