@@ -63,7 +63,7 @@ def reference_margins(tables: dict[str, pd.DataFrame], production: pd.DataFrame,
     # Imports of the products valued at full cost (unpriced, not co-products), by destination.
     imports: dict[tuple[str, str, str], dict[str, float]] = {}
     if flows is not None and not flows.empty:
-        full_cost = [p for p in outs_products(outs) if p not in joint and not _priced(price, p)]
+        full_cost = [p for made in outs.values() for p, _ in made if p not in joint and p not in price]
         f = flows[flows["product"].isin(full_cost) & (flows["flow_t_per_yr"] > TOL) & flows["period"].isin(periods)]
         agg = f.groupby(["period", "to_country", "product", "from_country"])["flow_t_per_yr"].sum()
         for (t, to, p, frm), q in agg.items():
@@ -97,9 +97,6 @@ def _period_margins(price: dict[str, float], outs: dict, ins: dict, joint: set, 
         for q in out_of.get(kind[0], {}):
             makers.setdefault(q, []).append(kind)
 
-    def priced(p: str) -> bool:
-        return _priced(price, p)
-
     memo: dict = {}
     stack: dict = {}      # key -> depth of the values being computed
     lowest = [np.inf]     # shallowest depth a loop was cut at, below the current call
@@ -132,7 +129,7 @@ def _period_margins(price: dict[str, float], outs: dict, ins: dict, joint: set, 
 
     @guarded
     def v_out(p: str) -> float:
-        if priced(p):
+        if p in price:
             return float(price[p])
         if p in looped:
             return 0.0
@@ -145,7 +142,7 @@ def _period_margins(price: dict[str, float], outs: dict, ins: dict, joint: set, 
 
     @guarded
     def v_in(p: str, country: str) -> float:
-        if priced(p) or p in joint or p in looped:
+        if p in price or p in joint or p in looped:
             return v_out(p)
         mk = makers.get(p, [])
         local = [t for t in mk if t[1] == country]
@@ -163,8 +160,8 @@ def _period_margins(price: dict[str, float], outs: dict, ins: dict, joint: set, 
     rows = []
     for k, c, unit in kinds:
         made = outs.get(k, [])
-        upstream = made and all(not priced(p) and p not in joint for p, _ in made)
-        unpriced_end = made and all(not priced(p) and p not in users for p, _ in made)
+        upstream = made and all(p not in price and p not in joint for p, _ in made)
+        unpriced_end = made and all(p not in price and p not in users for p, _ in made)
         revenue = sum(a * v_out(p) for p, a in made)
         inputs = sum(a * v_in(r, c) for r, a in ins.get(k, []))
         note = "no price" if unpriced_end else ("checked downstream" if upstream else "")
@@ -173,13 +170,6 @@ def _period_margins(price: dict[str, float], outs: dict, ins: dict, joint: set, 
                      "margin_usd_per_t": np.nan if note else revenue - inputs - unit, "note": note})
     return rows
 
-
-def _priced(price: dict[str, float], product: str) -> bool:
-    return product in price
-
-
-def outs_products(outs: dict[str, list]) -> set[str]:
-    return {p for made in outs.values() for p, _ in made}
 
 
 def _looped(price: dict[str, float], outs: dict, ins: dict) -> set[str]:

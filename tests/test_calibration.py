@@ -87,13 +87,9 @@ def test_calibration_never_overwrites(workbook, capsys):
     assert "never overwrites" in capsys.readouterr().err
 
 
-def test_a_plant_is_never_paid_to_make_what_nobody_buys(tmp_path):
-    """D observed at 100 t but demand is 60 t in 2025 and none in 2026 (disposal 10 USD/t).
-    Stage 1 disposes of 40 t, so the node price is -10 and D's lower row is worth
-    20 + 10 = 30 a tonne: -30 - 1 would make running (20 - 31 = -11 a tonne) pay even
-    to dump. The term stops at -20 + 1 = -19: D runs 60 t in 2025 (20 - 19 = 1 a tonne,
-    cheaper than the 1,000 penalty) and nothing in 2026."""
-    case = {
+def unwanted_output_case() -> dict:
+    """D (mining at 20, 200 t/yr) observed at 100 t; demand 60 t/yr in 2025 only; disposal 10."""
+    return {
         "periods": [{"period": "2025", "start_year": 2025, "duration_yr": 1},
                     {"period": "2026", "start_year": 2026, "duration_yr": 1}],
         "countries": [{"country": "X"}],
@@ -104,6 +100,15 @@ def test_a_plant_is_never_paid_to_make_what_nobody_buys(tmp_path):
         "facility_processes": [fp("D", "mine", 20)],
         "demand": [dem("X", "conc", 60, penalty=1000)],
     }
+
+
+def test_a_plant_is_never_paid_to_make_what_nobody_buys(tmp_path):
+    """D observed at 100 t but demand is 60 t in 2025 and none in 2026 (disposal 10 USD/t).
+    Stage 1 disposes of 40 t, so the node price is -10 and D's lower row is worth
+    20 + 10 = 30 a tonne: -30 - 1 would make running (20 - 31 = -11 a tonne) pay even
+    to dump. The term stops at -20 + 1 = -19: D runs 60 t in 2025 (20 - 19 = 1 a tonne,
+    cheaper than the 1,000 penalty) and nothing in 2026."""
+    case = unwanted_output_case()
     path = write_case(tmp_path / "d.xlsx", case, {"base_year": 2025})
     t = calibration_table(load_case(str(path))).set_index("facility")
     assert t.loc["D", "below_observed_usd_per_t"] == pytest.approx(-19.0, **APPROX)
@@ -176,18 +181,10 @@ def test_a_cheaper_tranche_calibrated_as_a_capped_plant_is_not_paid_to_run(tmp_p
     is capped. D2 (cost 5, from 2026) is calibrated as D: the cap is at the group's cheapest
     cost, -5 + 1 = -4, so no member runs at a negative cost: 2025 D makes 60 (20 - 4 = 16),
     2026 D2 makes 60 (5 - 4 = 1) and nothing is made to be disposed of."""
-    case = {
-        "periods": [{"period": "2025", "start_year": 2025, "duration_yr": 1},
-                    {"period": "2026", "start_year": 2026, "duration_yr": 1}],
-        "countries": [{"country": "X"}],
-        "products": [product("conc", "concentrate", "mix", disposal_cost_usd_per_t=10)],
-        "processes": [proc("mine", "mining")],
-        "recipes": [rec("mine", "conc", 1)],
-        "facilities": [fac("D", "X", 200, observed_output_t_per_yr=100),
-                       fac("D2", "X", 200, first_year=2026, calibrated_as="D")],
-        "facility_processes": [fp("D", "mine", 20), fp("D2", "mine", 5)],
-        "demand": [dem("X", "conc", 60, "2025", penalty=1000), dem("X", "conc", 60, "2026", penalty=1000)],
-    }
+    case = unwanted_output_case()
+    case["facilities"].append(fac("D2", "X", 200, first_year=2026, calibrated_as="D"))
+    case["facility_processes"].append(fp("D2", "mine", 5))
+    case["demand"].append(dem("X", "conc", 60, "2026", penalty=1000))
     path = write_case(tmp_path / "g.xlsx", case, {"base_year": 2025})
     t = calibration_table(load_case(str(path))).set_index("facility")
     assert t.loc["D", "below_observed_usd_per_t"] == pytest.approx(-4.0, **APPROX)
