@@ -257,6 +257,16 @@ def stockpile_candidates(tables: dict, case: Case) -> list[Candidate]:
         out.append(Candidate("stockpile target", "stockpiles", h, col,
                              f"target of stockpile {h} ({rows.at[h, 'holder']}, {rows.at[h, 'product']})", v,
                              _scale("stockpiles", "stockpile", h, col, 1 - STEP)))
+    if "build_cost_usd_per_t" in s:  # committed net builds take tonnes off the market
+        d = s["period"].map(_durations(case)).fillna(1.0)
+        s = s.assign(v=s["build_cost_usd_per_t"].fillna(0.0).clip(lower=0.0) * STEP * s["build_min_t_per_yr"] * d)
+        for h, g in s.groupby("stockpile", sort=False):
+            v = float(g["v"].sum())
+            if v > 0:
+                out.append(Candidate("committed stock build", "stockpiles", h, "build_min_t_per_yr",
+                                     f"committed build of stockpile {h} ({rows.at[h, 'holder']}, "
+                                     f"{rows.at[h, 'product']})", v,
+                                     _scale("stockpiles", "stockpile", h, "build_min_t_per_yr", 1 - STEP)))
     return out
 
 

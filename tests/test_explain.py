@@ -65,6 +65,22 @@ def test_a_binding_quota_is_the_reason_not_the_slack_plants(tmp_path):
     assert row["unserved_t"] == pytest.approx(25.0)
 
 
+def test_a_committed_stock_build_that_takes_supply_is_a_reason(tmp_path):
+    """fa and fb make 80 t/yr; a committed build of 40 t/yr into A's store leaves 40 for
+    demand: 60 t short. A rations, so ox is priced at the 1,000 penalty and each committed
+    tonne costs that; relaxing the build by 10 % (40 -> 36 t/yr) serves 4 t more."""
+    stock = [{"stockpile": "vault", "holder": "A", "product": "ox", "build_min_t_per_yr": 40,
+              "build_min_periods": "*", "terminal_rule": "free"}]
+    r = solve(tmp_path, ox_case(stockpiles=stock))
+    assert r.tables["shortfall"]["unserved_t"].sum() == pytest.approx(60.0)
+    assert r.tables["stockpiles"]["build_cost_usd_per_t"].iloc[0] == pytest.approx(1000.0)
+    ex = explain_shortfalls(r)
+    build = ex[ex["kind"] == "committed stock build"]
+    assert len(build) == 1 and build["key"].iloc[0] == "vault"
+    assert build["shortfall_reduction_t"].iloc[0] == pytest.approx(4.0)
+    assert build["column"].iloc[0] == "build_min_t_per_yr"
+
+
 def test_no_shortfall_no_explanation(tmp_path):
     r = solve(tmp_path, ox_case(demand=[dem("A", "ox", 50, penalty=1000)]))
     assert explain_shortfalls(r).empty
