@@ -877,12 +877,12 @@ def expansion() -> list[dict]:
     """Capacity the plan may build: magnet plants in the US at MP 10X's capital cost."""
     capex = 1.25e9 / 10000
     src = (f"derived: MP 10X magnet campus capex more than 1,250 M USD for 10,000 t/yr of MP magnet capacity "
-           f"(2026; {RF}) = {capex:,.0f} USD per t/yr; assumption: 20-year life, decided from 2025 with a 2-year "
+           f"(2026; {RF}) = {capex:,.0f} USD per t/yr; assumption: 20-year life, decided from 2025 with a 3-year "
            f"lead time (10X: announced Jul 2025, commissioning 2028), running cost as US magnet plants (twice China's, "
-           f"assumption 26); most 10,000 t/yr (10X's size)")
+           f"assumption 26); at most 10,000 t/yr (10X's size)")
     return [{"option": "us_magnet_plant", "country": "USA", "process": "make_std_ce", "max_build_t_per_yr": 10000,
              "capex_usd_per_t_per_yr": capex, "lifetime_yr": 20, "unit_cost_usd_per_t": ex_cn(MAGNET_CN + CE_EXTRA),
-             "lead_time_yr": 2, "earliest_year": 2025, "source": src}]
+             "lead_time_yr": 3, "earliest_year": 2025, "source": src}]
 
 
 def supply_caps() -> list[dict]:

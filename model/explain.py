@@ -2,11 +2,11 @@
 
 Shortfalls. Candidate limits come from the result tables: facility capacities
 (capacity_values), expansion ceilings (builds), export quotas, licences and bans
-(controls), production quotas and share caps (supply_caps) and stockpile targets
-(stockpiles). Each is scored by its first-order value, shadow value x 10 % of its limit
-x period duration (undiscounted USD); the `top` best are relaxed by 10 % one at a time
-in a copy of the case (capacity, quota, share or ceiling x 1.1; a stockpile target x
-0.9) and the case is solved again. A ban has no 10 % step: it is relaxed to a quota of
+(controls), production quotas and share caps (supply_caps), stockpile targets and
+committed stock builds (stockpiles). Each is scored by its first-order value, shadow value
+x 10 % of its limit x period duration (undiscounted USD); the `top` best are relaxed by
+10 % one at a time in a copy of the case (capacity, quota, share or ceiling x 1.1; a
+stockpile target or committed build x 0.9) and the case is solved again. A ban has no 10 % step: it is relaxed to a quota of
 10 % of its reference flow when it has one, else lifted, and the words say which. Every
 shortfall row then lists the limits whose relaxation cut it, largest cut first. Bans
 that bind are tried before the scored limits (a zero limit has no first-order size). The

@@ -22,7 +22,8 @@ own: their cost is inside the margin of the tranche that uses their output ("che
 downstream"). A tranche whose outputs have neither a price nor a running user (SmCo
 magnets without a reference price) cannot be checked ("no price"). An unpriced product on a
 loop of recipes (made, through unpriced products, from itself) is valued at 0; any
-other loop of values is cut at 0 where it closes.
+other loop of values is cut at 0 where it closes. A running cost that is missing leaves
+that tranche's margin blank and is never the best netback or the cheapest maker.
 Freight, duties and calibration terms are left out: this is the data's own consistency
 at the sourced prices, not the model's prices (table `prices`).
 """
@@ -78,7 +79,9 @@ def reference_margins(tables: dict[str, pd.DataFrame], production: pd.DataFrame,
                                                  "note"]).astype({"running_cost_usd_per_t": float})
     cols = ["facility", "process", "country", "period", "revenue_usd_per_t", "input_cost_usd_per_t",
             "running_cost_usd_per_t", "margin_usd_per_t", "note", "activity_t_per_yr"]
-    return run.merge(by_kind, on=keys, how="left")[cols]
+    out = run.merge(by_kind, on=keys, how="left")[cols]
+    return out.sort_values("period", key=lambda t: t.map({p: i for i, p in enumerate(periods)}), kind="stable",
+                           ignore_index=True)
 
 
 def _period_margins(price: dict[str, float], outs: dict, ins: dict, joint: set, looped: set,
@@ -102,9 +105,10 @@ def _period_margins(price: dict[str, float], outs: dict, ins: dict, joint: set, 
     lowest = [np.inf]     # shallowest depth a loop was cut at, below the current call
 
     def guarded(fn):
-        """Memoise, and cut a loop of unpriced products (a value that needs itself) at 0.
-        A value that used a provisional 0 of a caller still being computed is not kept,
-        so results do not depend on the order values are asked for."""
+        """Memoise, and cut a loop of values (one that needs itself) at 0 where it closes;
+        a value that used a provisional 0 of a caller still being computed is not kept.
+        The loops the recipes show are valued at 0 beforehand (`_looped`), so the cut point,
+        which follows the order values are asked for, is a last resort."""
         def inner(*key):
             key = (fn.__name__,) + key
             if key in memo:
@@ -135,6 +139,8 @@ def _period_margins(price: dict[str, float], outs: dict, ins: dict, joint: set, 
             return 0.0
         best = None
         for k, c, unit in users.get(p, []):
+            if np.isnan(unit):
+                continue
             other_in = sum(a * v_in(r, c) for r, a in ins[k] if r != p)
             m = (sum(a * v_out(q) for q, a in outs.get(k, [])) - other_in - unit) / in_of[k][p]
             best = m if best is None else max(best, m)
@@ -155,7 +161,9 @@ def _period_margins(price: dict[str, float], outs: dict, ins: dict, joint: set, 
         local = local or mk
         if not local:
             return 0.0
-        return min((unit + sum(a * v_in(r, c) for r, a in ins.get(k, []))) / out_of[k][p] for k, c, unit in local)
+        costs = [(unit + sum(a * v_in(r, c) for r, a in ins.get(k, []))) / out_of[k][p]
+                 for k, c, unit in local if not np.isnan(unit)]
+        return min(costs) if costs else 0.0
 
     rows = []
     for k, c, unit in kinds:
@@ -174,15 +182,18 @@ def _period_margins(price: dict[str, float], outs: dict, ins: dict, joint: set, 
 
 def _looped(price: dict[str, float], outs: dict, ins: dict) -> set[str]:
     """Unpriced products on a loop of recipes (made, through unpriced products, from
-    themselves): valued at 0, so no value depends on where a loop is entered."""
+    themselves, or used together with another unpriced product): valued at 0, so no value
+    depends on where a loop is entered."""
     nodes = sorted({p for d in (outs, ins) for v in d.values() for p, _ in v if p not in price})
     pos = {p: i for i, p in enumerate(nodes)}
     edges = [(pos[r], pos[q]) for k in set(outs) & set(ins) for r, _ in ins[k] for q, _ in outs[k]
              if r in pos and q in pos]
+    # Two unpriced inputs of one process value each other through its netback: a loop too.
+    edges += [(pos[r], pos[q]) for k in ins for r, _ in ins[k] for q, _ in ins[k] if r != q and r in pos and q in pos]
     if not edges:
         return set()
     rows, cols = zip(*edges)
     graph = sp.csr_matrix((np.ones(len(edges)), (rows, cols)), shape=(len(nodes), len(nodes)))
     _, label = connected_components(graph, directed=True, connection="strong")
     size = np.bincount(label)
-    return {p for p, i in pos.items() if size[label[i]] > 1 or (i, i) in set(edges)}
+    return {p for p, i in pos.items() if size[label[i]] > 1}

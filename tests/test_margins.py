@@ -107,3 +107,22 @@ def test_loops_of_unpriced_products_are_cut_and_an_unmade_input_costs_nothing():
     assert m1.at["f2", "revenue_usd_per_t"] == pytest.approx(5.0)      # a at 0 + 0.1 t ox at 50
     assert m1.at["f3", "note"] == "no price"                           # c: no price, no user
     pd.testing.assert_frame_equal(m1.sort_index(), m2.sort_index())
+
+
+def test_two_unpriced_co_inputs_are_valued_at_zero_whatever_the_row_order():
+    """`s` makes ox (50) and two unpriced co-products x and y; `u` uses x and y together to
+    make ox. x and y value each other through u's netback (a loop of values, not of recipes):
+    both are valued at 0 whichever recipe row comes first, so s earns 50 - 10 = 40."""
+    products = pd.DataFrame({"product": ["x", "y", "ox"], "reference_price_usd_per_t": [np.nan, np.nan, 50.0]})
+    rows = [("s", "ox", 1.0), ("s", "x", 1.0), ("s", "y", 1.0), ("u", "x", -1.0), ("u", "y", -1.0),
+            ("u", "ox", 1.0)]
+    fps = pd.DataFrame([("f", "s", 10.0), ("g", "u", 5.0)], columns=["facility", "process", "unit_cost_usd_per_t"])
+    prod = pd.DataFrame([("f", "s", "A", 1.0, "2025"), ("g", "u", "A", 1.0, "2025")],
+                        columns=["facility", "process", "country", "activity_t_per_yr", "period"])
+    out = []
+    for order in (rows, rows[::-1]):
+        t = {"products": products, "facility_processes": fps,
+             "recipes": pd.DataFrame(order, columns=["process", "product", "coefficient"])}
+        out.append(reference_margins(t, prod, "2025").set_index("facility")["margin_usd_per_t"])
+    assert out[0]["f"] == pytest.approx(40.0) and out[1]["f"] == pytest.approx(40.0)
+    assert out[0]["g"] == pytest.approx(45.0) and out[1]["g"] == pytest.approx(45.0)
