@@ -128,6 +128,7 @@ def extract_tables(built: BuiltModel, sol: SolveResult) -> dict[str, pd.DataFram
     content = built.data.content.reset_index()
     tables["content"] = content
     tables["chain"] = chain_table(built.data)  # recipes as run: tracing reads tables only
-    tables["reference_margins"] = reference_margins(built.data.tables, tables["production"], None, tables["flows"])
+    tables["reference_margins"] = reference_margins(built.data.tables, tables["production"], built.data.period_list,
+                                                    tables["flows"])
     tables = {"summary": summary_table(costs, dem, sol, built), **tables}
     return tables

@@ -437,10 +437,10 @@ CONVERSION_AT_SOURCED_PRICES = ("sep", "hsep", "reduce")
 
 
 def _margins_at_sourced_prices() -> pd.DataFrame:
-    from model.margins import reference_margins
     r = solved()
     t0 = r.case.tables["periods"]["period"].iloc[0]
-    m = reference_margins(r.case.tables, r.tables["production"], t0, r.tables["flows"])
+    m = r.tables["reference_margins"]  # the run's own table (model/margins.py)
+    m = m[m["period"] == t0]
     rec = r.case.tables["recipes"]
     unsourced = set(rec.loc[rec["product"].isin(UNSOURCED_PRICES) & (rec["coefficient"] > 0), "process"])
     return m[(m["note"] == "") & ~m["process"].isin(unsourced)]
