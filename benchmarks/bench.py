@@ -425,7 +425,7 @@ def run_ours(size: str, out: dict, read: bool = False) -> None:
     clock.lap("build_handoff")
     out["build_s"] = stats["build_s"]
     out["handoff_s"] = out["build_handoff_s"] - stats["build_s"]
-    sol = run_highs(h, cols, rows, stats)
+    sol = run_highs(h, cols, rows, stats, case.settings)
     clock.lap("run_highs")
     tables = extract_tables(built, sol)
     clock.lap("extract")
@@ -664,7 +664,7 @@ def profile(size: str, profiler: str) -> None:
         data = build_model_data(case)
         built = build_model(data)
         h, cols, rows, stats = to_highs(built.model, case.settings)
-        sol = run_highs(h, cols, rows, stats)
+        sol = run_highs(h, cols, rows, stats, case.settings)
         extract_tables(built, sol)
         return sol
 
@@ -760,7 +760,7 @@ def breakdown(size: str) -> None:
     t2 = time.perf_counter()
     h, cols, rows, stats = SV.to_highs(built.model, case.settings)
     t3 = time.perf_counter()
-    sol = SV.run_highs(h, cols, rows, stats)
+    sol = SV.run_highs(h, cols, rows, stats, case.settings)
     t4 = time.perf_counter()
     R.extract_tables(built, sol)
     t5 = time.perf_counter()

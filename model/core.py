@@ -81,6 +81,9 @@ class Registry:
     # Extra inflows into stockpile levels (model.modules.stockpiles.StockInflow), such
     # as a price floor's offtake; filled before the stockpiles module declares.
     stockpile_inflows: list = field(default_factory=list)
+    # The product_balance row of each node, filled by the balance module (so a module
+    # can value a flow the model does not hold, such as a banned one, by re-solving).
+    node_rows: dict = field(default_factory=dict)
 
     def activity_table(self) -> tuple[pd.DataFrame, list]:
         """All registered activities as one table (row i is variable i of the list)."""

@@ -71,7 +71,7 @@ def solve_case(case: Case, scenario: str | None = None) -> RunResult:
     t1 = time.perf_counter()
     try:
         built, h, cols, rows, stats = build_and_load(data, case.settings)
-        sol = run_highs(h, cols, rows, stats)
+        sol = run_highs(h, cols, rows, stats, case.settings)
         t3 = time.perf_counter()
         tables = extract_tables(built, sol) if sol.optimal else {}
         t4 = time.perf_counter()

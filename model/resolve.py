@@ -444,7 +444,7 @@ class Resolver:
         t0 = time.perf_counter()
         self.apply(case, data)
         t1 = time.perf_counter()
-        sol = run_highs(self.h, self.cols, self.rows, dict(self.stats, handoff_route="resolve"))
+        sol = run_highs(self.h, self.cols, self.rows, dict(self.stats, handoff_route="resolve"), case.settings)
         t2 = time.perf_counter()
         tables = {} if not sol.optimal else (comparison_tables(self.built, sol) if lean
                                              else extract_tables(self.built, sol))

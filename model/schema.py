@@ -132,6 +132,15 @@ SETTINGS: tuple[Column, ...] = (
     Column("solver_threads", "int", "Threads HiGHS may use.", default=1, min=1, max=256),
     Column("solver_method", "str", "HiGHS algorithm.", default="choose",
            codes=("choose", "simplex", "ipm")),
+    Column("canonical_plan", "bool", "Report the least-cost plan chosen by one rule (the "
+           "smallest sum of squared activity levels among all least-cost plans, model.canonical), "
+           "so tables do not depend on the solver version, threads or row order. FALSE reports "
+           "the vertex HiGHS returns (faster; ties then fall where the solver puts them).",
+           default=True),
+    Column("canonical_prices", "bool", "Report, where a price is not unique, the valid price "
+           "set of smallest norm (model.canonical) instead of the one HiGHS returns. Costs a "
+           "second QP (about 10 s on the base case); prices proven unique are the same "
+           "either way (column price_unique of the prices table).", default=False),
     Column("calibration_tolerance", "float", "Share around observed output the calibration "
            "run holds each observed facility within.", default=0.01, min=0.0, max=0.5,
            min_exclusive=True),

@@ -14,6 +14,7 @@ import highspy
 import numpy as np
 from pyomo.common.gc_manager import PauseGC
 
+from model.canonical import LPArrays, canonical_solution
 from model.handoff import compile_lp
 
 # HiGHS model status -> (short status, plain words for a planner)
@@ -43,6 +44,17 @@ class SolveResult:
     col_pos: dict[int, int]
     row_pos: dict[int, int]
     stats: dict = field(default_factory=dict)
+    # The kept HiGHS model (at its optimal basis) for one-tonne re-solves (model.sensitivity).
+    highs: highspy.Highs | None = None
+    # Per row: the dual is proven unique (the basis stays optimal for a small move of the
+    # row's bound either way, so the value function is linear there).
+    row_unique: np.ndarray | None = None
+    # Per row, at the LP's optimal vertex: activity, and HiGHS's ranging (the bound values
+    # up to which that basis stays optimal), for model.sensitivity.
+    row_activity: np.ndarray | None = None
+    range_up: np.ndarray | None = None
+    range_dn: np.ndarray | None = None
+    vertex_dual: np.ndarray | None = None  # the LP vertex's duals (row_dual may be canonical)
 
     @property
     def optimal(self) -> bool:
@@ -57,13 +69,26 @@ class SolveResult:
         out[hit] = self.x[idx[hit]]
         return out
 
+    def rows_of(self, cons: list) -> np.ndarray:
+        """Row positions of constraints (-1 for a row not in the model)."""
+        pos = self.row_pos
+        return np.fromiter((pos.get(id(c), -1) for c in cons), np.int64, len(cons))
+
     def duals(self, cons: list) -> np.ndarray:
         """Duals (d objective / d right-hand side) of constraints, in the order given."""
-        pos = self.row_pos
-        idx = np.fromiter((pos.get(id(c), -1) for c in cons), np.int64, len(cons))
+        idx = self.rows_of(cons)
         out = np.zeros(len(cons))
         hit = idx >= 0
         out[hit] = self.row_dual[idx[hit]]
+        return out
+
+    def duals_unique(self, cons: list) -> np.ndarray:
+        """Whether each constraint's dual is proven unique (True for a row not in the model)."""
+        idx = self.rows_of(cons)
+        out = np.ones(len(cons), bool)
+        if self.row_unique is not None:
+            hit = idx >= 0
+            out[hit] = self.row_unique[idx[hit]]
         return out
 
 
@@ -104,7 +129,33 @@ def to_highs(model, settings: dict) -> tuple[highspy.Highs, list, list, dict]:
                                     "col_pos": lp.col_pos}
 
 
-def run_highs(h: highspy.Highs, cols: list, rows: list, stats: dict) -> SolveResult:
+def _ranging(h: highspy.Highs, n_row: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row activities and HiGHS's row-bound ranging at the optimal basis (no ranging:
+    both ranges empty, so nothing is taken as proven)."""
+    ax = np.asarray(h.getSolution().row_value, float)
+    status, rng = h.getRanging()
+    if status != highspy.HighsStatus.kOk:
+        return ax, ax.copy(), ax.copy()
+    return ax, np.asarray(rng.row_bound_up.value_, float), np.asarray(rng.row_bound_dn.value_, float)
+
+
+def _row_unique(lp: LPArrays, ax: np.ndarray, up: np.ndarray, dn: np.ndarray) -> np.ndarray:
+    """Rows whose dual is proven unique: HiGHS's ranging says the optimal basis stays
+    optimal for the row's active bound moved a little either way (then the optimal cost
+    is linear in that bound, and its slope, the dual, is the only valid one)."""
+    eps = 1e-9 * np.maximum(1.0, np.abs(ax))
+    at_up = np.abs(ax - lp.ru) <= eps
+    at_lo = np.abs(ax - lp.rl) <= eps
+    bound = np.where(at_up, lp.ru, lp.rl)
+    slack = ~at_up & ~at_lo  # slack at an optimal plan: every optimal dual is 0
+    return slack | ((up > bound + eps) & (dn < bound - eps))
+
+
+def run_highs(h: highspy.Highs, cols: list, rows: list, stats: dict, settings: dict | None = None
+              ) -> SolveResult:
+    """Solve the loaded model; when optimal, read the plan by the canonical rule
+    (model.canonical) unless the case's `canonical_plan` is FALSE."""
+    settings = settings or {}
     t0 = time.perf_counter()
     h.run()
     t1 = time.perf_counter()
@@ -119,14 +170,39 @@ def run_highs(h: highspy.Highs, cols: list, rows: list, stats: dict) -> SolveRes
     col_pos = stats.pop("col_pos", None) or {id(v): i for i, v in enumerate(cols)}
     row_pos = {id(c): i for i, c in enumerate(rows)}
     t2 = time.perf_counter()
-    stats = dict(stats, solve_s=t1 - t0, load_s=t2 - t1,
-                 iterations=int(info.simplex_iteration_count), highs_status=raw)
+    extra: dict = {}
+    ax = up = dn = unique = vertex_dual = None
+    if optimal and len(cols):
+        lp = LPArrays.from_highs(h)
+        ax, up, dn = _ranging(h, len(rows))
+        unique = _row_unique(lp, ax, up, dn)
+        vertex_dual = dual
+        x, dual, extra = _canonical(h, lp, x, dual, settings)
+    t3 = time.perf_counter()
+    stats = dict(stats, solve_s=t1 - t0, load_s=t2 - t1, canonical_s=t3 - t2,
+                 iterations=int(info.simplex_iteration_count), highs_status=raw, **extra)
     obj = float(info.objective_function_value) if optimal else float("nan")
-    return SolveResult(status, message, obj, x, dual, col_pos, row_pos, stats)
+    return SolveResult(status, message, obj, x, dual, col_pos, row_pos, stats, h if optimal else None,
+                       unique, ax, up, dn, vertex_dual)
+
+
+def _canonical(h: highspy.Highs, lp: LPArrays, x: np.ndarray, dual: np.ndarray, settings: dict):
+    """The plan (and, if asked, the prices) by the canonical rule."""
+    plan = bool(settings.get("canonical_plan", True))
+    prices = bool(settings.get("canonical_prices", False))
+    if not (plan or prices):
+        return x, dual, {"canonical": "off"}
+    col_dual = np.asarray(h.getSolution().col_dual, float)
+    xc, yc, st = canonical_solution(lp, x, col_dual, dual, prices=prices)
+    if st["canonical_status"] != "optimal":  # never silently: the table says which plan it is
+        st["canonical"] = f"vertex (canonical step {st['canonical_status']})"
+        return x, dual, st
+    st["canonical"] = "least-norm plan" + (" and prices" if prices else "")
+    return (xc if plan else x), (yc if prices else dual), st
 
 
 def solve_model(model, settings: dict) -> SolveResult:
     """Compile, pass, solve; a non-optimal outcome carries no values."""
     with PauseGC():  # the hand-off makes many long-lived objects (model.pipeline)
         h, cols, rows, stats = to_highs(model, settings)
-    return run_highs(h, cols, rows, stats)  # an empty model is HiGHS's kModelEmpty: optimal
+    return run_highs(h, cols, rows, stats, settings)  # an empty model is HiGHS's kModelEmpty: optimal

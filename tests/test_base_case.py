@@ -261,13 +261,16 @@ def _china_mined_share_of_us_magnets(result, period: str) -> float:
                  .drop_duplicates(["product"])["supply_t_per_yr"].sum())
 
 
+@pytest.mark.xfail(strict=True, reason="with the canonical plan (least-norm among least-cost plans, "
+                   "model.canonical) the framework leaves the China-mined share of US magnets where it was: "
+                   "0.2850 -> 0.2838 in 2027 and 0.2375 -> 0.2383 in 2028-30. The cuts measured before (0.258 -> "
+                   "0.177, 0.164 -> 0.135) were the solver's choice among equally cheap routings of allied "
+                   "magnets and metal (equal freight), not a finding: under the least-norm rule the allied "
+                   "supply is spread evenly and the framework's offtake does not change where US magnets' "
+                   "content was mined")
 @pytest.mark.parametrize("period", ["2027", "2028-30"])
 def test_us_australia_framework_cuts_the_china_mined_share_of_us_magnets(period):
-    """Measured: 0.258 -> 0.177 in 2027, 0.164 -> 0.135 in 2028-30. Which allied plants'
-    magnets and metal reach the US is not unique in the LP (equal freight, parallel
-    suppliers), so the US-specific share is sensitive to unrelated changes: before the
-    base case had its US magnet-plant option (never built) the 2028-30 share rose with the
-    framework (0.140 -> 0.162)."""
+    """The framework should cut the share of US magnets' rare earths mined in China."""
     assert _china_mined_share_of_us_magnets(solved("us_australia_framework"), period) < \
         _china_mined_share_of_us_magnets(solved(), period) - 0.005
 

@@ -60,11 +60,19 @@ def test_ban_cannot_be_dodged_through_a_third_country(tmp_path):
     assert value(t["prices"], "price_usd_per_t", country="USA", product="ox", origin_class="") == pytest.approx(100.0, **APPROX)
     ctl = t["controls"].iloc[0]
     assert ctl["kind"] == "ban" and bool(ctl["origin_classes"])
-    # A Chinese tonne shipped direct to the USA would save 100 - 10 - 5 = 85.
-    assert ctl["shadow_value_usd_per_t"] == pytest.approx(85.0, **APPROX)
+    # One Chinese tonne allowed across the ban's flows (a 1 t/yr quota in its place) goes
+    # the cheapest way, through Malaysia: 10 + 2 + 2 = 14 against 100 made in the USA;
+    # cost 99 x 100 + 14 = 9 914, so the ban is worth 10 000 - 9 914 = 86 per tonne.
+    assert ctl["shadow_value_usd_per_t"] == pytest.approx(86.0, **APPROX)
     assert bool(ctl["binding"])
-    lanes = t["ban_lane_values"].set_index("from_country")["value_usd_per_t"]
-    assert lanes["CHN"] == pytest.approx(85.0, **APPROX)
+    # Per lane at the model prices: the USA's price (100) is unique, China's is not (it
+    # makes nothing under the ban: any price from 0 to its cost 10 is optimal), so the
+    # direct lane's value lies in [100 - 10 - 5, 100 - 0 - 5] and is flagged as such.
+    lanes = t["ban_lane_values"].set_index(["from_country", "to_country"])
+    assert 85.0 - 1e-6 <= lanes.loc[("CHN", "USA"), "value_usd_per_t"] <= 95.0 + 1e-6
+    assert not bool(lanes.loc[("CHN", "USA"), "prices_unique"])
+    prices = t["prices"].set_index(["country", "product", "origin_class"])
+    assert bool(prices.loc[("USA", "ox", ""), "price_unique"])
 
 
 def test_ban_with_an_exempt_country(tmp_path):

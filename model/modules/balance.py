@@ -44,12 +44,16 @@ class Balance:
         m.product_balance = MatrixConstraint(A.data.tolist(), A.indices.tolist(), A.indptr.tolist(),
                                              rhs, list(rhs), x)
         self.cons = [m.product_balance[i] for i in range(len(nodes))]
+        reg.node_rows.update(zip(nodes, self.cons))
 
     def extract(self, sol: Solution, data, tables: dict[str, pd.DataFrame], tol: float) -> dict[str, pd.DataFrame]:
         out = self.keys.copy()
         out["product"], out["origin_class"] = split_labels(out["product"])
         w = out["period"].map(data.periods["weight"]).to_numpy()
         out["price_usd_per_t"] = sol.duals(self.cons) / w
+        # False where another price at this node is as valid (nobody makes the product
+        # there, parallel lanes): then it is one valid marginal value, not the only one.
+        out["price_unique"] = sol.duals_unique(self.cons) if hasattr(sol, "duals_unique") else True
         out["tag"] = tag_prices(out, tables.get("demand"), tables.get("disposal"), tol)
         return {"prices": out}
 

@@ -10,6 +10,7 @@ from pyomo.core.expr.numeric_expr import LinearExpression
 
 from model.core import RESOURCE, BalanceTerm, CostTerm, Registry, Solution
 from model.origin import SEP, controlled_mask
+from model.sensitivity import allowance_value, limit_values
 
 
 class Controls:
@@ -22,6 +23,7 @@ class Controls:
     def declare(self, m: pyo.ConcreteModel, data, reg: Registry) -> None:
         self.controls = data.origin.controls
         self.banned = banned_flows(data)
+        self.reg = reg  # its node_rows are filled when the balance is assembled
         self._declare_pools(m, reg)
         self._declare_caps(m, data, reg)
 
@@ -84,7 +86,9 @@ class Controls:
     def extract(self, sol: Solution, data) -> dict[str, pd.DataFrame]:
         per = data.periods
         out = []
-        duals = dict(zip(self.cap_keys, sol.duals(self.cons))) if self.cons else {}
+        # What one more tonne allowed saves, USD per t (model.sensitivity: measured).
+        w = per.loc[[t for _, t in self.cap_keys], "weight"].to_numpy(float) if self.cap_keys else np.zeros(0)
+        values = dict(zip(self.cap_keys, limit_values(sol, self.cons, w)[0]))
         for ctrl in self.controls:
             for t in ctrl.periods:
                 rec = {"control": ctrl.name, "kind": ctrl.kind, "exporter": ctrl.exporter,
@@ -96,13 +100,12 @@ class Controls:
                     vs, ws = self.terms[ctrl.name, t]
                     used = float(np.dot(sol.values(vs), ws)) if vs else 0.0
                     rec["used_t_per_yr"] = used
-                    # A <= row's dual is <= 0: one more tonne allowed saves -dual / w_t.
-                    rec["shadow_value_usd_per_t"] = -duals[ctrl.name, t] / per.loc[t, "weight"]
+                    rec["shadow_value_usd_per_t"] = values[ctrl.name, t]
                     rec["binding"] = used >= ctrl.cap_t_per_yr - 1e-6 * max(1.0, ctrl.cap_t_per_yr)
-                else:  # a ban: valued after the solve from prices (post_extract)
+                else:  # a ban: valued by allowing one tonne of its flows (ban_value)
                     rec["used_t_per_yr"] = 0.0
-                    rec["shadow_value_usd_per_t"] = np.nan
-                    rec["binding"] = None
+                    rec["shadow_value_usd_per_t"] = self.ban_value(sol, ctrl.name, t, per.loc[t, "weight"])
+                    rec["binding"] = bool(rec["shadow_value_usd_per_t"] > 1e-6)
                 ref = ctrl.reference_flow_t_per_yr
                 rec["refused_t_per_yr"] = (max(0.0, ref - rec["used_t_per_yr"]) if ref is not None else np.nan)
                 out.append(rec)
@@ -113,28 +116,43 @@ class Controls:
             tables["origin_pools"] = pools[pools["absorbed_t_per_yr"] > 1e-9].reset_index(drop=True)
         return tables
 
+    def ban_value(self, sol: Solution, control: str, period: str, weight: float) -> float:
+        """What allowing one tonne of the ban's flows in `period` would save, USD per t:
+        the ban replaced by a 1 t/yr quota over every flow it forbids (freight charged,
+        no duty) and the kept model re-solved (model.sensitivity.allowance_value). A
+        flow from a node the model does not hold (the country never has the product of
+        that origin) cannot carry anything and is left out."""
+        fb = self.banned[(self.banned["control"] == control) & (self.banned["period"] == period)]
+        rows = self.reg.node_rows
+        entries, costs = [], []
+        for f, to, p, cls, c in zip(fb["from_country"], fb["to_country"], fb["product"], fb["cls"],
+                                    fb["cost_usd_per_t"]):
+            lab = f"{p}{SEP}{cls}" if cls else p
+            src = rows.get((f, lab, period))
+            dst = rows.get((to, lab, period)) or rows.get((to, p, period))
+            if src is None or dst is None:
+                continue
+            r = sol.rows_of([src, dst])
+            if (r < 0).any():
+                continue
+            entries.append([(int(r[0]), -1.0), (int(r[1]), 1.0)])
+            costs.append(float(c) * weight)
+        if not entries:
+            return 0.0
+        return max(0.0, allowance_value(sol, entries, np.asarray(costs), weight))
+
     def post_extract(self, tables: dict[str, pd.DataFrame], data) -> dict[str, pd.DataFrame]:
-        """Value each ban: the reduced cost its forbidden flows would have at the optimal
-        prices, price at destination - price at origin - freight. The ban's shadow value
-        per tonne is the best such value over the exporter's own lanes: a third
-        country's price for material it does not hold is not unique (any value up to
-        its landed cost is optimal), so its lanes are listed but not summarised."""
+        """Per forbidden lane: the reduced cost the flow would have at the model prices,
+        price at destination - price at origin - freight, and whether both prices are
+        proven unique (where not, the figure is one valid value, not the only one). The
+        ban's own value (controls table) is measured by re-solving, not read from here."""
         if "controls" not in tables or self.banned.empty:
             return {}
         values = ban_values(self.banned, tables["prices"])
-        exporter = {c.name: c.exporter for c in self.controls}
-        own = values[values["from_country"] == values["control"].map(exporter)]
-        best = own.groupby(["control", "period"])["value_usd_per_t"].max().clip(lower=0.0)
-        ctl = tables["controls"].copy()
-        is_ban = ctl["kind"] == "ban"
-        key = pd.MultiIndex.from_frame(ctl.loc[is_ban, ["control", "period"]])
-        ctl.loc[is_ban, "shadow_value_usd_per_t"] = best.reindex(key).fillna(0.0).to_numpy()
-        ctl.loc[is_ban, "binding"] = ctl.loc[is_ban, "shadow_value_usd_per_t"] > 1e-6
-        out = {"controls": ctl}
-        top = values[values["value_usd_per_t"] > 1e-6].sort_values("value_usd_per_t", ascending=False)
-        if not top.empty:
-            out["ban_lane_values"] = top.reset_index(drop=True)
-        return out
+        top = values[values["value_usd_per_t"] > 1e-6].sort_values(
+            ["value_usd_per_t", "control", "from_country", "to_country", "product", "cls", "period"],
+            ascending=[False, True, True, True, True, True, True])
+        return {"ban_lane_values": top.reset_index(drop=True)} if not top.empty else {}
 
 
 def banned_flows(data) -> pd.DataFrame:
@@ -151,15 +169,19 @@ def ban_values(banned: pd.DataFrame, prices: pd.DataFrame) -> pd.DataFrame:
     """Per forbidden flow: what one tonne would save, from the node prices. The origin is
     the class node it would leave; the destination the class node if it exists, else
     the use pool (absorbing into the pool is free)."""
-    p = prices[["country", "product", "origin_class", "period", "price_usd_per_t"]]
+    p = prices[["country", "product", "origin_class", "period", "price_usd_per_t"]].assign(
+        _u=prices["price_unique"] if "price_unique" in prices else True)
     origin = banned.merge(p.rename(columns={"country": "from_country", "origin_class": "cls",
-                                            "price_usd_per_t": "origin_price"}),
+                                            "price_usd_per_t": "origin_price", "_u": "_uo"}),
                           on=["from_country", "product", "cls", "period"], how="left")
-    dest_cls = p.rename(columns={"country": "to_country", "origin_class": "cls", "price_usd_per_t": "_dc"})
+    dest_cls = p.rename(columns={"country": "to_country", "origin_class": "cls", "price_usd_per_t": "_dc",
+                                 "_u": "_udc"})
     dest_pool = p[p["origin_class"] == ""].drop(columns="origin_class").rename(
-        columns={"country": "to_country", "price_usd_per_t": "_dp"})
+        columns={"country": "to_country", "price_usd_per_t": "_dp", "_u": "_udp"})
     out = origin.merge(dest_cls, on=["to_country", "product", "cls", "period"], how="left").merge(
         dest_pool, on=["to_country", "product", "period"], how="left")
     out["destination_price"] = out["_dc"].fillna(out["_dp"])
     out["value_usd_per_t"] = out["destination_price"] - out["origin_price"] - out["cost_usd_per_t"]
-    return out.drop(columns=["_dc", "_dp"])
+    dest_unique = out["_udc"].where(out["_dc"].notna(), out["_udp"])
+    out["prices_unique"] = out["_uo"].fillna(False).astype(bool) & dest_unique.fillna(False).astype(bool)
+    return out.drop(columns=["_dc", "_dp", "_uo", "_udc", "_udp"])

@@ -24,6 +24,7 @@ from pyomo.core.expr.numeric_expr import LinearExpression
 
 from model.core import RESOURCE, ActivityTerm, BalanceTerm, CostTerm, Registry, Solution, keyed
 from model.origin import activity_nodes, split_modes
+from model.sensitivity import limit_values
 
 EPS = 1e-9  # years: period starts are floats (2025.25 is a quarter in)
 
@@ -168,8 +169,11 @@ class Expansion:
         cap["utilisation"] = np.where(online > 1e-9, cap["activity_t_per_yr"] / online.where(online > 1e-9, 1.0), 0.0)
         cap["activity_t"] = cap["activity_t_per_yr"] * cap["period"].map(per["duration_yr"]).to_numpy(float)
         cap["running_cost_usd"] = cap["activity_t"] * cap["unit_cost_usd_per_t"]
-        dual = -sol.duals(self.cap_cons)  # >= 0: PV saved by one more t/yr in service in t
-        cap["capacity_value_usd_per_t_per_yr"] = dual / cap["period"].map(per["weight"]).to_numpy(float)
+        # What one more t/yr in service in t saves, USD per t/yr-year (model.sensitivity);
+        # dual: the same in present value.
+        wt = cap["period"].map(per["weight"]).to_numpy(float)
+        cap["capacity_value_usd_per_t_per_yr"], _ = limit_values(sol, self.cap_cons, wt)
+        dual = cap["capacity_value_usd_per_t_per_yr"].to_numpy(float) * wt
 
         # Per build: service periods, money, and the value of its capacity over its service.
         s = s.assign(w=s["period"].map(per["weight"]).to_numpy(float),
@@ -193,7 +197,7 @@ class Expansion:
         # build the LP chooses while max_build is slack.
         b["capacity_value_usd_per_t_per_yr"] = b["dual"] / b["w"]
         b["max_build_value_pv_usd_per_t_per_yr"] = b["option"].map(
-            dict(zip(self.opt_keys, -sol.duals(self.max_cons))))
+            dict(zip(self.opt_keys, limit_values(sol, self.max_cons, np.ones(len(self.max_cons)))[0])))
         cols = ["option", "country", "process", "build_period", "build_t_per_yr", "online_period",
                 "online_year", "in_service_periods", "lead_time_yr", "lifetime_yr", "discount_rate",
                 "capex_usd_per_t_per_yr", "annuity_usd_per_t_per_yr", "annuity_usd_per_yr", "capex_usd",

@@ -9,6 +9,7 @@ from pyomo.core.expr.numeric_expr import LinearExpression
 
 from model.core import RESOURCE, ActivityTerm, BalanceTerm, CostTerm, Registry, Solution, keyed
 from model.origin import activity_nodes
+from model.sensitivity import limit_values
 
 
 class Production:
@@ -72,7 +73,10 @@ class Production:
             prod.groupby(["facility", "period"])["activity_t_per_yr"].sum()).to_numpy()
         cap["utilisation"] = np.where(cap["capacity_t_per_yr"] > 0,
                                       cap["used_t_per_yr"] / cap["capacity_t_per_yr"], 0.0)
-        # A <= row's dual is <= 0 in a minimisation: one more t/yr saves -dual / w_t per t/yr-year.
+        # What one more (one less) t/yr of capacity saves (costs), per t/yr-year, measured
+        # by moving the limit (model.sensitivity), so it does not depend on the vertex.
         w = cap["period"].map(per["weight"]).to_numpy()
-        cap["capacity_value_usd_per_t_per_yr"] = -sol.duals(self.cons) / w
+        more, less = limit_values(sol, self.cons, w)
+        cap["capacity_value_usd_per_t_per_yr"] = more
+        cap["capacity_value_one_less_usd_per_t_per_yr"] = less
         return {"production": prod, "capacity_values": cap}

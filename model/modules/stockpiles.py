@@ -62,6 +62,7 @@ from model.codes import periods_in
 from model.core import RESOURCE, TRANSFER, BalanceTerm, CostTerm, Registry, Solution, keyed
 from model.data import NO_ELEMENT
 from model.origin import OTHER, label
+from model.sensitivity import limit_values
 
 
 @dataclass
@@ -278,14 +279,15 @@ class Stockpiles:
         out["target_t"] = k["target_level_t"].to_numpy(float)
         out["target_enforced"] = False
         out.loc[self.target_idx, "target_enforced"] = True
-        # Dual of L >= target: what the last tonne of target costs (USD/t, undiscounted).
+        # L >= target: what the last tonne of target costs (USD/t, undiscounted): the
+        # saving when the target is one tonne lower (model.sensitivity).
         w = k["period"].map(data.periods["weight"]).to_numpy(float)
         val = np.full(len(out), np.nan)
-        val[self.target_idx] = sol.duals(self.target_cons) / w[self.target_idx]
+        val[self.target_idx] = limit_values(sol, self.target_cons, w[self.target_idx], upper=False)[0]
         out["target_cost_usd_per_t"] = val
-        # Dual of buy - release >= build_min: what the last committed tonne costs.
+        # buy - release >= build_min: what the last committed tonne costs.
         val = np.full(len(out), np.nan)
-        val[self.build_idx] = sol.duals(self.build_cons) / w[self.build_idx]
+        val[self.build_idx] = limit_values(sol, self.build_cons, w[self.build_idx], upper=False)[0]
         out["build_cost_usd_per_t"] = val
         out["capacity_t"] = k["capacity_t"].to_numpy(float)
         out["final_demand_t_per_yr"] = k["final_demand_t_per_yr"].to_numpy(float)

@@ -35,6 +35,7 @@ from pyomo.core.expr.numeric_expr import LinearExpression
 
 from model.core import Registry, Solution
 from model.codes import expand, periods_in
+from model.sensitivity import limit_values
 
 TERM_COLS = ["key", "src", "i", "coef"]  # src: 'a' activity, 'f' flow; i: position in the registry list
 
@@ -202,7 +203,7 @@ class SupplyCaps:
             q["value_t_per_yr"] = self._lhs(sol, self.quota).reindex(self.quota_keys).to_numpy(float)
             q["limit_t_per_yr"] = q["cap"].map(caps["cap_t_per_yr"]).to_numpy(float)
             q["bloc_use_t_per_yr"] = np.nan
-            q["dual"] = sol.duals(self.quota_cons)
+            q["dual"], q["dual_less"] = limit_values(sol, self.quota_cons, q["period"].map(w).to_numpy(float))
             parts.append(q)
         if self.share_keys:
             sh = pd.DataFrame(self.share_keys, columns=["cap", "supplier", "period"])
@@ -211,11 +212,11 @@ class SupplyCaps:
             sh["value_t_per_yr"] = self._lhs(sol, self.share).reindex(self.share_keys).to_numpy(float)
             sh["bloc_use_t_per_yr"] = [use[c, t] for c, t in zip(sh["cap"], sh["period"])]
             sh["limit_t_per_yr"] = sh["cap"].map(caps["max_share"]).to_numpy(float) * sh["bloc_use_t_per_yr"]
-            sh["dual"] = sol.duals(self.share_cons)
+            sh["dual"], sh["dual_less"] = limit_values(sol, self.share_cons, sh["period"].map(w).to_numpy(float))
             parts.append(sh)
         cols = ["cap", "kind", "country", "stage", "product", "bloc", "max_share", "supplier", "period",
                 "value_t_per_yr", "limit_t_per_yr", "slack_t_per_yr", "bloc_use_t_per_yr", "share",
-                "binding", "shadow_value_usd_per_t"]
+                "binding", "shadow_value_usd_per_t", "shadow_value_one_less_usd_per_t"]
         if not parts:
             return {"supply_caps": pd.DataFrame(columns=cols)}
         out = pd.concat(parts, ignore_index=True)
@@ -225,9 +226,10 @@ class SupplyCaps:
         out["slack_t_per_yr"] = out["limit_t_per_yr"] - out["value_t_per_yr"]
         u = out["bloc_use_t_per_yr"]
         out["share"] = np.where(u.abs() > 1e-9, out["value_t_per_yr"] / u.where(u.abs() > 1e-9, 1.0), np.nan)
-        # A <= row's dual is <= 0: one more t/yr of cap (or of a supplier's allowance)
-        # saves -dual / w_t USD per t.
-        out["shadow_value_usd_per_t"] = -out["dual"] / out["period"].map(w).to_numpy(float) + 0.0
+        # What one more (one less) t/yr of cap or of a supplier's allowance saves (costs),
+        # USD per t, measured by moving the limit (model.sensitivity).
+        out["shadow_value_usd_per_t"] = out["dual"] + 0.0
+        out["shadow_value_one_less_usd_per_t"] = out["dual_less"] + 0.0
         # Binding: at its limit with something at stake (a 0 <= 0 row of a supplier that
         # ships nothing to a bloc that uses nothing is not binding).
         tol = 1e-6 * np.maximum(1.0, out["limit_t_per_yr"].abs())

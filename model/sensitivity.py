@@ -1,0 +1,139 @@
+"""What one more (or one less) tonne of a limit is worth, measured, not read off a vertex.
+
+The dual of a capacity, quota or cap is "what one more tonne would save" only where the
+optimal cost is linear in that limit; at a degenerate optimum the LP has several valid
+duals and HiGHS returns one of them, so the figure would change with the solver build.
+Here every value of a limit is the change in the optimal cost when the limit moves by
+one unit (`DELTA`, 1 t/yr of the row's rate):
+
+    value_more = (V(b) - V(b + 1)) / w_t      value_less = (V(b - 1) - V(b)) / w_t
+
+for a <= limit (signs mirrored for >=), with w_t the period weight, so both are
+undiscounted USD per tonne. Where HiGHS's ranging shows the optimal basis stays optimal
+for the bound moved one unit either way, V is linear there and the value is the dual
+itself (no re-solve); elsewhere the kept HiGHS model is re-solved warm with the bound
+moved and then put back (bounds and basis restored), so later re-solves start where
+they would have.
+
+A ban is not a row: its forbidden flows are not in the model. Its value is measured the
+same way, by adding the forbidden flows as columns with a joint allowance of one tonne
+(a 1 t/yr quota in place of the ban), re-solving and removing them again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import highspy
+import numpy as np
+
+DELTA = 1.0  # t/yr: "one more tonne"
+
+
+def _resolve_objective(h: highspy.Highs) -> float:
+    h.run()
+    name = str(h.getModelStatus()).split(".")[-1]
+    if name != "kOptimal":
+        return float("nan")  # e.g. tightening a limit makes the case infeasible
+    return float(h.getInfo().objective_function_value)
+
+
+def limit_values(sol, cons: list, weights: np.ndarray, upper: bool = True
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Per constraint: (value of one unit more room, value of one unit less room), in
+    objective units divided by `weights` (the period weight of each row). `upper`: the
+    rows are caps (<=; more room raises the bound), else floors (>=; more room lowers
+    it). A row that is not tight is worth 0 for one more unit, and for one less where
+    its slack is at least one unit. NaN where tightening makes the case infeasible."""
+    n = len(cons)
+    more, less = np.zeros(n), np.zeros(n)
+    if n == 0:
+        return more, less
+    h = getattr(sol, "highs", None)
+    idx = sol.rows_of(cons)
+    y = np.asarray(sol.row_dual, float)
+    if h is None or sol.row_activity is None:
+        return -y[idx] / weights if upper else y[idx] / weights, np.full(n, np.nan)
+    lp = h.getLp()
+    rl, ru = np.asarray(lp.row_lower_, float), np.asarray(lp.row_upper_, float)
+    act, r_up, r_dn = sol.row_activity, sol.range_up, sol.range_dn
+    base = float(sol.objective)
+    basis = h.getBasis()
+    # the vertex's own duals (the canonical prices option may have replaced sol.row_dual)
+    vy = getattr(sol, "vertex_dual", None)
+    vy = y if vy is None else vy
+    sgn = -1.0 if upper else 1.0
+    for k, i in enumerate(idx):
+        if i < 0:
+            continue
+        lo, hi = rl[i], ru[i]
+        bound = hi if upper else lo
+        slack = (hi - act[i]) if upper else (act[i] - lo)
+        tight = slack <= 1e-7 * max(1.0, abs(bound))
+        room_up = r_up[i] >= bound + DELTA   # the basis stays optimal one unit above
+        room_dn = r_dn[i] <= bound - DELTA   # ... and one unit below
+        lin_more = tight and (room_up if upper else room_dn)
+        lin_less = tight and (room_dn if upper else room_up)
+        moved = False
+        if not tight:
+            more[k] = 0.0
+        elif lin_more:
+            more[k] = sgn * vy[i] * DELTA
+        else:
+            more[k] = base - _moved(h, i, lo, hi, upper, DELTA)
+            moved = True
+        if slack >= DELTA:
+            less[k] = 0.0
+        elif lin_less:
+            less[k] = sgn * vy[i] * DELTA
+        else:
+            less[k] = _moved(h, i, lo, hi, upper, -DELTA) - base
+            moved = True
+        if moved:
+            h.setBasis(basis)
+    return more / DELTA / weights + 0.0, less / DELTA / weights + 0.0
+
+
+def _moved(h: highspy.Highs, i: int, lo: float, hi: float, upper: bool, step: float) -> float:
+    """Optimal objective with row i's limit relaxed by `step` (negative: tightened)."""
+    eq = lo == hi
+    new_lo, new_hi = lo, hi
+    if upper:
+        new_hi = hi + step
+        if eq:
+            new_lo = lo + step
+    else:
+        new_lo = lo - step
+        if eq:
+            new_hi = hi - step
+    h.changeRowBounds(int(i), float(new_lo), float(new_hi))
+    value = _resolve_objective(h)
+    h.changeRowBounds(int(i), float(lo), float(hi))
+    return value
+
+
+def allowance_value(sol, entries: list[list[tuple[int, float]]], costs: np.ndarray,
+                    weight: float) -> float:
+    """Value of allowing DELTA in total over new columns (a ban relaxed to a quota):
+    column j enters rows entries[j] (row position, coefficient) at objective cost
+    costs[j]. (V(ban) - V(quota of DELTA)) / DELTA / weight; 0 when there are none."""
+    h = getattr(sol, "highs", None)
+    if h is None or not entries:
+        return float("nan")
+    basis = h.getBasis()
+    n0, m0 = h.getNumCol(), h.getNumRow()
+    k = len(entries)
+    starts, index, value = [], [], []
+    for ent in entries:
+        starts.append(len(index))
+        for r, a in ent:
+            index.append(int(r))
+            value.append(float(a))
+    h.addCols(k, np.asarray(costs, float), np.zeros(k), np.full(k, highspy.kHighsInf), len(index),
+              np.asarray(starts, np.int32), np.asarray(index, np.int32), np.asarray(value, float))
+    h.addRow(-highspy.kHighsInf, DELTA, k, np.arange(n0, n0 + k, dtype=np.int32), np.ones(k))
+    relaxed = _resolve_objective(h)
+    h.deleteRows(1, np.array([m0], np.int32))
+    h.deleteCols(k, np.arange(n0, n0 + k, dtype=np.int32))
+    h.setBasis(basis)
+    return (float(sol.objective) - relaxed) / DELTA / weight + 0.0
