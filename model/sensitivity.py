@@ -30,12 +30,40 @@ import numpy as np
 DELTA = 1.0  # t/yr: "one more tonne"
 
 
+def _resolve_change(h: highspy.Highs, x0: np.ndarray, c: np.ndarray) -> float:
+    """Change in the optimal cost after a re-solve, c_new x_new + c (x1 - x0) summed over
+    the original columns' differences (so it keeps the precision of the few tonnes that
+    moved, not the rounding of a 1e11 objective); NaN if the re-solve is not optimal."""
+    v = _resolve_objective(h)
+    if np.isnan(v):
+        return v
+    x1 = np.asarray(h.getSolution().col_value, float)
+    cost = np.asarray(h.getLp().col_cost_, float)
+    n0 = len(x0)
+    return float(np.dot(c, x1[:n0] - x0) + np.dot(cost[n0:], x1[n0:]))
+
+
 def _resolve_objective(h: highspy.Highs) -> float:
-    h.run()
+    """Re-solve warm by the dual simplex (an interior-point case setting would ignore the
+    basis), the case's own method restored afterwards."""
+    method = h.getOptionValue("solver")
+    method = method[1] if isinstance(method, tuple) else method  # (status, value) in highspy
+    h.setOptionValue("solver", "simplex")
+    try:
+        h.run()
+    finally:
+        h.setOptionValue("solver", method)
     name = str(h.getModelStatus()).split(".")[-1]
     if name != "kOptimal":
         return float("nan")  # e.g. tightening a limit makes the case infeasible
     return float(h.getInfo().objective_function_value)
+
+
+def _snap(values: np.ndarray, objective: float, weights: np.ndarray) -> np.ndarray:
+    """Values within the rounding of the objective (1e-13 of it) are 0: a difference of
+    two re-solved objectives carries that much noise."""
+    floor = 1e-13 * max(1.0, abs(objective)) / np.asarray(weights, float)
+    return np.where(np.abs(values) < floor, 0.0, values) + 0.0
 
 
 def limit_values(sol, cons: list, weights: np.ndarray, upper: bool = True
@@ -58,6 +86,7 @@ def limit_values(sol, cons: list, weights: np.ndarray, upper: bool = True
     rl, ru = np.asarray(lp.row_lower_, float), np.asarray(lp.row_upper_, float)
     act, r_up, r_dn = sol.row_activity, sol.range_up, sol.range_dn
     base = float(sol.objective)
+    x0, c = sol.vertex_x, np.asarray(lp.col_cost_, float)
     basis = h.getBasis()
     # the vertex's own duals (the canonical prices option may have replaced sol.row_dual)
     vy = getattr(sol, "vertex_dual", None)
@@ -80,22 +109,23 @@ def limit_values(sol, cons: list, weights: np.ndarray, upper: bool = True
         elif lin_more:
             more[k] = sgn * vy[i] * DELTA
         else:
-            more[k] = base - _moved(h, i, lo, hi, upper, DELTA)
+            more[k] = -_moved(h, i, lo, hi, upper, DELTA, x0, c)
             moved = True
         if slack >= DELTA:
             less[k] = 0.0
         elif lin_less:
             less[k] = sgn * vy[i] * DELTA
         else:
-            less[k] = _moved(h, i, lo, hi, upper, -DELTA) - base
+            less[k] = _moved(h, i, lo, hi, upper, -DELTA, x0, c)
             moved = True
         if moved:
             h.setBasis(basis)
-    return more / DELTA / weights + 0.0, less / DELTA / weights + 0.0
+    return (_snap(more / DELTA / weights, base, weights), _snap(less / DELTA / weights, base, weights))
 
 
-def _moved(h: highspy.Highs, i: int, lo: float, hi: float, upper: bool, step: float) -> float:
-    """Optimal objective with row i's limit relaxed by `step` (negative: tightened)."""
+def _moved(h: highspy.Highs, i: int, lo: float, hi: float, upper: bool, step: float,
+           x0: np.ndarray, c: np.ndarray) -> float:
+    """Change in the optimal cost with row i's limit relaxed by `step` (negative: tightened)."""
     eq = lo == hi
     new_lo, new_hi = lo, hi
     if upper:
@@ -107,7 +137,7 @@ def _moved(h: highspy.Highs, i: int, lo: float, hi: float, upper: bool, step: fl
         if eq:
             new_hi = hi - step
     h.changeRowBounds(int(i), float(new_lo), float(new_hi))
-    value = _resolve_objective(h)
+    value = _resolve_change(h, x0, c)
     h.changeRowBounds(int(i), float(lo), float(hi))
     return value
 
@@ -122,6 +152,7 @@ def allowance_value(sol, entries: list[list[tuple[int, float]]], costs: np.ndarr
         return float("nan")
     basis = h.getBasis()
     n0, m0 = h.getNumCol(), h.getNumRow()
+    c = np.asarray(h.getLp().col_cost_, float)
     k = len(entries)
     starts, index, value = [], [], []
     for ent in entries:
@@ -132,8 +163,9 @@ def allowance_value(sol, entries: list[list[tuple[int, float]]], costs: np.ndarr
     h.addCols(k, np.asarray(costs, float), np.zeros(k), np.full(k, highspy.kHighsInf), len(index),
               np.asarray(starts, np.int32), np.asarray(index, np.int32), np.asarray(value, float))
     h.addRow(-highspy.kHighsInf, DELTA, k, np.arange(n0, n0 + k, dtype=np.int32), np.ones(k))
-    relaxed = _resolve_objective(h)
+    change = _resolve_change(h, sol.vertex_x, c)
     h.deleteRows(1, np.array([m0], np.int32))
     h.deleteCols(k, np.arange(n0, n0 + k, dtype=np.int32))
     h.setBasis(basis)
-    return (float(sol.objective) - relaxed) / DELTA / weight + 0.0
+    value = -change / DELTA / weight
+    return float(_snap(np.array([value]), float(sol.objective), np.array([weight]))[0])

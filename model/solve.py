@@ -55,6 +55,7 @@ class SolveResult:
     range_up: np.ndarray | None = None
     range_dn: np.ndarray | None = None
     vertex_dual: np.ndarray | None = None  # the LP vertex's duals (row_dual may be canonical)
+    vertex_x: np.ndarray | None = None     # the LP vertex's plan (x may be canonical)
 
     @property
     def optimal(self) -> bool:
@@ -130,13 +131,20 @@ def to_highs(model, settings: dict) -> tuple[highspy.Highs, list, list, dict]:
 
 
 def _ranging(h: highspy.Highs, n_row: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Row activities and HiGHS's row-bound ranging at the optimal basis (no ranging:
-    both ranges empty, so nothing is taken as proven)."""
+    """Row activities and HiGHS's row-bound ranging at the optimal basis. Ranging is
+    trusted only for rows whose bound is in the basis (nonbasic): for a row whose slack
+    is basic it assumes the slack is positive, which a tight (degenerate) row breaks, so
+    such rows (and all, without ranging) get empty ranges and nothing is taken as proven."""
     ax = np.asarray(h.getSolution().row_value, float)
     status, rng = h.getRanging()
     if status != highspy.HighsStatus.kOk:
         return ax, ax.copy(), ax.copy()
-    return ax, np.asarray(rng.row_bound_up.value_, float), np.asarray(rng.row_bound_dn.value_, float)
+    up = np.asarray(rng.row_bound_up.value_, float)
+    dn = np.asarray(rng.row_bound_dn.value_, float)
+    basic = np.array([s == highspy.HighsBasisStatus.kBasic for s in h.getBasis().row_status], bool)
+    up[basic] = ax[basic]
+    dn[basic] = ax[basic]
+    return ax, up, dn
 
 
 def _row_unique(lp: LPArrays, ax: np.ndarray, up: np.ndarray, dn: np.ndarray) -> np.ndarray:
@@ -171,19 +179,19 @@ def run_highs(h: highspy.Highs, cols: list, rows: list, stats: dict, settings: d
     row_pos = {id(c): i for i, c in enumerate(rows)}
     t2 = time.perf_counter()
     extra: dict = {}
-    ax = up = dn = unique = vertex_dual = None
+    ax = up = dn = unique = vertex_dual = vertex_x = None
     if optimal and len(cols):
         lp = LPArrays.from_highs(h)
         ax, up, dn = _ranging(h, len(rows))
         unique = _row_unique(lp, ax, up, dn)
-        vertex_dual = dual
+        vertex_dual, vertex_x = dual, x
         x, dual, extra = _canonical(h, lp, x, dual, settings)
     t3 = time.perf_counter()
     stats = dict(stats, solve_s=t1 - t0, load_s=t2 - t1, canonical_s=t3 - t2,
                  iterations=int(info.simplex_iteration_count), highs_status=raw, **extra)
     obj = float(info.objective_function_value) if optimal else float("nan")
     return SolveResult(status, message, obj, x, dual, col_pos, row_pos, stats, h if optimal else None,
-                       unique, ax, up, dn, vertex_dual)
+                       unique, ax, up, dn, vertex_dual, vertex_x)
 
 
 def _canonical(h: highspy.Highs, lp: LPArrays, x: np.ndarray, dual: np.ndarray, settings: dict):

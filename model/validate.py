@@ -103,8 +103,8 @@ def _check_periods(file: str, t: dict[str, pd.DataFrame], settings: dict,
     prev = None
     for r in per.to_dict("records"):
         if prev is not None and r["start_year"] < prev["start_year"] + prev["duration_yr"] - 1e-9:
-            if r["start_year"] <= prev["start_year"]:
-                msg = f"periods out of order (starts before or with '{prev['period']}')"
+            if r["start_year"] <= prev["start_year"]:  # rows are read in time order
+                msg = f"starts with period '{prev['period']}' (periods may not overlap)"
             else:
                 msg = f"overlaps period '{prev['period']}' (which ends at {prev['start_year'] + prev['duration_yr']:g})"
             out.append(Problem(file, "periods", r[ROW], "start_year", r["start_year"],

@@ -304,6 +304,11 @@ def read_case(path: str | Path) -> Case:
             problems.append(Problem(file, name, message="unknown sheet" + did_you_mean(
                 name, known), expected="one of " + ", ".join(sorted(known))))
     tables = type_sheets(file, cells, uncached, list(SHEETS), problems)
+    # Periods run in time order whatever the order of their rows (a row keeps its sheet
+    # row number for messages), so no result depends on how the sheet is sorted.
+    if "periods" in tables and "start_year" in tables["periods"]:
+        tables["periods"] = tables["periods"].sort_values("start_year", kind="mergesort",
+                                                          na_position="last").reset_index(drop=True)
     settings, where = _settings(file, tables["settings"], problems)
     # Bad cells were set to their column's default, so the cross-sheet checks can still
     # run and report everything else at once.

@@ -139,7 +139,8 @@ class Controls:
             costs.append(float(c) * weight)
         if not entries:
             return 0.0
-        return max(0.0, allowance_value(sol, entries, np.asarray(costs), weight))
+        value = allowance_value(sol, entries, np.asarray(costs), weight)
+        return value if np.isnan(value) else max(0.0, value)
 
     def post_extract(self, tables: dict[str, pd.DataFrame], data) -> dict[str, pd.DataFrame]:
         """Per forbidden lane: the reduced cost the flow would have at the model prices,
