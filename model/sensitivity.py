@@ -143,10 +143,11 @@ def _moved(h: highspy.Highs, i: int, lo: float, hi: float, upper: bool, step: fl
 
 
 def allowance_value(sol, entries: list[list[tuple[int, float]]], costs: np.ndarray,
-                    weight: float) -> float:
+                    weight: float, counts: np.ndarray | None = None) -> float:
     """Value of allowing DELTA in total over new columns (a ban relaxed to a quota):
     column j enters rows entries[j] (row position, coefficient) at objective cost
-    costs[j]. (V(ban) - V(quota of DELTA)) / DELTA / weight; 0 when there are none."""
+    costs[j] and counts counts[j] (default 1) against the allowance.
+    (V(ban) - V(quota of DELTA)) / DELTA / weight; NaN when it cannot be measured."""
     h = getattr(sol, "highs", None)
     if h is None or not entries:
         return float("nan")
@@ -162,7 +163,8 @@ def allowance_value(sol, entries: list[list[tuple[int, float]]], costs: np.ndarr
             value.append(float(a))
     h.addCols(k, np.asarray(costs, float), np.zeros(k), np.full(k, highspy.kHighsInf), len(index),
               np.asarray(starts, np.int32), np.asarray(index, np.int32), np.asarray(value, float))
-    h.addRow(-highspy.kHighsInf, DELTA, k, np.arange(n0, n0 + k, dtype=np.int32), np.ones(k))
+    counts = np.ones(k) if counts is None else np.asarray(counts, float)
+    h.addRow(-highspy.kHighsInf, DELTA, k, np.arange(n0, n0 + k, dtype=np.int32), counts)
     change = _resolve_change(h, sol.vertex_x, c)
     h.deleteRows(1, np.array([m0], np.int32))
     h.deleteCols(k, np.arange(n0, n0 + k, dtype=np.int32))

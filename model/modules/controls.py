@@ -104,7 +104,7 @@ class Controls:
                     rec["binding"] = used >= ctrl.cap_t_per_yr - 1e-6 * max(1.0, ctrl.cap_t_per_yr)
                 else:  # a ban: valued by allowing one tonne of its flows (ban_value)
                     rec["used_t_per_yr"] = 0.0
-                    rec["shadow_value_usd_per_t"] = self.ban_value(sol, ctrl.name, t, per.loc[t, "weight"])
+                    rec["shadow_value_usd_per_t"] = self.ban_value(sol, data, ctrl, t, per.loc[t, "weight"])
                     rec["binding"] = bool(rec["shadow_value_usd_per_t"] > 1e-6)
                 ref = ctrl.reference_flow_t_per_yr
                 rec["refused_t_per_yr"] = (max(0.0, ref - rec["used_t_per_yr"]) if ref is not None else np.nan)
@@ -116,15 +116,17 @@ class Controls:
             tables["origin_pools"] = pools[pools["absorbed_t_per_yr"] > 1e-9].reset_index(drop=True)
         return tables
 
-    def ban_value(self, sol: Solution, control: str, period: str, weight: float) -> float:
+    def ban_value(self, sol: Solution, data, ctrl, period: str, weight: float) -> float:
         """What allowing one tonne of the ban's flows in `period` would save, USD per t:
-        the ban replaced by a 1 t/yr quota over every flow it forbids (freight charged,
-        no duty) and the kept model re-solved (model.sensitivity.allowance_value). A
-        flow from a node the model does not hold (the country never has the product of
-        that origin) cannot carry anything and is left out."""
-        fb = self.banned[(self.banned["control"] == control) & (self.banned["period"] == period)]
+        the ban replaced by a 1 t/yr quota over every flow it forbids, counted as a quota
+        counts (tonnes of product, or of the element's content for an element control),
+        freight charged and no duty, and the kept model re-solved
+        (model.sensitivity.allowance_value). A flow from a node the model does not hold
+        (the country never has the product of that origin) cannot carry anything and is
+        left out."""
+        fb = self.banned[(self.banned["control"] == ctrl.name) & (self.banned["period"] == period)]
         rows = self.reg.node_rows
-        entries, costs = [], []
+        entries, costs, counts = [], [], []
         for f, to, p, cls, c in zip(fb["from_country"], fb["to_country"], fb["product"], fb["cls"],
                                     fb["cost_usd_per_t"]):
             lab = f"{p}{SEP}{cls}" if cls else p
@@ -137,9 +139,10 @@ class Controls:
                 continue
             entries.append([(int(r[0]), -1.0), (int(r[1]), 1.0)])
             costs.append(float(c) * weight)
+            counts.append(float(data.content[ctrl.element].get(p, 0.0)) if ctrl.element else 1.0)
         if not entries:
             return 0.0
-        value = allowance_value(sol, entries, np.asarray(costs), weight)
+        value = allowance_value(sol, entries, np.asarray(costs), weight, np.asarray(counts))
         return value if np.isnan(value) else max(0.0, value)
 
     def post_extract(self, tables: dict[str, pd.DataFrame], data) -> dict[str, pd.DataFrame]:
