@@ -1,6 +1,6 @@
 """Build inputs/base.xlsx: the sourced base case of the real rare-earth chain, 2025-2035.
 
-Every figure comes from ../shared/data/reference_figures.csv where it has one (the row's
+Every figure comes from inputs/reference/reference_figures.csv where it has one (the row's
 `source` cell names the figure), is derived from such figures (the cell says how), or is
 an assumption (the cell starts "assumption:" and says why). inputs/SOURCES.md lists what
 each sheet draws on and every assumption.

@@ -3,7 +3,7 @@
 Five countries (China, USA, Australia, Malaysia, Japan), three deposit types
 (bastnaesite, monazite, ionic clay), separation with co-products that have their own
 non-magnet demand, metal-making and two magnet grades. Figures come from
-../shared/data/reference_figures.csv where it has them (the source cell says which);
+inputs/reference/reference_figures.csv where it has them (the source cell says which);
 every other figure says "assumption: ..." and why. It is a teaching case that runs in
 a second, not the sourced base case of the real chain.
 

@@ -2,7 +2,7 @@
 
 The model is compiled to matrix form (model.handoff) and passed to HiGHS as one LP,
 which measured several times faster than writing files or the stock solver interface
-(see ../shared/PERFORMANCE.md and benchmarks/README.md).
+(benchmarks/README.md).
 """
 
 from __future__ import annotations
