@@ -10,6 +10,7 @@ from conftest import one_period, solve, value
 from model.casewriter import write_case
 from model.pipeline import run_case
 from model.sameness import run_differences, shuffle_workbook
+from test_controls import magnet_case
 
 APPROX = dict(rel=1e-7, abs=1e-6)
 
@@ -98,29 +99,20 @@ def test_capacity_values_are_what_one_tonne_more_or_less_is_worth(tmp_path):
 
 
 def japan_magnet_case(ban: dict | None = None):
-    """China mines Dy oxide at 100 but makes no magnets; Japan makes magnets (0.05 t Dy
-    oxide each) at 10; the USA needs 100 magnets and can only make a Dy-free substitute
-    at 200. Freight 5 on every lane."""
-    case = sheets(
-        ["CHN", "JPN", "USA"],
-        [{"product": "dy_ox", "stage": "oxide", "element": "Dy", "unit": "t_REO"},
-         {"product": "magnet", "stage": "magnet", "element": "mix", "unit": "t_magnet"}],
-        [{"process": "mine", "stage": "mining"}, {"process": "make_mag", "stage": "magnet"},
-         {"process": "substitute", "stage": "substitution"}],
-        [{"process": "mine", "product": "dy_ox", "coefficient": 1},
-         {"process": "make_mag", "product": "dy_ox", "coefficient": -0.05},
-         {"process": "make_mag", "product": "magnet", "coefficient": 1},
-         {"process": "substitute", "product": "magnet", "coefficient": 1}],
-        [{"facility": "cn_mine", "country": "CHN", "capacity_t_per_yr": 1000},
-         {"facility": "jp_mag", "country": "JPN", "capacity_t_per_yr": 1000},
-         {"facility": "us_sub", "country": "USA", "capacity_t_per_yr": 1000}],
-        [{"facility": "cn_mine", "process": "mine", "unit_cost_usd_per_t": 100},
-         {"facility": "jp_mag", "process": "make_mag", "unit_cost_usd_per_t": 10},
-         {"facility": "us_sub", "process": "substitute", "unit_cost_usd_per_t": 200}],
-        [{"country": "USA", "product": "magnet", "period": "2025", "quantity_t_per_yr": 100,
-          "shortfall_penalty_usd_per_t": 1e4}],
-        [{"from_country": f, "to_country": t, "product": "*", "cost_usd_per_t": 5}
-         for f, t in (("CHN", "JPN"), ("JPN", "USA"), ("CHN", "USA"))])
+    """test_controls' magnet case with the magnet plant moved to Japan: China mines Dy
+    oxide at 100 but makes no magnets; Japan makes magnets (0.05 t Dy oxide each) at 10;
+    the USA needs 100 magnets and can only make a Dy-free substitute at 200. Freight 5
+    on every lane."""
+    case = magnet_case()
+    case["countries"].append({"country": "JPN", "blocs": ""})
+    for rows in (case["facilities"], case["facility_processes"]):
+        for r in rows:
+            if r["facility"] == "cn_mag":
+                r["facility"] = "jp_mag"
+                if "country" in r:
+                    r["country"] = "JPN"
+    case["transport"] = [{"from_country": f, "to_country": t, "product": "*", "cost_usd_per_t": 5}
+                         for f, t in (("CHN", "JPN"), ("JPN", "USA"), ("CHN", "USA"))]
     if ban:
         case["export_controls"] = [ban]
     return case
@@ -194,10 +186,6 @@ def test_ties_case_by_hand(tmp_path):
     mined = {f: value(t["production"], "activity_t_per_yr", facility=f) for f in ("cn_mine", "au_mine", "ca_mine")}
     assert mined == pytest.approx({"cn_mine": 4.0, "au_mine": 3.0, "ca_mine": 3.0}, **APPROX)
     assert value(t["disposal"], "disposal_t_per_yr", product="la_ox") == pytest.approx(40.0, **APPROX)
-
-
-def _run(path, **settings):
-    return run_case(str(path))
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
