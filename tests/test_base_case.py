@@ -176,7 +176,7 @@ def test_apr2025_licensing_lifts_ex_china_oxide_above_twice_a_positive_china_pri
 OCT_SHORTFALL = ("the October rules are absorbed in 2026 by moving magnet making out of China, at a cost, not as "
                  "shortfall: ex-China magnet plants go from 27,539 t (base and April, 2026) to 31,880 t (full) while "
                  "China's output falls from 234,208 to 215,536 t, and ex-China NdPr metal (calibrated to China's ~90 % "
-                 "share of metal making) keeps their supply clean of Chinese content; resource cost rises 0.740 bn USD "
+                 "share of metal making) keeps their supply clean of Chinese content; resource cost rises 0.728 bn USD "
                  "PV against April but no demand goes unserved in 2026. Shortfall outside China is 5,247 t in both "
                  "scenarios, all in the 2025 crisis periods they share, with the same totals by product (magnets "
                  "4,657 t and Y oxide 359 t in 2025Q2, Y oxide 231 t in 2025H2); only the countries differ")
@@ -275,7 +275,7 @@ def test_us_australia_framework_cuts_the_china_mined_share_of_us_magnets(period)
         _china_mined_share_of_us_magnets(solved(), period) - 0.005
 
 
-@pytest.mark.xfail(strict=True, reason="China's heavy output falls (17,250 -> 14,172 t/yr summed over the 2026-35 "
+@pytest.mark.xfail(strict=True, reason="China's heavy output falls (15,940 -> 14,172 t/yr summed over the 2026-35 "
                    "periods) and India's rises (0 -> 390), but China's Dy oxide price is pinned by the choice between the "
                    "4 wt % Dy high-temperature grade and the Tb-GBD grade, which both run in China in every later period: "
                    "Dy_ox = ((0.034 x NdPr metal + 0.00706 x Tb_ox + 5,800 GBD premium) / 0.04 - 12,800) / 1.148 (213,377 "
