@@ -247,6 +247,10 @@ class PriceFloors:
         out["index_zone"] = zone
         out["index_price_usd_per_t"] = [index_price(data, prices, z, p, t) if z else np.nan
                                         for z, p, t in zip(zone, out["product"], out["period"])]
+        # A payment read from a price that is not proven unique is one valid figure, not
+        # the only one (model.canonical, canonical_prices): the table says so.
+        out["index_price_unique"] = [index_price(data, prices, z, p, t, unique=True) if z else True
+                                     for z, p, t in zip(zone, out["product"], out["period"])]
         gap = (out["floor_price_usd_per_t"] - out["index_price_usd_per_t"]).clip(lower=0.0)
         cfd = (out["mechanism"] == "cfd").to_numpy()
         must = (out["mechanism"] == "must_run").to_numpy()
@@ -290,16 +294,17 @@ def price_lookup(prices: pd.DataFrame) -> pd.Series:
         [prices["country"], prices["product"], cls.fillna(""), prices["period"]]))
 
 
-def index_price(data, prices: pd.DataFrame, zone: str, product: str, period: str) -> float:
+def index_price(data, prices: pd.DataFrame, zone: str, product: str, period: str,
+                unique: bool = False) -> float | bool:
     """Model price of `product` in `zone` in `period`: the country's price, or for a bloc
     the members' prices weighted by their demand for the product (simple mean if none).
     A country's price is where its own output sells: its make node (the class of its own
     origin, or `other`, where model.origin tracks classes on the product), else its
-    use pool."""
+    use pool. With `unique`: whether every price it reads is proven unique instead."""
     members = expand(zone, data.blocs, list(data.countries.index))
     p = prices[(prices["product"] == product) & (prices["period"] == period) & prices["country"].isin(members)]
     if p.empty:
-        return float("nan")
+        return True if unique else float("nan")
     cls = p["origin_class"].fillna("") if "origin_class" in p.columns else pd.Series("", index=p.index)
     x = data.origin.controller.get(product)
     make = np.where(p["country"] == x, x, "other") if x else np.full(len(p), "")
@@ -308,5 +313,8 @@ def index_price(data, prices: pd.DataFrame, zone: str, product: str, period: str
     chosen = pd.concat([own, pool[~pool["country"].isin(own["country"])]])
     dem = data.demand[(data.demand["product"] == product) & (data.demand["period"] == period)]
     w = chosen["country"].map(dem.groupby("country")["quantity_t_per_yr"].sum()).fillna(0.0).to_numpy(float)
+    if unique:
+        flags = chosen["price_unique"].to_numpy(bool) if "price_unique" in chosen else np.ones(len(chosen), bool)
+        return bool(flags[w > 0].all()) if w.sum() > 0 else bool(flags.all())
     v = chosen["price_usd_per_t"].to_numpy(float)
     return float((w * v).sum() / w.sum()) if w.sum() > 0 else float(v.mean())
