@@ -47,7 +47,6 @@ from scipy.sparse.csgraph import connected_components
 ZERO_TOL = 1e-7
 # Components at most this many columns are solved together in one QP.
 SMALL_BLOCK = 200
-HOT = True
 
 
 @dataclass
@@ -190,7 +189,7 @@ def _qp(A: sp.csc_array, rl, ru, lo, up, weight, start=None) -> tuple[np.ndarray
     hess.index_ = np.arange(n, dtype=np.int32)
     hess.value_ = 2.0 * np.asarray(weight, float)
     h.passHessian(hess)
-    if start is not None and HOT:
+    if start is not None:  # a feasible start: fewer active-set steps (16.5 -> 10.5 s for the base case's prices)
         h.setOptionValue("qp_allow_hot_start", True)
         sol = highspy.HighsSolution()
         sol.col_value = np.asarray(start, float)
