@@ -48,11 +48,15 @@ def _resolve_objective(h: highspy.Highs) -> float:
     basis), the case's own method restored afterwards."""
     method = h.getOptionValue("solver")
     method = method[1] if isinstance(method, tuple) else method  # (status, value) in highspy
+    presolve = h.getOptionValue("presolve")
+    presolve = presolve[1] if isinstance(presolve, tuple) else presolve
     h.setOptionValue("solver", "simplex")
+    h.setOptionValue("presolve", "off")  # a warm start from the kept basis needs none
     try:
         h.run()
     finally:
         h.setOptionValue("solver", method)
+        h.setOptionValue("presolve", presolve)
     name = str(h.getModelStatus()).split(".")[-1]
     if name != "kOptimal":
         return float("nan")  # e.g. tightening a limit makes the case infeasible
@@ -92,6 +96,7 @@ def limit_values(sol, cons: list, weights: np.ndarray, upper: bool = True
     vy = getattr(sol, "vertex_dual", None)
     vy = y if vy is None else vy
     sgn = -1.0 if upper else 1.0
+    moved = False  # each re-solve starts from the last one's basis: its value does not depend on it
     for k, i in enumerate(idx):
         if i < 0:
             continue
@@ -103,7 +108,6 @@ def limit_values(sol, cons: list, weights: np.ndarray, upper: bool = True
         room_dn = r_dn[i] <= bound - DELTA   # ... and one unit below
         lin_more = tight and (room_up if upper else room_dn)
         lin_less = tight and (room_dn if upper else room_up)
-        moved = False
         if not tight:
             more[k] = 0.0
         elif lin_more:
@@ -118,8 +122,8 @@ def limit_values(sol, cons: list, weights: np.ndarray, upper: bool = True
         else:
             less[k] = _moved(h, i, lo, hi, upper, -DELTA, x0, c)
             moved = True
-        if moved:
-            h.setBasis(basis)
+    if moved:  # later re-solves (batch scenarios, explanations) start from the optimum again
+        h.setBasis(basis)
     return (_snap(more / DELTA / weights, base, weights), _snap(less / DELTA / weights, base, weights))
 
 
