@@ -78,6 +78,8 @@ def summary_table(costs: pd.DataFrame, demand: pd.DataFrame, sol: SolveResult,
                  "of joint products and of nodes linked by parallel lanes are often not unique; "
                  "read them as one valid set of marginal values, not a forecast.", ""))
     st = sol.stats
+    if "canonical" in st:  # which plan the tables report (model.canonical)
+        rows.append(("solve statistics", "plan reported", st["canonical"], ""))
     for key, unit in (("rows", ""), ("columns", ""), ("nonzeros", ""), ("iterations", ""),
                       ("compile_s", "s"), ("pass_s", "s"), ("solve_s", "s"), ("load_s", "s")):
         if key in st:

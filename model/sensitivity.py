@@ -96,7 +96,6 @@ def limit_values(sol, cons: list, weights: np.ndarray, upper: bool = True
     vy = getattr(sol, "vertex_dual", None)
     vy = y if vy is None else vy
     sgn = -1.0 if upper else 1.0
-    moved = False  # each re-solve starts from the last one's basis: its value does not depend on it
     for k, i in enumerate(idx):
         if i < 0:
             continue
@@ -113,23 +112,21 @@ def limit_values(sol, cons: list, weights: np.ndarray, upper: bool = True
         elif lin_more:
             more[k] = sgn * vy[i] * DELTA
         else:
-            more[k] = -_moved(h, i, lo, hi, upper, DELTA, x0, c)
-            moved = True
+            more[k] = -_moved(h, i, lo, hi, upper, DELTA, x0, c, basis)
         if slack >= DELTA:
             less[k] = 0.0
         elif lin_less:
             less[k] = sgn * vy[i] * DELTA
         else:
-            less[k] = _moved(h, i, lo, hi, upper, -DELTA, x0, c)
-            moved = True
-    if moved:  # later re-solves (batch scenarios, explanations) start from the optimum again
-        h.setBasis(basis)
+            less[k] = _moved(h, i, lo, hi, upper, -DELTA, x0, c, basis)
     return (_snap(more / DELTA / weights, base, weights), _snap(less / DELTA / weights, base, weights))
 
 
 def _moved(h: highspy.Highs, i: int, lo: float, hi: float, upper: bool, step: float,
-           x0: np.ndarray, c: np.ndarray) -> float:
-    """Change in the optimal cost with row i's limit relaxed by `step` (negative: tightened)."""
+           x0: np.ndarray, c: np.ndarray, basis) -> float:
+    """Change in the optimal cost with row i's limit relaxed by `step` (negative: tightened),
+    re-solved from the optimal basis and put back to it: each re-solve then moves few
+    columns from x0, so c (x1 - x0) keeps its precision (chained re-solves lost 6e-6)."""
     eq = lo == hi
     new_lo, new_hi = lo, hi
     if upper:
@@ -143,6 +140,7 @@ def _moved(h: highspy.Highs, i: int, lo: float, hi: float, upper: bool, step: fl
     h.changeRowBounds(int(i), float(new_lo), float(new_hi))
     value = _resolve_change(h, x0, c)
     h.changeRowBounds(int(i), float(lo), float(hi))
+    h.setBasis(basis)
     return value
 
 

@@ -130,7 +130,7 @@ def to_highs(model, settings: dict) -> tuple[highspy.Highs, list, list, dict]:
                                     "col_pos": lp.col_pos}
 
 
-def _ranging(h: highspy.Highs, n_row: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _ranging(h: highspy.Highs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Row activities and HiGHS's row-bound ranging at the optimal basis. Ranging is
     trusted only for rows whose bound is in the basis (nonbasic): for a row whose slack
     is basic it assumes the slack is positive, which a tight (degenerate) row breaks, so
@@ -182,7 +182,7 @@ def run_highs(h: highspy.Highs, cols: list, rows: list, stats: dict, settings: d
     ax = up = dn = unique = vertex_dual = vertex_x = None
     if optimal and len(cols):
         lp = LPArrays.from_highs(h)
-        ax, up, dn = _ranging(h, len(rows))
+        ax, up, dn = _ranging(h)
         unique = _row_unique(lp, ax, up, dn)
         vertex_dual, vertex_x = dual, x
         x, dual, extra = _canonical(h, lp, x, dual, settings)
