@@ -33,14 +33,12 @@ def table_differences(a: pd.DataFrame, b: pd.DataFrame, rtol: float = 1e-6, atol
     b2 = _keyed(b[cols], keys)
     merged = a2.merge(b2, on=keys + ["_n"], how="outer", suffixes=("_a", "_b"), indicator=True)
     out: list[str] = []
+    one_side = merged["_merge"].ne("both").to_numpy()  # a row one table dropped counts as nil
     for c in num:
         x = merged[f"{c}_a"].to_numpy(float)
         y = merged[f"{c}_b"].to_numpy(float)
-        x0 = np.nan_to_num(x, nan=0.0) if merged["_merge"].ne("both").any() else x
-        y0 = np.nan_to_num(y, nan=0.0) if merged["_merge"].ne("both").any() else y
-        one_side = merged["_merge"].ne("both").to_numpy()
-        x = np.where(one_side, x0, x)
-        y = np.where(one_side, y0, y)
+        x = np.where(one_side, np.nan_to_num(x, nan=0.0), x)
+        y = np.where(one_side, np.nan_to_num(y, nan=0.0), y)
         same = (np.isclose(x, y, rtol=rtol, atol=atol)) | (np.isnan(x) & np.isnan(y)) | (x == y)
         for i in np.flatnonzero(~same)[:5]:
             key = {k: merged[k].iloc[i] for k in keys}
