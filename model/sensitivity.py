@@ -22,25 +22,24 @@ same way, by adding the forbidden flows as columns with a joint allowance of one
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import highspy
 import numpy as np
 
 DELTA = 1.0  # t/yr: "one more tonne"
 
 
-def _resolve_change(h: highspy.Highs, x0: np.ndarray, c: np.ndarray) -> float:
-    """Change in the optimal cost after a re-solve, c_new x_new + c (x1 - x0) summed over
-    the original columns' differences (so it keeps the precision of the few tonnes that
-    moved, not the rounding of a 1e11 objective); NaN if the re-solve is not optimal."""
+def _resolve_change(h: highspy.Highs, x0: np.ndarray, c: np.ndarray,
+                    new_costs: np.ndarray | None = None) -> float:
+    """Change in the optimal cost after a re-solve, c (x1 - x0) over the original columns
+    plus new_costs x1 over columns added after them (so it keeps the precision of the few
+    tonnes that moved, not the rounding of a 1e11 objective); NaN if not optimal."""
     v = _resolve_objective(h)
     if np.isnan(v):
         return v
     x1 = np.asarray(h.getSolution().col_value, float)
-    cost = np.asarray(h.getLp().col_cost_, float)
     n0 = len(x0)
-    return float(np.dot(c, x1[:n0] - x0) + np.dot(cost[n0:], x1[n0:]))
+    added = float(np.dot(new_costs, x1[n0:])) if new_costs is not None else 0.0
+    return float(np.dot(c, x1[:n0] - x0)) + added
 
 
 def _resolve_objective(h: highspy.Highs) -> float:
@@ -64,8 +63,8 @@ def _resolve_objective(h: highspy.Highs) -> float:
 
 
 def _snap(values: np.ndarray, objective: float, weights: np.ndarray) -> np.ndarray:
-    """Values within the rounding of the objective (1e-13 of it) are 0: a difference of
-    two re-solved objectives carries that much noise."""
+    """Values within 1e-13 of the objective are 0: below what a re-solve's tolerances let
+    one tell from nothing."""
     floor = 1e-13 * max(1.0, abs(objective)) / np.asarray(weights, float)
     return np.where(np.abs(values) < floor, 0.0, values) + 0.0
 
@@ -167,7 +166,7 @@ def allowance_value(sol, entries: list[list[tuple[int, float]]], costs: np.ndarr
               np.asarray(starts, np.int32), np.asarray(index, np.int32), np.asarray(value, float))
     counts = np.ones(k) if counts is None else np.asarray(counts, float)
     h.addRow(-highspy.kHighsInf, DELTA, k, np.arange(n0, n0 + k, dtype=np.int32), counts)
-    change = _resolve_change(h, sol.vertex_x, c)
+    change = _resolve_change(h, sol.vertex_x, c, np.asarray(costs, float))
     h.deleteRows(1, np.array([m0], np.int32))
     h.deleteCols(k, np.arange(n0, n0 + k, dtype=np.int32))
     h.setBasis(basis)
