@@ -1,10 +1,10 @@
 #!/usr/bin/env python
 """Time per scenario of a batch: rebuilding each scenario's model vs re-solving the
-base model in place (model.resolve), on the shipped example and on synthetic cases.
+base model in place (model.runs.resolve), on the shipped example and on synthetic cases.
 
     python benchmarks/batch_bench.py [--sizes example,tiny,small] [--samples 5] [--seed 1] [--bans]
 
-Scenarios are sweep samples (model.sweep) of data-only parameters, so every one
+Scenarios are sweep samples (model.runs.sweep) of data-only parameters, so every one
 qualifies for the re-solve: demand, running costs, capacity, freight and shortfall
 penalties. Both routes run in this process, one after the other, on one core; each
 scenario's time covers applying and validating the scenario, the model (rebuilt, or
@@ -38,12 +38,12 @@ for p in (str(ROOT), str(HERE)):
     if p not in sys.path:
         sys.path.insert(0, p)
 
-from model.batch import BatchJob, comparison_row, scenario_case  # noqa: E402
-from model.pipeline import solve_case  # noqa: E402
-from model.resolve import Resolver  # noqa: E402
-from model.sweep import Parameter, SweepSpec, draw, with_samples  # noqa: E402
-from model.validate import validate_case  # noqa: E402
-from model.workbook import read_case  # noqa: E402
+from model.runs.batch import BatchJob, comparison_row, scenario_case  # noqa: E402
+from model.runs.pipeline import solve_case  # noqa: E402
+from model.runs.resolve import Resolver  # noqa: E402
+from model.runs.sweep import Parameter, SweepSpec, draw, with_samples  # noqa: E402
+from model.case.validate import validate_case  # noqa: E402
+from model.case.workbook import read_case  # noqa: E402
 
 OBJ_RTOL = 1e-7
 BAN_ROWS = {"example": "control=bench_ban; exporter=CHN; product=HREE; destinations=*; kind=ban",
@@ -84,8 +84,8 @@ def base_case(size: str):
 def with_bans(source, names: list[str], row: str):
     """The sweep's scenario source with the ban appended to every second sample."""
     import pandas as pd
-    from model.schema import SHEETS_BY_NAME
-    from model.workbook import ROW, typed_frame
+    from model.case.schema import SHEETS_BY_NAME
+    from model.case.workbook import ROW, typed_frame
     out = source.copy()
     extra = pd.DataFrame([{"scenario": n, "sheet": "export_controls", "filter": "*", "column": "", "op": "append",
                            "value": row, "source": "batch_bench --bans", ROW: 99} for n in names[1::2]])

@@ -8,7 +8,7 @@
 A synthetic case shaped like the real chain (N countries x P periods; mines with one or
 two deposit types, separation into six oxides, reduction to metals, two magnet grades
 with Fe-B input, '*' lanes for every ordered country pair, magnet demand by segment and
-La/Ce oxide demand) is generated in memory as a `model.workbook.Case`. The smallest size
+La/Ce oxide demand) is generated in memory as a `model.case.workbook.Case`. The smallest size
 is also written to a real .xlsx so that reading + validation is timed on a file.
 
 Every run is a fresh subprocess (a one-shot run as a user makes it), so peak memory is
@@ -178,8 +178,8 @@ def synthetic_rows(n_countries: int, n_periods: int, seed: int = 7) -> tuple[dic
 def case_from_rows(sheets: dict, settings: dict, path: str):
     """A `Case` in memory, typed as read_case types it: schema columns in schema order
     (defaults for missing cells) plus `_row`, settings from the schema's defaults."""
-    from model.schema import SETTINGS, SHEETS
-    from model.workbook import ROW, Case
+    from model.case.schema import SETTINGS, SHEETS
+    from model.case.workbook import ROW, Case
 
     def typed(v, col):
         if v is None or (isinstance(v, str) and v.strip() == ""):
@@ -191,7 +191,7 @@ def case_from_rows(sheets: dict, settings: dict, path: str):
         return str(v).strip()
 
     try:  # the reader's own typing of a table (numbers as float, text as object)
-        from model.workbook import typed_frame
+        from model.case.workbook import typed_frame
     except ImportError:  # older reader: a plain frame, as read_case built it
         def typed_frame(sheet, records):
             return pd.DataFrame.from_records(records, columns=sheet.column_names + [ROW])
@@ -225,7 +225,7 @@ def case_file(size: str) -> Path:
 
 
 def write_case_file(size: str) -> Path:
-    from model.casewriter import write_case
+    from model.case.casewriter import write_case
     _, sheets, settings = generate_case(size)
     path = case_file(size)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -235,7 +235,7 @@ def write_case_file(size: str) -> Path:
 # --------------------------------------------------------------------------- direct LP
 
 def direct_arrays(data) -> dict:
-    """The LP of `model.build` derived independently from the ModelData tables.
+    """The LP of `model.lp.build` derived independently from the ModelData tables.
 
     Columns: activities, lane flows (lane x period), shortfalls, disposal at every node
     some term supplies. Rows: product balance at every node with a term or a demand
@@ -347,7 +347,7 @@ def direct_highs(arr: dict, settings: dict):
     lp.a_matrix_.start_ = arr["start"]
     lp.a_matrix_.index_ = arr["index"]
     lp.a_matrix_.value_ = arr["value"]
-    from model.solve import new_highs  # the same solver settings as ours
+    from model.lp.solve import new_highs  # the same solver settings as ours
     h = new_highs(settings)
     h.passModel(lp)
     return h
@@ -396,17 +396,17 @@ def _time_highs_run() -> dict:
 
 
 def run_ours(size: str, out: dict, read: bool = False) -> None:
-    """Our pipeline, phase by phase (the same calls as model.pipeline.solve_case,
+    """Our pipeline, phase by phase (the same calls as model.runs.pipeline.solve_case,
     including its garbage-collector pause over build and hand-off)."""
     import gc
     clock = Clock(out)
-    from model.data import build_model_data
-    from model.pipeline import RunResult, build_and_load
-    from model.report import write_run
-    from model.results import extract_tables
-    from model.solve import run_highs
-    from model.validate import validate_case
-    from model.workbook import read_case
+    from model.lp.data import build_model_data
+    from model.runs.pipeline import RunResult, build_and_load
+    from model.reports.files import write_run
+    from model.analysis.results import extract_tables
+    from model.lp.solve import run_highs
+    from model.case.validate import validate_case
+    from model.case.workbook import read_case
     import pyomo.environ  # noqa: F401
     highs_run = _time_highs_run()
     clock.lap("import")
@@ -452,7 +452,7 @@ def run_ours(size: str, out: dict, read: bool = False) -> None:
 def run_direct(size: str, out: dict) -> None:
     clock = Clock(out)
     import highspy  # noqa: F401
-    from model.data import build_model_data
+    from model.lp.data import build_model_data
     clock.lap("import")
     case, _, _ = generate_case(size)
     clock.lap("generate")
@@ -660,10 +660,10 @@ def bench(sizes: list[str], repeats: int, large_repeats: int, timeout: float) ->
 
 def profile(size: str, profiler: str) -> None:
     """Our pipeline from ModelData to result tables at one size, under a profiler."""
-    from model.build import build_model
-    from model.data import build_model_data
-    from model.results import extract_tables
-    from model.solve import run_highs, to_highs
+    from model.lp.build import build_model
+    from model.lp.data import build_model_data
+    from model.analysis.results import extract_tables
+    from model.lp.solve import run_highs, to_highs
     import pyomo.environ  # noqa: F401
     from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler  # noqa: F401
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -709,11 +709,11 @@ def breakdown(size: str) -> None:
     import functools
     import importlib
 
-    import model.data as D
-    import model.results as R
-    import model.solve as SV
-    from model.build import build_model
-    import model.modules as MODS
+    import model.lp.data as D
+    import model.analysis.results as R
+    import model.lp.solve as SV
+    from model.lp.build import build_model
+    import model.lp.modules as MODS
     import pyomo.environ  # noqa: F401
 
     spent: dict[str, float] = {}
@@ -740,10 +740,10 @@ def breakdown(size: str) -> None:
         timed(cls, "declare", f"build: {cls.__name__}.declare")
         timed(cls, "extract", f"extract: {cls.__name__}.extract")
     try:
-        H = importlib.import_module("model.handoff")
+        H = importlib.import_module("model.lp.handoff")
         for fn in ("_bounds", "_expression_block", "_matrix_block"):
-            timed(H, fn, f"hand-off: model.handoff.{fn}")
-        timed(SV, "compile_lp", "hand-off: model.handoff.compile_lp")
+            timed(H, fn, f"hand-off: model.lp.handoff.{fn}")
+        timed(SV, "compile_lp", "hand-off: model.lp.handoff.compile_lp")
     except ImportError:
         pass
     from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler

@@ -13,7 +13,7 @@ magnets containing them) are China's exports in the base solution, because the r
 set has no export tonnages by element: the script solves the base case once, reads them,
 and writes them into the scenario rows (magnets in April 2025 use GACC's 58,152 t).
 
-The calibration sheet is derived here (model.calibration, as `run.py calibrate` does) from
+The calibration sheet is derived here (model.analysis.calibration, as `run.py calibrate` does) from
 the `observed_output_t_per_yr` column of the facilities sheet; the licence reference flows
 are then read from the calibrated base's solution.
 
@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from model.casewriter import write_case  # noqa: E402
+from model.case.casewriter import write_case  # noqa: E402
 
 # ---------------------------------------------------------------- sources (short forms)
 RF = "reference_figures.csv"
@@ -1195,11 +1195,11 @@ NAMED = ["apr2025_licensing", "oct2025_controls", "busan_suspension", "us_tariff
 
 
 def build() -> dict:
-    """The base case: sheets, then calibration terms (model.calibration: observed 2025
+    """The base case: sheets, then calibration terms (model.analysis.calibration: observed 2025
     outputs reproduced), then the scenarios, whose licence reference flows are read from
     the calibrated base's solution."""
-    from model.calibration import calibration_table
-    from model.pipeline import load_case, run_case
+    from model.analysis.calibration import calibration_table
+    from model.runs.pipeline import load_case, run_case
     sheets = base_sheets()
     FPS_BY_FAC.clear()
     for r in FPS:

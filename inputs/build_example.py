@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from model.casewriter import write_case  # noqa: E402
+from model.case.casewriter import write_case  # noqa: E402
 
 USGS = "USGS Mineral Commodity Summaries 2026, Rare Earths (reference_figures.csv)"
 ARGUS = "Argus Non-Ferrous Markets 2025 annual average, FOB China (reference_figures.csv)"

@@ -1,155 +1,150 @@
-"""Command line: run, validate, template, docs. Bare `python run.py` runs the shipped case."""
+"""The command line: run, sweep, validate, calibrate, template, docs. Bare `rare-earth`
+(or `python run.py`) runs the shipped case. Everything a command says goes through
+logging (model.logs): the compact story on the console, -q for warnings and errors
+only, -v for timings and the solver's log; every run folder keeps all of it in run.log."""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import platform
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
 
+from model import __version__
+from model.case.schema import InputError
+from model.logs import console
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CASE = ROOT / "inputs" / "base.xlsx"
 EXIT_OK, EXIT_INPUT, EXIT_NOT_OPTIMAL = 0, 2, 3
+NOTHING_WRITTEN = "nothing was written."
+LOG = logging.getLogger(__name__)
 
 
-def _money(x: float) -> str:
-    return f"{x / 1e9:,.3f} bn USD" if abs(x) >= 1e8 else f"{x / 1e6:,.3f} M USD"
+def version_text() -> str:
+    """This tool's version and the solver-side versions it runs on (for bug reports)."""
+    def v(pkg: str) -> str:
+        try:
+            return metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+    return (f"rare-earth {__version__} (python {platform.python_version()}, pyomo {v('pyomo')}, "
+            f"highspy {v('highspy')}, pandas {v('pandas')})")
 
 
-def print_summary(result, folder: Path | None, out=None) -> None:
-    """Status, resource cost by component, shortfall by country and product, report path."""
-    out = out or sys.stdout
-    print(f"case: {result.case.name}" + (f"  scenario: {result.scenario}" if result.scenario else ""), file=out)
-    print(f"status: {result.solve.message}", file=out)
-    if result.optimal:
-        costs = result.tables["costs"]
-        by = costs.groupby(["category", "component"])["pv_usd"].sum()
-        print("resource cost (present value):", file=out)
-        if "resource" in by.index.get_level_values(0):
-            for comp, v in by.loc["resource"].items():
-                print(f"  {comp:<20} {_money(v):>22}", file=out)
-            print(f"  {'total':<20} {_money(by.loc['resource'].sum()):>22}", file=out)
-        if "transfer" in by.index.get_level_values(0):
-            print(f"transfers (present value): {_money(by.loc['transfer'].sum())}", file=out)
-        short = result.tables["shortfall"]
-        if short.empty:
-            print("shortfall: none; all demand is served", file=out)
-        else:
-            pen = by.loc["penalty"].sum() if "penalty" in by.index.get_level_values(0) else 0.0
-            print(f"shortfall: {short['unserved_t'].sum():,.1f} t unserved "
-                  f"(penalty value {_money(pen)} PV, not in resource cost)", file=out)
-            show = short.groupby(["country", "product"], as_index=False)[["unserved_t", "demand_t"]].sum()
-            show["unserved_share"] = show["unserved_t"] / show["demand_t"]
-            show = show.sort_values("unserved_t", ascending=False).head(15)
-            for r in show.itertuples():
-                print(f"  {r.country:<8} {r.product:<20} {r.unserved_t:>12,.1f} t  "
-                      f"({r.unserved_share:.1%} of demand)", file=out)
-    if folder is not None:
-        print(f"report: {folder}", file=out)
-
-
-def print_versus_base(table: pd.DataFrame, out=None) -> None:
-    """The scenario's effect against the base case, biggest changes first."""
-    out = out or sys.stdout
-    print("against the base case:", file=out)
-    moved = table[table["change"].abs() > 1e-6 * table[["base", "scenario"]].abs().max(axis=1).clip(lower=1.0)]
-    if moved.empty:
-        print("  no change", file=out)
-    for r in moved.head(12).itertuples():
-        unit = "t" if r.figure.endswith("(t)") else "USD"
-        fmt = (lambda v: f"{v:,.1f} t") if unit == "t" else _money
-        sign = "+" if r.change >= 0 else "-"
-        print(f"  {r.figure:<48} {fmt(r.base):>18} -> {fmt(r.scenario):>18} ({sign}{fmt(abs(r.change))})", file=out)
+def input_error(exc: Exception) -> int:
+    LOG.error(str(exc))
+    LOG.error(NOTHING_WRITTEN)
+    return EXIT_INPUT
 
 
 def cmd_run(args) -> int:
     if args.all_scenarios or args.scenarios or args.scenario_file:
-        from model.batch import main_batch
-        return main_batch(args, str(DEFAULT_CASE))
-    from model.pipeline import run_case
-    from model.report import write_run
-    from model.schema import InputError
-    case = args.workbook or str(DEFAULT_CASE)
+        return cmd_batch(args)
+    from model.runs.single import run_and_report
     try:
-        result = run_case(case, args.scenario)
+        result, _ = run_and_report(args.workbook or str(DEFAULT_CASE), args.scenario, args.out,
+                                   compare=not args.no_compare, explain=not args.no_explain)
     except InputError as exc:
-        print(exc, file=sys.stderr)
-        print("nothing was written.", file=sys.stderr)
-        return EXIT_INPUT
-    compare = None
-    if result.optimal and args.scenario and not args.no_compare:
-        from model.compare import versus_base
-        base = run_case(case)
-        if base.optimal:
-            compare = versus_base(base.tables, result.tables)
-            result.tables["versus_base"] = compare
-    if result.optimal and not getattr(args, "no_explain", False) and not result.tables["shortfall"].empty:
-        from model.explain import explain_shortfalls
-        result.tables["explanations"] = explain_shortfalls(result)
-    folder = write_run(result, args.out) if result.optimal else None
-    from model.console import show_summary
-    show_summary(result, folder)
-    if compare is not None:
-        print_versus_base(compare)
-    if not result.optimal:
-        print("no report was written: a plan that is not optimal is not an answer.", file=sys.stderr)
-        if result.solve.status.startswith("infeasible"):
-            from model.explain import conflict_lines, diagnose_infeasible
-            for line in conflict_lines(diagnose_infeasible(result.case)):
-                print(line, file=sys.stderr)
-        return EXIT_NOT_OPTIMAL
-    return EXIT_OK
+        return input_error(exc)
+    return EXIT_OK if result.optimal else EXIT_NOT_OPTIMAL
+
+
+def cluster_error(exc: Exception, scheduler: str | None) -> int:
+    """A missing Dask install or an unreachable scheduler, said plainly (nothing written)."""
+    if isinstance(exc, ImportError) and scheduler:
+        LOG.error(f"--scheduler needs Dask: pip install -e '.[cluster]' ({exc})")
+    elif scheduler:
+        LOG.error(f"cannot use the Dask scheduler at {scheduler}: {exc}")
+    else:
+        raise exc
+    LOG.error(NOTHING_WRITTEN)
+    return EXIT_INPUT
+
+
+def cmd_batch(args) -> int:
+    """`run` with --all-scenarios, --scenarios or --scenario-file."""
+    from model.runs.batch import check_names, exit_code, load_inputs, run_batch, scenario_names
+    try:
+        case, source = load_inputs(args.workbook or str(DEFAULT_CASE), args.scenario_file)
+        if args.all_scenarios:
+            names = scenario_names(source)
+        else:
+            names = [n.strip() for n in (args.scenarios or args.scenario or "").split(",") if n.strip()]
+            if args.scenarios is None and args.scenario is None:
+                names = scenario_names(source)  # a scenario file alone: all of its scenarios
+            check_names(source, names)
+    except InputError as exc:
+        return input_error(exc)
+    try:
+        result = run_batch(case, source, names, workers=args.workers, scheduler=args.scheduler,
+                           out=args.out, resolve=not args.no_resolve)
+    except (ImportError, OSError) as exc:
+        return cluster_error(exc, args.scheduler)
+    return exit_code(result)
+
+
+def cmd_sweep(args) -> int:
+    from model.runs.batch import exit_code
+    from model.runs.sweep import run_sweep
+    try:
+        result = run_sweep(args.spec, args.workbook, default_case=str(DEFAULT_CASE), workers=args.workers,
+                           scheduler=args.scheduler, out=args.out, resolve=not args.no_resolve,
+                           reports=args.reports)
+    except InputError as exc:
+        return input_error(exc)
+    except (ImportError, OSError) as exc:
+        return cluster_error(exc, args.scheduler)
+    return exit_code(result)
 
 
 def cmd_validate(args) -> int:
-    from model.pipeline import load_case
-    from model.schema import InputError
+    from model.runs.pipeline import load_case
     try:
         case = load_case(args.workbook, args.scenario)
     except InputError as exc:
-        print(exc, file=sys.stderr)
+        LOG.error(str(exc))
         return EXIT_INPUT
     rows = {k: len(v) for k, v in case.tables.items() if len(v)}
-    print(f"{args.workbook}: valid ({', '.join(f'{k} {n}' for k, n in rows.items())})")
+    LOG.info(f"{args.workbook}: valid ({', '.join(f'{k} {n}' for k, n in rows.items())})")
     return EXIT_OK
 
 
 def cmd_calibrate(args) -> int:
     """Derive calibration terms and write them, with the rest of the case, to a new workbook."""
-    from model.calibration import calibration_table, write_calibrated
-    from model.pipeline import load_case
-    from model.schema import InputError
+    from model.analysis.calibration import calibration_table, write_calibrated
+    from model.runs.pipeline import load_case
     try:
         case = load_case(args.workbook)
         table = calibration_table(case)
         path = write_calibrated(args.workbook, args.out_workbook, table)
-    except InputError as exc:
-        print(exc, file=sys.stderr)
+    except (InputError, FileExistsError) as exc:
+        LOG.error(str(exc))
         return EXIT_INPUT
-    except FileExistsError as exc:
-        print(exc, file=sys.stderr)
-        return EXIT_INPUT
-    print(f"calibrated {len(table)} facilities; written {path}")
-    print(table[["facility", "observed_output_t_per_yr", "below_observed_usd_per_t",
-                 "above_observed_usd_per_t"]].to_string(index=False))
+    LOG.info(f"calibrated {len(table)} facilities; written {path}\n" + table[
+        ["facility", "observed_output_t_per_yr", "below_observed_usd_per_t", "above_observed_usd_per_t"]
+    ].to_string(index=False))
     return EXIT_OK
 
 
 def cmd_template(args) -> int:
-    from model.template import write_template
+    from model.case.template import write_template
     try:
         path = write_template(args.path)
     except FileExistsError as exc:
-        print(exc, file=sys.stderr)
+        LOG.error(str(exc))
         return EXIT_INPUT
-    print(f"template written: {path}")
+    LOG.info(f"template written: {path}")
     return EXIT_OK
 
 
 def cmd_docs(args) -> int:
-    from model.template import write_docs
-    print(f"input reference written: {write_docs(args.path)}")
+    from model.case.template import write_docs
+    LOG.info(f"input reference written: {write_docs(args.path)}")
     return EXIT_OK
 
 
@@ -160,13 +155,20 @@ def _batch_options(p: argparse.ArgumentParser) -> None:
                    "(default: re-solve data-only scenarios on one model per worker)")
 
 
-def cmd_sweep(args) -> int:
-    from model.sweep import main_sweep
-    return main_sweep(args, str(DEFAULT_CASE))
+def _talk_options(p: argparse.ArgumentParser) -> None:
+    """-q / -v on every command (and before it)."""
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("-q", "--quiet", action="store_const", const=-1, dest="verbosity", default=argparse.SUPPRESS,
+                   help="say only warnings and errors (run.log still records everything)")
+    g.add_argument("-v", "--verbose", action="store_const", const=1, dest="verbosity", default=argparse.SUPPRESS,
+                   help="also say each step's time and the solver's log")
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="run.py", description="Rare-earth supply-chain optimizer")
+    p = argparse.ArgumentParser(prog="rare-earth", description="Rare-earth supply-chain optimizer "
+                                "(also: python run.py ...)")
+    p.add_argument("--version", action="version", version=version_text())
+    _talk_options(p)
     sub = p.add_subparsers(dest="command")
     r = sub.add_parser("run", help="solve a case (default: the shipped case) and write a report")
     r.add_argument("workbook", nargs="?", help=f"case workbook (default {DEFAULT_CASE.relative_to(ROOT)})")
@@ -202,13 +204,18 @@ def parser() -> argparse.ArgumentParser:
     d = sub.add_parser("docs", help="write the input reference (inputs/README.md)")
     d.add_argument("path", nargs="?", default=str(ROOT / "inputs" / "README.md"))
     d.set_defaults(func=cmd_docs)
+    for command in (r, s, v, c, t, d):
+        _talk_options(command)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
-        argv = ["run"] + argv
+    first = next((a for a in argv if a not in ("-q", "--quiet", "-v", "--verbose")), None)
+    if first is None or first.startswith("-") and first not in ("-h", "--help", "--version"):
+        at = argv.index(first) if first is not None else len(argv)
+        argv = argv[:at] + ["run"] + argv[at:]
     args = parser().parse_args(argv)
     pd.set_option("display.width", 120)
-    return args.func(args)
+    with console(getattr(args, "verbosity", 0)):
+        return args.func(args)

@@ -13,8 +13,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from model.casewriter import write_case  # noqa: E402
-from model.pipeline import run_case  # noqa: E402
+from model.case.casewriter import write_case  # noqa: E402
+from model.runs.pipeline import run_case  # noqa: E402
 
 TOL = 1e-6
 

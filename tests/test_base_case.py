@@ -15,10 +15,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from model.pipeline import load_case, run_case
-from model.schema import SHEETS_BY_NAME
-from model.tracing import content_shares
-from model.workbook import read_case
+from model.runs.pipeline import load_case, run_case
+from model.case.schema import SHEETS_BY_NAME
+from model.analysis.tracing import content_shares
+from model.case.workbook import read_case
 
 BASE = Path(__file__).resolve().parent.parent / "inputs" / "base.xlsx"
 NAMED = ["apr2025_licensing", "oct2025_controls", "busan_suspension", "us_tariff_100", "vault_45_days",
@@ -262,7 +262,7 @@ def _china_mined_share_of_us_magnets(result, period: str) -> float:
 
 
 @pytest.mark.xfail(strict=True, reason="with the canonical plan (least-norm among least-cost plans, "
-                   "model.canonical) the framework leaves the China-mined share of US magnets where it was: "
+                   "model.lp.canonical) the framework leaves the China-mined share of US magnets where it was: "
                    "0.2850 -> 0.2838 in 2027 and 0.2375 -> 0.2383 in 2028-30. The cuts measured before (0.258 -> "
                    "0.177, 0.164 -> 0.135) were the solver's choice among equally cheap routings of allied "
                    "magnets and metal (equal freight), not a finding: under the least-norm rule the allied "
@@ -345,7 +345,7 @@ def _first_period_output(result, stage: str, products_stage: str | None = None) 
 
 
 def test_shipped_calibration_terms_are_re_derived_from_the_case():
-    from model.calibration import calibration_table
+    from model.analysis.calibration import calibration_table
     shipped = load_case(str(BASE)).tables["calibration"].set_index("facility")
     again = calibration_table(load_case(str(BASE))).set_index("facility")
     assert list(again.index) == list(shipped.index)
@@ -431,7 +431,7 @@ def test_china_separation_share_within_two_points():
     assert out.get("CHN", 0.0) / out.sum() == pytest.approx(CHINA_SEPARATION_SHARE, abs=0.02)
 
 
-# --- price check (issue 5): margins at the sourced 2025 prices (model/margins.py) ------------
+# --- price check (issue 5): margins at the sourced 2025 prices (model/analysis/margins.py) ------------
 
 # magnet_ht's reference price is assumed equal to the standard grades' (no sourced price for
 # Dy/Tb-bearing grades), so its tranches' margins are not a check of the data.
@@ -442,7 +442,7 @@ CONVERSION_AT_SOURCED_PRICES = ("sep", "hsep", "reduce")
 def _margins_at_sourced_prices() -> pd.DataFrame:
     r = solved()
     t0 = r.case.tables["periods"]["period"].iloc[0]
-    m = r.tables["reference_margins"]  # the run's own table (model/margins.py)
+    m = r.tables["reference_margins"]  # the run's own table (model/analysis/margins.py)
     m = m[m["period"] == t0]
     rec = r.case.tables["recipes"]
     unsourced = set(rec.loc[rec["product"].isin(UNSOURCED_PRICES) & (rec["coefficient"] > 0), "process"])
@@ -501,8 +501,8 @@ def test_base_case_plan_is_the_same_by_interior_point_and_with_shuffled_rows(tmp
     canonical rule). The reported plan, its content shares, shortfall and the values of
     its limits are the same, to 1e-6, by interior point and with every sheet's rows
     shuffled."""
-    from model.pipeline import solve_case
-    from model.sameness import run_differences, shuffle_workbook
+    from model.runs.pipeline import solve_case
+    from model.analysis.sameness import run_differences, shuffle_workbook
 
     ref = _plan_tables(solved())
     case = load_case(str(BASE))

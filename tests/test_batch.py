@@ -17,9 +17,9 @@ import pytest
 
 from conftest import one_period
 from rows import dem, fac, fp, proc, product, rec
-from model.batch import BASELINE, BatchJob, comparison_row, load_inputs, run_batch, scenario_case
-from model.casewriter import write_case
-from model.schema import InputError
+from model.runs.batch import BASELINE, BatchJob, comparison_row, load_inputs, run_batch, scenario_case
+from model.case.casewriter import write_case
+from model.case.schema import InputError
 
 REL = 1e-7
 
@@ -264,10 +264,10 @@ def test_resolved_objectives_equal_rebuilt_ones(tiny, tmp_path):
 def test_resolver_model_equals_a_rebuilt_model_on_the_example():
     """After each data-only scenario of the shipped case the HiGHS model's costs and
     bounds are those of the scenario's model built from scratch."""
-    from model.build import build_model
-    from model.data import build_model_data
-    from model.handoff import compile_lp
-    from model.resolve import Resolver
+    from model.lp.build import build_model
+    from model.lp.data import build_model_data
+    from model.lp.handoff import compile_lp
+    from model.runs.resolve import Resolver
     from model.cli import ROOT
     case, source = load_inputs(str(ROOT / "inputs" / "example.xlsx"))
     job = BatchJob("t", case, source)
@@ -359,10 +359,10 @@ def check_ban_resolve(res, scen, name, tables_to_compare=("flows", "controls", "
     """Re-solve `scen` on `res` and rebuild it: the LP is the rebuilt one with the
     forbidden flows as extra columns bounded to 0, the objectives agree to 1e-7 and the
     named tables are equal. Returns the re-solve's (solution, tables)."""
-    from model.build import build_model
-    from model.data import build_model_data
-    from model.handoff import compile_lp
-    from model.pipeline import solve_case
+    from model.lp.build import build_model
+    from model.lp.data import build_model_data
+    from model.lp.handoff import compile_lp
+    from model.runs.pipeline import solve_case
     why, data = res.check(scen)
     assert why is None, f"{name}: {why}"
     sol, tables, _ = res.resolve(scen, data)
@@ -395,7 +395,7 @@ def test_bans_are_bounds_on_one_model(tmp_path):
     columns: objectives, flows and controls tables of a rebuilt model, hand-solved
     objectives and ban values; a scenario without the ban after one with it gets the
     bounds back; a ban to one country (origin classes) is rebuilt."""
-    from model.resolve import Resolver
+    from model.runs.resolve import Resolver
     path = write_case(tmp_path / "bans.xlsx", ban_sheets(), {"base_year": 2025})
     case, source = load_inputs(str(path))
     job = BatchJob("t", case, source)
@@ -438,7 +438,7 @@ def test_a_base_case_ban_is_a_bound_too(tmp_path):
     """A ban in the base case itself: the model is built without it, so the base case
     re-solves with the ban as bounds (ban_b's 42900) and a scenario dropping the ban
     re-solves too (the unbanned optimum 3750), in either order."""
-    from model.resolve import Resolver
+    from model.runs.resolve import Resolver
     sheets = ban_sheets()
     sheets["export_controls"] = [{"control": "ban_B", "exporter": "B", "product": "ox", "destinations": "*",
                                   "kind": "ban"}]
@@ -456,7 +456,7 @@ def test_a_base_case_ban_is_a_bound_too(tmp_path):
 def test_a_ban_on_tariffed_flows_is_rebuilt(tmp_path):
     """The tariffs table lists every tariffed flow, so a ban forbidding one of them is
     rebuilt; the rebuilt objective is ban_b's plus the duty on nothing (42900)."""
-    from model.resolve import Resolver
+    from model.runs.resolve import Resolver
     sheets = ban_sheets()
     sheets["tariffs"] = [{"importer": "A", "exporter": "B", "product": "ox", "specific_usd_per_t": 1}]
     path = write_case(tmp_path / "tariffed.xlsx", sheets, {"base_year": 2025})
@@ -473,14 +473,14 @@ def test_a_ban_on_tariffed_flows_is_rebuilt(tmp_path):
 
 def test_lane_capacity_shared_by_origin_classes_is_kept(tmp_path):
     """A tariff on B-origin oxide gives oxide origin classes, whose flows share a lane's
-    capacity in a lane_capacity row (model.modules.trade), not a column bound: a re-solve
+    capacity in a lane_capacity row (model.lp.modules.trade), not a column bound: a re-solve
     leaves those columns unbounded, and a capacity change rebuilds. Duty 1 USD/t on
     B-origin oxide into A. Base: 3750 + 20 t duty = 3770; fb at 8: 1000 + 80 (B) + 20 x 14
     (A) + 50 x 13 (C) = 2010; every lane's 1000 t/yr capacity x 0.99 binds nowhere: 3770."""
-    from model.build import build_model
-    from model.data import build_model_data
-    from model.handoff import compile_lp
-    from model.resolve import Resolver
+    from model.lp.build import build_model
+    from model.lp.data import build_model_data
+    from model.lp.handoff import compile_lp
+    from model.runs.resolve import Resolver
     sheets = ban_sheets()
     sheets["tariffs"] = [{"importer": "A", "exporter": "B", "product": "ox", "specific_usd_per_t": 1}]
     sheets["transport"][0]["max_flow_t_per_yr"] = 1000
@@ -514,11 +514,11 @@ def test_the_example_ban_is_re_solved_as_bounds():
     is the base model again; and the ban again gives the rebuilt objective. (Once the
     warm start comes from another optimum, flows and prices may be another of the
     example's alternative optima: the objective is what must agree.)"""
-    from model.build import build_model
-    from model.data import build_model_data
-    from model.handoff import compile_lp
-    from model.pipeline import solve_case
-    from model.resolve import Resolver
+    from model.lp.build import build_model
+    from model.lp.data import build_model_data
+    from model.lp.handoff import compile_lp
+    from model.runs.pipeline import solve_case
+    from model.runs.resolve import Resolver
     from model.cli import ROOT
     case, source = load_inputs(str(ROOT / "inputs" / "example.xlsx"))
     job = BatchJob("t", case, source)

@@ -19,10 +19,10 @@ import openpyxl
 import pytest
 
 from conftest import assert_feasible, value
-from model.calibration import calibration_table
-from model.casewriter import write_case
+from model.analysis.calibration import calibration_table
+from model.case.casewriter import write_case
 from model.cli import main
-from model.pipeline import load_case, run_case
+from model.runs.pipeline import load_case, run_case
 from rows import dem, fac, fp, proc, product, rec
 
 APPROX = dict(rel=1e-7, abs=1e-6)
@@ -166,7 +166,7 @@ def test_a_tranche_calibrated_as_its_industry_shares_the_cost_curve(tmp_path):
 
 
 def test_calibrated_as_must_name_an_observed_facility(tmp_path):
-    from model.schema import InputError
+    from model.case.schema import InputError
     c = growth_case("C")
     c["facilities"][0]["calibrated_as"] = "A"  # A has its own observed output
     with pytest.raises(InputError) as exc:

@@ -12,12 +12,12 @@ import pandas as pd
 import pytest
 
 from conftest import ROOT, TOL
-from model.casewriter import write_case
+from model.case.casewriter import write_case
 from model.cli import main
-from model.pipeline import run_case
-from model.report import write_run
-from model.template import docs_markdown
-from model.workbook import file_hash
+from model.runs.pipeline import run_case
+from model.reports.files import write_run
+from model.case.template import docs_markdown
+from model.case.workbook import file_hash
 
 EXAMPLE = ROOT / "inputs" / "example.xlsx"
 BASE = ROOT / "inputs" / "base.xlsx"

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from conftest import one_period, solve, value
-from model.build import build_model
-from model.data import build_model_data
-from model.pipeline import load_case
-from model.solve import solve_model
+from model.lp.build import build_model
+from model.lp.data import build_model_data
+from model.runs.pipeline import load_case
+from model.lp.solve import solve_model
 
 APPROX = dict(rel=1e-7, abs=1e-6)
 
@@ -263,7 +263,7 @@ def test_controls_add_classes_only_where_needed(tmp_path):
     """No control: the core model's size. A ban on all destinations: fewer flow columns,
     no class rows. A ban with a named destination: class rows and columns for that
     product only."""
-    from model.casewriter import write_case
+    from model.case.casewriter import write_case
     case = ox_case(extra_lanes=(("CHN", "MYS", 2), ("MYS", "USA", 2)))
     plain = _size(write_case(tmp_path / "a.xlsx", case, {"base_year": 2025}))
     case["export_controls"] = [{"control": "b", "exporter": "CHN", "product": "ox", "destinations": "*", "kind": "ban"}]

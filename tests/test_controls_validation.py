@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from model.casewriter import write_case
-from model.pipeline import load_case
-from model.schema import InputError
+from model.case.casewriter import write_case
+from model.runs.pipeline import load_case
+from model.case.schema import InputError
 from test_controls import ox_case
 
 

@@ -302,7 +302,7 @@ def test_content_of_an_oxide_separated_from_a_concentrate_alone(tmp_path):
     """sep: 1 t concentrate -> 0.8 t oxide (losses, no co-product): the oxide holds 1 t
     of its REO per t, the concentrate 0.8, and a magnet of 0.3 t metal (1.17 t oxide
     each) 0.351: neither side waits on the other."""
-    from model.data import content_coefficients
+    from model.case.derived import content_coefficients
     import pandas as pd
     products = pd.DataFrame({"element": ["mix", "Nd", "Nd", ""], "unit": ["t_REO", "t_REO", "t_metal", "t_magnet"]},
                             index=pd.Index(["conc", "ox", "metal", "magnet"], name="product"))

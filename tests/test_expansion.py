@@ -10,10 +10,11 @@ import pandas as pd
 import pytest
 
 from conftest import TOL, assert_feasible, value
-from model.casewriter import write_case
-from model.modules.expansion import build_schedule, capital_recovery_factor
-from model.pipeline import load_case, run_case
-from model.schema import InputError
+from model.case.casewriter import write_case
+from model.case.derived import build_schedule
+from model.lp.modules.expansion import capital_recovery_factor
+from model.runs.pipeline import load_case, run_case
+from model.case.schema import InputError
 
 APPROX = dict(rel=1e-7, abs=1e-6)
 

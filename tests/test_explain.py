@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 
 from conftest import solve
-from model.casewriter import write_case
+from model.case.casewriter import write_case
 from model.cli import main
-from model.explain import candidates, conflict_lines, diagnose_infeasible, explain_shortfalls
-from model.pipeline import load_case
+from model.runs.explain import candidates, conflict_lines, diagnose_infeasible, explain_shortfalls
+from model.runs.pipeline import load_case
 from rows import dem, fac, fp, proc, product, rec
 
 

@@ -9,8 +9,8 @@ import pytest
 from pyomo.core.base.matrix_constraint import MatrixConstraint
 from pyomo.core.expr.numeric_expr import LinearExpression
 
-from model.handoff import compile_lp
-from model.solve import solve_model
+from model.lp.handoff import compile_lp
+from model.lp.solve import solve_model
 
 
 def small_model() -> pyo.ConcreteModel:

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from conftest import solve
-from model.charts import summary_figures
-from model.html_report import write_html
-from model.report import with_derived_tables
+from model.reports.charts import summary_figures
+from model.reports.html import write_html
+from model.reports.files import with_derived_tables
 from test_tracing import three_country_case
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -64,7 +64,7 @@ def test_sankey_of_the_example_matches_production_and_flows(tmp_path):
     from the first to the second in the flows table; one trace per period, the first
     visible."""
     from test_cli import EXAMPLE
-    from model.pipeline import run_case
+    from model.runs.pipeline import run_case
     r = run_case(str(EXAMPLE))
     tables = with_derived_tables(r.tables)
     page = write_html(tmp_path / "report.html", tables, "example").read_text(encoding="utf-8")

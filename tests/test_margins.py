@@ -1,4 +1,4 @@
-"""Margins at reference prices (model/margins.py), by hand.
+"""Margins at reference prices (model/analysis/margins.py), by hand.
 
 Mines in A (cost 10) and B (cost 12) make an unpriced concentrate. A separator in A
 (cost 20) and one in B (cost 80) turn 1 t of it into 1 t of ox (priced 50) and 0.5 t
@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from model.margins import reference_margins
+from model.analysis.margins import reference_margins
 
 
 def tables() -> dict[str, pd.DataFrame]:

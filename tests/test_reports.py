@@ -13,10 +13,10 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from model.charts import summary_figures
-from model.console import show_summary
-from model.pipeline import run_case
-from model.report import with_derived_tables, write_run, write_xlsx
+from model.reports.charts import summary_figures
+from model.reports.console import show_summary
+from model.runs.pipeline import run_case
+from model.reports.files import with_derived_tables, write_run, write_xlsx
 from test_cli import EXAMPLE
 
 
@@ -198,7 +198,7 @@ def test_console_rich_table_on_a_terminal_plain_lines_otherwise(vault):
 
 
 def test_a_table_longer_than_an_excel_sheet_points_to_its_csv(tmp_path, monkeypatch):
-    import model.report as report
+    import model.reports.files as report
     monkeypatch.setattr(report, "EXCEL_MAX_ROWS", 4)
     tables = {"flows": pd.DataFrame({"flow_t_per_yr": [1.0, 2.0, 3.0, 4.0]}),
               "prices": pd.DataFrame({"price_usd_per_t": [5.0]})}

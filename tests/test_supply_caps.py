@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from conftest import TOL, assert_feasible, value
-from model.casewriter import write_case
-from model.pipeline import load_case, run_case
-from model.schema import InputError
+from model.case.casewriter import write_case
+from model.runs.pipeline import load_case, run_case
+from model.case.schema import InputError
 from test_expansion import check_feasible as check_feasible_with_expansion
 
 APPROX = dict(rel=1e-7, abs=1e-6)

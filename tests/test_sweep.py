@@ -19,10 +19,10 @@ import pytest
 import yaml
 
 from test_batch import tiny_sheets
-from model.casewriter import write_case
+from model.case.casewriter import write_case
 from model.cli import ROOT, main
-from model.schema import InputError
-from model.sweep import read_spec, run_sweep
+from model.case.schema import InputError
+from model.runs.sweep import read_spec, run_sweep
 
 REL = 1e-7
 

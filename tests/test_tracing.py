@@ -17,7 +17,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import solve
-from model.tracing import STOCKPILE, content_shares, period_flows, trace_period
+from model.analysis.tracing import STOCKPILE, content_shares, period_flows, trace_period
 from rows import dem, fac, fp, proc, product, rec
 
 APPROX = dict(rel=1e-9, abs=1e-9)
@@ -84,7 +84,7 @@ def test_three_country_content_shares_match_the_hand_trace(tmp_path):
 
 def test_content_shares_sum_to_one_on_the_example():
     from test_cli import EXAMPLE
-    from model.pipeline import run_case
+    from model.runs.pipeline import run_case
     r = run_case(str(EXAMPLE), "cn_heavy_ban")
     cs = content_shares(r.tables)
     total = cs.groupby(["country", "product", "period", "basis"])["content_share"].sum()

@@ -6,11 +6,11 @@ from __future__ import annotations
 import openpyxl
 import pytest
 
-from model.casewriter import write_case
+from model.case.casewriter import write_case
 from model.cli import main
-from model.data import build_model_data
-from model.pipeline import load_case
-from model.schema import InputError, Problem
+from model.lp.data import build_model_data
+from model.runs.pipeline import load_case
+from model.case.schema import InputError, Problem
 
 SETTINGS = {"base_year": 2025, "discount_rate": 0.05}
 

@@ -1,0 +1,8 @@
+"""Step 3, analysis: takes a solved model and gives result tables (pandas), the only
+thing later steps read.
+
+results (all tables of a run: costs, flows, prices, shortfall, summary), margins
+(reference margins along the chain), tracing (where each product's content was mined
+and separated), compare (a scenario against the base case), calibration (terms derived
+from observed outputs), sameness (whether two runs give the same answer).
+"""

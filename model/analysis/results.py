@@ -1,0 +1,136 @@
+"""Result tables from a solved model. Reports read these tables only, never the model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from model.lp.build import BuiltModel
+from model.lp.core import CALIBRATION, PENALTY, RESOURCE, TRANSFER
+from model.analysis.margins import reference_margins
+from model.lp.solve import SolveResult
+
+
+def cost_table(built: BuiltModel, sol: SolveResult) -> pd.DataFrame:
+    """Money by component, category and period: undiscounted USD and present value."""
+    per = built.data.periods
+    parts = []
+    for term in built.registry.costs:
+        rate = np.asarray(term.coefs, float) * sol.values(term.vars)
+        df = pd.DataFrame({"period": term.periods, "rate": rate})
+        g = df.groupby("period", sort=False)["rate"].sum().reset_index()
+        g["component"] = term.component
+        g["category"] = term.category
+        g["in_objective"] = term.in_objective
+        parts.append(g)
+    cols = ["component", "category", "in_objective", "period", "cost_usd", "pv_usd"]
+    if not parts:
+        return pd.DataFrame(columns=cols)
+    out = pd.concat(parts).groupby(["component", "category", "in_objective", "period"],
+                                   sort=False)["rate"].sum().reset_index()
+    out["cost_usd"] = out["rate"] * out["period"].map(per["duration_yr"]).to_numpy()
+    out["pv_usd"] = out["cost_usd"] * out["period"].map(per["pv_factor"]).to_numpy()
+    return out[cols]
+
+
+def shortfall_table(demand: pd.DataFrame, periods: pd.DataFrame) -> pd.DataFrame:
+    """Unserved tonnes over the horizon by country, product and segment (rows with some)."""
+    key = ["country", "product", "segment"]
+    d = demand.assign(demand_t=demand["demand_t_per_yr"] * demand["period"].map(periods["duration_yr"]).to_numpy())
+    out = d.groupby(key, as_index=False, sort=False).agg(
+        demand_t=("demand_t", "sum"), unserved_t=("unserved_t", "sum"),
+        penalty_value_usd=("penalty_value_usd", "sum"))
+    out["unserved_share"] = np.where(out["demand_t"] > 0, out["unserved_t"] / out["demand_t"], 0.0)
+    return out[out["unserved_t"] > 1e-9].reset_index(drop=True)
+
+
+def summary_table(costs: pd.DataFrame, demand: pd.DataFrame, sol: SolveResult,
+                  built: BuiltModel) -> pd.DataFrame:
+    """Headline figures: status, resource cost by component; unserved tonnes and their
+    penalty value and transfers on their own lines, never in the resource total."""
+    rows: list[tuple[str, str, object, str]] = [
+        ("status", "solver status", sol.status, ""),
+        ("status", "solver message", sol.message, ""),
+        ("status", "objective (present value, incl. penalties)", sol.objective, "USD"),
+    ]
+    by = costs.groupby(["category", "component"], sort=False)[["cost_usd", "pv_usd"]].sum()
+    cats = [(RESOURCE, "resource cost"), (TRANSFER, "transfers"), (PENALTY, "unserved demand")]
+    if CALIBRATION in set(costs["category"]):
+        cats.append((CALIBRATION, "calibration terms"))
+    for cat, label in cats:
+        part = by.loc[cat] if cat in by.index.get_level_values(0) else None
+        if part is not None:
+            for comp, rec in part.iterrows():
+                rows.append((label, f"{comp} (present value)", float(rec["pv_usd"]), "USD"))
+                rows.append((label, f"{comp} (undiscounted)", float(rec["cost_usd"]), "USD"))
+        total_pv = float(part["pv_usd"].sum()) if part is not None else 0.0
+        total = float(part["cost_usd"].sum()) if part is not None else 0.0
+        rows.append((label, "total (present value)", total_pv, "USD"))
+        rows.append((label, "total (undiscounted)", total, "USD"))
+    unserved = float(demand["unserved_t"].sum()) if not demand.empty else 0.0
+    total_dem = float((demand["demand_t_per_yr"] * demand["period"].map(
+        built.data.periods["duration_yr"])).sum()) if not demand.empty else 0.0
+    rows.append(("unserved demand", "unserved tonnes", unserved, "t"))
+    rows.append(("unserved demand", "share of demand unserved",
+                 unserved / total_dem if total_dem else 0.0, "share"))
+    rows.append(("notes", "prices", "Model prices are balance duals divided by the period weight "
+                 "(undiscounted USD/t), tagged cost, penalty (rationing) or disposal (glut). Prices "
+                 "of joint products and of nodes linked by parallel lanes are often not unique; "
+                 "read them as one valid set of marginal values, not a forecast.", ""))
+    st = sol.stats
+    if "canonical" in st:  # which plan the tables report (model.lp.canonical)
+        rows.append(("solve statistics", "plan reported", st["canonical"], ""))
+    for key, unit in (("rows", ""), ("columns", ""), ("nonzeros", ""), ("iterations", ""),
+                      ("compile_s", "s"), ("pass_s", "s"), ("solve_s", "s"), ("load_s", "s")):
+        if key in st:
+            rows.append(("solve statistics", key, st[key], unit))
+    return pd.DataFrame(rows, columns=["section", "item", "value", "unit"])
+
+
+def chain_table(data) -> pd.DataFrame:
+    """Every recipe line with its process and product stages, the product's unit and its
+    rare-earth content in t REO per t (the sum of its element contents; 1 for a t_REO,
+    t_metal or t_magnet product without element detail, 0 for other units), so content
+    tracing and the Sankey read result tables only."""
+    rec = data.recipes[["process", "product", "coefficient"]].copy()
+    rec["process_stage"] = rec["process"].map(data.tables["processes"].set_index("process")["stage"])
+    rec["product_stage"] = rec["product"].map(data.products["stage"])
+    rec["unit"] = rec["product"].map(data.products["unit"])
+    total = data.content.sum(axis=1) if len(data.content.columns) else pd.Series(dtype=float)
+    content = rec["product"].map(total).fillna(0.0).to_numpy(float)
+    default = rec["unit"].isin(["t_REO", "t_metal", "t_magnet"]).to_numpy(float)
+    rec["re_content_t_per_t"] = np.where(content > 0, content, default)
+    return rec[["process", "process_stage", "product", "product_stage", "unit", "coefficient",
+                "re_content_t_per_t"]]
+
+
+def extract_tables(built: BuiltModel, sol: SolveResult) -> dict[str, pd.DataFrame]:
+    """Every result table of an optimal solve."""
+    if not sol.optimal:
+        raise ValueError(f"no results: the solve was not optimal ({sol.message})")
+    tables: dict[str, pd.DataFrame] = {}
+    balance = None
+    for mod in built.modules:
+        if mod.name == "balance":
+            balance = mod
+            continue
+        tables.update(mod.extract(sol, built.data))
+    tol = float(built.data.settings.get("price_tolerance_usd_per_t", 1e-3))
+    tables.update(balance.extract(sol, built.data, tables, tol))
+    for mod in built.modules:  # tables that need prices (floor payments, landed costs, cover)
+        if hasattr(mod, "post_extract"):
+            tables.update(mod.post_extract(tables, built.data))
+    costs = cost_table(built, sol)
+    extra = tables.pop("post_solve_costs", None)  # money known only from prices (floor payments)
+    if extra is not None and len(extra):
+        costs = pd.concat([costs, extra[costs.columns]], ignore_index=True)
+    dem = tables["demand"]
+    tables["shortfall"] = shortfall_table(dem, built.data.periods)
+    tables["costs"] = costs
+    content = built.data.content.reset_index()
+    tables["content"] = content
+    tables["chain"] = chain_table(built.data)  # recipes as run: tracing reads tables only
+    tables["reference_margins"] = reference_margins(built.data.tables, tables["production"], built.data.period_list,
+                                                    tables["flows"])
+    tables = {"summary": summary_table(costs, dem, sol, built), **tables}
+    return tables

@@ -1,0 +1,204 @@
+"""Model data: the validated case turned into the sparse index tables the LP needs.
+
+Everything here is computed in bulk from the tables (no model objects): period weights,
+the active (facility, process, period) triples, lanes expanded from wildcard rows and
+pruned to those that can carry something, demand blocks with their penalties, and the
+content coefficients (tonnes of each element in one tonne of every product).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from model.case.codes import expand
+from model.case.derived import active_pairs, content_coefficients
+from model.lp.origin import Origin, class_lanes, derive_origin, split_modes
+from model.case.schema import InputError, Problem
+from model.case.workbook import ROW, Case
+
+@dataclass
+class ModelData:
+    """Validated, derived tables the modules build the model from."""
+
+    case_name: str
+    settings: dict[str, Any]
+    periods: pd.DataFrame          # index period: start_year, duration_yr, regime, discount_factor, weight
+    countries: pd.DataFrame        # index country: name, blocs
+    blocs: dict[str, list[str]]    # bloc -> member countries
+    products: pd.DataFrame         # index product: stage, element, unit, prices, disposal_cost_usd_per_t
+    groups: dict[str, list[str]]   # group -> member products
+    recipes: pd.DataFrame          # process, product, coefficient
+    activities: pd.DataFrame       # facility, process, country, period, mode, unit_cost_usd_per_t, capacity_t_per_yr
+    facilities: pd.DataFrame       # index facility: country, capacity_t_per_yr, first_year, last_year
+    lanes: pd.DataFrame            # from_country, to_country, product, cls, cost_usd_per_t, max_flow_t_per_yr
+    demand: pd.DataFrame           # country, product, segment, period, quantity_t_per_yr, shortfall_penalty_usd_per_t
+    content: pd.DataFrame          # index product, columns element: t element (as REO) per t product
+    origin: Origin = field(default_factory=Origin)  # export controls and origin classes
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    @property
+    def period_list(self) -> list[str]:
+        return list(self.periods.index)
+
+
+def period_table(periods: pd.DataFrame, base_year: float, rate: float) -> pd.DataFrame:
+    """Periods with the discount factor at their start, (1+r)^-(start-base), and their
+    weight: the discounted years they hold, w_t = factor x (1 - v^d) / (1 - v) with
+    v = 1/(1+r) (the sum of the d annual factors for whole years; d when r = 0).
+    DESIGN's w_t = d x factor discounts every year of a long period at its first year,
+    which over-weights a 5-year period by up to 10 % at 5 %; this is the exact sum.
+    `pv_factor` = w_t / d_t turns an undiscounted period cost into present value."""
+    per = periods.set_index("period")[["start_year", "duration_yr", "regime"]].copy()
+    per["discount_factor"] = (1.0 + rate) ** -(per["start_year"] - base_year)
+    d = per["duration_yr"]
+    if rate > 0:
+        v = 1.0 / (1.0 + rate)
+        per["weight"] = per["discount_factor"] * (1.0 - v ** d) / (1.0 - v)
+    else:
+        per["weight"] = d * per["discount_factor"]
+    per["pv_factor"] = per["weight"] / d
+    return per
+
+
+def _specificity(code: str, members: dict[str, list[str]]) -> int:
+    return 0 if code == "*" else (1 if code in members else 2)
+
+
+def _code_map(codes: pd.Series, members: dict[str, list[str]], everything: list[str],
+              column: str) -> pd.DataFrame:
+    """(code, member, specificity) for every code used: * -> all (0), group/bloc -> its
+    members (1), a plain code -> itself (2)."""
+    rows = []
+    for code in codes.unique():
+        spec = _specificity(code, members)
+        rows += [(code, m, spec) for m in expand(code, members, everything)]
+    return pd.DataFrame(rows, columns=[f"_{column}", column, f"_s_{column}"])
+
+
+def expand_lanes(transport: pd.DataFrame, countries: list[str], blocs: dict[str, list[str]],
+                 products: list[str], groups: dict[str, list[str]], file: str) -> pd.DataFrame:
+    """Explicit (from, to, product) lanes; the most specific row wins; ties must agree.
+    Specificity: a country or product 2, a bloc or group 1, * 0; product counts double."""
+    cols = ["from_country", "to_country", "product", "cost_usd_per_t", "max_flow_t_per_yr"]
+    if transport.empty:
+        return pd.DataFrame(columns=cols)
+    rows = transport[cols + [ROW]].rename(columns={c: f"_{c}" for c in cols[:3]})
+    lanes = (rows.merge(_code_map(transport["from_country"], blocs, countries, "from_country"), on="_from_country")
+             .merge(_code_map(transport["to_country"], blocs, countries, "to_country"), on="_to_country")
+             .merge(_code_map(transport["product"], groups, products, "product"), on="_product"))
+    lanes = lanes[lanes["from_country"] != lanes["to_country"]]
+    lanes["score"] = lanes["_s_from_country"] + lanes["_s_to_country"] + 2 * lanes["_s_product"]
+    key = cols[:3]
+    top = lanes[lanes["score"] == lanes.groupby(key, sort=False)["score"].transform("max")]
+    # Two rows equally specific for one lane must not disagree.
+    distinct = top.assign(_cap=top["max_flow_t_per_yr"].fillna(-1.0)).drop_duplicates(
+        key + ["cost_usd_per_t", "_cap"])
+    clash = distinct[distinct.duplicated(key, keep=False)]
+    if not clash.empty:
+        problems = []
+        for lane, g in list(clash.groupby(key, sort=False))[:20]:
+            rows = sorted(set(top.merge(g[key].head(1), on=key)[ROW]))
+            problems.append(Problem(file, "transport", int(rows[-1]), "cost_usd_per_t", None,
+                                    "one most specific row per lane",
+                                    f"rows {', '.join(map(str, rows))} are equally specific for lane "
+                                    f"{lane[0]} -> {lane[1]} ({lane[2]}) and disagree"))
+        raise InputError(problems)
+    best = top.sort_values(ROW, kind="stable").drop_duplicates(key)
+    return best[cols].sort_values(key).reset_index(drop=True)
+
+
+def prune_lanes(lanes: pd.DataFrame, sources: set[tuple[str, str]], sinks: set[tuple[str, str]]) -> pd.DataFrame:
+    """Keep lanes on some path from a node that can supply a product to one that uses it."""
+    if lanes.empty:
+        return lanes
+    out_by: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    in_by: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    frm, to, prod = (lanes[c].tolist() for c in ("from_country", "to_country", "product"))
+    for f, t, p in zip(frm, to, prod):
+        out_by.setdefault((f, p), []).append((t, p))
+        in_by.setdefault((t, p), []).append((f, p))
+
+    def closure(start: set, step: dict) -> set:
+        seen, stack = set(start), list(start)
+        while stack:
+            for nxt in step.get(stack.pop(), ()):
+                if nxt not in seen:
+                    seen.add(nxt)
+                    stack.append(nxt)
+        return seen
+
+    reach = closure(sources, out_by)
+    useful = closure(sinks, in_by)
+    keep = [((f, p) in reach) and ((t, p) in useful) for f, t, p in zip(frm, to, prod)]
+    return lanes[np.array(keep, dtype=bool)].reset_index(drop=True)
+
+
+def build_model_data(case: Case) -> ModelData:
+    """Turn a validated case into model data."""
+    t = case.tables
+    s = case.settings
+    file = case.path.split("/")[-1]
+    periods = period_table(t["periods"], s["base_year"], s["discount_rate"])
+    countries = t["countries"].set_index("country")[["name", "blocs"]]
+    blocs: dict[str, list[str]] = {}
+    for c, text in countries["blocs"].items():
+        for b in (text or "").split(","):
+            if b:
+                blocs.setdefault(b, []).append(c)
+    products = t["products"].set_index("product").drop(columns=[ROW, "source"])
+    products["disposal_cost_usd_per_t"] = products["disposal_cost_usd_per_t"].fillna(
+        s["default_disposal_cost_usd_per_t"]).astype(float)
+    groups = {g: list(d["product"]) for g, d in t["product_groups"].groupby("group")}
+    recipes = t["recipes"][["process", "product", "coefficient"]].copy()
+    facilities = t["facilities"].set_index("facility").drop(columns=[ROW, "source"])
+
+    active = active_pairs(facilities, periods)
+    fp = t["facility_processes"][["facility", "process", "unit_cost_usd_per_t"]]
+    activities = fp.merge(active, on="facility").merge(
+        facilities[["country", "capacity_t_per_yr"]], left_on="facility", right_index=True)
+    activities = activities.sort_values(["facility", "process", "period"], key=_period_key(periods)).reset_index(drop=True)
+    plist = list(products.index)
+    origin = derive_origin(t["export_controls"], list(countries.index), blocs, plist, groups,
+                           list(periods.index), recipes, file, t["supply_caps"], t["tariffs"])
+    activities = split_modes(activities, recipes, origin)
+
+    demand = t["demand"].drop(columns=["source"]).copy()
+    demand["shortfall_penalty_usd_per_t"] = demand["shortfall_penalty_usd_per_t"].fillna(
+        s["default_shortfall_penalty_usd_per_t"]).astype(float)
+    demand = demand[demand["quantity_t_per_yr"] > 0].reset_index(drop=True)
+
+    lanes = expand_lanes(t["transport"], list(countries.index), blocs, plist, groups, file)
+    sources, sinks = lane_ends(activities, t["expansion"], t["stockpiles"], recipes, demand)
+    lanes = class_lanes(prune_lanes(lanes, sources, sinks), origin)
+
+    return ModelData(
+        case_name=case.name, settings=s, periods=periods, countries=countries, blocs=blocs,
+        products=products, groups=groups, recipes=recipes, activities=activities,
+        facilities=facilities, lanes=lanes, demand=demand,
+        content=content_coefficients(products, recipes), origin=origin, tables=t)
+
+
+def lane_ends(activities: pd.DataFrame, expansion: pd.DataFrame, stockpiles: pd.DataFrame,
+              recipes: pd.DataFrame, demand: pd.DataFrame) -> tuple[set, set]:
+    """(country, product) pairs that can supply a lane and that can use one: recipe
+    outputs and inputs of existing facilities and of expansion options, demand, and
+    stockpile holders (a reserve can both release and buy)."""
+    units = pd.concat([activities[["process", "country"]], expansion[["process", "country"]]]).drop_duplicates()
+    made = units.merge(recipes, on="process")
+    out, use = made[made["coefficient"] > 0], made[made["coefficient"] < 0]
+    held = set(zip(stockpiles["holder"], stockpiles["product"]))
+    sources = set(zip(out["country"], out["product"])) | held
+    sinks = set(zip(use["country"], use["product"])) | set(zip(demand["country"], demand["product"])) | held
+    return sources, sinks
+
+
+def _period_key(periods: pd.DataFrame):
+    order = {p: i for i, p in enumerate(periods.index)}
+
+    def key(col: pd.Series) -> pd.Series:
+        return col.map(order) if col.name == "period" else col
+    return key

@@ -1,0 +1,26 @@
+"""One module per supply-chain concern; `CORE_MODULES` lists them in build order."""
+
+from model.lp.modules.balance import Balance
+from model.lp.modules.calibration import Calibration
+from model.lp.modules.controls import Controls
+from model.lp.modules.demand import Demand
+from model.lp.modules.disposal import Disposal
+from model.lp.modules.expansion import Expansion
+from model.lp.modules.price_floors import PriceFloors
+from model.lp.modules.production import Production
+from model.lp.modules.stockpiles import Stockpiles
+from model.lp.modules.supply_caps import SupplyCaps
+from model.lp.modules.tariffs import Tariffs
+from model.lp.modules.trade import Trade
+
+
+def core_modules() -> list:
+    """Fresh module instances in build order: whatever makes activity or flow
+    variables first (controls and tariffs act on flows; controls pool every origin
+    class node made so far; supply caps constrain every activity and flow, expansion's
+    included); disposal needs every supply term; the balance is
+    assembled last from everything registered. Calibration terms follow production,
+    whose activities they price. Price floors come before stockpiles:
+    an offtake registers stockpile inflows that the stockpile level balance reads."""
+    return [Production(), Calibration(), Expansion(), Trade(), Controls(), Tariffs(), SupplyCaps(),
+            PriceFloors(), Stockpiles(), Demand(), Disposal(), Balance()]

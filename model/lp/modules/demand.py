@@ -1,0 +1,42 @@
+"""Demand blocks by segment, and shortfall rationed by each segment's penalty."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pyomo.environ as pyo
+
+from model.lp.core import PENALTY, BalanceTerm, CostTerm, Registry, Solution, keyed
+
+
+class Demand:
+    """Set DEMANDS (country, product, segment, period); variable shortfall_t_per_yr in
+    [0, demand]: unserved demand supplies the balance at the segment's penalty."""
+
+    name = "demand"
+
+    def declare(self, m: pyo.ConcreteModel, data, reg: Registry) -> None:
+        dem = data.demand
+        self.demand = dem
+        keys = keyed(dem, ["country", "product", "segment", "period"])
+        qty = dict(zip(keys, dem["quantity_t_per_yr"].astype(float)))
+        m.DEMANDS = pyo.Set(initialize=keys, dimen=4, ordered=True)
+        m.shortfall_t_per_yr = pyo.Var(m.DEMANDS, within=pyo.NonNegativeReals,
+                                       bounds=lambda m, *k: (0.0, qty[k]))
+        self.vars = list(m.shortfall_t_per_yr.values())
+        nodes = list(zip(dem["country"], dem["product"], dem["period"]))
+        for node, q in zip(nodes, dem["quantity_t_per_yr"]):
+            reg.demand_t_per_yr[node] = reg.demand_t_per_yr.get(node, 0.0) + float(q)
+        reg.add_balance(BalanceTerm("shortfall", nodes, [1.0] * len(nodes), self.vars))
+        reg.add_cost(CostTerm("shortfall_penalty", PENALTY, dem["period"].tolist(),
+                              dem["shortfall_penalty_usd_per_t"].to_numpy(float), self.vars))
+
+    def extract(self, sol: Solution, data) -> dict[str, pd.DataFrame]:
+        out = self.demand[["country", "product", "segment", "period", "quantity_t_per_yr",
+                           "shortfall_penalty_usd_per_t"]].copy()
+        out = out.rename(columns={"quantity_t_per_yr": "demand_t_per_yr"})
+        out["unserved_t_per_yr"] = sol.values(self.vars)
+        out["served_t_per_yr"] = out["demand_t_per_yr"] - out["unserved_t_per_yr"]
+        out["unserved_share"] = out["unserved_t_per_yr"] / out["demand_t_per_yr"]
+        out["unserved_t"] = out["unserved_t_per_yr"] * out["period"].map(data.periods["duration_yr"]).to_numpy()
+        out["penalty_value_usd"] = out["unserved_t"] * out["shortfall_penalty_usd_per_t"]
+        return {"demand": out}

@@ -1,0 +1,216 @@
+"""Hand the Pyomo model to HiGHS (highspy) and read back values and duals.
+
+The model is compiled to matrix form (model.lp.handoff) and passed to HiGHS as one LP,
+which measured several times faster than writing files or the stock solver interface
+(benchmarks/README.md).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import highspy
+import numpy as np
+from pyomo.common.gc_manager import PauseGC
+
+from model.lp.canonical import LPArrays, canonical_solution
+from model.lp.handoff import compile_lp
+from model.lp.highs import quiet_highs, run_logged
+
+# HiGHS model status -> (short status, plain words for a planner)
+_STATUS = {
+    "kOptimal": ("optimal", "optimal: the least-cost plan was found"),
+    "kModelEmpty": ("optimal", "optimal: the model is empty"),
+    "kInfeasible": ("infeasible", "infeasible: no plan meets every constraint"),
+    "kUnbounded": ("unbounded", "unbounded: cost can fall without limit (a cost or bound is missing)"),
+    "kUnboundedOrInfeasible": ("infeasible_or_unbounded",
+                               "infeasible or unbounded: HiGHS could not tell which"),
+    "kTimeLimit": ("time_limit", "stopped at the time limit before proving optimality"),
+    "kIterationLimit": ("iteration_limit", "stopped at the iteration limit before proving optimality"),
+    "kInterrupt": ("interrupted", "interrupted before proving optimality"),
+    "kMemoryLimit": ("memory_limit", "ran out of memory"),
+}
+
+
+@dataclass
+class SolveResult:
+    """Solver outcome; values and duals are looked up by Pyomo component data."""
+
+    status: str
+    message: str
+    objective: float
+    x: np.ndarray
+    row_dual: np.ndarray
+    col_pos: dict[int, int]
+    row_pos: dict[int, int]
+    stats: dict = field(default_factory=dict)
+    # The kept HiGHS model (at its optimal basis) for one-tonne re-solves (model.lp.sensitivity).
+    highs: highspy.Highs | None = None
+    # Per row: the dual is proven unique (the basis stays optimal for a small move of the
+    # row's bound either way, so the value function is linear there).
+    row_unique: np.ndarray | None = None
+    # Per row, at the LP's optimal vertex: activity, and HiGHS's ranging (the bound values
+    # up to which that basis stays optimal), for model.lp.sensitivity.
+    row_activity: np.ndarray | None = None
+    range_up: np.ndarray | None = None
+    range_dn: np.ndarray | None = None
+    vertex_dual: np.ndarray | None = None  # the LP vertex's duals (row_dual may be canonical)
+    vertex_x: np.ndarray | None = None     # the LP vertex's plan (x may be canonical)
+
+    @property
+    def optimal(self) -> bool:
+        return self.status == "optimal"
+
+    def values(self, vars: list) -> np.ndarray:
+        """Values of variables, in the order given (0 for a column never used)."""
+        pos = self.col_pos
+        idx = np.fromiter((pos.get(id(v), -1) for v in vars), np.int64, len(vars))
+        out = np.zeros(len(vars))
+        hit = idx >= 0
+        out[hit] = self.x[idx[hit]]
+        return out
+
+    def rows_of(self, cons: list) -> np.ndarray:
+        """Row positions of constraints (-1 for a row not in the model)."""
+        pos = self.row_pos
+        return np.fromiter((pos.get(id(c), -1) for c in cons), np.int64, len(cons))
+
+    def duals(self, cons: list) -> np.ndarray:
+        """Duals (d objective / d right-hand side) of constraints, in the order given."""
+        idx = self.rows_of(cons)
+        out = np.zeros(len(cons))
+        hit = idx >= 0
+        out[hit] = self.row_dual[idx[hit]]
+        return out
+
+    def duals_unique(self, cons: list) -> np.ndarray:
+        """Whether each constraint's dual is proven unique (True for a row not in the model)."""
+        idx = self.rows_of(cons)
+        out = np.ones(len(cons), bool)
+        if self.row_unique is not None:
+            hit = idx >= 0
+            out[hit] = self.row_unique[idx[hit]]
+        return out
+
+
+def new_highs(settings: dict) -> highspy.Highs:
+    """A quiet Highs object with the case's solver settings."""
+    h = quiet_highs()
+    h.setOptionValue("time_limit", float(settings.get("solver_time_limit_s", 600.0)))
+    h.setOptionValue("threads", int(settings.get("solver_threads", 1)))
+    h.setOptionValue("solver", settings.get("solver_method", "choose"))
+    return h
+
+
+def to_highs(model, settings: dict) -> tuple[highspy.Highs, list, list, dict]:
+    """Compile the model to matrices (model.lp.handoff) and load it into a new Highs object."""
+    t0 = time.perf_counter()
+    lp = compile_lp(model)
+    t1 = time.perf_counter()
+    n_row, n_col = lp.A.shape
+    hl = highspy.HighsLp()
+    hl.num_col_ = n_col
+    hl.num_row_ = n_row
+    hl.col_cost_ = lp.c
+    hl.col_lower_ = lp.col_lower
+    hl.col_upper_ = lp.col_upper
+    hl.row_lower_ = lp.row_lower
+    hl.row_upper_ = lp.row_upper
+    hl.offset_ = lp.offset
+    hl.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    hl.a_matrix_.start_ = lp.A.indptr.astype(np.int32)
+    hl.a_matrix_.index_ = lp.A.indices.astype(np.int32)
+    hl.a_matrix_.value_ = lp.A.data.astype(float)
+    h = new_highs(settings)
+    h.passModel(hl)
+    t2 = time.perf_counter()
+    return h, lp.columns, lp.rows, {"compile_s": t1 - t0, "pass_s": t2 - t1, "rows": n_row,
+                                    "columns": n_col, "nonzeros": int(lp.A.nnz), "handoff_route": lp.route,
+                                    "col_pos": lp.col_pos}
+
+
+def _ranging(h: highspy.Highs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row activities and HiGHS's row-bound ranging at the optimal basis. Ranging is
+    trusted only for rows whose bound is in the basis (nonbasic): for a row whose slack
+    is basic it assumes the slack is positive, which a tight (degenerate) row breaks, so
+    such rows (and all, without ranging) get empty ranges and nothing is taken as proven."""
+    ax = np.asarray(h.getSolution().row_value, float)
+    status, rng = h.getRanging()
+    if status != highspy.HighsStatus.kOk:
+        return ax, ax.copy(), ax.copy()
+    up = np.asarray(rng.row_bound_up.value_, float)
+    dn = np.asarray(rng.row_bound_dn.value_, float)
+    basic = np.array([s == highspy.HighsBasisStatus.kBasic for s in h.getBasis().row_status], bool)
+    up[basic] = ax[basic]
+    dn[basic] = ax[basic]
+    return ax, up, dn
+
+
+def _row_unique(lp: LPArrays, ax: np.ndarray, up: np.ndarray, dn: np.ndarray) -> np.ndarray:
+    """Rows whose dual is proven unique: HiGHS's ranging says the optimal basis stays
+    optimal for the row's active bound moved a little either way (then the optimal cost
+    is linear in that bound, and its slope, the dual, is the only valid one)."""
+    eps = 1e-9 * np.maximum(1.0, np.abs(ax))
+    at_up = np.abs(ax - lp.ru) <= eps
+    at_lo = np.abs(ax - lp.rl) <= eps
+    bound = np.where(at_up, lp.ru, lp.rl)
+    slack = ~at_up & ~at_lo  # slack at an optimal plan: every optimal dual is 0
+    return slack | ((up > bound + eps) & (dn < bound - eps))
+
+
+def run_highs(h: highspy.Highs, cols: list, rows: list, stats: dict, settings: dict | None = None
+              ) -> SolveResult:
+    """Solve the loaded model; when optimal, read the plan by the canonical rule
+    (model.lp.canonical) unless the case's `canonical_plan` is FALSE."""
+    settings = settings or {}
+    t0 = time.perf_counter()
+    run_logged(h)
+    t1 = time.perf_counter()
+    raw = h.modelStatusToString(h.getModelStatus())
+    name = str(h.getModelStatus()).split(".")[-1]
+    status, message = _STATUS.get(name, ("error", f"solver stopped: {raw}"))
+    sol = h.getSolution()
+    info = h.getInfo()
+    optimal = status == "optimal"
+    x = np.asarray(sol.col_value, float) if optimal else np.zeros(len(cols))
+    dual = np.asarray(sol.row_dual, float) if optimal and sol.dual_valid else np.zeros(len(rows))
+    col_pos = stats.pop("col_pos", None) or {id(v): i for i, v in enumerate(cols)}
+    row_pos = {id(c): i for i, c in enumerate(rows)}
+    t2 = time.perf_counter()
+    extra: dict = {}
+    ax = up = dn = unique = vertex_dual = vertex_x = None
+    if optimal and len(cols):
+        lp = LPArrays.from_highs(h)
+        ax, up, dn = _ranging(h)
+        unique = _row_unique(lp, ax, up, dn)
+        vertex_dual, vertex_x = dual, x
+        x, dual, extra = _canonical(h, lp, x, dual, settings)
+    t3 = time.perf_counter()
+    stats = dict(stats, solve_s=t1 - t0, load_s=t2 - t1, canonical_s=t3 - t2,
+                 iterations=int(info.simplex_iteration_count), highs_status=raw, **extra)
+    obj = float(info.objective_function_value) if optimal else float("nan")
+    return SolveResult(status, message, obj, x, dual, col_pos, row_pos, stats, h if optimal else None,
+                       unique, ax, up, dn, vertex_dual, vertex_x)
+
+
+def _canonical(h: highspy.Highs, lp: LPArrays, x: np.ndarray, dual: np.ndarray, settings: dict):
+    """The plan (and, if asked, the prices) by the canonical rule."""
+    plan = bool(settings.get("canonical_plan", True))
+    prices = bool(settings.get("canonical_prices", False))
+    if not (plan or prices):
+        return x, dual, {"canonical": "off"}
+    col_dual = np.asarray(h.getSolution().col_dual, float)
+    xc, yc, st = canonical_solution(lp, x, col_dual, dual, prices=prices)
+    if st["canonical_status"] != "optimal":  # never silently: the table says which plan it is
+        st["canonical"] = f"vertex (canonical step {st['canonical_status']})"
+        return x, dual, st
+    st["canonical"] = "least-norm plan" + (" and prices" if prices else "")
+    return (xc if plan else x), (yc if prices else dual), st
+
+
+def solve_model(model, settings: dict) -> SolveResult:
+    """Compile, pass, solve; a non-optimal outcome carries no values."""
+    with PauseGC():  # the hand-off makes many long-lived objects (model.runs.pipeline)
+        h, cols, rows, stats = to_highs(model, settings)
+    return run_highs(h, cols, rows, stats, settings)  # an empty model is HiGHS's kModelEmpty: optimal

@@ -1,0 +1,7 @@
+"""Step 4, reports: takes result tables and gives files and console lines. Reads
+tables only, never the model (no module here imports `model.lp` or Pyomo).
+
+files (the run folder: report.xlsx, CSVs, manifest.json, run.log), html (the
+self-contained report.html), charts (figures shared by the workbook, the page and
+PNGs), console (the compact story a run tells on the terminal and in run.log).
+"""

@@ -1,0 +1,387 @@
+"""Write a run's tables: a new folder per run, built under a temporary name and
+renamed when complete. Reads result tables only, never the model."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from model.reports.charts import Figure, summary_figures, write_pngs
+from model.analysis.tracing import content_shares
+
+LOG = logging.getLogger(__name__)
+
+# Units shown in report headers, by column-name suffix.
+_FORMATS = {"_usd": "#,##0", "_usd_per_t": "#,##0.00", "_share": "0.0%", "utilisation": "0.0%",
+            "_t_per_yr": "#,##0.00", "_t": "#,##0.00"}
+# How transfer components read on the summary sheet.
+_TRANSFER_NAMES = {"tariffs": "tariff revenue", "floor_duty": "price-floor import duties",
+                   "floor_offtake_payment": "price-floor offtake payments",
+                   "floor_payment_cfd": "price-floor payments (contracts for difference)",
+                   "floor_payment_must_run": "price-floor payments (guaranteed buyer's loss)",
+                   "stock_purchases": "stockpile spending (purchases at reference price)"}
+
+
+def package_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for pkg in ("pyomo", "highspy", "pandas", "numpy", "openpyxl", "xlsxwriter", "plotly", "matplotlib",
+                "rare-earth-model"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "case"
+
+
+def new_run_dir(out_root: Path, case_name: str, scenario: str | None) -> tuple[Path, Path]:
+    """(temporary folder to write in, final name not yet taken)."""
+    out_root.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = f"{stamp}_{slug(case_name)}" + (f"_{slug(scenario)}" if scenario else "")
+    final = out_root / base
+    n = 1
+    while final.exists():
+        n += 1
+        final = out_root / f"{base}_{n}"
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp_{base}_", dir=out_root))
+    return tmp, final
+
+
+def _number_format(col: str) -> str | None:
+    for suffix, fmt in _FORMATS.items():
+        if col.endswith(suffix):
+            return fmt
+    return None
+
+
+def _header_format(book):
+    return book.add_format({"bold": True, "bg_color": "#DDE6F0", "border": 1, "text_wrap": True})
+
+
+EXCEL_MAX_ROWS = 1_048_576  # rows in one Excel sheet, header included
+
+
+def write_table_sheet(xw, book, name: str, df: pd.DataFrame) -> None:
+    """One table: frozen header, filters, widths, number formats by unit suffix. Text is
+    written as text (the workbook never turns strings into formulas). A table longer
+    than an Excel sheet gets a sheet that points to its CSV twin instead."""
+    head = _header_format(book)
+    sheet_name = name[:31]
+    if len(df) + 1 > EXCEL_MAX_ROWS:
+        ws = book.add_worksheet(sheet_name)
+        ws.write_string(0, 0, f"{name}: {len(df):,} rows, more than an Excel sheet holds; "
+                              f"the whole table is in {name}.csv beside this workbook")
+        return
+    df.to_excel(xw, sheet_name=sheet_name, index=False)
+    ws = xw.sheets[sheet_name]
+    ws.freeze_panes(1, 0)
+    if len(df.columns):
+        ws.autofilter(0, 0, max(len(df), 1), len(df.columns) - 1)
+    for j, col in enumerate(df.columns):
+        ws.write_string(0, j, str(col), head)
+        lengths = [len(str(v)) for v in df[col].head(200)]
+        width = min(max([len(str(col))] + lengths) + 2, 60)
+        fmt = _number_format(str(col))
+        ws.set_column(j, j, width, book.add_format({"num_format": fmt}) if fmt else None)
+
+
+def write_xlsx(path: Path, tables: dict[str, pd.DataFrame], title: str = "") -> None:
+    """A summary sheet first (headline figures and native charts), then one sheet per
+    table. Text that looks like a formula (=, +, -, @) is written as text."""
+    with pd.ExcelWriter(path, engine="xlsxwriter",
+                        engine_kwargs={"options": {"strings_to_formulas": False,
+                                                   "strings_to_urls": False,
+                                                   "strings_to_numbers": False,
+                                                   "nan_inf_to_errors": True}}) as xw:
+        book = xw.book
+        if "summary" in tables:
+            SummarySheet(book, tables, title).write()
+        for name, df in tables.items():
+            if name != "summary":
+                write_table_sheet(xw, book, name, df)
+
+
+class SummarySheet:
+    """The first sheet: headline blocks in columns A-H, charts to their right, the data
+    each chart plots in a block of its own (so a planner sees the numbers)."""
+
+    CHART_COL = 9  # column J
+
+    def __init__(self, book, tables: dict[str, pd.DataFrame], title: str) -> None:
+        self.book, self.tables, self.title = book, tables, title
+        self.ws = book.add_worksheet("summary")
+        self.row = 0
+        f = book.add_format
+        self.f = {"title": f({"bold": True, "font_size": 14}), "h": f({"bold": True, "font_size": 12,
+                                                                        "font_color": "#1F3864"}),
+                  "head": _header_format(book), "usd": f({"num_format": "#,##0"}),
+                  "t": f({"num_format": "#,##0.0"}), "share": f({"num_format": "0.0%"}),
+                  "num": f({"num_format": "#,##0.00"}), "text": f({"text_wrap": False}),
+                  "note": f({"italic": True, "font_color": "#555555"}),
+                  "wrap": f({"text_wrap": True, "valign": "top"})}
+
+    # -- cells --------------------------------------------------------------
+    def put(self, r: int, c: int, v, fmt: str | None = None) -> None:
+        """Numbers as numbers (blank if missing), everything else as text, never a formula."""
+        ws, f = self.ws, self.f.get(fmt) if fmt else None
+        if v is None or (isinstance(v, float) and not np.isfinite(v)):
+            ws.write_blank(r, c, None, f)
+        elif isinstance(v, (bool, np.bool_)):
+            ws.write_string(r, c, str(bool(v)), f)
+        elif isinstance(v, (int, float, np.integer, np.floating)):
+            ws.write_number(r, c, float(v), f)
+        else:
+            ws.write_string(r, c, str(v), f)
+
+    def heading(self, text: str) -> None:
+        self.row += 1
+        self.put(self.row, 0, text, "h")
+        self.row += 1
+
+    def block(self, header: list[str], rows: list[list], formats: list[str | None]) -> tuple[int, int]:
+        """A small table; returns (first data row, last data row)."""
+        for j, h in enumerate(header):
+            self.put(self.row, j, h, "head")
+        first = self.row + 1
+        for r in rows:
+            self.row += 1
+            for j, v in enumerate(r):
+                self.put(self.row, j, v, formats[j] if j < len(formats) else None)
+        self.row += 1
+        return first, self.row - 1
+
+    # -- content ------------------------------------------------------------
+    def write(self) -> None:
+        ws = self.ws
+        ws.set_column(0, 0, 48)
+        ws.set_column(1, 7, 16)
+        self.put(0, 0, self.title or "Run summary", "title")
+        ws.freeze_panes(1, 0)
+        self.row = 1
+        summ = self.tables["summary"]
+        self.status_block(summ)
+        self.cost_block()
+        self.unserved_block(summ)
+        self.transfer_block()
+        self.shortfall_block()
+        self.explanation_block()
+        self.price_block()
+        self.chart_blocks()
+        self.heading("All headline figures (the summary table)")
+        self.block(["section", "item", "value", "unit"],
+                   summ[["section", "item", "value", "unit"]].values.tolist(), [None, None, "num", None])
+
+    def status_block(self, summ: pd.DataFrame) -> None:
+        self.heading("Status")
+        st = summ[summ["section"] == "status"]
+        self.block(["item", "value", "unit"], st[["item", "value", "unit"]].values.tolist(), [None, "usd", None])
+
+    def _costs(self, category: str) -> pd.DataFrame:
+        c = self.tables.get("costs")
+        if c is None or c.empty:
+            return pd.DataFrame(columns=["component", "pv_usd", "cost_usd"])
+        return c[c["category"] == category].groupby("component", sort=False)[["pv_usd", "cost_usd"]].sum().reset_index()
+
+    def cost_block(self) -> None:
+        self.heading("Resource cost by component (the headline; USD)")
+        c = self._costs("resource")
+        rows = c[["component", "pv_usd", "cost_usd"]].values.tolist()
+        rows.append(["total resource cost", float(c["pv_usd"].sum()), float(c["cost_usd"].sum())])
+        self.block(["component", "present value (USD)", "undiscounted (USD)"], rows, [None, "usd", "usd"])
+
+    def unserved_block(self, summ: pd.DataFrame) -> None:
+        self.heading("Unserved demand (not in the resource cost)")
+        pen = self._costs("penalty")
+        u = summ[summ["section"] == "unserved demand"].set_index("item")["value"]
+        rows = [("unserved tonnes (t over the horizon)", u.get("unserved tonnes", 0.0), None, "t"),
+                ("share of demand unserved", u.get("share of demand unserved", 0.0), None, "share"),
+                ("penalty value (USD)", float(pen["pv_usd"].sum()), float(pen["cost_usd"].sum()), "usd")]
+        self.block(["item", "value (present value for money)", "undiscounted"], [], [])
+        for item, v, undiscounted, fmt in rows:
+            self.put(self.row, 0, item)
+            self.put(self.row, 1, v, fmt)
+            self.put(self.row, 2, undiscounted, "usd")
+            self.row += 1
+
+    def transfer_block(self) -> None:
+        self.heading("Transfers (money changing hands; not in the resource cost; USD)")
+        c = self._costs("transfer")
+        rows = [[_TRANSFER_NAMES.get(k, k), pv, un] for k, pv, un in c[["component", "pv_usd", "cost_usd"]].values]
+        if not rows:
+            rows = [["none in this run", 0.0, 0.0]]
+        self.block(["transfer", "present value (USD)", "undiscounted (USD)"], rows, [None, "usd", "usd"])
+
+    def shortfall_block(self) -> None:
+        self.heading("Shortfall by country, product and segment (t over the horizon)")
+        s = self.tables.get("shortfall")
+        if s is None or s.empty:
+            self.put(self.row, 0, "none: all demand is served")
+            self.row += 1
+            return
+        s = s.sort_values("unserved_t", ascending=False)
+        cols = ["country", "product", "segment", "demand_t", "unserved_t", "unserved_share", "penalty_value_usd"]
+        self.block(cols, s[cols].values.tolist(), [None, None, None, "t", "t", "share", "usd"])
+
+    def explanation_block(self) -> None:
+        ex = self.tables.get("explanations")
+        if ex is None or ex.empty:
+            return
+        self.heading("Why short: limits ranked by how much shortfall falls when each is relaxed by 10 %")
+        top = ex.drop_duplicates(["country", "product", "segment"])
+        for text in top["text"]:
+            self.ws.set_row(self.row, 45)
+            self.ws.merge_range(self.row, 0, self.row, 7, "", self.f["wrap"])
+            self.ws.write_string(self.row, 0, str(text), self.f["wrap"])
+            self.row += 1
+
+    def price_block(self) -> None:
+        from model.reports.charts import key_prices, period_order
+        kp = key_prices(self.tables)
+        if kp.empty:
+            return
+        self.heading("Key model prices (USD/t; tag: cost, penalty = rationing, disposal = glut)")
+        periods = [t for t in period_order(self.tables) if t in set(kp["period"])][:6]
+        rows = []
+        for (p, c), g in kp.groupby(["product", "country"], sort=False):
+            by = g.set_index("period")
+            rows.append([p, c] + [by["price_usd_per_t"].get(t) for t in periods]
+                        + [", ".join(dict.fromkeys(g["tag"]))])
+        self.block(["product", "country"] + [f"{t} (USD/t)" for t in periods] + ["tags"], rows,
+                   [None, None] + ["num"] * len(periods) + [None])
+        self.put(self.row, 0, "Prices are balance duals / period weight; prices of joint products and of "
+                 "nodes linked by parallel lanes are often not unique.", "note")
+        self.row += 1
+
+    # -- charts ---------------------------------------------------------------
+    def chart_blocks(self) -> None:
+        figs = summary_figures(self.tables)
+        if not figs:
+            return
+        self.heading("Chart data (each chart on the right plots one of these blocks)")
+        anchor = 1
+        for fig in figs:
+            self.row += 1
+            self.put(self.row, 0, fig.title, "note")
+            self.row += 1
+            first, last, ncol = self.figure_block(fig)
+            chart = self.chart(fig, first, last, ncol)
+            self.ws.insert_chart(anchor, self.CHART_COL, chart, {"x_offset": 5, "y_offset": 5})
+            anchor += 22 if not fig.horizontal else max(22, 2 * len(fig.data) + 8)
+
+    def figure_block(self, fig: Figure) -> tuple[int, int, int]:
+        data = fig.data
+        fmt = {"percent": "share", "bar": "usd"}.get(fig.kind, "num")
+        header = [str(data.index.name or "")] + [str(c) for c in data.columns]
+        rows = [[str(i)] + [None if pd.isna(v) else float(v) for v in r] for i, r in zip(data.index, data.values)]
+        first, last = self.block(header, rows, [None] + [fmt] * data.shape[1])
+        return first, last, data.shape[1]
+
+    def chart(self, fig: Figure, first: int, last: int, ncol: int):
+        kind = {"bar": ("bar" if fig.horizontal else "column", None),
+                "stacked": ("bar" if fig.horizontal else "column", "stacked"),
+                "percent": ("bar" if fig.horizontal else "column", "percent_stacked"),
+                "line": ("line", None)}[fig.kind]
+        spec = {"type": kind[0]} | ({"subtype": kind[1]} if kind[1] else {})
+        chart = self.book.add_chart(spec)
+        name = self.ws.get_name()
+        for j in range(1, ncol + 1):
+            series = {"name": [name, first - 1, j], "categories": [name, first, 0, last, 0],
+                      "values": [name, first, j, last, j]}
+            if fig.kind == "line":
+                series["marker"] = {"type": "circle", "size": 5}
+            chart.add_series(series)
+        chart.set_title({"name": fig.title[:120], "name_font": {"size": 10}})
+        value_axis = {"name": fig.value_label}
+        if fig.log_scale:
+            value_axis["log_base"] = 10
+        if fig.kind == "percent":
+            value_axis["num_format"] = "0%"
+        if fig.horizontal:
+            chart.set_x_axis(value_axis)
+            chart.set_y_axis({"reverse": True})
+        else:
+            chart.set_y_axis(value_axis)
+        if ncol == 1 and fig.kind == "bar":
+            chart.set_legend({"none": True})
+        else:
+            chart.set_legend({"position": "right"})
+        height = 320 if not fig.horizontal else max(320, 28 * (last - first + 1) + 120)
+        chart.set_size({"width": 760, "height": height})
+        return chart
+
+
+def with_derived_tables(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The result tables plus what reports derive from them (content shares)."""
+    out = dict(tables)
+    if "content_shares" not in out and "production" in out and "chain" in out:
+        out["content_shares"] = content_shares(out)
+    return out
+
+
+def run_title(result) -> str:
+    scen = f", scenario {result.scenario}" if result.scenario else ""
+    return f"Rare-earth supply chain: case {result.case.name}{scen} ({result.solve.status})"
+
+
+def write_run(result, out_root: str | Path = "outputs", extra: dict | None = None,
+              log: Callable[[Path], str] | None = None) -> Path:
+    """Write report.xlsx, report.html, PNG charts (charts/), one CSV per table,
+    manifest.json and (when `log` is given) run.log into a new folder. Derived tables
+    (content shares) are added here from the result tables. `log(final)` is called
+    last, with the folder's final path, and returns run.log's text (so the caller can
+    say its closing lines, the path included, before the record is taken)."""
+    from model.reports.html import write_html
+    t0 = time.perf_counter()
+    out_root = Path(out_root)
+    tmp, final = new_run_dir(out_root, result.case.name, result.scenario)
+    try:
+        tables = with_derived_tables(result.tables)
+        for name, df in tables.items():
+            df.to_csv(tmp / f"{name}.csv", index=False)
+        if tables:
+            title = run_title(result)
+            write_xlsx(tmp / "report.xlsx", tables, title)
+            figs = summary_figures(tables)
+            write_html(tmp / "report.html", tables, title, figs)
+            write_pngs(tables, tmp / "charts", figs)
+        manifest = {
+            "case": result.case.path,
+            "input_sha256": result.case.input_hash,
+            "scenario": result.scenario,
+            "status": result.solve.status,
+            "status_message": result.solve.message,
+            "objective_usd": result.solve.objective if result.optimal else None,
+            "seconds": result.seconds,
+            "solver": {k: v for k, v in result.solve.stats.items() if not k.endswith("_s")},
+            "package_versions": package_versions(),
+            "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "tables": sorted(tables),
+        }
+        if extra:
+            manifest.update(extra)
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+        LOG.debug("report files written in %.2f s", time.perf_counter() - t0)
+        if log is not None:
+            (tmp / "run.log").write_text(log(final))
+        os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final

@@ -1,0 +1,255 @@
+"""report.html: one self-contained page (plotly.js inline, nothing fetched from the
+network): a Sankey of the chain by country for a chosen period, the summary charts and
+the headline tables. Reads result tables only."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from model.reports.charts import CONTENT_NOTE, Figure, period_order, summary_figures
+from model.analysis.tracing import TOL, period_flows, trace_period
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+# Sankey columns: (process stage whose country labels the material, column name).
+SANKEY_STAGES = (("mining", "mine"), ("separation", "separation"), ("reduction", "metal"), ("magnet", "magnet"))
+USE = "use"
+MAX_TABLE_ROWS = 60
+
+
+@dataclass
+class Sankey:
+    """Nodes 'column: country' and links (source, target, t REO content per year)."""
+
+    period: str
+    nodes: list[str]
+    links: pd.DataFrame  # source, target (node positions), value_t_per_yr
+
+
+def _inputs_by_stage(pf, chain: pd.DataFrame) -> pd.DataFrame:
+    """Rare-earth inputs of each process stage by country: country, stage, product, w
+    (t REO content per year)."""
+    lines = pf.made.merge(chain, on="process")
+    lines = lines[(lines["coefficient"] < 0) & (lines["re_content_t_per_t"] > 0)]
+    w = -lines["activity_t_per_yr"] * lines["coefficient"] * lines["re_content_t_per_t"]
+    return lines.assign(w=w).groupby(["country", "process_stage", "product"], as_index=False)["w"].sum()
+
+
+def sankey_data(tables: dict[str, pd.DataFrame], period: str) -> Sankey:
+    """Links between consecutive columns mine -> separation -> metal -> magnet -> use
+    (columns of stages that did not run in the period are skipped): what the downstream
+    stage in country b consumed (t rare-earth content per year) that last passed the
+    upstream stage in country a (proportional mixing, model.analysis.tracing). The use column is
+    magnets served to demand in each country. Material from stockpiles or with no
+    upstream step is not drawn."""
+    chain = tables["chain"]
+    pf = period_flows(tables, period)
+    used = _inputs_by_stage(pf, chain)
+    links: list[tuple[str, str, float]] = []
+    # Columns of stages that ran in the period (a chain without metal-making links
+    # separation straight to magnets).
+    ran = set(pf.made["process"].map(chain.drop_duplicates("process").set_index("process")["process_stage"]))
+    stages = [s for s in SANKEY_STAGES if s[0] in ran]
+    for (up, up_name), (down, down_name) in zip(stages, stages[1:]):
+        shares, _ = trace_period(pf, chain, up)
+        feed = used[used["process_stage"] == down]
+        links += _links(feed, shares, up_name, down_name)
+    magnets = set(chain.loc[(chain["process_stage"] == "magnet") & (chain["coefficient"] > 0), "product"])
+    dem = tables.get("demand")
+    if dem is not None and magnets and "magnet" in ran:
+        served = dem[(dem["period"] == period) & dem["product"].isin(magnets)]
+        content = chain.drop_duplicates("product").set_index("product")["re_content_t_per_t"]
+        served = served.assign(w=served["served_t_per_yr"] * served["product"].map(content).fillna(0.0))
+        served = served.groupby(["country", "product"], as_index=False)["w"].sum()
+        shares, _ = trace_period(pf, chain, "magnet")
+        links += _links(served, shares, "magnet", USE)
+    frame = pd.DataFrame(links, columns=["source_name", "target_name", "value_t_per_yr"])
+    frame = frame.groupby(["source_name", "target_name"], as_index=False, sort=False)["value_t_per_yr"].sum()
+    frame = frame[frame["value_t_per_yr"] > 1e-6]
+    order = [name for _, name in SANKEY_STAGES] + [USE]
+    names = sorted(set(frame["source_name"]) | set(frame["target_name"]),
+                   key=lambda n: (order.index(n.split(": ")[0]), n))
+    pos = {n: i for i, n in enumerate(names)}
+    frame = frame.assign(source=frame["source_name"].map(pos), target=frame["target_name"].map(pos))
+    return Sankey(period, names, frame.reset_index(drop=True))
+
+
+def _links(feed: pd.DataFrame, shares: pd.DataFrame, up: str, down: str) -> list[tuple[str, str, float]]:
+    """feed: country, product, w; shares: (country, product) x label."""
+    out = []
+    if feed.empty or shares.empty:
+        return out
+    idx = pd.MultiIndex.from_frame(feed[["country", "product"]])
+    mix = shares.reindex(idx).fillna(0.0)
+    for label in mix.columns:
+        if label.startswith("(") or label == "stockpile":
+            continue
+        vals = mix[label].to_numpy(float) * feed["w"].to_numpy(float)
+        for b, v in zip(feed["country"], vals):
+            if v > TOL:
+                out.append((f"{up}: {label}", f"{down}: {b}", float(v)))
+    return out
+
+
+# -- plotly figures ---------------------------------------------------------------
+
+def sankey_figure(tables: dict[str, pd.DataFrame]) -> "go.Figure | None":
+    """One Sankey trace per period, the first visible, a menu to choose the period."""
+    import plotly.graph_objects as go
+    periods = [t for t in period_order(tables) if t in set(tables["production"]["period"])]
+    fig = go.Figure()
+    kept = []
+    for i, t in enumerate(periods):
+        s = sankey_data(tables, t)
+        if s.links.empty:
+            continue
+        kept.append(t)
+        fig.add_trace(go.Sankey(
+            name=t, visible=not fig.data, valueformat=",.0f", valuesuffix=" t/yr",
+            node={"label": s.nodes, "pad": 14, "thickness": 16},
+            link={"source": s.links["source"].tolist(), "target": s.links["target"].tolist(),
+                  "value": s.links["value_t_per_yr"].round(3).tolist()}))
+    if not kept:
+        return None
+    buttons = [{"label": t, "method": "update",
+                "args": [{"visible": [j == i for j in range(len(kept))]},
+                         {"title.text": _sankey_title(t)}]} for i, t in enumerate(kept)]
+    fig.update_layout(title={"text": _sankey_title(kept[0])}, height=560, font={"size": 11},
+                      updatemenus=[{"buttons": buttons, "direction": "down", "x": 1.0, "xanchor": "right",
+                                    "y": 1.12, "yanchor": "top", "showactive": True}] if len(kept) > 1 else [])
+    return fig
+
+
+def _sankey_title(period: str) -> str:
+    return (f"The chain by country, {period}: t rare-earth content per year "
+            "(mine -> separation -> metal -> magnet -> use)")
+
+
+def plotly_figure(fig: Figure) -> "go.Figure":
+    """A summary Figure drawn with plotly."""
+    import plotly.graph_objects as go
+    data = fig.data
+    pf = go.Figure()
+    cats = [str(i) for i in data.index]
+    for col in data.columns:
+        vals = [None if pd.isna(v) else float(v) for v in data[col]]
+        if fig.kind == "line":
+            pf.add_trace(go.Scatter(x=cats, y=vals, mode="lines+markers", name=str(col)))
+        elif fig.horizontal:
+            pf.add_trace(go.Bar(y=cats, x=vals, name=str(col), orientation="h"))
+        else:
+            pf.add_trace(go.Bar(x=cats, y=vals, name=str(col)))
+    layout = {"title": {"text": fig.title}, "barmode": "stack" if fig.kind in ("stacked", "percent") else "group",
+              "height": 420 if not fig.horizontal else max(320, 26 * len(data) + 160),
+              "showlegend": data.shape[1] > 1, "margin": {"l": 220 if fig.horizontal else 60}}
+    axis = {"title": {"text": fig.value_label}}
+    if fig.log_scale:
+        axis["type"] = "log"
+    if fig.kind == "percent":
+        axis["tickformat"] = ".0%"
+    if fig.horizontal:
+        layout["xaxis"] = axis
+        layout["yaxis"] = {"autorange": "reversed"}
+    else:
+        layout["yaxis"] = axis
+    pf.update_layout(**layout)
+    return pf
+
+
+# -- page ---------------------------------------------------------------------
+
+def _fmt(v, col: str) -> str:
+    if v is None or (isinstance(v, float) and not np.isfinite(v)):
+        return ""
+    if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
+        if col.endswith("share"):
+            return f"{float(v):.1%}"
+        return f"{float(v):,.0f}" if abs(float(v)) >= 100 else f"{float(v):,.2f}"
+    return html.escape(str(v))
+
+
+def table_html(df: pd.DataFrame, limit: int = MAX_TABLE_ROWS) -> str:
+    """A plain HTML table (text escaped), the first `limit` rows."""
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+    body = "".join("<tr>" + "".join(f"<td>{_fmt(v, str(c))}</td>" for c, v in zip(df.columns, row)) + "</tr>"
+                   for row in df.head(limit).itertuples(index=False))
+    more = f"<p class='note'>{len(df) - limit} more rows in the workbook.</p>" if len(df) > limit else ""
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}"
+
+
+def headline_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Resource cost by component, unserved demand and transfers on their own lines."""
+    costs = tables.get("costs")
+    rows = []
+    if costs is not None and not costs.empty:
+        by = costs.groupby(["category", "component"], sort=False)[["pv_usd", "cost_usd"]].sum()
+        for cat, label in (("resource", "resource cost"), ("penalty", "unserved demand (penalty value)"),
+                           ("transfer", "transfer")):
+            if cat in by.index.get_level_values(0):
+                part = by.loc[cat]
+                rows += [(label, comp, r["pv_usd"], r["cost_usd"]) for comp, r in part.iterrows()]
+                rows.append((label, "total", part["pv_usd"].sum(), part["cost_usd"].sum()))
+    dem = tables.get("shortfall")
+    unserved = float(dem["unserved_t"].sum()) if dem is not None and not dem.empty else 0.0
+    out = pd.DataFrame(rows, columns=["line", "component", "present_value_usd", "undiscounted_usd"])
+    return pd.concat([out, pd.DataFrame([("unserved demand", "tonnes over the horizon (t)", np.nan, unserved)],
+                                        columns=out.columns)], ignore_index=True)
+
+
+CSS = """body{font-family:system-ui,Arial,sans-serif;margin:24px;color:#222;max-width:1280px}
+h1{font-size:22px}h2{font-size:17px;color:#1F3864;border-bottom:1px solid #ccd;margin-top:32px}
+table{border-collapse:collapse;font-size:13px;margin:8px 0}th,td{border:1px solid #ccd;padding:3px 8px}
+th{background:#DDE6F0;text-align:left}td{text-align:right}td:first-child{text-align:left}
+.note{color:#555;font-size:12px;font-style:italic}"""
+
+
+def write_html(path: Path, tables: dict[str, pd.DataFrame], title: str,
+               figs: list[Figure] | None = None) -> Path:
+    """Write the page; plotly.js is inlined once (include_plotlyjs=True) so the file
+    opens offline."""
+    figs = summary_figures(tables) if figs is None else figs
+    parts = [f"<h1>{html.escape(title)}</h1>"]
+    plots: list[tuple[str, str, object]] = []
+    sank = sankey_figure(tables) if "chain" in tables and "production" in tables else None
+    if sank is not None:
+        plots.append(("sankey", "The chain by country", sank))
+    for fig in figs:
+        plots.append((fig.name, fig.title, plotly_figure(fig)))
+    parts.append("<h2>Headline figures</h2>" + table_html(headline_table(tables))
+                 + "<p class='note'>Resource cost is the headline; unserved demand (its penalty value) "
+                   "and transfers are reported on their own lines and never added to it.</p>")
+    short = tables.get("shortfall")
+    parts.append("<h2>Who is short of what</h2>" + (
+        table_html(short.sort_values("unserved_t", ascending=False)) if short is not None and not short.empty
+        else "<p>No shortfall: all demand is served.</p>"))
+    ex = tables.get("explanations")
+    if ex is not None and not ex.empty:
+        items = "".join(f"<li>{html.escape(str(t))}</li>" for t in ex.drop_duplicates(
+            ["country", "product", "segment"])["text"])
+        parts.append(f"<h2>Why short</h2><ul>{items}</ul>")
+    first = True
+    for name, heading, fig in plots:
+        div = fig.to_html(full_html=False, include_plotlyjs=True if first else False, div_id=f"fig-{name}",
+                          config={"displaylogo": False, "responsive": True})
+        first = False
+        note = f"<p class='note'>{html.escape(CONTENT_NOTE)}.</p>" if name == "content_shares" else ""
+        parts.append(f"<h2>{html.escape(heading)}</h2>{div}{note}")
+    if name_in(tables, "content_shares"):
+        cs = tables["content_shares"]
+        parts.append("<h2>Content shares (proportional mixing; not the taint rule)</h2>"
+                     + table_html(cs[cs["period"] == cs["period"].iloc[0]]))
+    page = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{CSS}</style></head><body>{''.join(parts)}</body></html>")
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def name_in(tables: dict[str, pd.DataFrame], name: str) -> bool:
+    return name in tables and not tables[name].empty

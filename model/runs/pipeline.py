@@ -1,0 +1,109 @@
+"""The steps of a run, kept apart: read -> validate -> apply scenario -> model data ->
+build -> solve -> extract tables. Reporting (model.reports.files) reads the tables only.
+Each step's time is logged (DEBUG: run.log and -v)."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import time
+from dataclasses import dataclass, field
+
+import pandas as pd
+from pyomo.common.gc_manager import PauseGC
+
+from model.lp.build import build_model
+from model.lp.data import build_model_data
+from model.analysis.results import extract_tables
+from model.case.scenario import apply_scenario
+from model.case.schema import InputError
+from model.lp.solve import SolveResult, run_highs, to_highs
+from model.case.validate import validate_case
+from model.case.workbook import Case, read_case
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass
+class RunResult:
+    case: Case
+    scenario: str | None
+    solve: SolveResult
+    tables: dict[str, pd.DataFrame]
+    seconds: dict[str, float] = field(default_factory=dict)
+    log: str = ""  # what the run said (run.log), when it was recorded away from the client
+
+    @property
+    def optimal(self) -> bool:
+        return self.solve.optimal
+
+
+def load_case(path: str, scenario: str | None = None) -> Case:
+    """Read, validate and apply a scenario; raises InputError listing every problem."""
+    case = validate_case(read_case(path))
+    if scenario:
+        case = apply_scenario(case, scenario)
+        try:
+            validate_case(case)
+        except InputError as exc:  # the base case was clean: the scenario made these
+            for p in exc.problems:
+                p.message += f" (after applying scenario '{scenario}')"
+            raise
+    return case
+
+
+def build_and_load(data, settings: dict):
+    """Build the model and load it into HiGHS: (built, highs, columns, rows, stats).
+
+    Building makes millions of small objects that live as long as the model, so the
+    cyclic garbage collector is paused meanwhile and they are then frozen out of its
+    sight (the caller calls gc.unfreeze() when the run is over): at 600 k columns this
+    saved about 2 s of build and hand-off (benchmarks/README.md)."""
+    with PauseGC():
+        t0 = time.perf_counter()
+        built = build_model(data)
+        t1 = time.perf_counter()
+        h, cols, rows, stats = to_highs(built.model, settings)
+    gc.freeze()
+    stats["build_s"] = t1 - t0
+    return built, h, cols, rows, stats
+
+
+def solve_case(case: Case, scenario: str | None = None) -> RunResult:
+    """Build, solve and extract; tables are empty unless the solve is optimal."""
+    t0 = time.perf_counter()
+    data = build_model_data(case)
+    t1 = time.perf_counter()
+    try:
+        built, h, cols, rows, stats = build_and_load(data, case.settings)
+        sol = run_highs(h, cols, rows, stats, case.settings)
+        t3 = time.perf_counter()
+        tables = extract_tables(built, sol) if sol.optimal else {}
+        t4 = time.perf_counter()
+    finally:
+        gc.unfreeze()
+    secs = {"model_data_s": t1 - t0, "extract_s": t4 - t3}
+    secs.update({k: v for k, v in sol.stats.items() if k.endswith("_s")})
+    log_solve(case, scenario, sol, secs)
+    return RunResult(case, scenario, sol, tables, secs)
+
+
+def run_case(path: str, scenario: str | None = None) -> RunResult:
+    t0 = time.perf_counter()
+    case = load_case(path, scenario)
+    t1 = time.perf_counter()
+    LOG.debug("read and validated %s in %.2f s", path, t1 - t0)
+    res = solve_case(case, scenario)
+    res.seconds["read_validate_s"] = t1 - t0
+    return res
+
+
+def log_solve(case: Case, scenario: str | None, sol: SolveResult, secs: dict[str, float]) -> None:
+    """The model's size, the solver's outcome and each step's time, for run.log."""
+    st = sol.stats
+    LOG.debug("case %s%s (input sha256 %s): %s rows, %s columns, %s nonzeros", case.name,
+              f", scenario {scenario}" if scenario else "", case.input_hash, f"{st.get('rows', 0):,}",
+              f"{st.get('columns', 0):,}", f"{st.get('nonzeros', 0):,}")
+    LOG.debug("solver: %s after %s simplex iterations; objective %.6f USD; plan reported: %s",
+              sol.message, st.get("iterations"), sol.objective, st.get("canonical", "-"))
+    LOG.debug("seconds: %s", ", ".join(f"{k[:-2]} {v:.3f}" for k, v in secs.items()))
