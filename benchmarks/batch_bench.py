@@ -38,12 +38,12 @@ for p in (str(ROOT), str(HERE)):
     if p not in sys.path:
         sys.path.insert(0, p)
 
+from model.case.validate import validate_case  # noqa: E402
+from model.case.workbook import read_case  # noqa: E402
 from model.runs.batch import BatchJob, comparison_row, scenario_case  # noqa: E402
 from model.runs.pipeline import solve_case  # noqa: E402
 from model.runs.resolve import Resolver  # noqa: E402
 from model.runs.sweep import Parameter, SweepSpec, draw, with_samples  # noqa: E402
-from model.case.validate import validate_case  # noqa: E402
-from model.case.workbook import read_case  # noqa: E402
 
 OBJ_RTOL = 1e-7
 BAN_ROWS = {"example": "control=bench_ban; exporter=CHN; product=HREE; destinations=*; kind=ban",

@@ -15,10 +15,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from model.runs.pipeline import load_case, run_case
-from model.case.schema import SHEETS_BY_NAME
 from model.analysis.tracing import content_shares
+from model.case.schema import SHEETS_BY_NAME
 from model.case.workbook import read_case
+from model.runs.pipeline import load_case, run_case
 
 BASE = Path(__file__).resolve().parent.parent / "inputs" / "base.xlsx"
 NAMED = ["apr2025_licensing", "oct2025_controls", "busan_suspension", "us_tariff_100", "vault_45_days",

@@ -17,9 +17,9 @@ import pytest
 
 from conftest import one_period
 from rows import dem, fac, fp, proc, product, rec
-from model.runs.batch import BASELINE, BatchJob, comparison_row, load_inputs, run_batch, scenario_case
 from model.case.casewriter import write_case
 from model.case.schema import InputError
+from model.runs.batch import BASELINE, BatchJob, comparison_row, load_inputs, run_batch, scenario_case
 
 REL = 1e-7
 

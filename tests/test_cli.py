@@ -13,11 +13,11 @@ import pytest
 
 from conftest import ROOT, TOL
 from model.case.casewriter import write_case
-from model.cli import main
-from model.runs.pipeline import run_case
-from model.reports.files import write_run
 from model.case.template import docs_markdown
 from model.case.workbook import file_hash
+from model.cli import main
+from model.reports.files import write_run
+from model.runs.pipeline import run_case
 
 EXAMPLE = ROOT / "inputs" / "example.xlsx"
 BASE = ROOT / "inputs" / "base.xlsx"

@@ -8,8 +8,8 @@ import pytest
 from conftest import one_period, solve, value
 from model.lp.build import build_model
 from model.lp.data import build_model_data
-from model.runs.pipeline import load_case
 from model.lp.solve import solve_model
+from model.runs.pipeline import load_case
 
 APPROX = dict(rel=1e-7, abs=1e-6)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from model.case.casewriter import write_case
-from model.runs.pipeline import load_case
 from model.case.schema import InputError
+from model.runs.pipeline import load_case
 from test_controls import ox_case
 
 

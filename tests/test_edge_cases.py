@@ -9,8 +9,8 @@ import pytest
 
 from conftest import solve, value
 from model.case.casewriter import write_case
-from model.runs.pipeline import load_case
 from model.case.schema import InputError
+from model.runs.pipeline import load_case
 
 APPROX = dict(rel=1e-7, abs=1e-6)
 OX = {"product": "ox", "stage": "oxide", "element": "Nd", "unit": "t_REO", "reference_price_usd_per_t": 100}

@@ -12,9 +12,9 @@ import pytest
 from conftest import TOL, assert_feasible, value
 from model.case.casewriter import write_case
 from model.case.derived import build_schedule
+from model.case.schema import InputError
 from model.lp.modules.expansion import capital_recovery_factor
 from model.runs.pipeline import load_case, run_case
-from model.case.schema import InputError
 
 APPROX = dict(rel=1e-7, abs=1e-6)
 

@@ -14,8 +14,8 @@ import pytest
 
 from conftest import solve
 from model.reports.charts import summary_figures
-from model.reports.html import write_html
 from model.reports.files import with_derived_tables
+from model.reports.html import write_html
 from test_tracing import three_country_case
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

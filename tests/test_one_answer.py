@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 
 from conftest import one_period, solve, value
+from model.analysis.sameness import run_differences, shuffle_workbook
 from model.case.casewriter import write_case
 from model.runs.pipeline import run_case
-from model.analysis.sameness import run_differences, shuffle_workbook
 from test_controls import magnet_case
 
 APPROX = dict(rel=1e-7, abs=1e-6)

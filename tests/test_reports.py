@@ -15,8 +15,8 @@ import pytest
 
 from model.reports.charts import summary_figures
 from model.reports.console import show_summary
-from model.runs.pipeline import run_case
 from model.reports.files import with_derived_tables, write_run, write_xlsx
+from model.runs.pipeline import run_case
 from test_cli import EXAMPLE
 
 

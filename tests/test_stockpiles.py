@@ -14,8 +14,8 @@ import rows
 from conftest import assert_feasible, value
 from rows import fac, fp, proc, product, rec
 from model.case.casewriter import write_case
-from model.runs.pipeline import load_case, run_case
 from model.case.schema import InputError, Problem
+from model.runs.pipeline import load_case, run_case
 
 APPROX = dict(rel=1e-7, abs=1e-6)
 TOL = 1e-6

@@ -12,8 +12,8 @@ import pytest
 
 from conftest import TOL, assert_feasible, value
 from model.case.casewriter import write_case
-from model.runs.pipeline import load_case, run_case
 from model.case.schema import InputError
+from model.runs.pipeline import load_case, run_case
 from test_expansion import check_feasible as check_feasible_with_expansion
 
 APPROX = dict(rel=1e-7, abs=1e-6)

@@ -20,8 +20,8 @@ import yaml
 
 from test_batch import tiny_sheets
 from model.case.casewriter import write_case
-from model.cli import ROOT, main
 from model.case.schema import InputError
+from model.cli import ROOT, main
 from model.runs.sweep import read_spec, run_sweep
 
 REL = 1e-7

@@ -7,10 +7,10 @@ import openpyxl
 import pytest
 
 from model.case.casewriter import write_case
+from model.case.schema import InputError, Problem
 from model.cli import main
 from model.lp.data import build_model_data
 from model.runs.pipeline import load_case
-from model.case.schema import InputError, Problem
 
 SETTINGS = {"base_year": 2025, "discount_rate": 0.05}
 

@@ -29,12 +29,12 @@ import pandas as pd
 import pyomo.environ as pyo
 from pyomo.core.expr.numeric_expr import LinearExpression
 
+from model.case.schema import SHEETS_BY_NAME, InputError, Problem
+from model.case.workbook import Case
 from model.lp.build import build_model
 from model.lp.data import build_model_data
 from model.lp.modules.calibration import calibration_group
-from model.case.schema import SHEETS_BY_NAME, InputError, Problem
 from model.lp.solve import solve_model
-from model.case.workbook import Case
 
 
 def calibration_table(case: Case) -> pd.DataFrame:

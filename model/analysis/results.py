@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from model.analysis.margins import reference_margins
 from model.lp.build import BuiltModel
 from model.lp.core import CALIBRATION, PENALTY, RESOURCE, TRANSFER
-from model.analysis.margins import reference_margins
 from model.lp.solve import SolveResult
 
 

@@ -16,9 +16,9 @@ import pandas as pd
 
 from model.case.codes import expand
 from model.case.derived import active_pairs, content_coefficients
-from model.lp.origin import Origin, class_lanes, derive_origin, split_modes
 from model.case.schema import InputError, Problem
 from model.case.workbook import ROW, Case
+from model.lp.origin import Origin, class_lanes, derive_origin, split_modes
 
 @dataclass
 class ModelData:

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from model.reports.charts import Figure, summary_figures, write_pngs
 from model.analysis.tracing import content_shares
+from model.reports.charts import Figure, summary_figures, write_pngs
 
 LOG = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from model.reports.charts import CONTENT_NOTE, Figure, period_order, summary_figures
 from model.analysis.tracing import TOL, period_flows, trace_period
+from model.reports.charts import CONTENT_NOTE, Figure, period_order, summary_figures
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go

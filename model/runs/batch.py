@@ -35,14 +35,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from model.logs import is_tty, recording
-from model.reports.console import batch_lines, say
-from model.runs.pipeline import RunResult, solve_case
-from model.reports.files import slug, new_run_dir, package_versions, write_run, write_xlsx
 from model.case.scenario import apply_scenario
 from model.case.schema import InputError, Problem
 from model.case.validate import validate_case
 from model.case.workbook import Case, file_hash, read_case
+from model.logs import is_tty, recording
+from model.reports.console import batch_lines, say
+from model.reports.files import slug, new_run_dir, package_versions, write_run, write_xlsx
+from model.runs.pipeline import RunResult, solve_case
 
 LOG = logging.getLogger(__name__)
 BASELINE = "base case"          # label of the baseline row

@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 import pandas as pd
 from pyomo.common.gc_manager import PauseGC
 
-from model.lp.build import build_model
-from model.lp.data import build_model_data
 from model.analysis.results import extract_tables
 from model.case.scenario import apply_scenario
 from model.case.schema import InputError
-from model.lp.solve import SolveResult, run_highs, to_highs
 from model.case.validate import validate_case
 from model.case.workbook import Case, read_case
+from model.lp.build import build_model
+from model.lp.data import build_model_data
+from model.lp.solve import SolveResult, run_highs, to_highs
 
 LOG = logging.getLogger(__name__)
 

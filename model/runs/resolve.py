@@ -57,14 +57,15 @@ import numpy as np
 import pandas as pd
 from pyomo.common.gc_manager import PauseGC
 
+from model.analysis.results import cost_table, extract_tables, shortfall_table
+from model.case.workbook import ROW, Case
 from model.lp.build import BuiltModel, build_model
 from model.lp.data import ModelData, build_model_data
 from model.lp.modules.controls import banned_flows
 from model.lp.modules.trade import all_lane_periods
 from model.lp.origin import controlled_mask
-from model.analysis.results import cost_table, extract_tables, shortfall_table
 from model.lp.solve import SolveResult, run_highs, to_highs
-from model.case.workbook import ROW, Case
+from model.runs.pipeline import log_solve
 
 RESOLVABLE: frozenset[tuple[str, str]] = frozenset({
     ("facility_processes", "unit_cost_usd_per_t"),
@@ -449,7 +450,9 @@ class Resolver:
         tables = {} if not sol.optimal else (comparison_tables(self.built, sol) if lean
                                              else extract_tables(self.built, sol))
         t3 = time.perf_counter()
-        return sol, tables, {"update_s": t1 - t0, "handoff_solve_s": t2 - t1, "extract_s": t3 - t2}
+        secs = {"update_s": t1 - t0, "handoff_solve_s": t2 - t1, "extract_s": t3 - t2}
+        log_solve(case, "(re-solved on the kept model)", sol, secs)
+        return sol, tables, secs
 
     def lp_arrays(self) -> dict[str, np.ndarray]:
         """The HiGHS model's current cost and bound arrays (for checks)."""

@@ -49,11 +49,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from model.reports.console import sweep_lines
-from model.runs.batch import BASELINE, BatchResult, load_inputs, run_batch, write_charts
-from model.reports.files import write_xlsx
 from model.case.schema import SHEETS_BY_NAME, InputError, Problem
 from model.case.workbook import ROW, Case, typed_frame
+from model.reports.console import sweep_lines
+from model.reports.files import write_xlsx
+from model.runs.batch import BASELINE, BatchResult, load_inputs, run_batch, write_charts
 
 KINDS = ("values", "uniform", "triangular", "discrete")
 OPS = ("set", "scale", "add")

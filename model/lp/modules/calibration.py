@@ -16,7 +16,6 @@ own cost category (`calibration`): they steer the plan but are not resource cost
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 from pyomo.core.expr.numeric_expr import LinearExpression

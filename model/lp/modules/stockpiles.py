@@ -59,8 +59,8 @@ import pyomo.environ as pyo
 from pyomo.core.expr.numeric_expr import LinearExpression
 
 from model.case.codes import periods_in
-from model.lp.core import RESOURCE, TRANSFER, BalanceTerm, CostTerm, Registry, Solution, keyed
 from model.case.derived import NO_ELEMENT
+from model.lp.core import RESOURCE, TRANSFER, BalanceTerm, CostTerm, Registry, Solution, keyed
 from model.lp.origin import OTHER, label
 from model.lp.sensitivity import limit_values
 

@@ -33,8 +33,8 @@ import pandas as pd
 import pyomo.environ as pyo
 from pyomo.core.expr.numeric_expr import LinearExpression
 
-from model.lp.core import Registry, Solution
 from model.case.codes import expand, periods_in
+from model.lp.core import Registry, Solution
 from model.lp.sensitivity import limit_values
 
 TERM_COLS = ["key", "src", "i", "coef"]  # src: 'a' activity, 'f' flow; i: position in the registry list

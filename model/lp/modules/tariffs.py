@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from model.lp.core import TRANSFER, CostTerm, Registry, Solution
 from model.case.codes import expand, periods_in
+from model.lp.core import TRANSFER, CostTerm, Registry, Solution
 
 
 def duty_per_t(flows: pd.DataFrame, tariffs: pd.DataFrame, data) -> np.ndarray:
