@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from model.case.schema import SHEETS_BY_NAME, InputError, Problem
-from model.case.workbook import ROW, Case, check_range, coerce, did_you_mean, typed_frame
+from model.case.workbook import ROW, Case, check_range, coerce, did_you_mean, parse_number, typed_frame
 
 SCENARIO_ROW = "_scenario_change_row"
 
@@ -146,10 +146,9 @@ def _apply_change(case: Case, ch: dict, file: str) -> list[Problem]:
         if col.dtype not in ("float", "int"):
             return problem("op", op, f"set or drop for text column {column}",
                            f"{op} needs a number column")
-        try:
-            factor = float(ch["value"])
-        except (TypeError, ValueError):
-            return problem("value", ch["value"], "a number", "not a number")
+        factor, err = parse_number(ch["value"])
+        if err:
+            return problem("value", ch["value"], "a number", err)
         df = df.copy()
         base = pd.to_numeric(df.loc[mask, column])
         if base.isna().any():
@@ -175,12 +174,11 @@ def _apply_setting(case: Case, ch: dict, file: str, problem) -> list[Problem]:
     if ch["op"] == "set":
         value, err = coerce(ch["value"], col)
     else:
-        try:
-            f = float(ch["value"])
-            cur = float(case.settings[key])
-            value, err = (cur * f if ch["op"] == "scale" else cur + f), None
-        except (TypeError, ValueError):
-            value, err = None, "not a number"
+        f, err = parse_number(ch["value"])
+        cur = case.settings[key]
+        if err is None and (cur is None or isinstance(cur, (bool, str))):
+            err = f"{ch['op']} needs a setting with a number (it is {cur!r})"
+        value = None if err else (float(cur) * f if ch["op"] == "scale" else float(cur) + f)
     err = err or check_range(value, col)
     if err is None and col.required and value is None:
         err = "required value is blank"

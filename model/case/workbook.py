@@ -11,6 +11,8 @@ import datetime as dt
 import difflib
 import hashlib
 import math
+import re
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,8 +26,18 @@ try:  # openpyxl uses defusedxml for untrusted XML when it is installed
 except ImportError:  # pragma: no cover - dependency of the package
     pass
 import openpyxl
+import openpyxl.worksheet._reader as _sheet_reader
+from openpyxl.cell.cell import ERROR_CODES
 
 ROW = "_row"
+# The largest magnitude any number in a case may have: HiGHS refuses a matrix value of
+# 1e15 or more and reads costs and bounds of 1e20 as infinite, so a larger cell could
+# only make a model the solver rejects or silently reads as unbounded.
+NUMBER_LIMIT = 1e15
+# A plain decimal number in ASCII digits: no thousands separators, no underscores, no
+# other scripts' digits, no words (nan, inf), no hex. Python's float() accepts all of those.
+TOO_LARGE = "beyond what the solver accepts (magnitude below 1e15)"
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 
 
 @dataclass
@@ -76,10 +88,37 @@ def _is_blank(value: Any) -> bool:
         isinstance(value, float) and math.isnan(value))
 
 
+def parse_number(value: Any) -> tuple[float | None, str | None]:
+    """The one way a cell, a scenario change or a sweep value becomes a number:
+    (number, None) or (None, what is wrong). Finite, below NUMBER_LIMIT in magnitude,
+    and text only in plain decimal notation with '.' as the decimal point."""
+    if isinstance(value, bool):
+        return None, "a TRUE/FALSE where a number belongs"
+    if isinstance(value, (int, float)):
+        number = float(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        if not _NUMBER.fullmatch(text):
+            if "," in text and _NUMBER.fullmatch(text.replace(",", "")):
+                return None, ("a comma in a number: the decimal point is '.' and numbers have no "
+                              "thousands separators")
+            return None, "not a number"
+        number = float(text)
+    else:
+        return None, "not a number"
+    if not math.isfinite(number):
+        return None, "not a finite number"
+    if abs(number) >= NUMBER_LIMIT:
+        return None, TOO_LARGE
+    return number, None
+
+
 def coerce(value: Any, col: Column) -> tuple[Any, str | None]:
     """Convert one cell to the column's type; returns (value, error or None)."""
     if _is_blank(value):
         return col.default, None
+    if isinstance(value, str) and value.strip() in ERROR_CODES:
+        return None, f"an Excel error value ({value.strip()}): fix the formula or type the value"
     kind = col.dtype
     try:
         if kind in ("str", "list"):
@@ -109,9 +148,9 @@ def coerce(value: Any, col: Column) -> tuple[Any, str | None]:
                 length = (dt.datetime(d.year + 1, 1, 1) - start).total_seconds()
                 return d.year + (d - start).total_seconds() / length, None
             return None, "a date where a number belongs"
-        number = float(str(value).strip().replace(",", "")) if isinstance(value, str) else float(value)
-        if not math.isfinite(number):
-            return None, "not a finite number"
+        number, err = parse_number(value)
+        if err:
+            return None, err
         if kind == "int":
             if not number.is_integer():
                 return None, "not a whole number"
@@ -128,6 +167,8 @@ def check_range(value: Any, col: Column) -> str | None:
     if col.codes is not None and col.dtype == "str" and value not in col.codes:
         return "not an allowed value" + did_you_mean(value, list(col.codes))
     if col.dtype in ("float", "int"):
+        if not math.isfinite(value) or abs(value) >= NUMBER_LIMIT:
+            return "not a finite number" if not math.isfinite(value) else TOO_LARGE
         if col.min is not None and (value < col.min or (col.min_exclusive and value == col.min)):
             return "out of range"
         if col.max is not None and value > col.max:
@@ -135,16 +176,50 @@ def check_range(value: Any, col: Column) -> str | None:
     return None
 
 
+class StoredText(str):
+    """A numeric cell whose stored value is not a finite number (NaN, INF, 1e, 0x1A):
+    kept as its text so the cell is reported, not the whole workbook."""
+
+
+_CAST_LOCK = threading.Lock()
+
+
+def _tolerant_cast(value: str):
+    try:
+        number = _STRICT_CAST(value)
+    except ValueError:
+        return StoredText(value)
+    return number if not isinstance(number, float) or math.isfinite(number) else StoredText(value)
+
+
+_STRICT_CAST = getattr(_sheet_reader, "_cast_number", None)
+
+
 def _read_cells(path: Path) -> tuple[dict[str, list[tuple]], dict[str, set[tuple[int, int]]]]:
-    """All sheets' cached values, and the (row, col) of formulas with no cached value."""
+    """All sheets' cached values, and the (row, col) of formulas with no cached value.
+    Every row is read whatever the sheet's stored dimension says (some writers leave
+    it stale, and read-only mode would stop there)."""
+    with _CAST_LOCK:
+        if _STRICT_CAST is not None:  # openpyxl casts numeric cells here; keep bad ones as text
+            _sheet_reader._cast_number = _tolerant_cast
+        try:
+            return _read_all(path)
+        finally:
+            if _STRICT_CAST is not None:
+                _sheet_reader._cast_number = _STRICT_CAST
+
+
+def _read_all(path: Path) -> tuple[dict[str, list[tuple]], dict[str, set[tuple[int, int]]]]:
     values_wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
     formula_wb = openpyxl.load_workbook(path, read_only=True, data_only=False)
     values: dict[str, list[tuple]] = {}
     uncached: dict[str, set[tuple[int, int]]] = {}
     try:
         for ws in values_wb.worksheets:
+            ws.reset_dimensions()
             values[ws.title] = [tuple(r) for r in ws.iter_rows(values_only=True)]
         for ws in formula_wb.worksheets:
+            ws.reset_dimensions()
             rows = values[ws.title]
             missing = set()
             for r, row in enumerate(ws.iter_rows(values_only=True)):

@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 
 from model.case.schema import SHEETS_BY_NAME, InputError, Problem
-from model.case.workbook import ROW, Case, typed_frame
+from model.case.workbook import ROW, Case, parse_number, typed_frame
 from model.reports.console import sweep_lines
 from model.reports.files import write_xlsx
 from model.runs.batch import BASELINE, BatchResult, load_inputs, run_batch, write_charts
@@ -90,14 +90,11 @@ class SweepSpec:
 # --------------------------------------------------------------------------- the spec
 
 def _number(x, what: str, errs: list[str]) -> float:
-    try:
-        v = float(x)
-        if not math.isfinite(v):
-            raise ValueError
-        return v
-    except (TypeError, ValueError):
-        errs.append(f"{what}: {x!r} is not a number")
+    v, err = parse_number(x)
+    if err:
+        errs.append(f"{what}: {x!r} is {err}" if err.startswith(("not", "beyond")) else f"{what}: {x!r}: {err}")
         return 0.0
+    return v
 
 
 def _parameter(i: int, p, file: str, problems: list[Problem]) -> Parameter | None:
