@@ -42,7 +42,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-from model.lp.highs import quiet_highs
+from model.lp.highs import pass_model, quiet_highs, status_name
 
 # A reduced cost or dual smaller than this (relative to the column's cost scale) is
 # zero: HiGHS's dual feasibility tolerance is 1e-7.
@@ -182,7 +182,9 @@ def _qp(A: sp.csc_array, rl, ru, lo, up, weight, start=None) -> tuple[np.ndarray
     lp.a_matrix_.start_ = A.indptr.astype(np.int32)
     lp.a_matrix_.index_ = A.indices.astype(np.int32)
     lp.a_matrix_.value_ = A.data.astype(float)
-    h.passModel(lp)
+    refused = pass_model(h, lp)
+    if refused is not None:
+        return np.zeros(n), refused
     hess = highspy.HighsHessian()
     hess.dim_ = n
     hess.format_ = highspy.HessianFormat.kTriangular
@@ -197,8 +199,7 @@ def _qp(A: sp.csc_array, rl, ru, lo, up, weight, start=None) -> tuple[np.ndarray
         sol.value_valid = True
         h.setSolution(sol)
     h.run()
-    name = str(h.getModelStatus()).split(".")[-1]
-    if name != "kOptimal":
+    if status_name(h) != "kOptimal":
         return np.zeros(n), h.modelStatusToString(h.getModelStatus())
     return np.asarray(h.getSolution().col_value, float), "optimal"
 

@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 import highspy
+import numpy as np
 
 LOG = logging.getLogger("model.highs")
 _banner_said = False
@@ -72,3 +73,30 @@ def run_logged(h: highspy.Highs) -> None:
         text = path.read_text(errors="replace").strip() if path.exists() else ""
     if text:
         LOG.debug("HiGHS log of the solve:\n%s", text)
+
+
+def status_name(h: highspy.Highs) -> str:
+    """HiGHS's model status as its enum name (kOptimal, kInfeasible, ...)."""
+    return str(h.getModelStatus()).split(".")[-1]
+
+
+def pass_model(h: highspy.Highs, lp: highspy.HighsLp) -> str | None:
+    """Load an LP into HiGHS: None when it took the whole model, else what it refused,
+    in words (it refuses matrix values of 1e15 or more and loads nothing)."""
+    status = h.passModel(lp)
+    if status != highspy.HighsStatus.kError and h.getNumCol() == lp.num_col_:
+        return None
+    a = np.abs(np.asarray(lp.a_matrix_.value_, float))
+    cost = np.abs(np.asarray(lp.col_cost_, float))
+    bounds = np.abs(np.concatenate([np.asarray(v, float) for v in
+                                    (lp.col_lower_, lp.col_upper_, lp.row_lower_, lp.row_upper_)]))
+    parts = []
+    if a.size and a.max() >= 1e15:
+        parts.append(f"a constraint coefficient of {a.max():.3g} (HiGHS takes magnitudes below 1e15)")
+    if cost.size and cost.max() >= 1e20:
+        parts.append(f"a cost of {cost.max():.3g} per unit (HiGHS reads 1e20 and above as infinite)")
+    big = bounds[np.isfinite(bounds) & (bounds >= 1e20)]
+    if big.size:
+        parts.append(f"a bound of {big.max():.3g} (HiGHS reads 1e20 and above as infinite)")
+    return "the solver refused the model: " + ("; ".join(parts) if parts else
+                                               f"HiGHS status {status} on loading it (see run.log)")

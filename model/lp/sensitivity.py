@@ -25,6 +25,8 @@ from __future__ import annotations
 import highspy
 import numpy as np
 
+from model.lp.highs import status_name
+
 DELTA = 1.0  # t/yr: "one more tonne"
 
 
@@ -56,8 +58,7 @@ def _resolve_objective(h: highspy.Highs) -> float:
     finally:
         h.setOptionValue("solver", method)
         h.setOptionValue("presolve", presolve)
-    name = str(h.getModelStatus()).split(".")[-1]
-    if name != "kOptimal":
+    if status_name(h) != "kOptimal":
         return float("nan")  # e.g. tightening a limit makes the case infeasible
     return float(h.getInfo().objective_function_value)
 

@@ -16,7 +16,7 @@ from pyomo.common.gc_manager import PauseGC
 
 from model.lp.canonical import LPArrays, canonical_solution
 from model.lp.handoff import compile_lp
-from model.lp.highs import quiet_highs, run_logged
+from model.lp.highs import pass_model, quiet_highs, run_logged, status_name
 
 # HiGHS model status -> (short status, plain words for a planner)
 _STATUS = {
@@ -123,9 +123,9 @@ def to_highs(model, settings: dict) -> tuple[highspy.Highs, list, list, dict]:
     hl.a_matrix_.index_ = lp.A.indices.astype(np.int32)
     hl.a_matrix_.value_ = lp.A.data.astype(float)
     h = new_highs(settings)
-    h.passModel(hl)
+    refused = pass_model(h, hl)
     t2 = time.perf_counter()
-    return h, lp.columns, lp.rows, {"compile_s": t1 - t0, "pass_s": t2 - t1, "rows": n_row,
+    return h, lp.columns, lp.rows, {"refused": refused, "compile_s": t1 - t0, "pass_s": t2 - t1, "rows": n_row,
                                     "columns": n_col, "nonzeros": int(lp.A.nnz), "handoff_route": lp.route,
                                     "col_pos": lp.col_pos}
 
@@ -164,12 +164,19 @@ def run_highs(h: highspy.Highs, cols: list, rows: list, stats: dict, settings: d
     """Solve the loaded model; when optimal, read the plan by the canonical rule
     (model.lp.canonical) unless the case's `canonical_plan` is FALSE."""
     settings = settings or {}
+    refused = stats.pop("refused", None)
     t0 = time.perf_counter()
-    run_logged(h)
+    if refused is None:
+        run_logged(h)
     t1 = time.perf_counter()
     raw = h.modelStatusToString(h.getModelStatus())
-    name = str(h.getModelStatus()).split(".")[-1]
+    name = status_name(h)
     status, message = _STATUS.get(name, ("error", f"solver stopped: {raw}"))
+    if refused is not None:
+        status, message = "error", refused
+    elif name == "kModelEmpty" and len(cols):  # the model has columns: HiGHS did not hold it
+        status, message = "error", (f"the solver holds an empty model though the LP has {len(cols):,} "
+                                    "columns: it was not loaded (see run.log)")
     sol = h.getSolution()
     info = h.getInfo()
     optimal = status == "optimal"

@@ -24,6 +24,7 @@ the index and the column that sets the limit).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Callable
 
@@ -34,8 +35,9 @@ import scipy.sparse as sp
 
 from model.case.schema import SHEETS_BY_NAME
 from model.case.workbook import ROW, Case
-from model.lp.highs import quiet_highs
+from model.lp.highs import pass_model, quiet_highs, status_name
 
+LOG = logging.getLogger(__name__)
 STEP = 0.10
 TOP = 5
 
@@ -450,8 +452,13 @@ def elastic(lp) -> tuple[list[int], list[int], dict[int, float], dict[int, float
     hl.a_matrix_.index_ = M.indices.astype(np.int32)
     hl.a_matrix_.value_ = M.data.astype(float)
     h = quiet_highs()
-    h.passModel(hl)
+    if pass_model(h, hl) is not None:
+        return [], [], {}, {}
     h.run()
+    if status_name(h) != "kOptimal":  # the relaxation always has a plan: only a limit stops it
+        LOG.warning("the elastic relaxation did not solve to optimality (%s): no conflict is named",
+                    h.modelStatusToString(h.getModelStatus()))
+        return [], [], {}, {}
     x = np.asarray(h.getSolution().col_value, float)
     p = x[n:n + len(has_lo)]
     q = x[n + len(has_lo):n + len(has_lo) + len(has_up)]
@@ -475,8 +482,10 @@ def diagnose_infeasible(case: Case, use_iis: bool = True) -> pd.DataFrame:
     from model.lp.solve import to_highs
     built = build_model(build_model_data(case))
     h, cols, rows, _ = to_highs(built.model, case.settings)
+    if h.getNumCol() != len(cols):  # refused at loading: no conflict can be named
+        return pd.DataFrame(columns=CONFLICT_COLS)
     h.run()
-    status = str(h.getModelStatus()).split(".")[-1]
+    status = status_name(h)
     if status not in ("kInfeasible", "kUnboundedOrInfeasible"):
         return pd.DataFrame(columns=CONFLICT_COLS)
     found = _iis(h) if use_iis else None
