@@ -103,14 +103,18 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_validate(args) -> int:
-    from model.runs.pipeline import load_case
+    from model.runs.pipeline import load_case, scenario_problems
     try:
         case = load_case(args.workbook, args.scenario)
+        if not args.scenario and (problems := scenario_problems(case)):
+            raise InputError(problems)
     except InputError as exc:
         LOG.error(str(exc))
         return EXIT_INPUT
     rows = {k: len(v) for k, v in case.tables.items() if len(v)}
-    LOG.info(f"{args.workbook}: valid ({', '.join(f'{k} {n}' for k, n in rows.items())})")
+    n = len(case.tables["scenarios"])
+    LOG.info(f"{args.workbook}: valid ({', '.join(f'{k} {n}' for k, n in rows.items())})"
+             + (f"; all {n} scenarios apply cleanly" if n and not args.scenario else ""))
     return EXIT_OK
 
 

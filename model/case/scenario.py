@@ -155,9 +155,9 @@ def _apply_change(case: Case, ch: dict, file: str) -> list[Problem]:
             return problem("column", column, "rows with a value to change",
                            f"{op} applies to a blank cell")
         df.loc[mask, column] = base * factor if op == "scale" else base + factor
-        bad = [check_range(v, col) for v in df.loc[mask, column]]
-        if any(bad):
-            return problem("value", ch["value"], col.expected(), f"{op} gives a value out of range")
+        bad = [(v, e) for v in df.loc[mask, column] if (e := check_range(v, col))]
+        if bad:
+            return problem("value", ch["value"], col.expected(), f"{op} gives {bad[0][0]:g}: {bad[0][1]}")
     case.tables[sheet] = typed_frame(spec, df)
     return []
 

@@ -63,7 +63,7 @@ def _check_refs(file: str, sheet: S.Sheet, df: pd.DataFrame, codes: dict[str, se
             continue
         allowed = codes[col.ref]
         for value, row in zip(df[col.name], df[ROW]):
-            if value is None or value == "":
+            if value is None or value == "" or value != value:  # blank (NaN): reported where it was read
                 continue
             items = str(value).split(",") if col.dtype == "list" else [value]
             for item in items:

@@ -3,12 +3,14 @@ renamed when complete. Reads result tables only, never the model."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import platform
 import re
 import shutil
+import socket
 import tempfile
 import time
 from collections.abc import Callable
@@ -46,22 +48,85 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+SLUG_MAX = 60  # characters of a name in a folder name (file systems allow 255 bytes in all)
+OWNER = ".owner"  # in a folder being written: who writes it (removed when it is complete)
+TMP_PREFIX = ".tmp_"
+
+
 def slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "case"
+    """A name safe in a folder name: other characters become '-', and a long name is
+    cut, with a short hash of the whole so two long names stay apart."""
+    s = re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.") or "case"
+    if len(s) > SLUG_MAX:
+        s = s[:SLUG_MAX - 9].rstrip("-.") + "-" + hashlib.sha256(text.encode()).hexdigest()[:8]
+    return s
 
 
 def new_run_dir(out_root: Path, case_name: str, scenario: str | None) -> tuple[Path, Path]:
-    """(temporary folder to write in, final name not yet taken)."""
+    """(temporary folder to write in, the name it should get: claim_name() makes sure).
+    Unfinished folders left by killed runs are cleaned up or reported first."""
     out_root.mkdir(parents=True, exist_ok=True)
+    sweep_stale(out_root)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     base = f"{stamp}_{slug(case_name)}" + (f"_{slug(scenario)}" if scenario else "")
-    final = out_root / base
-    n = 1
-    while final.exists():
-        n += 1
-        final = out_root / f"{base}_{n}"
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp_{base}_", dir=out_root))
-    return tmp, final
+    tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{base}_", dir=out_root))
+    (tmp / OWNER).write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                         "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}))
+    return tmp, out_root / base
+
+
+def claim_name(final: Path) -> Path:
+    """Make the run's folder name ours: an empty folder made atomically (so two runs in
+    the same second never take one name), `_2`, `_3`... when taken."""
+    base, n = final, 1
+    while True:
+        try:
+            final.mkdir()
+            return final
+        except FileExistsError:
+            n += 1
+            final = base.with_name(f"{base.name}_{n}")
+
+
+def commit_run_dir(tmp: Path, final: Path) -> None:
+    """Make a complete folder visible under its claimed name (a rename onto the empty
+    folder claim_name made, which POSIX does atomically)."""
+    (tmp / OWNER).unlink(missing_ok=True)
+    try:
+        os.replace(tmp, final)
+    except OSError:
+        shutil.rmtree(final, ignore_errors=True) if final.exists() and not any(final.iterdir()) else None
+        raise
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def sweep_stale(out_root: Path) -> None:
+    """Unfinished run folders (.tmp_*) whose writer is gone: removed when it ran on this
+    machine and its process no longer exists, else reported (a warning naming them)."""
+    host = socket.gethostname()
+    for tmp in sorted(out_root.glob(f"{TMP_PREFIX}*")):
+        if not tmp.is_dir():
+            continue
+        try:
+            owner = json.loads((tmp / OWNER).read_text())
+        except (OSError, ValueError):
+            owner = None
+        if owner and owner.get("host") == host and isinstance(owner.get("pid"), int) and not _alive(owner["pid"]):
+            shutil.rmtree(tmp, ignore_errors=True)
+            LOG.warning(f"removed {tmp}: an unfinished run folder left by a run that was killed "
+                        f"(process {owner['pid']}, started {owner.get('started')})")
+        elif owner is None and time.time() - tmp.stat().st_mtime > 86400:
+            LOG.warning(f"{tmp} is an unfinished run folder more than a day old whose writer is unknown: "
+                        "delete it if no run is writing there")
 
 
 def _number_format(col: str) -> str | None:
@@ -378,10 +443,13 @@ def write_run(result, out_root: str | Path = "outputs", extra: dict | None = Non
             manifest.update(extra)
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
         LOG.debug("report files written in %.2f s", time.perf_counter() - t0)
+        final = claim_name(final)
         if log is not None:
             (tmp / "run.log").write_text(log(final))
-        os.rename(tmp, final)
+        commit_run_dir(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        if final.exists() and final.is_dir() and not any(final.iterdir()):
+            final.rmdir()  # a claimed name never filled
         raise
     return final

@@ -41,7 +41,8 @@ from model.case.validate import validate_case
 from model.case.workbook import Case, file_hash, read_case
 from model.logs import is_tty, recording
 from model.reports.console import batch_lines, say
-from model.reports.files import slug, new_run_dir, package_versions, write_run, write_xlsx
+from model.reports.files import (claim_name, commit_run_dir, new_run_dir, package_versions, slug, write_run,
+                                 write_xlsx)
 from model.runs.pipeline import RunResult, solve_case
 
 LOG = logging.getLogger(__name__)
@@ -625,10 +626,16 @@ def _finish(job: BatchJob, order: list, outcomes: dict, tmp: Path, final: Path, 
     if extra_files is not None:
         manifest.update(extra_files(tmp, table))
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
-    result = BatchResult(final, done, manifest["not_finished"], table, interrupted)
-    say(closing(result))
-    (tmp / "run.log").write_text(record.text())
-    os.rename(tmp, final)
+    final = claim_name(final)
+    try:
+        result = BatchResult(final, done, manifest["not_finished"], table, interrupted)
+        say(closing(result))
+        (tmp / "run.log").write_text(record.text())
+        commit_run_dir(tmp, final)
+    except BaseException:
+        if final.is_dir() and not any(final.iterdir()):
+            final.rmdir()  # a claimed name never filled
+        raise
     return result
 
 

@@ -52,6 +52,22 @@ def load_case(path: str, scenario: str | None = None) -> Case:
     return case
 
 
+def scenario_problems(case: Case) -> list:
+    """Every problem any scenario of a valid case makes (each applied and validated on
+    its own), so `validate` without --scenario checks the scenario rows too."""
+    problems = []
+    for name in case.tables["scenarios"]["scenario"]:
+        try:
+            validate_case(apply_scenario(case, name))
+        except InputError as exc:
+            for p in exc.problems:
+                if "(after applying scenario" not in p.message and "scenario '" not in p.message:
+                    p.message += f" (after applying scenario '{name}')"
+                if p not in problems:
+                    problems.append(p)
+    return problems
+
+
 def build_and_load(data, settings: dict):
     """Build the model and load it into HiGHS: (built, highs, columns, rows, stats).
 

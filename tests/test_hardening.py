@@ -1,0 +1,219 @@
+"""Nothing silently wrong, nothing lost: numbers read one way (no misreads), the same
+rules after scenario changes, a model the solver refuses never called optimal, run
+folders that two same-second runs cannot share, unfinished folders of killed runs
+cleaned up or reported."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import highspy
+import numpy as np
+import openpyxl
+import pytest
+
+from conftest import ROOT
+from model.case.casewriter import write_case
+from model.case.schema import InputError
+from model.cli import main
+from model.lp.highs import pass_model, quiet_highs
+from model.lp.solve import run_highs
+from model.reports.files import OWNER, claim_name, new_run_dir, write_run
+from model.runs.pipeline import load_case, run_case
+from test_validation import SETTINGS, valid_sheets
+
+EXAMPLE = ROOT / "inputs" / "example.xlsx"
+
+
+def problems_of(path: Path, scenario: str | None = None) -> list:
+    with pytest.raises(InputError) as err:
+        load_case(str(path), scenario)
+    return err.value.problems
+
+
+def one(problems: list, sheet: str, row: int, column: str):
+    hits = [p for p in problems if (p.sheet, p.row, p.column) == (sheet, row, column)]
+    assert len(hits) == 1, [str(p) for p in problems]
+    return hits[0]
+
+
+# --------------------------------------------------------------------------- numbers
+
+@pytest.mark.parametrize("text, words", [
+    ("3,5", "a comma in a number"), ("1,000", "a comma in a number"), ("1_000", "not a number"),
+    ("\u0663", "not a number"), ("\uff13", "not a number"), ("nan", "not a number"), ("inf", "not a number"),
+    ("0x1A", "not a number"), ("1e", "not a number"), ("2e15", "beyond what the solver accepts"),
+])
+def test_a_number_typed_as_text_is_read_one_way_or_named(tmp_path, text, words):
+    sheets = valid_sheets()
+    sheets["facilities"][0]["capacity_t_per_yr"] = text
+    sheets["demand"][0]["quantity_t_per_yr"] = "12,5"  # a second problem: both are reported
+    path = write_case(tmp_path / "c.xlsx", sheets, SETTINGS)
+    problems = problems_of(path)
+    p = one(problems, "facilities", 2, "capacity_t_per_yr")
+    assert words in p.message and p.value == text
+    assert "a comma in a number" in one(problems, "demand", 2, "quantity_t_per_yr").message
+
+
+def test_a_number_beyond_the_solvers_limit_is_named_at_its_cell(tmp_path):
+    sheets = valid_sheets()
+    sheets["recipes"][2]["coefficient"] = 1e15
+    p = one(problems_of(write_case(tmp_path / "c.xlsx", sheets, SETTINGS)), "recipes", 4, "coefficient")
+    assert p.message == "beyond what the solver accepts (magnitude below 1e15)"
+
+
+@pytest.mark.parametrize("op, value, words", [
+    ("scale", "nan", "not a number"), ("scale", "inf", "not a number"), ("set", "nan", "not a number"),
+    ("add", "1e300", "beyond what the solver accepts"), ("scale", "1e14", "scale gives 1e+16: beyond"),
+    ("scale", "-1", "scale gives -100: out of range"),
+    ("scale", "2,5", "a comma in a number"),
+])
+def test_scenario_numbers_follow_the_same_rules_as_cells(tmp_path, op, value, words):
+    sheets = valid_sheets()
+    sheets["scenario_changes"][0].update(op=op, value=value)
+    path = write_case(tmp_path / "c.xlsx", sheets, SETTINGS)
+    p = one(problems_of(path, "high_demand"), "scenario_changes", 2, "value")
+    assert words in p.message and "scenario 'high_demand'" in p.message
+
+
+def test_a_setting_made_nan_by_a_scenario_is_an_error_not_a_traceback(tmp_path, capsys):
+    sheets = valid_sheets()
+    sheets["scenario_changes"].append({"scenario": "high_demand", "sheet": "settings", "filter": "key=discount_rate",
+                                       "column": "value", "op": "scale", "value": "nan"})
+    path = write_case(tmp_path / "c.xlsx", sheets, SETTINGS)
+    assert main(["run", str(path), "--scenario", "high_demand", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "sheet 'scenario_changes', row 3, column 'value'" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_validate_without_a_scenario_checks_every_scenario(tmp_path, capsys):
+    sheets = valid_sheets()
+    sheets["scenario_changes"][0].update(value="nan")
+    path = write_case(tmp_path / "c.xlsx", sheets, SETTINGS)
+    assert main(["validate", str(path)]) == 2
+    assert "sheet 'scenario_changes', row 2, column 'value'" in capsys.readouterr().err
+    assert main(["validate", str(EXAMPLE)]) == 0
+    assert "all 15 scenarios apply cleanly" in capsys.readouterr().out
+
+
+def _rewrite(path: Path, member: str, change) -> None:
+    """Rewrite one part of an .xlsx (a zip) through change(text) -> text."""
+    with zipfile.ZipFile(path) as z:
+        parts = {n: z.read(n) for n in z.namelist()}
+    parts[member] = change(parts[member].decode()).encode()
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for n, data in parts.items():
+            z.writestr(n, data)
+
+
+def _sheet_part(path: Path, sheet: str) -> str:
+    wb = openpyxl.load_workbook(path)
+    index = wb.sheetnames.index(sheet) + 1
+    return f"xl/worksheets/sheet{index}.xml"
+
+
+@pytest.mark.parametrize("stored", ["NaN", "INF", "1e", "0x1A"])
+def test_a_numeric_cell_whose_stored_value_is_not_a_number_is_that_cells_problem(tmp_path, stored):
+    sheets = valid_sheets()
+    sheets["facilities"][1]["capacity_t_per_yr"] = 4321
+    sheets["demand"][0]["quantity_t_per_yr"] = -5  # another problem, reported with it
+    path = write_case(tmp_path / "c.xlsx", sheets, SETTINGS)
+    _rewrite(path, _sheet_part(path, "facilities"), lambda x: x.replace("<v>4321</v>", f"<v>{stored}</v>"))
+    problems = problems_of(path)
+    p = one(problems, "facilities", 3, "capacity_t_per_yr")
+    assert p.value == stored and "number" in p.message
+    one(problems, "demand", 2, "quantity_t_per_yr")
+
+
+def test_a_stale_sheet_dimension_does_not_cut_rows(tmp_path):
+    sheets = valid_sheets()
+    sheets["demand"] += [{"country": "JPN", "product": "Nd_ox", "period": p, "quantity_t_per_yr": 7,
+                          "shortfall_penalty_usd_per_t": 1e5} for p in ("2025", "2026")]
+    path = write_case(tmp_path / "c.xlsx", sheets, SETTINGS)
+    _rewrite(path, _sheet_part(path, "demand"), lambda x: re.sub(r'<dimension ref="[^"]+"/>',
+                                                                '<dimension ref="A1:E2"/>', x))
+    case = load_case(str(path))
+    assert list(case.tables["demand"]["quantity_t_per_yr"]) == [100, 7, 7]
+
+
+def test_an_excel_error_value_in_a_text_column_is_named(tmp_path):
+    sheets = valid_sheets()
+    sheets["facilities"][0]["country"] = "#DIV/0!"
+    path = write_case(tmp_path / "c.xlsx", sheets, SETTINGS)
+    p = one(problems_of(path), "facilities", 2, "country")
+    assert p.message.startswith("an Excel error value (#DIV/0!)")
+
+
+# --------------------------------------------------------------------------- solver status
+
+def _tiny_lp(coefficient: float) -> highspy.HighsLp:
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = 1, 1
+    lp.col_cost_, lp.col_lower_, lp.col_upper_ = np.array([1.0]), np.array([0.0]), np.array([10.0])
+    lp.row_lower_, lp.row_upper_ = np.array([1.0]), np.array([np.inf])
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_, lp.a_matrix_.index_ = np.array([0, 1], np.int32), np.array([0], np.int32)
+    lp.a_matrix_.value_ = np.array([coefficient])
+    return lp
+
+
+def test_a_model_the_solver_refuses_is_an_error_naming_the_coefficient_never_optimal():
+    h = quiet_highs()
+    refused = pass_model(h, _tiny_lp(3e15))
+    assert refused == ("the solver refused the model: a constraint coefficient of 3e+15 "
+                       "(HiGHS takes magnitudes below 1e15)")
+    sol = run_highs(h, [object()], [object()], {"refused": refused})
+    assert sol.status == "error" and not sol.optimal and sol.message == refused
+    ok = quiet_highs()
+    assert pass_model(ok, _tiny_lp(2.0)) is None
+    sol = run_highs(ok, [object()], [object()], {}, {"canonical_plan": False})
+    assert sol.optimal and sol.objective == pytest.approx(0.5, abs=1e-12)
+
+
+# --------------------------------------------------------------------------- run folders
+
+def test_two_runs_in_the_same_second_never_share_a_folder(tmp_path, monkeypatch):
+    result = run_case(str(EXAMPLE))
+    import model.reports.files as files
+
+    class Frozen:
+        @staticmethod
+        def now(tz=None):
+            import datetime as dt
+            return dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=tz)
+    monkeypatch.setattr(files, "datetime", Frozen)
+    first = write_run(result, tmp_path)
+    # A second run chose the same name before the first claimed it: it takes the next one.
+    tmp, final = new_run_dir(tmp_path, "example", None)
+    assert final == first
+    assert claim_name(final) == first.with_name(first.name + "_2")
+    second = write_run(result, tmp_path)
+    assert first.name == "20260102-030405_example" and second.name == "20260102-030405_example_3"
+    for f in (first, second):
+        assert (f / "manifest.json").exists() and not (f / OWNER).exists()
+
+
+def test_unfinished_folders_of_killed_runs_are_removed_or_reported(tmp_path, caplog):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    left = tmp_path / ".tmp_20260101-000000_example_abc"
+    left.mkdir()
+    (left / OWNER).write_text(json.dumps({"pid": dead.pid, "host": os.uname().nodename, "started": "x"}))
+    unknown = tmp_path / ".tmp_20250101-000000_example_def"
+    unknown.mkdir()
+    os.utime(unknown, (0, 0))
+    live = tmp_path / ".tmp_20260101-000000_example_ghi"
+    live.mkdir()
+    (live / OWNER).write_text(json.dumps({"pid": os.getpid(), "host": os.uname().nodename}))
+    with caplog.at_level("WARNING"):
+        new_run_dir(tmp_path, "example", None)
+    assert not left.exists() and unknown.exists() and live.exists()
+    said = caplog.text
+    assert f"removed {left}" in said and f"{unknown} is an unfinished run folder" in said and str(live) not in said
