@@ -6,7 +6,9 @@ only, -v for timings and the solver's log; every run folder keeps all of it in r
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
+import tempfile
 import platform
 import sys
 from importlib import metadata
@@ -20,7 +22,9 @@ from model.logs import console
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CASE = ROOT / "inputs" / "base.xlsx"
-EXIT_OK, EXIT_INPUT, EXIT_NOT_OPTIMAL = 0, 2, 3
+# Exit status (README): 0 done; 2 the input has problems; 3 the solve was not optimal;
+# 4 the system stopped it (a folder not writable, a full disk, memory); 130 interrupted.
+EXIT_OK, EXIT_INPUT, EXIT_NOT_OPTIMAL, EXIT_SYSTEM, EXIT_INTERRUPTED = 0, 2, 3, 4, 130
 NOTHING_WRITTEN = "nothing was written."
 LOG = logging.getLogger(__name__)
 
@@ -36,6 +40,37 @@ def version_text() -> str:
             f"highspy {v('highspy')}, pandas {v('pandas')})")
 
 
+_WHAT_TO_DO = {
+    errno.EACCES: "permission denied: choose a folder you can write to (--out) or ask for access",
+    errno.EPERM: "not permitted: choose a folder you can write to (--out) or ask for access",
+    errno.EROFS: "the file system is read-only: choose another folder (--out)",
+    errno.ENOSPC: "no space (or no free inodes) left on that disk: free some or choose another folder (--out)",
+    errno.EDQUOT: "your disk quota is used up: free some space or choose another folder (--out)",
+    errno.ENAMETOOLONG: "a name is too long for the file system: use a shorter folder, case or scenario name",
+    errno.ENOTDIR: "a path that must be a folder is a file: --out must name a folder",
+    errno.EEXIST: "a path that must be a folder is a file: --out must name a folder",
+    errno.ENOENT: "not found: check the path",
+    errno.EISDIR: "a folder where a file belongs: name the file itself",
+}
+
+
+def os_error_words(exc: OSError) -> str:
+    """An operating-system error as one line: the path, what happened, what to do."""
+    path = exc.filename if exc.filename is not None else ""
+    what = _WHAT_TO_DO.get(exc.errno, f"{exc.strerror or exc}")
+    return f"cannot use {path}: {what}" if path else f"stopped by the system: {what}"
+
+
+def prepare_out(out: str) -> None:
+    """Fail before any solve if the output folder cannot be written (a file, read-only,
+    permission denied): make it, and make and remove a folder in it."""
+    folder = Path(out)
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(folder))
+    folder.mkdir(parents=True, exist_ok=True)
+    tempfile.TemporaryDirectory(dir=folder, prefix=".probe_").cleanup()
+
+
 def input_error(exc: Exception) -> int:
     LOG.error(str(exc))
     LOG.error(NOTHING_WRITTEN)
@@ -46,6 +81,7 @@ def cmd_run(args) -> int:
     if args.all_scenarios or args.scenarios or args.scenario_file:
         return cmd_batch(args)
     from model.runs.single import run_and_report
+    prepare_out(args.out)
     try:
         result, _ = run_and_report(args.workbook or str(DEFAULT_CASE), args.scenario, args.out,
                                    compare=not args.no_compare, explain=not args.no_explain)
@@ -69,6 +105,7 @@ def cluster_error(exc: Exception, scheduler: str | None) -> int:
 def cmd_batch(args) -> int:
     """`run` with --all-scenarios, --scenarios or --scenario-file."""
     from model.runs.batch import check_names, exit_code, load_inputs, run_batch, scenario_names
+    prepare_out(args.out)
     try:
         case, source = load_inputs(args.workbook or str(DEFAULT_CASE), args.scenario_file)
         if args.all_scenarios:
@@ -91,6 +128,7 @@ def cmd_batch(args) -> int:
 def cmd_sweep(args) -> int:
     from model.runs.batch import exit_code
     from model.runs.sweep import run_sweep
+    prepare_out(args.out)
     try:
         result = run_sweep(args.spec, args.workbook, default_case=str(DEFAULT_CASE), workers=args.workers,
                            scheduler=args.scheduler, out=args.out, resolve=not args.no_resolve,
@@ -222,4 +260,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     pd.set_option("display.width", 120)
     with console(getattr(args, "verbosity", 0)):
-        return args.func(args)
+        try:
+            return args.func(args)
+        except KeyboardInterrupt:
+            LOG.error("interrupted: nothing more was written (a run folder appears only when complete)")
+            return EXIT_INTERRUPTED
+        except OSError as exc:
+            LOG.error(os_error_words(exc))
+            LOG.error("no run folder was left half-written.")
+            return EXIT_SYSTEM
+        except MemoryError:
+            LOG.error("out of memory: run a smaller case or batch (--workers 1), or on a larger machine")
+            return EXIT_SYSTEM

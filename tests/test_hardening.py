@@ -177,6 +177,19 @@ def test_a_model_the_solver_refuses_is_an_error_naming_the_coefficient_never_opt
     assert sol.optimal and sol.objective == pytest.approx(0.5, abs=1e-12)
 
 
+def test_cases_asking_for_different_thread_counts_solve_one_after_another(tmp_path):
+    """HiGHS keeps one thread scheduler per process and refuses a solve asking for another
+    count: each case's solver_threads is honoured in turn (the scheduler restarted)."""
+    sheets = valid_sheets()
+    costs = []
+    for threads in (2, 1, 2):
+        path = write_case(tmp_path / f"t{len(costs)}.xlsx", sheets, dict(SETTINGS, solver_threads=threads))
+        r = run_case(str(path))
+        assert r.optimal, r.solve.message
+        costs.append(r.solve.objective)
+    assert costs[0] == costs[1] == costs[2]
+
+
 # --------------------------------------------------------------------------- run folders
 
 def test_two_runs_in_the_same_second_never_share_a_folder(tmp_path, monkeypatch):

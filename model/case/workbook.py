@@ -11,8 +11,10 @@ import datetime as dt
 import difflib
 import hashlib
 import math
+import os
 import re
 import threading
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,20 @@ ROW = "_row"
 NUMBER_LIMIT = 1e15
 # A plain decimal number in ASCII digits: no thousands separators, no underscores, no
 # other scripts' digits, no words (nan, inf), no hex. Python's float() accepts all of those.
+# Size limits checked before a workbook is parsed (an .xlsx is a zip: a few MB can unpack
+# to gigabytes). Raise them with the environment variables of the same names.
+LIMITS = {"RARE_EARTH_MAX_UNPACKED_MB": 500, "RARE_EARTH_MAX_ROWS": 250_000}
+_OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # an encrypted .xlsx or an old .xls
+
+
+def limit(name: str) -> int:
+    """A size limit: the environment's value when it is a whole number, else the default."""
+    try:
+        return max(1, int(os.environ.get(name, LIMITS[name])))
+    except ValueError:
+        return LIMITS[name]
+
+
 TOO_LARGE = "beyond what the solver accepts (magnitude below 1e15)"
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 
@@ -209,7 +225,21 @@ def _read_cells(path: Path) -> tuple[dict[str, list[tuple]], dict[str, set[tuple
                 _sheet_reader._cast_number = _STRICT_CAST
 
 
+class TooLarge(Exception):
+    """A sheet with more rows than RARE_EARTH_MAX_ROWS."""
+
+
+def _rows(ws, cap: int) -> list[tuple]:
+    rows = []
+    for r in ws.iter_rows(values_only=True):
+        rows.append(tuple(r))
+        if len(rows) > cap:
+            raise TooLarge(ws.title)
+    return rows
+
+
 def _read_all(path: Path) -> tuple[dict[str, list[tuple]], dict[str, set[tuple[int, int]]]]:
+    cap = limit("RARE_EARTH_MAX_ROWS") + 1  # the header row
     values_wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
     formula_wb = openpyxl.load_workbook(path, read_only=True, data_only=False)
     values: dict[str, list[tuple]] = {}
@@ -217,7 +247,7 @@ def _read_all(path: Path) -> tuple[dict[str, list[tuple]], dict[str, set[tuple[i
     try:
         for ws in values_wb.worksheets:
             ws.reset_dimensions()
-            values[ws.title] = [tuple(r) for r in ws.iter_rows(values_only=True)]
+            values[ws.title] = _rows(ws, cap)
         for ws in formula_wb.worksheets:
             ws.reset_dimensions()
             rows = values[ws.title]
@@ -335,11 +365,46 @@ def open_workbook(path: Path) -> tuple[dict[str, list[tuple]], dict[str, set[tup
     file = path.name
     if not path.exists():
         raise InputError([Problem(file, message=f"file not found: {path}")])
+    check_package(path)
     try:
         return _read_cells(path)
+    except TooLarge as exc:
+        raise InputError([Problem(file, str(exc), None, message=(
+            f"more than {limit('RARE_EARTH_MAX_ROWS'):,} rows (set RARE_EARTH_MAX_ROWS to raise the limit)"),
+            expected="a sheet within the size limit")]) from None
     except Exception as exc:  # openpyxl raises many kinds for a non-xlsx file
         raise InputError([Problem(file, message=f"cannot be read as an .xlsx workbook ({exc})",
                                   expected="an Excel .xlsx file")]) from None
+
+
+def check_package(path: Path) -> None:
+    """Before parsing: a folder, an encrypted workbook, a file that is not an .xlsx
+    package, and a package that unpacks beyond the size limit are each named plainly."""
+    file = path.name
+    if path.is_dir():
+        raise InputError([Problem(file, message=f"{path} is a folder, not a workbook",
+                                  expected="an Excel .xlsx file")])
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if head == _OLE:
+        raise InputError([Problem(file, message="cannot be read as an .xlsx workbook: it is encrypted "
+                                  "(password-protected) or an old .xls file; save it from Excel without a "
+                                  "password as .xlsx", expected="an Excel .xlsx file")])
+    if not zipfile.is_zipfile(path):
+        raise InputError([Problem(file, message="cannot be read as an .xlsx workbook: it is not a zip "
+                                  "package (a CSV or another file renamed .xlsx?)", expected="an Excel .xlsx file")])
+    try:
+        with zipfile.ZipFile(path) as z:
+            unpacked = sum(i.file_size for i in z.infolist())
+    except zipfile.BadZipFile as exc:
+        raise InputError([Problem(file, message=f"cannot be read as an .xlsx workbook: a damaged package ({exc})",
+                                  expected="an Excel .xlsx file")]) from None
+    cap_mb = limit("RARE_EARTH_MAX_UNPACKED_MB")
+    if unpacked > cap_mb * 1e6:
+        raise InputError([Problem(file, message=(
+            f"unpacks to {unpacked / 1e6:,.0f} MB, more than the {cap_mb:,} MB limit (a decompression bomb, "
+            "or a case far larger than planned: set RARE_EARTH_MAX_UNPACKED_MB to raise the limit)"),
+            expected="a workbook within the size limit")])
 
 
 def type_sheets(file: str, cells: dict, uncached: dict, sheets: list[Sheet], problems: list[Problem],

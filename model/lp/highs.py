@@ -18,6 +18,10 @@ import numpy as np
 
 LOG = logging.getLogger("model.highs")
 _banner_said = False
+# HiGHS starts one thread scheduler per process, with the `threads` option of the first
+# solve, and refuses (kError, status "Not Set") a later solve asking for another count.
+# Every Highs made here asks for the same count; a case asking for another resets it.
+_threads = 1
 
 
 def _flush_c_stdout() -> None:
@@ -51,14 +55,24 @@ def quiet_highs() -> highspy.Highs:
         if banner:
             LOG.debug(banner)
     h.setOptionValue("output_flag", False)
+    h.setOptionValue("threads", _threads)
     return h
+
+
+def use_threads(h: highspy.Highs, threads: int) -> None:
+    """Solve with `threads` threads, restarting HiGHS's scheduler when it runs another count."""
+    global _threads
+    if threads != _threads:
+        highspy.Highs.resetGlobalScheduler(True)
+        _threads = threads
+    h.setOptionValue("threads", threads)
 
 
 def run_logged(h: highspy.Highs) -> None:
     """h.run(); when anyone listens to DEBUG (a run being recorded, or -v), HiGHS writes
     its log to a file (its `log_file` option), whose text is then logged."""
     if not LOG.isEnabledFor(logging.DEBUG):
-        h.run()
+        _run(h)
         return
     with tempfile.TemporaryDirectory(prefix="highs_") as folder:
         path = Path(folder) / "highs.log"
@@ -66,13 +80,18 @@ def run_logged(h: highspy.Highs) -> None:
         h.setOptionValue("log_file", str(path))
         h.setOptionValue("output_flag", True)
         try:
-            h.run()
+            _run(h)
         finally:
             h.setOptionValue("output_flag", False)
             h.setOptionValue("log_file", "")
         text = path.read_text(errors="replace").strip() if path.exists() else ""
     if text:
         LOG.debug("HiGHS log of the solve:\n%s", text)
+
+
+def _run(h: highspy.Highs) -> None:
+    if h.run() == highspy.HighsStatus.kError and status_name(h) == "kNotset":
+        LOG.warning("HiGHS refused to start the solve (kError before any status): see run.log")
 
 
 def status_name(h: highspy.Highs) -> str:

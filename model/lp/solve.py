@@ -16,7 +16,7 @@ from pyomo.common.gc_manager import PauseGC
 
 from model.lp.canonical import LPArrays, canonical_solution
 from model.lp.handoff import compile_lp
-from model.lp.highs import pass_model, quiet_highs, run_logged, status_name
+from model.lp.highs import pass_model, quiet_highs, run_logged, status_name, use_threads
 
 # HiGHS model status -> (short status, plain words for a planner)
 _STATUS = {
@@ -30,6 +30,7 @@ _STATUS = {
     "kIterationLimit": ("iteration_limit", "stopped at the iteration limit before proving optimality"),
     "kInterrupt": ("interrupted", "interrupted before proving optimality"),
     "kMemoryLimit": ("memory_limit", "ran out of memory"),
+    "kNotset": ("error", "the solver did not start (HiGHS refused an option; its words are in run.log)"),
 }
 
 
@@ -98,7 +99,7 @@ def new_highs(settings: dict) -> highspy.Highs:
     """A quiet Highs object with the case's solver settings."""
     h = quiet_highs()
     h.setOptionValue("time_limit", float(settings.get("solver_time_limit_s", 600.0)))
-    h.setOptionValue("threads", int(settings.get("solver_threads", 1)))
+    use_threads(h, int(settings.get("solver_threads", 1)))
     h.setOptionValue("solver", settings.get("solver_method", "choose"))
     return h
 

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +61,17 @@ OPS = ("set", "scale", "add")
 SUMMARY_METRICS = (("resource_cost_pv_usd", "USD"), ("unserved_t", "t"), ("unserved_penalty_pv_usd", "USD"),
                    ("transfers_pv_usd", "USD"), ("objective_usd", "USD"))
 PERCENTILES = (5, 50, 95)
+# Most samples (or grid points) a sweep may have: each is a solve and a comparison row,
+# and a runaway grid would exhaust memory before the first solve. Raise it with the
+# environment variable RARE_EARTH_MAX_SAMPLES.
+MAX_SAMPLES = 100_000
+
+
+def max_samples() -> int:
+    try:
+        return max(1, int(os.environ.get("RARE_EARTH_MAX_SAMPLES", MAX_SAMPLES)))
+    except ValueError:
+        return MAX_SAMPLES
 
 
 @dataclass
@@ -174,13 +186,21 @@ def read_spec(path: str | Path) -> SweepSpec:
     file = path.name
     if not path.exists():
         raise InputError([Problem(file, message=f"file not found: {path}")])
+    if not path.is_file():
+        raise InputError([Problem(file, message=f"{path} is a folder, not a sweep spec file")])
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise InputError([Problem(file, message=f"not UTF-8 text (byte {exc.start}): save the spec as UTF-8",
+                                  expected="a YAML file in UTF-8")]) from None
     except yaml.YAMLError as exc:
         raise InputError([Problem(file, message=f"not valid YAML ({exc})")]) from None
     if not isinstance(raw, dict):
         raise InputError([Problem(file, message="a sweep spec is a mapping with parameters, samples and seed")])
     problems: list[Problem] = []
+    for key in ("workbook", "scenario"):
+        if raw.get(key) is not None and not isinstance(raw[key], str):
+            problems.append(Problem(file, "", None, key, raw[key], "text (a path or a name)", f"{key} is not text"))
     known = {"workbook", "scenario", "samples", "seed", "parameters", "description"}
     for k in raw:
         if k not in known:
@@ -200,6 +220,12 @@ def read_spec(path: str | Path) -> SweepSpec:
     if grid and any(p is not None and p.kind != "values" for p in parsed):
         problems.append(Problem(file, "", None, "samples", None, "a sample count",
                                 "distributions need a sample count (only value lists can run as a grid)"))
+    cap = max_samples()
+    size = samples if not grid else math.prod(len(p.values) for p in parsed if p is not None)
+    if isinstance(size, int) and not isinstance(size, bool) and size > cap:
+        problems.append(Problem(file, "", None, "samples", size, f"at most {cap:,} samples",
+                                ("the grid of value lists has" if grid else "the spec asks for") +
+                                f" {size:,} samples, more than the limit (set RARE_EARTH_MAX_SAMPLES to raise it)"))
     seed = raw.get("seed")
     if not grid and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         problems.append(Problem(file, "", None, "seed", seed, "a whole number >= 0",
