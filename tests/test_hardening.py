@@ -230,3 +230,122 @@ def test_unfinished_folders_of_killed_runs_are_removed_or_reported(tmp_path, cap
     assert not left.exists() and unknown.exists() and live.exists()
     said = caplog.text
     assert f"removed {left}" in said and f"{unknown} is an unfinished run folder" in said and str(live) not in said
+
+
+# --------------------------------------------------------------------------- files and faults
+
+def test_csv_cells_that_would_run_as_formulas_are_written_as_text(tmp_path):
+    import pandas as pd
+    from model.reports.files import write_csv
+    df = pd.DataFrame({"code": ["=HYPERLINK(\"x\")", "+1", "-A", "@SUM(A1)", "\tx", "CHN"], "t": [-1.5, 2, 3, 4, 5, 6]})
+    write_csv(df, tmp_path / "x.csv")
+    back = pd.read_csv(tmp_path / "x.csv", keep_default_na=False)
+    assert list(back["code"]) == ["'=HYPERLINK(\"x\")", "'+1", "'-A", "'@SUM(A1)", "'\tx", "CHN"]
+    assert list(back["t"]) == [-1.5, 2, 3, 4, 5, 6]  # numbers untouched
+
+
+def test_a_scenario_named_like_a_formula_reaches_the_comparison_csv_as_text(tmp_path):
+    sheets = valid_sheets()
+    sheets["scenarios"] = [{"scenario": "+risk", "description": "a formula-like name"}]
+    sheets["scenario_changes"][0]["scenario"] = "+risk"
+    path = write_case(tmp_path / "c.xlsx", sheets, SETTINGS)
+    assert main(["-q", "run", str(path), "--all-scenarios", "--workers", "1", "--out", str(tmp_path / "out")]) == 0
+    text = next((tmp_path / "out").iterdir()).joinpath("comparison.csv").read_text()
+    assert "\n'+risk," in text and "\n+risk," not in text
+
+
+@pytest.mark.parametrize("content, words", [
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 600, "it is encrypted (password-protected) or an old .xls file"),
+    (b"country,product\nCHN,Nd_ox\n", "it is not a zip package (a CSV or another file renamed .xlsx?)"),
+])
+def test_an_encrypted_workbook_and_a_renamed_csv_are_told_apart(tmp_path, content, words):
+    path = tmp_path / "c.xlsx"
+    path.write_bytes(content)
+    (p,) = problems_of(path)
+    assert p.message == "cannot be read as an .xlsx workbook: " + words + (
+        "; save it from Excel without a password as .xlsx" if "encrypted" in words else "")
+
+
+def test_workbook_size_limits_are_checked_before_parsing_and_can_be_raised(tmp_path, monkeypatch):
+    path = write_case(tmp_path / "c.xlsx", valid_sheets(), SETTINGS)
+    with zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED) as z:  # 3 MB unpacked, a few kB packed
+        z.writestr("xl/media/padding.bin", b"\0" * 3_000_000)
+    assert path.stat().st_size < 100_000
+    monkeypatch.setenv("RARE_EARTH_MAX_UNPACKED_MB", "2")
+    (p,) = problems_of(path)
+    assert p.message.startswith("unpacks to 3 MB, more than the 2 MB limit") and "RARE_EARTH_MAX_UNPACKED_MB" in p.message
+    monkeypatch.setenv("RARE_EARTH_MAX_UNPACKED_MB", "10")
+    assert load_case(str(path)).tables["facilities"].shape[0] == 2
+    monkeypatch.setenv("RARE_EARTH_MAX_ROWS", "3")  # recipes has 4 data rows
+    (p,) = problems_of(path)
+    assert (p.sheet, p.message) == ("recipes", "more than 3 rows (set RARE_EARTH_MAX_ROWS to raise the limit)")
+
+
+def test_an_output_folder_that_is_a_file_stops_before_the_solve(tmp_path, capsys):
+    out = tmp_path / "a_file"
+    out.write_text("x")
+    assert main(["run", str(EXAMPLE), "--out", str(out)]) == 4
+    err = capsys.readouterr().err
+    assert f"cannot use {out}: a path that must be a folder is a file: --out must name a folder" in err
+    assert "Traceback" not in err and out.read_text() == "x"
+
+
+@pytest.mark.parametrize("code, words", [
+    (13, "permission denied: choose a folder you can write to (--out) or ask for access"),
+    (30, "the file system is read-only: choose another folder (--out)"),
+    (28, "no space (or no free inodes) left on that disk: free some or choose another folder (--out)"),
+])
+def test_a_read_only_or_full_output_folder_is_one_line_and_leaves_nothing(tmp_path, capsys, monkeypatch, code, words):
+    import pandas as pd
+    real = pd.DataFrame.to_csv
+
+    def failing(self, path=None, *a, **k):
+        if str(path).endswith("costs.csv"):
+            raise OSError(code, os.strerror(code), str(path))
+        return real(self, path, *a, **k)
+    monkeypatch.setattr(pd.DataFrame, "to_csv", failing)
+    out = tmp_path / "out"
+    assert main(["run", str(EXAMPLE), "--no-explain", "--out", str(out)]) == 4
+    err = capsys.readouterr().err
+    assert f"cannot use {out}" in err and words in err and "Traceback" not in err
+    assert list(out.iterdir()) == []  # no run folder, no temporary folder
+
+
+def test_ctrl_c_during_a_run_says_so_and_leaves_nothing(tmp_path, capsys, monkeypatch):
+    import model.runs.single as single
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(single, "run_case", interrupted)
+    assert main(["run", str(EXAMPLE), "--out", str(tmp_path)]) == 130
+    assert "interrupted: nothing more was written" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_long_scenario_name_makes_a_folder_name_the_file_system_takes(tmp_path):
+    from model.reports.files import slug
+    long = "a" * 300
+    s = slug(long)
+    assert len(s) == 60 and s.startswith("a" * 51 + "-") and slug("a" * 299 + "b") != s
+    tmp, final = new_run_dir(tmp_path, long, long)
+    assert claim_name(final).exists() and len(final.name) < 255
+
+
+@pytest.mark.parametrize("spec, words", [
+    (None, "is a folder, not a sweep spec file"),
+    (b"\xff\xfe bad", "not UTF-8 text"),
+    (b"workbook: 5\nsamples: 2\nseed: 1\nparameters:\n  - {sheet: demand, column: quantity_t_per_yr, op: scale, "
+     b"uniform: {low: 1, high: 2}}\n", "workbook is not text"),
+    (b"parameters:\n" + b"".join(b"  - {name: p%d, sheet: demand, column: quantity_t_per_yr, op: scale, "
+                                  b"values: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]}\n" % i for i in range(6)),
+     "the grid of value lists has 1,000,000 samples, more than the limit"),
+])
+def test_sweep_specs_that_cannot_run_are_named(tmp_path, capsys, spec, words):
+    path = tmp_path / "spec.yaml"
+    if spec is None:
+        path.mkdir()
+    else:
+        path.write_bytes(spec)
+    assert main(["sweep", str(path), "--workbook", str(EXAMPLE), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err

@@ -491,6 +491,14 @@ class InputError(Exception):
 
     problems: list[Problem] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        # A cell found wrong by two checks is said once (same place, value and words).
+        unique: list[Problem] = []
+        for p in self.problems:
+            if p not in unique:
+                unique.append(p)
+        self.problems = unique
+
     def __str__(self) -> str:
         n = len(self.problems)
         head = f"{n} problem{'s' if n != 1 else ''} in the input:"

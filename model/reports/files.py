@@ -129,6 +129,31 @@ def sweep_stale(out_root: Path) -> None:
                         "delete it if no run is writing there")
 
 
+# A text cell that a spreadsheet opening the CSV would run as a formula starts with one of
+# these; it is written with a leading apostrophe (' stays visible as text; to undo,
+# drop one leading apostrophe before any of these characters). Numbers are untouched.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(df: pd.DataFrame) -> pd.DataFrame:
+    """The table with text cells that would be read as formulas prefixed by an apostrophe."""
+    text_cols = [c for c in df.columns if df[c].dtype == object or pd.api.types.is_string_dtype(df[c])]
+    if not text_cols:
+        return df
+    out = df.copy()
+    for c in text_cols:
+        col = out[c]
+        risky = col.map(lambda v: isinstance(v, str) and v.startswith(FORMULA_STARTS))
+        if risky.any():
+            out[c] = col.where(~risky, "'" + col.astype(str))
+    return out
+
+
+def write_csv(df: pd.DataFrame, path: Path) -> None:
+    """A table as CSV, safe to open in a spreadsheet (see FORMULA_STARTS)."""
+    neutralise(df).to_csv(path, index=False)
+
+
 def _number_format(col: str) -> str | None:
     for suffix, fmt in _FORMATS.items():
         if col.endswith(suffix):
@@ -419,7 +444,7 @@ def write_run(result, out_root: str | Path = "outputs", extra: dict | None = Non
     try:
         tables = with_derived_tables(result.tables)
         for name, df in tables.items():
-            df.to_csv(tmp / f"{name}.csv", index=False)
+            write_csv(df, tmp / f"{name}.csv")
         if tables:
             title = run_title(result)
             write_xlsx(tmp / "report.xlsx", tables, title)

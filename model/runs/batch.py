@@ -41,8 +41,8 @@ from model.case.validate import validate_case
 from model.case.workbook import Case, file_hash, read_case
 from model.logs import is_tty, recording
 from model.reports.console import batch_lines, say
-from model.reports.files import (claim_name, commit_run_dir, new_run_dir, package_versions, slug, write_run,
-                                 write_xlsx)
+from model.reports.files import (claim_name, commit_run_dir, new_run_dir, package_versions, slug, write_csv,
+                                 write_run, write_xlsx)
 from model.runs.pipeline import RunResult, solve_case
 
 LOG = logging.getLogger(__name__)
@@ -598,7 +598,7 @@ def _finish(job: BatchJob, order: list, outcomes: dict, tmp: Path, final: Path, 
             shutil.rmtree(p, ignore_errors=True)
     table, deltas = comparison_table(done + [Outcome(n, NOT_FINISHED, "not finished: the batch was interrupted")
                                              for n in missing], job.source, params)
-    table.to_csv(tmp / "comparison.csv", index=False)
+    write_csv(table, tmp / "comparison.csv")
     write_xlsx(tmp / "comparison.xlsx", {"comparison": table, "deltas_vs_base": deltas})
     manifest = {
         "kind": kind,

@@ -53,7 +53,7 @@ import pandas as pd
 from model.case.schema import SHEETS_BY_NAME, InputError, Problem
 from model.case.workbook import ROW, Case, parse_number, typed_frame
 from model.reports.console import sweep_lines
-from model.reports.files import write_xlsx
+from model.reports.files import write_csv, write_xlsx
 from model.runs.batch import BASELINE, BatchResult, load_inputs, run_batch, write_charts
 
 KINDS = ("values", "uniform", "triangular", "discrete")
@@ -378,7 +378,7 @@ def run_sweep(spec_path: str, workbook: str | None = None, *, default_case: str 
 
     def extra(folder: Path, table: pd.DataFrame) -> dict:
         summary = summarise(table)
-        summary.to_csv(folder / "sweep_summary.csv", index=False)
+        write_csv(summary, folder / "sweep_summary.csv")
         write_xlsx(folder / "sweep_summary.xlsx", {"sweep_summary": summary, "samples": params})
         shutil.copyfile(spec_path, folder / f"spec{Path(spec_path).suffix or '.yaml'}")
         charts = write_charts(folder, sweep_figures(table)) if batch.get("charts", True) else []
