@@ -349,3 +349,82 @@ def test_sweep_specs_that_cannot_run_are_named(tmp_path, capsys, spec, words):
     assert main(["sweep", str(path), "--workbook", str(EXAMPLE), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert words in err and "Traceback" not in err
+
+
+# --------------------------------------------------------------------------- killed batches
+
+def _children(pid: int) -> set[int]:
+    out = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.add(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _start_batch(out: Path) -> tuple[subprocess.Popen, Path, set[int]]:
+    """A 16-scenario batch on two workers, once two scenarios are done: (process, its
+    temporary folder, its worker processes)."""
+    import time
+    proc = subprocess.Popen([sys.executable, "run.py", "-q", "run", str(EXAMPLE), "--all-scenarios", "--workers", "2",
+                             "--out", str(out)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        tmps = list(out.glob(".tmp_*_batch_*"))
+        done = [d for d in tmps[0].iterdir() if d.is_dir() and not d.name.startswith(".")] if tmps else []
+        if len(done) >= 2:
+            return proc, tmps[0], _children(proc.pid)
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    proc.kill()
+    raise AssertionError("the batch did not finish two scenarios in time")
+
+
+def test_sigterm_to_a_batch_keeps_its_finished_scenarios_and_leaves_no_process(tmp_path):
+    import signal
+    import time
+    proc, tmp, workers = _start_batch(tmp_path)
+    assert len(workers) == 2
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    (folder,) = [d for d in tmp_path.iterdir()]
+    assert not folder.name.startswith(".tmp") and not tmp.exists()
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted"
+    kept = [s for s in manifest["scenarios"] if s["folder"]]
+    assert len(kept) >= 2 and len(manifest["not_finished"]) >= 1
+    assert len(kept) + len(manifest["not_finished"]) + len(manifest["failed"]) == 16
+    for s in kept:  # every finished scenario is whole
+        assert json.loads((folder / s["folder"] / "manifest.json").read_text())["status"] == "optimal"
+    assert sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name != "charts") == sorted(
+        s["folder"] for s in kept)
+    time.sleep(0.5)
+    assert [w for w in workers if _alive(w)] == []
+
+
+def test_a_batch_killed_outright_takes_its_workers_with_it_and_the_next_run_cleans_up(tmp_path):
+    import signal
+    import time
+    proc, tmp, workers = _start_batch(tmp_path)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    deadline = time.time() + 10
+    while time.time() < deadline and [w for w in workers if _alive(w)]:
+        time.sleep(0.1)
+    assert [w for w in workers if _alive(w)] == []  # none computing on, orphaned
+    assert tmp.exists()  # nothing could tidy up after SIGKILL...
+    new_run_dir(tmp_path, "example", None)
+    assert not tmp.exists()  # ...but the next run does

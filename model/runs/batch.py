@@ -28,6 +28,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -414,10 +415,30 @@ def _clock(seconds: float) -> str:
 _JOB: BatchJob | None = None
 
 
-def _init_pool_worker(job: BatchJob) -> None:
-    """Ctrl-C is the client's to handle: workers ignore it and are stopped by the client."""
-    global _JOB
+def _die_with_parent() -> None:
+    """Linux: this process gets SIGTERM when the batch's process dies, however it dies
+    (even SIGKILL), so no worker computes on, orphaned, into an abandoned folder."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        return
+    if os.getppid() != _PARENT:  # the parent died before the line above
+        os._exit(1)
+
+
+_PARENT = os.getpid()
+
+
+def _init_pool_worker(job: BatchJob, parent: int) -> None:
+    """Ctrl-C and SIGTERM are the client's to handle: workers ignore SIGINT, are stopped
+    by the client, and die with it."""
+    global _JOB, _PARENT
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _PARENT = parent
+    _die_with_parent()
     _JOB = job
 
 
@@ -442,7 +463,8 @@ class _Pool:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
         ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-        self.ex = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_pool_worker, initargs=(job,))
+        self.ex = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_pool_worker,
+                                      initargs=(job, os.getpid()))
         self.futures: list = []
 
     def run(self, names: list) -> Iterator[Outcome]:
@@ -543,9 +565,27 @@ def run_batch(case: Case, source: Case, names: list[str], *, workers: int | None
     extra_files(folder, comparison) may write more tables (and charts) and returns
     manifest entries; charts=False leaves out the PNG charts.
     """
-    with recording() as record:
+    with recording() as record, _terminate_as_interrupt():
         return _run_batch(case, source, names, workers, scheduler, out, resolve, reports, kind, params, label,
                           charts, resolve_from, extra_files, on_outcome, stream, closing, record)
+
+
+@contextmanager
+def _terminate_as_interrupt():
+    """While a batch runs, SIGTERM (a scheduler's or an administrator's kill) stops it as
+    Ctrl-C does: finished scenarios are kept in a complete folder marked interrupted."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not cut the folder's writing
+        raise KeyboardInterrupt
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _run_batch(case, source, names, workers, scheduler, out, resolve, reports, kind, params, label, charts,
