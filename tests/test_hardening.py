@@ -190,6 +190,21 @@ def test_cases_asking_for_different_thread_counts_solve_one_after_another(tmp_pa
     assert costs[0] == costs[1] == costs[2]
 
 
+def test_a_case_where_no_facility_runs_is_all_shortfall_and_reports(tmp_path):
+    """Every capacity zero: nothing can be made, so the 100 t of Nd oxide demand goes
+    unserved at its 100,000 USD/t penalty in 2025 (the base year, weight 1): 1e7 USD."""
+    sheets = valid_sheets()
+    for f in sheets["facilities"]:
+        f["capacity_t_per_yr"] = 0
+    path = write_case(tmp_path / "c.xlsx", sheets, SETTINGS)
+    r = run_case(str(path))
+    assert r.optimal and r.solve.objective == pytest.approx(1e7, rel=1e-12)
+    assert r.tables["production"].empty or r.tables["production"]["activity_t_per_yr"].abs().sum() == 0
+    short = r.tables["shortfall"]
+    assert list(short["unserved_t"]) == [pytest.approx(100.0)] and list(short["unserved_share"]) == [1.0]
+    assert main(["-q", "run", str(path), "--out", str(tmp_path / "out")]) == 0
+
+
 # --------------------------------------------------------------------------- run folders
 
 def test_two_runs_in_the_same_second_never_share_a_folder(tmp_path, monkeypatch):

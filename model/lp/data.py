@@ -160,7 +160,8 @@ def build_model_data(case: Case) -> ModelData:
     fp = t["facility_processes"][["facility", "process", "unit_cost_usd_per_t"]]
     activities = fp.merge(active, on="facility").merge(
         facilities[["country", "capacity_t_per_yr"]], left_on="facility", right_index=True)
-    activities = activities.sort_values(["facility", "process", "period"], key=_period_key(periods)).reset_index(drop=True)
+    # reset: with no facility running, the right-index merge leaves a 'facility' index too
+    activities = activities.reset_index(drop=True).sort_values(["facility", "process", "period"], key=_period_key(periods)).reset_index(drop=True)
     plist = list(products.index)
     origin = derive_origin(t["export_controls"], list(countries.index), blocs, plist, groups,
                            list(periods.index), recipes, file, t["supply_caps"], t["tariffs"])
