@@ -205,6 +205,21 @@ def test_a_case_where_no_facility_runs_is_all_shortfall_and_reports(tmp_path):
     assert main(["-q", "run", str(path), "--out", str(tmp_path / "out")]) == 0
 
 
+def test_badly_scaled_rows_are_warned_of_by_name(tmp_path, caplog):
+    sheets = valid_sheets()
+    sheets["recipes"][3]["coefficient"] = 1e-10  # La oxide per t of concentrate: a unit slip
+    path = write_case(tmp_path / "c.xlsx", sheets, SETTINGS)
+    with caplog.at_level("WARNING"):
+        assert run_case(str(path)).optimal
+    assert ("2 constraint row(s) badly scaled (coefficients spanning more than 1e9; results may be inaccurate, "
+            "often a unit slip in a cell): product_balance of La_ox in CHN, 2025 (1e-10 to 1), "
+            "product_balance of La_ox in CHN, 2026 (1e-10 to 1)") in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        assert run_case(str(EXAMPLE)).optimal
+    assert "badly scaled" not in caplog.text
+
+
 # --------------------------------------------------------------------------- run folders
 
 def test_two_runs_in_the_same_second_never_share_a_folder(tmp_path, monkeypatch):

@@ -7,6 +7,7 @@ which measured several times faster than writing files or the stock solver inter
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 
@@ -17,6 +18,11 @@ from pyomo.common.gc_manager import PauseGC
 from model.lp.canonical import LPArrays, canonical_solution
 from model.lp.handoff import compile_lp
 from model.lp.highs import pass_model, quiet_highs, run_logged, status_name, use_threads
+
+LOG = logging.getLogger(__name__)
+# A row whose largest coefficient is this many times its smallest strains the solver's
+# tolerances (HiGHS's feasibility tolerance is 1e-7): usually a unit slip in a cell.
+BAD_SCALE = 1e9
 
 # HiGHS model status -> (short status, plain words for a planner)
 _STATUS = {
@@ -109,6 +115,7 @@ def to_highs(model, settings: dict) -> tuple[highspy.Highs, list, list, dict]:
     t0 = time.perf_counter()
     lp = compile_lp(model)
     t1 = time.perf_counter()
+    warn_bad_scaling(lp.A, lp.rows)
     n_row, n_col = lp.A.shape
     hl = highspy.HighsLp()
     hl.num_col_ = n_col
@@ -129,6 +136,39 @@ def to_highs(model, settings: dict) -> tuple[highspy.Highs, list, list, dict]:
     return h, lp.columns, lp.rows, {"refused": refused, "compile_s": t1 - t0, "pass_s": t2 - t1, "rows": n_row,
                                     "columns": n_col, "nonzeros": int(lp.A.nnz), "handoff_route": lp.route,
                                     "col_pos": lp.col_pos}
+
+
+def row_name(con) -> str:
+    """A constraint in words: its name, and for a product balance row its node."""
+    try:
+        if con.parent_component().local_name == "product_balance":
+            country, product, period = con.model().NODES.at(con.index() + 1)
+            return f"product_balance of {product} in {country}, {period}"
+        return con.name
+    except (AttributeError, IndexError, TypeError, ValueError):
+        return str(con)
+
+
+def warn_bad_scaling(A, rows: list, show: int = 5) -> int:
+    """Warn (naming up to `show` constraints) about rows whose coefficients span more
+    than BAD_SCALE; returns how many there are."""
+    R = A.tocsr()
+    if not R.nnz:
+        return 0
+    mags = np.abs(R.data)
+    counts = np.diff(R.indptr)
+    has = counts > 0
+    big = np.zeros(R.shape[0])
+    small = np.full(R.shape[0], np.inf)
+    big[has] = np.maximum.reduceat(mags, R.indptr[:-1][has])
+    small[has] = np.minimum.reduceat(mags, R.indptr[:-1][has])
+    bad = np.flatnonzero(has & (big > BAD_SCALE * small))
+    if len(bad):
+        names = ", ".join(f"{row_name(rows[i])} ({small[i]:.3g} to {big[i]:.3g})" for i in bad[:show])
+        LOG.warning(f"{len(bad):,} constraint row(s) badly scaled (coefficients spanning more than "
+                    f"1e{int(np.log10(BAD_SCALE))}; results may be inaccurate, often a unit slip in a cell): {names}"
+                    + (" ..." if len(bad) > show else ""))
+    return len(bad)
 
 
 def _ranging(h: highspy.Highs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
