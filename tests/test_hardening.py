@@ -309,6 +309,10 @@ def test_workbook_size_limits_are_checked_before_parsing_and_can_be_raised(tmp_p
     monkeypatch.setenv("RARE_EARTH_MAX_ROWS", "3")  # recipes has 4 data rows
     (p,) = problems_of(path)
     assert (p.sheet, p.message) == ("recipes", "more than 3 rows (set RARE_EARTH_MAX_ROWS to raise the limit)")
+    monkeypatch.delenv("RARE_EARTH_MAX_ROWS")
+    monkeypatch.setenv("RARE_EARTH_MAX_CELLS", "40")  # settings, periods and countries fill 37 cells
+    (p,) = problems_of(path)
+    assert p.message == "the workbook has more than 40 cells (set RARE_EARTH_MAX_CELLS to raise the limit)"
 
 
 def test_an_output_folder_that_is_a_file_stops_before_the_solve(tmp_path, capsys):

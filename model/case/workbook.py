@@ -40,7 +40,7 @@ NUMBER_LIMIT = 1e15
 # other scripts' digits, no words (nan, inf), no hex. Python's float() accepts all of those.
 # Size limits checked before a workbook is parsed (an .xlsx is a zip: a few MB can unpack
 # to gigabytes). Raise them with the environment variables of the same names.
-LIMITS = {"RARE_EARTH_MAX_UNPACKED_MB": 500, "RARE_EARTH_MAX_ROWS": 250_000}
+LIMITS = {"RARE_EARTH_MAX_UNPACKED_MB": 500, "RARE_EARTH_MAX_ROWS": 250_000, "RARE_EARTH_MAX_CELLS": 10_000_000}
 _OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # an encrypted .xlsx or an old .xls
 
 
@@ -226,20 +226,27 @@ def _read_cells(path: Path) -> tuple[dict[str, list[tuple]], dict[str, set[tuple
 
 
 class TooLarge(Exception):
-    """A sheet with more rows than RARE_EARTH_MAX_ROWS."""
+    """A sheet beyond RARE_EARTH_MAX_ROWS, or a workbook beyond RARE_EARTH_MAX_CELLS: (sheet, words)."""
 
 
-def _rows(ws, cap: int) -> list[tuple]:
+def _rows(ws, cap: int, cells: list[int]) -> list[tuple]:
+    """A sheet's rows, stopping at the row limit or the workbook's cell limit (cells[0]
+    counts what is left)."""
     rows = []
     for r in ws.iter_rows(values_only=True):
         rows.append(tuple(r))
+        cells[0] -= len(r)
         if len(rows) > cap:
-            raise TooLarge(ws.title)
+            raise TooLarge(ws.title, f"more than {cap - 1:,} rows (set RARE_EARTH_MAX_ROWS to raise the limit)")
+        if cells[0] < 0:
+            raise TooLarge(ws.title, f"the workbook has more than {limit('RARE_EARTH_MAX_CELLS'):,} cells "
+                                     "(set RARE_EARTH_MAX_CELLS to raise the limit)")
     return rows
 
 
 def _read_all(path: Path) -> tuple[dict[str, list[tuple]], dict[str, set[tuple[int, int]]]]:
     cap = limit("RARE_EARTH_MAX_ROWS") + 1  # the header row
+    cells = [limit("RARE_EARTH_MAX_CELLS")]
     values_wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
     formula_wb = openpyxl.load_workbook(path, read_only=True, data_only=False)
     values: dict[str, list[tuple]] = {}
@@ -247,7 +254,7 @@ def _read_all(path: Path) -> tuple[dict[str, list[tuple]], dict[str, set[tuple[i
     try:
         for ws in values_wb.worksheets:
             ws.reset_dimensions()
-            values[ws.title] = _rows(ws, cap)
+            values[ws.title] = _rows(ws, cap, cells)
         for ws in formula_wb.worksheets:
             ws.reset_dimensions()
             rows = values[ws.title]
@@ -369,9 +376,9 @@ def open_workbook(path: Path) -> tuple[dict[str, list[tuple]], dict[str, set[tup
     try:
         return _read_cells(path)
     except TooLarge as exc:
-        raise InputError([Problem(file, str(exc), None, message=(
-            f"more than {limit('RARE_EARTH_MAX_ROWS'):,} rows (set RARE_EARTH_MAX_ROWS to raise the limit)"),
-            expected="a sheet within the size limit")]) from None
+        sheet, words = exc.args
+        raise InputError([Problem(file, sheet, None, message=words,
+                                  expected="a workbook within the size limits")]) from None
     except Exception as exc:  # openpyxl raises many kinds for a non-xlsx file
         raise InputError([Problem(file, message=f"cannot be read as an .xlsx workbook ({exc})",
                                   expected="an Excel .xlsx file")]) from None
