@@ -84,7 +84,8 @@ def cmd_run(args) -> int:
     prepare_out(args.out)
     try:
         result, _ = run_and_report(args.workbook or str(DEFAULT_CASE), args.scenario, args.out,
-                                   compare=not args.no_compare, explain=not args.no_explain)
+                                   compare=not args.no_compare, explain=not args.no_explain,
+                                   against=args.against)
     except InputError as exc:
         return input_error(exc)
     return EXIT_OK if result.optimal else EXIT_NOT_OPTIMAL
@@ -216,8 +217,10 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("workbook", nargs="?", help=f"case workbook (default {DEFAULT_CASE.relative_to(ROOT)})")
     r.add_argument("--scenario", help="scenario name from the scenarios sheet")
     r.add_argument("--out", default=str(ROOT / "outputs"), help="folder for run folders (default outputs/)")
-    r.add_argument("--no-compare", action="store_true", help="with --scenario, skip the base-case solve "
-                   "that shows the scenario's effect")
+    r.add_argument("--against", help="with --scenario, compare with this scenario (or 'base case') "
+                   "instead of the scenario's parent; the base case is always compared too")
+    r.add_argument("--no-compare", action="store_true", help="with --scenario, skip the reference solves "
+                   "(parent, base case) that show the scenario's effect")
     r.add_argument("--no-explain", action="store_true", help="skip the re-solves that rank what limits "
                    "each shortfall (five extra solves when something is short)")
     r.add_argument("--all-scenarios", action="store_true", help="run every scenario as a batch (base case included)")

@@ -74,7 +74,7 @@ def test_scenario_run_differs_from_base_and_names_its_folder(tmp_path, capsys):
     assert folder.name.endswith("_example_high_demand")
     vs = pd.read_csv(folder / "versus_base.csv").set_index("figure")
     assert vs.loc["unserved demand (t)", "change"] == pytest.approx(
-        vs.loc["unserved demand (t)", "scenario"] - vs.loc["unserved demand (t)", "base"])
+        vs.loc["unserved demand (t)", "scenario_value"] - vs.loc["unserved demand (t)", "reference_value"])
     assert vs.loc["unserved demand (t)", "change"] > 0
     base = run_case(str(EXAMPLE))
     high = run_case(str(EXAMPLE), "high_demand")

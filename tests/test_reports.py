@@ -71,7 +71,9 @@ def test_summary_sheet_first_with_a_native_chart_per_figure(vault, vault_folder)
     assert '<c:grouping val="percentStacked"/>' in prod
     assert '<c:logBase val="10"/>' in chart_titled(charts, "Model prices")
     assert "<c:lineChart>" in chart_titled(charts, "Stockpile levels")
-    assert '<c:grouping val="stacked"/>' in chart_titled(charts, "Unserved demand by country")
+    # Shortfall in time: the share of each period's demand left unserved, one cluster per period.
+    short = chart_titled(charts, "Share of each period's demand left unserved")
+    assert '<c:grouping val="clustered"/>' in short
     # Each chart plots cells of the summary sheet that hold the table's numbers.
     cost = chart_titled(charts, "Cost by component")
     ref = re.search(r"<c:val><c:numRef><c:f>([^<]+)</c:f>", cost).group(1)

@@ -33,15 +33,47 @@ def cost_table(built: BuiltModel, sol: SolveResult) -> pd.DataFrame:
     return out[cols]
 
 
+SHORT_KEY = ["country", "product", "segment"]
+SHORT_TOL_T = 1e-9  # tonnes: less is no shortfall
+
+
+def _demand_tonnes(demand: pd.DataFrame, periods: pd.DataFrame) -> pd.DataFrame:
+    return demand.assign(demand_t=demand["demand_t_per_yr"] * demand["period"].map(periods["duration_yr"]).to_numpy())
+
+
 def shortfall_table(demand: pd.DataFrame, periods: pd.DataFrame) -> pd.DataFrame:
-    """Unserved tonnes over the horizon by country, product and segment (rows with some)."""
-    key = ["country", "product", "segment"]
-    d = demand.assign(demand_t=demand["demand_t_per_yr"] * demand["period"].map(periods["duration_yr"]).to_numpy())
-    out = d.groupby(key, as_index=False, sort=False).agg(
+    """Unserved demand by country, product, segment and period (rows with some): tonnes in
+    the period and the share of that period's demand, the worst share first. A quarter-long
+    cut reads as what it is in its quarter, not diluted over the horizon."""
+    d = _demand_tonnes(demand, periods)
+    out = d.groupby(SHORT_KEY + ["period"], as_index=False, sort=False).agg(
         demand_t=("demand_t", "sum"), unserved_t=("unserved_t", "sum"),
         penalty_value_usd=("penalty_value_usd", "sum"))
     out["unserved_share"] = np.where(out["demand_t"] > 0, out["unserved_t"] / out["demand_t"], 0.0)
-    return out[out["unserved_t"] > 1e-9].reset_index(drop=True)
+    out = out[out["unserved_t"] > SHORT_TOL_T]
+    start = out["period"].map(periods["start_year"])
+    out = out.assign(_start=start).sort_values(["unserved_share", "_start", "country", "product", "segment"],
+                                               ascending=[False, True, True, True, True], kind="mergesort")
+    return out[SHORT_KEY + ["period", "demand_t", "unserved_t", "unserved_share", "penalty_value_usd"]
+               ].reset_index(drop=True)
+
+
+def shortfall_horizon_table(demand: pd.DataFrame, periods: pd.DataFrame, by_period: pd.DataFrame) -> pd.DataFrame:
+    """Per country, product and segment short in some period: the worst period (largest
+    share of that period's demand; the earlier on a tie) and its share and tonnes, beside
+    the totals over the horizon. Worst share first."""
+    cols = SHORT_KEY + ["worst_period", "worst_period_unserved_t", "worst_period_share",
+                        "demand_t", "unserved_t", "unserved_share", "penalty_value_usd"]
+    if by_period.empty:
+        return pd.DataFrame(columns=cols)
+    worst = by_period.drop_duplicates(SHORT_KEY).rename(columns={
+        "period": "worst_period", "unserved_t": "worst_period_unserved_t", "unserved_share": "worst_period_share"})
+    total = _demand_tonnes(demand, periods).groupby(SHORT_KEY, as_index=False).agg(
+        demand_t=("demand_t", "sum"), unserved_t=("unserved_t", "sum"), penalty_value_usd=("penalty_value_usd", "sum"))
+    out = worst[SHORT_KEY + ["worst_period", "worst_period_unserved_t", "worst_period_share"]].merge(
+        total, on=SHORT_KEY, how="left")
+    out["unserved_share"] = np.where(out["demand_t"] > 0, out["unserved_t"] / out["demand_t"], 0.0)
+    return out[cols].reset_index(drop=True)
 
 
 def summary_table(costs: pd.DataFrame, demand: pd.DataFrame, sol: SolveResult,
@@ -126,6 +158,7 @@ def extract_tables(built: BuiltModel, sol: SolveResult) -> dict[str, pd.DataFram
         costs = pd.concat([costs, extra[costs.columns]], ignore_index=True)
     dem = tables["demand"]
     tables["shortfall"] = shortfall_table(dem, built.data.periods)
+    tables["shortfall_horizon"] = shortfall_horizon_table(dem, built.data.periods, tables["shortfall"])
     tables["costs"] = costs
     content = built.data.content.reset_index()
     tables["content"] = content

@@ -72,14 +72,20 @@ def cost_breakdown(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 
 def shortfall_by_country(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Unserved tonnes over the horizon: rows country, columns product."""
+    """The share of each period's demand left unserved: rows period (in time order; only
+    periods with a shortfall), columns country and product (the worst few), values the
+    share of that country's demand for that product in the period."""
     short = tables.get("shortfall")
     if short is None or short.empty:
         return pd.DataFrame()
-    wide = short.pivot_table(index="country", columns="product", values="unserved_t", aggfunc="sum",
-                             fill_value=0.0)
-    wide = wide.loc[wide.sum(axis=1).sort_values(ascending=False).index[:MAX_SHORT_COUNTRIES]]
-    return top_columns(wide)
+    s = short.groupby(["period", "country", "product"], as_index=False)[["unserved_t", "demand_t"]].sum()
+    s["share"] = s["unserved_t"] / s["demand_t"]
+    s["series"] = s["country"] + " " + s["product"]
+    wide = s.pivot_table(index="period", columns="series", values="share", aggfunc="sum", fill_value=0.0)
+    order = [p for p in period_order(tables) if p in wide.index]
+    wide = wide.loc[order]
+    keep = wide.max().sort_values(ascending=False).index[:MAX_SHORT_COUNTRIES]
+    return wide[keep]
 
 
 def production_shares(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -179,8 +185,8 @@ def summary_figures(tables: dict[str, pd.DataFrame]) -> list[Figure]:
         Figure("cost_breakdown", "Cost by component (present value; resource, transfers and unserved "
                "demand shown apart, never summed)", cost_breakdown(tables), "bar", "USD (present value)",
                horizontal=True),
-        Figure("shortfall_by_country", "Unserved demand by country and product (t over the horizon)",
-               shortfall_by_country(tables), "stacked", "t"),
+        Figure("shortfall_by_country", "Share of each period's demand left unserved, by country and product",
+               shortfall_by_country(tables), "bar", "share of the period's demand"),
         Figure("production_shares", "Production by chain stage: share of each country",
                production_shares(tables), "percent", "share of stage activity", horizontal=True),
         Figure("price_paths", "Model prices of the most demanded products (USD/t, log scale)",

@@ -38,32 +38,58 @@ def why_lines(tables: dict[str, pd.DataFrame], limit: int = 5) -> list[str]:
     return lines
 
 
+def worst_line(tables: dict[str, pd.DataFrame]) -> str:
+    """The worst shortfall in one line: the largest share of a period's demand unserved."""
+    short = tables.get("shortfall")
+    if short is None or short.empty:
+        return "shortfall: none; all demand is served"
+    w = short.iloc[0]  # the table is sorted worst share first
+    return (f"shortfall: worst {w['unserved_share']:.1%} of {w['country']} {w['product']} ({w['segment']}) "
+            f"demand unserved in {w['period']} ({w['unserved_t']:,.1f} t)")
+
+
+def shortfall_lines(tables: dict[str, pd.DataFrame], limit: int = 15) -> list[str]:
+    """Shortfall by period, worst share of the period's demand first, the horizon total beside."""
+    short = tables.get("shortfall")
+    if short is None or short.empty:
+        return []
+    horizon = tables.get("shortfall_horizon")
+    total = {} if horizon is None else {tuple(k): (s, u) for k, s, u in zip(
+        horizon[["country", "product", "segment"]].itertuples(index=False), horizon["unserved_share"],
+        horizon["unserved_t"])}
+    out = [f"shortfall by period ({short['unserved_t'].sum():,.1f} t in all; share of the period's demand, "
+           "horizon beside):"]
+    show = short.head(limit)
+    w = {c: max(len(str(v)) for v in show[c]) for c in ("country", "product", "segment", "period")}
+    for r in show.itertuples():
+        s, u = total.get((r.country, r.product, r.segment), (float("nan"), float("nan")))
+        out.append(f"  {r.country:<{w['country']}}  {r.product:<{w['product']}}  {r.segment:<{w['segment']}}  "
+                   f"{r.period:<{w['period']}}  {r.unserved_share:>6.1%}  {r.unserved_t:>11,.1f} t   "
+                   f"horizon {s:.1%} ({u:,.1f} t)")
+    if len(short) > limit:
+        out.append(f"  ... {len(short) - limit} more rows in shortfall.csv")
+    return out
+
+
 def summary_lines(result, folder: Path | None) -> list[str]:
-    """Status, resource cost by component, shortfall by country and product, the
+    """Status, the worst shortfall, resource cost by component, shortfall by period, the
     limits behind the largest shortfalls, report path: plain lines."""
     out = [f"case: {result.case.name}" + (f"  scenario: {result.scenario}" if result.scenario else ""),
            f"status: {result.solve.message}"]
     if result.optimal:
+        out.append(worst_line(result.tables))
         by = result.tables["costs"].groupby(["category", "component"])["pv_usd"].sum()
         cats = set(by.index.get_level_values(0))
+        if not result.tables["shortfall"].empty:
+            pen = by.loc["penalty"].sum() if "penalty" in cats else 0.0
+            out += shortfall_lines(result.tables)
+            out.append(f"  penalty value of the unserved tonnes {money(pen)} PV (not in resource cost)")
         out.append("resource cost (present value):")
         if "resource" in cats:
             out += [f"  {comp:<20} {money(v):>22}" for comp, v in by.loc["resource"].items()]
             out.append(f"  {'total':<20} {money(by.loc['resource'].sum()):>22}")
         if "transfer" in cats:
             out.append(f"transfers (present value): {money(by.loc['transfer'].sum())}")
-        short = result.tables["shortfall"]
-        if short.empty:
-            out.append("shortfall: none; all demand is served")
-        else:
-            pen = by.loc["penalty"].sum() if "penalty" in cats else 0.0
-            out.append(f"shortfall: {short['unserved_t'].sum():,.1f} t unserved "
-                       f"(penalty value {money(pen)} PV, not in resource cost)")
-            show = short.groupby(["country", "product"], as_index=False)[["unserved_t", "demand_t"]].sum()
-            show["unserved_share"] = show["unserved_t"] / show["demand_t"]
-            for r in show.sort_values("unserved_t", ascending=False).head(15).itertuples():
-                out.append(f"  {r.country:<8} {r.product:<20} {r.unserved_t:>12,.1f} t  "
-                           f"({r.unserved_share:.1%} of demand)")
         why = why_lines(result.tables)
         if why:
             out.append("why short (limits relaxed by 10 %, re-solved):")
@@ -89,6 +115,10 @@ def headline_rows(tables: dict[str, pd.DataFrame]) -> list[tuple[str, str, str]]
             rows.append(("transfers (PV)", comp, money(v)))
     short = tables.get("shortfall")
     unserved = float(short["unserved_t"].sum()) if short is not None and not short.empty else 0.0
+    if unserved > 0:
+        w = short.iloc[0]
+        rows.append(("unserved demand", f"worst: {w['country']} {w['product']} ({w['segment']}), {w['period']}",
+                     f"{w['unserved_share']:.1%} of the period's demand"))
     rows.append(("unserved demand", "tonnes over the horizon", f"{unserved:,.1f} t"))
     if "penalty" in cats:
         rows.append(("unserved demand", "penalty value (PV)", money(by.loc["penalty"].sum())))
@@ -115,11 +145,16 @@ def rich_summary(result, folder: Path | None):
         if short.empty:
             parts.append(Text("shortfall: none; all demand is served"))
         else:
-            s = Table(title="Who is short of what (t over the horizon)")
-            for col in ("country", "product", "segment", "unserved t", "share of demand"):
-                s.add_column(col, justify="right" if col[0] in "us" and col != "segment" else "left")
-            for r in short.sort_values("unserved_t", ascending=False).head(MAX_SHORT_ROWS).itertuples():
-                s.add_row(r.country, r.product, r.segment, f"{r.unserved_t:,.1f}", f"{r.unserved_share:.1%}")
+            s = Table(title="Who is short of what, by period (worst share of the period's demand first)")
+            for col in ("country", "product", "segment", "period", "share of period demand", "unserved t",
+                        "horizon share"):
+                s.add_column(col, justify="left" if col in ("country", "product", "segment", "period") else "right")
+            horizon = result.tables.get("shortfall_horizon")
+            hs = {} if horizon is None else dict(zip(zip(horizon["country"], horizon["product"], horizon["segment"]),
+                                                     horizon["unserved_share"]))
+            for r in short.head(MAX_SHORT_ROWS).itertuples():
+                s.add_row(r.country, r.product, r.segment, r.period, f"{r.unserved_share:.1%}",
+                          f"{r.unserved_t:,.1f}", f"{hs.get((r.country, r.product, r.segment), float('nan')):.1%}")
             parts.append(s)
         lines = why_lines(result.tables)
         if lines:
@@ -143,16 +178,35 @@ def show_summary(result, folder: Path | None, out=None) -> None:
         out.write(plain + "\n")
 
 
-def versus_base_lines(table: pd.DataFrame) -> list[str]:
-    """The scenario's effect against the base case, biggest changes first."""
-    out = ["against the base case:"]
-    moved = table[table["change"].abs() > 1e-6 * table[["base", "scenario"]].abs().max(axis=1).clip(lower=1.0)]
-    if moved.empty:
-        out.append("  no change")
-    for r in moved.head(12).itertuples():
-        fmt = (lambda v: f"{v:,.1f} t") if r.figure.endswith("(t)") else money
+MAX_COST_LINES = 8
+
+
+def versus_lines(table: pd.DataFrame) -> list[str]:
+    """The scenario against its reference: the headline four, the cost components that
+    moved most, and every shortfall that changed (none dropped), largest change first."""
+    name = table["reference"].iloc[0] if len(table) else "base case"
+    out = [f"against {'the base case' if name == 'base case' else repr(name)}:"]
+    scale = table[["reference_value", "scenario_value"]].abs().max(axis=1).clip(lower=1.0)
+    moved = table["change"].abs() > 1e-6 * scale
+    is_short = table["reference_share_of_period_demand"].notna()
+    head = table.index[:4]
+    costs = table[~is_short & moved & ~table.index.isin(head)].head(MAX_COST_LINES)
+    short = table[is_short & moved]
+
+    def fmt(r) -> str:
+        f = (lambda v: f"{v:,.1f} t") if r.figure.endswith("(t)") else money
         sign = "+" if r.change >= 0 else "-"
-        out.append(f"  {r.figure:<48} {fmt(r.base):>18} -> {fmt(r.scenario):>18} ({sign}{fmt(abs(r.change))})")
+        line = f"  {r.figure:<56} {f(r.reference_value):>16} -> {f(r.scenario_value):>16} ({sign}{f(abs(r.change))})"
+        if r.reference_share_of_period_demand == r.reference_share_of_period_demand:
+            line += f"  [{r.reference_share_of_period_demand:.1%} -> {r.scenario_share_of_period_demand:.1%} of the period's demand]"
+        return line
+    out += [fmt(r) for r in table.loc[head].itertuples()]
+    out += [fmt(r) for r in costs.itertuples()]
+    if len(short):
+        out.append(f"  shortfall changes ({len(short)}, largest first):")
+        out += ["  " + fmt(r) for r in short.itertuples()]
+    if not moved.any():
+        out.append("  no change")
     return out
 
 

@@ -319,15 +319,21 @@ class SummarySheet:
         self.block(["transfer", "present value (USD)", "undiscounted (USD)"], rows, [None, "usd", "usd"])
 
     def shortfall_block(self) -> None:
-        self.heading("Shortfall by country, product and segment (t over the horizon)")
+        self.heading("Shortfall by period: share of that period's demand, worst first (t in the period)")
         s = self.tables.get("shortfall")
         if s is None or s.empty:
             self.put(self.row, 0, "none: all demand is served")
             self.row += 1
             return
-        s = s.sort_values("unserved_t", ascending=False)
-        cols = ["country", "product", "segment", "demand_t", "unserved_t", "unserved_share", "penalty_value_usd"]
-        self.block(cols, s[cols].values.tolist(), [None, None, None, "t", "t", "share", "usd"])
+        cols = ["country", "product", "segment", "period", "demand_t", "unserved_t", "unserved_share",
+                "penalty_value_usd"]
+        self.block(cols, s[cols].values.tolist(), [None, None, None, None, "t", "t", "share", "usd"])
+        h = self.tables.get("shortfall_horizon")
+        if h is not None and not h.empty:
+            self.heading("Over the horizon, beside the worst period")
+            cols = ["country", "product", "segment", "worst_period", "worst_period_share", "demand_t",
+                    "unserved_t", "unserved_share"]
+            self.block(cols, h[cols].values.tolist(), [None, None, None, None, "share", "t", "t", "share"])
 
     def explanation_block(self) -> None:
         ex = self.tables.get("explanations")

@@ -226,9 +226,13 @@ def write_html(path: Path, tables: dict[str, pd.DataFrame], title: str,
                  + "<p class='note'>Resource cost is the headline; unserved demand (its penalty value) "
                    "and transfers are reported on their own lines and never added to it.</p>")
     short = tables.get("shortfall")
-    parts.append("<h2>Who is short of what</h2>" + (
-        table_html(short.sort_values("unserved_t", ascending=False)) if short is not None and not short.empty
-        else "<p>No shortfall: all demand is served.</p>"))
+    horizon = tables.get("shortfall_horizon")
+    parts.append("<h2>Who is short of what, by period</h2>" + (
+        "<p class='note'>Each row is one period: the share is of that period's demand (a quarter-long cut "
+        "reads as what it is in its quarter). Worst share first.</p>" + table_html(short)
+        + ("<h3>Over the horizon, beside the worst period</h3>" + table_html(horizon)
+           if horizon is not None and not horizon.empty else "")
+        if short is not None and not short.empty else "<p>No shortfall: all demand is served.</p>"))
     ex = tables.get("explanations")
     if ex is not None and not ex.empty:
         items = "".join(f"<li>{html.escape(str(t))}</li>" for t in ex.drop_duplicates(

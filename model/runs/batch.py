@@ -274,6 +274,11 @@ def comparison_row(tables: dict[str, pd.DataFrame]) -> dict[str, float]:
     row["unserved_penalty_pv_usd"] = float(cat.get("penalty", 0.0))
     for (c, s), v in short.groupby(["country", "segment"])["unserved_t"].sum().items():
         row[f"unserved_{c}_{s}_t"] = float(v)
+    if not short.empty:  # the worst period's share of demand beside each horizon total
+        d = tables["demand"].groupby(["country", "segment", "period"])[["unserved_t_per_yr", "demand_t_per_yr"]].sum()
+        share = (d["unserved_t_per_yr"] / d["demand_t_per_yr"]).groupby(level=[0, 1]).max()
+        for (c, s), v in share[share > 0].items():
+            row[f"unserved_{c}_{s}_worst_period_share"] = float(v)
     row.update(_price_means(tables["prices"]))
     stock = tables.get("stockpiles")
     if stock is not None and not stock.empty:
@@ -319,6 +324,14 @@ def comparison_table(outcomes: list[Outcome], source: Case, params: pd.DataFrame
     for col in HEADLINE:
         if col in table.columns:
             table[f"vs_base_{col}"] = deltas[col]
+    # Against each row's parent too (what the scenario adds to the crisis it builds on);
+    # blank where the parent was not run in this batch.
+    solved = table[table["status"] == "optimal"].set_index("scenario")
+    parent_of = table["parent"].where(table["parent"] != "", None)
+    for col in HEADLINE:
+        if col in table.columns:
+            ref = parent_of.map(lambda p, c=col: solved[c].get(p, np.nan) if p is not None else np.nan)
+            table[f"vs_parent_{col}"] = table[col] - ref.astype(float)
     return table, deltas
 
 

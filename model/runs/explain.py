@@ -283,7 +283,7 @@ def candidates(tables: dict, case: Case) -> list[Candidate]:
 
 
 def _unserved(tables: dict) -> pd.Series:
-    s = tables.get("shortfall")
+    s = tables.get("shortfall_horizon")
     if s is None or s.empty:
         return pd.Series(dtype=float)
     return s.set_index(["country", "product", "segment"])["unserved_t"]
@@ -327,9 +327,11 @@ def explain_shortfalls(result, top: int = TOP) -> pd.DataFrame:
 
 def _words(key: tuple, unserved: float, tables: dict, case: Case, hits: list, n_tried: int) -> str:
     country, product, segment = key
-    short = tables["shortfall"].set_index(["country", "product", "segment"]).loc[key]
+    short = tables["shortfall_horizon"].set_index(["country", "product", "segment"]).loc[key]
+    share, worst = float(short["unserved_share"]), float(short["worst_period_share"])
     head = (f"{country} is short of {unserved:,.0f} t of {product} for {segment} over the horizon "
-            f"({float(short['unserved_share']):.1%} of its demand).")
+            f"({share:.1%} of its demand" + (f"; worst in {short['worst_period']}: {worst:.1%} of that period's "
+                                             "demand)." if abs(worst - share) > 1e-9 else ")."))
     if n_tried == 0:
         return head + (" No capacity, control, quota or stockpile limit has a shadow value: at the margin, "
                        "supplying it costs more than its shortfall penalty, or a lane or recipe limits it.")

@@ -57,7 +57,7 @@ import numpy as np
 import pandas as pd
 from pyomo.common.gc_manager import PauseGC
 
-from model.analysis.results import cost_table, extract_tables, shortfall_table
+from model.analysis.results import cost_table, extract_tables, shortfall_horizon_table, shortfall_table
 from model.case.workbook import ROW, Case
 from model.lp.build import BuiltModel, build_model
 from model.lp.data import ModelData, build_model_data
@@ -474,4 +474,5 @@ def comparison_tables(built: BuiltModel, sol: SolveResult) -> dict[str, pd.DataF
         tables.update(mods["stockpiles"].extract(sol, data))
     tables["costs"] = cost_table(built, sol)
     tables["shortfall"] = shortfall_table(tables["demand"], data.periods)
+    tables["shortfall_horizon"] = shortfall_horizon_table(tables["demand"], data.periods, tables["shortfall"])
     return tables

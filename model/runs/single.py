@@ -1,34 +1,65 @@
-"""`run.py run` on one case or scenario: solve it, set it against the base case (for a
-scenario), rank what limits each shortfall, and write the run folder, run.log included.
-The run's story is logged as it goes; a plan that is not optimal writes nothing."""
+"""`run.py run` on one case or scenario: solve it, set it against its reference runs (its
+parent scenario, or the one `--against` names, and the base case), rank what limits each
+shortfall, and write the run folder, run.log included. The run's story is logged as it
+goes; a plan that is not optimal writes nothing."""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
-from model.analysis.compare import versus_base
+import pandas as pd
+
+from model.analysis.compare import versus
+from model.case.schema import InputError, Problem
+from model.case.workbook import did_you_mean
 from model.logs import recording
-from model.reports.console import say, show_summary, versus_base_lines
+from model.reports.console import say, show_summary, versus_lines
 from model.reports.files import write_run
 from model.runs.explain import conflict_lines, diagnose_infeasible, explain_shortfalls
 from model.runs.pipeline import RunResult, run_case
 
 LOG = logging.getLogger(__name__)
+BASE = "base case"
+
+
+def references(case, scenario: str | None, against: str | None) -> list[str | None]:
+    """The runs a scenario is compared with: `against` (else its parent, if it has one),
+    then the base case (None); none for the base case itself."""
+    if not scenario:
+        if against:
+            raise InputError([Problem(Path(case.path).name, "", None, "--against", against, "a scenario to run",
+                                      "--against needs --scenario (the base case is compared with nothing)")])
+        return []
+    scen = case.tables["scenarios"]
+    parents = dict(zip(scen["scenario"], scen["parent"].fillna("")))
+    if against and against != BASE and against not in parents:
+        raise InputError([Problem(Path(case.path).name, "scenarios", None, "scenario", against,
+                                  "a scenario of the workbook or 'base case'",
+                                  "unknown --against scenario" + did_you_mean(against, list(parents)))])
+    first = against if against else (parents.get(scenario) or None)
+    first = None if first == BASE else first
+    return [first, None] if first else [None]
 
 
 def run_and_report(path: str, scenario: str | None = None, out: str | Path = "outputs", *,
-                   compare: bool = True, explain: bool = True) -> tuple[RunResult, Path | None]:
+                   compare: bool = True, explain: bool = True, against: str | None = None
+                   ) -> tuple[RunResult, Path | None]:
     """(the run, its folder or None when it is not optimal). Raises InputError, listing
     every problem, before anything is solved or written."""
     with recording() as record:
         result = run_case(path, scenario)
-        versus = None
-        if result.optimal and scenario and compare:
-            base = run_case(path)
-            if base.optimal:
-                versus = versus_base(base.tables, result.tables)
-                result.tables["versus_base"] = versus
+        comparisons: dict[str, pd.DataFrame] = {}
+        if result.optimal and compare:
+            for ref in references(result.case, scenario, against):
+                other = run_case(path, ref)
+                if other.optimal:
+                    name = BASE if ref is None else ref
+                    table = versus(other.tables, result.tables, name)
+                    comparisons[name] = table
+                    result.tables["versus_base" if ref is None else "versus_reference"] = table
+                else:
+                    LOG.warning(f"no comparison with {ref or BASE}: its solve was not optimal ({other.solve.message})")
         if result.optimal and explain and not result.tables["shortfall"].empty:
             result.tables["explanations"] = explain_shortfalls(result)
         if not result.optimal:
@@ -42,7 +73,7 @@ def run_and_report(path: str, scenario: str | None = None, out: str | Path = "ou
 
         def closing(final: Path) -> str:
             show_summary(result, final)
-            if versus is not None:
-                say(versus_base_lines(versus))
+            for table in comparisons.values():
+                say(versus_lines(table))
             return record.text()
         return result, write_run(result, out, log=closing)

@@ -1,0 +1,116 @@
+"""Time in every shortfall figure, and scenarios set against the right reference.
+
+The case (hand-solved): USA needs 100 t/yr of Nd oxide in a first quarter Q (2025, 0.25 yr)
+and the rest of the year R (2025.25, 0.75 yr). Separation turns 1 t of concentrate into
+0.2 t Nd oxide and 0.8 t La oxide. Mine m2 (250 t/yr of concentrate: 50 t/yr of Nd oxide)
+runs all year; mine m1 (1,000 t/yr) only from 2025.25. So in Q half the demand is served:
+50 t/yr short, 12.5 t in the quarter, 50 % of the quarter's demand; R is fully served. Over
+the horizon 12.5 of 100 t (12.5 %): a horizon total would hide the quarter's 50 %.
+
+Scenarios: `crisis` sets m2's capacity to 0 (Q: 100 t/yr short, 25 t, 100 %); `relief`, a
+child of crisis, sets it to 125 (25 t/yr of Nd oxide: 75 t/yr short, 18.75 t, 75 %). Against
+its parent, relief cuts the shortfall by 6.25 t; against the base case it adds 6.25 t.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from model.case.casewriter import write_case
+from model.cli import main
+from model.runs.pipeline import run_case
+
+SETTINGS = {"base_year": 2025, "discount_rate": 0.0}
+
+
+def sheets() -> dict:
+    return {
+        "periods": [{"period": "Q", "start_year": 2025, "duration_yr": 0.25},
+                    {"period": "R", "start_year": 2025.25, "duration_yr": 0.75}],
+        "countries": [{"country": "CHN"}, {"country": "USA"}],
+        "products": [{"product": "conc", "stage": "concentrate", "element": "mix", "unit": "t_REO"},
+                     {"product": "Nd_ox", "stage": "oxide", "element": "Nd", "unit": "t_REO"},
+                     {"product": "La_ox", "stage": "oxide", "element": "La", "unit": "t_REO",
+                      "disposal_cost_usd_per_t": 0}],
+        "processes": [{"process": "mine", "stage": "mining"}, {"process": "sep", "stage": "separation"}],
+        "recipes": [{"process": "mine", "product": "conc", "coefficient": 1},
+                    {"process": "sep", "product": "conc", "coefficient": -1},
+                    {"process": "sep", "product": "Nd_ox", "coefficient": 0.2},
+                    {"process": "sep", "product": "La_ox", "coefficient": 0.8}],
+        "facilities": [{"facility": "m1", "country": "CHN", "capacity_t_per_yr": 1000, "first_year": 2025.25},
+                       {"facility": "m2", "country": "CHN", "capacity_t_per_yr": 250},
+                       {"facility": "s1", "country": "CHN", "capacity_t_per_yr": 5000}],
+        "facility_processes": [{"facility": "m1", "process": "mine", "unit_cost_usd_per_t": 10},
+                               {"facility": "m2", "process": "mine", "unit_cost_usd_per_t": 10},
+                               {"facility": "s1", "process": "sep", "unit_cost_usd_per_t": 20}],
+        "demand": [{"country": "USA", "product": "Nd_ox", "period": p, "quantity_t_per_yr": 100,
+                    "shortfall_penalty_usd_per_t": 1e5} for p in ("Q", "R")],
+        "transport": [{"from_country": "*", "to_country": "*", "product": "*", "cost_usd_per_t": 0}],
+        "scenarios": [{"scenario": "crisis", "description": "m2 stops"},
+                      {"scenario": "relief", "parent": "crisis", "description": "m2 back at half"}],
+        "scenario_changes": [
+            {"scenario": "crisis", "sheet": "facilities", "filter": "facility=m2", "column": "capacity_t_per_yr",
+             "op": "set", "value": "0"},
+            {"scenario": "relief", "sheet": "facilities", "filter": "facility=m2", "column": "capacity_t_per_yr",
+             "op": "set", "value": "125"}],
+    }
+
+
+@pytest.fixture
+def case(tmp_path):
+    return write_case(tmp_path / "quarter.xlsx", sheets(), SETTINGS)
+
+
+def test_a_one_quarter_shortfall_reads_as_half_of_that_quarters_demand(case):
+    r = run_case(str(case))
+    short = r.tables["shortfall"]
+    assert list(short["period"]) == ["Q"]  # R is fully served
+    q = short.iloc[0]
+    assert (q["country"], q["product"], q["segment"]) == ("USA", "Nd_ox", "all")
+    assert q["demand_t"] == pytest.approx(25.0) and q["unserved_t"] == pytest.approx(12.5, abs=1e-9)
+    assert q["unserved_share"] == pytest.approx(0.5, abs=1e-12)
+    h = r.tables["shortfall_horizon"].iloc[0]
+    assert (h["worst_period"], h["worst_period_share"]) == ("Q", pytest.approx(0.5, abs=1e-12))
+    assert h["demand_t"] == pytest.approx(100.0) and h["unserved_t"] == pytest.approx(12.5, abs=1e-9)
+    assert h["unserved_share"] == pytest.approx(0.125, abs=1e-12)
+
+
+def test_the_console_names_the_worst_period_first(case, tmp_path, capsys):
+    assert main(["run", str(case), "--no-explain", "--out", str(tmp_path / "out")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[2] == "shortfall: worst 50.0% of USA Nd_ox (all) demand unserved in Q (12.5 t)"
+    assert any("Q" in ln and "50.0%" in ln and "horizon 12.5% (12.5 t)" in ln for ln in lines[3:6])
+    folder = next((tmp_path / "out").iterdir())
+    assert pd.read_csv(folder / "shortfall.csv")["unserved_share"].tolist() == [pytest.approx(0.5)]
+    assert pd.read_csv(folder / "shortfall_horizon.csv")["worst_period"].tolist() == ["Q"]
+
+
+def test_a_scenario_is_set_against_its_parent_and_the_base(case, tmp_path, capsys):
+    assert main(["run", str(case), "--scenario", "relief", "--no-explain", "--out", str(tmp_path / "out")]) == 0
+    said = capsys.readouterr().out
+    assert "against 'crisis':" in said and "against the base case:" in said
+    folder = next((tmp_path / "out").iterdir())
+    parent = pd.read_csv(folder / "versus_reference.csv").set_index("figure")
+    base = pd.read_csv(folder / "versus_base.csv").set_index("figure")
+    assert set(parent["reference"]) == {"crisis"} and set(base["reference"]) == {"base case"}
+    assert parent.at["unserved demand (t)", "change"] == pytest.approx(-6.25, abs=1e-9)
+    assert base.at["unserved demand (t)", "change"] == pytest.approx(6.25, abs=1e-9)
+    row = "unserved Nd_ox in USA (all), Q (t)"
+    assert parent.at[row, "reference_share_of_period_demand"] == pytest.approx(1.0)
+    assert parent.at[row, "scenario_share_of_period_demand"] == pytest.approx(0.75)
+    # --against picks another reference
+    assert main(["-q", "run", str(case), "--scenario", "relief", "--against", "base case", "--no-explain",
+                 "--out", str(tmp_path / "out2")]) == 0
+    assert not (next((tmp_path / "out2").iterdir()) / "versus_reference.csv").exists()
+
+
+def test_a_batch_has_deltas_against_each_rows_parent(case, tmp_path):
+    assert main(["-q", "run", str(case), "--all-scenarios", "--workers", "1", "--out", str(tmp_path)]) == 0
+    t = pd.read_csv(next(tmp_path.iterdir()) / "comparison.csv").set_index("scenario")
+    assert t.at["crisis", "unserved_t"] == pytest.approx(25.0) and t.at["relief", "unserved_t"] == pytest.approx(18.75)
+    assert t.at["relief", "parent"] == "crisis" and t.at["crisis", "parent"] == "base case"
+    assert t.at["relief", "vs_parent_unserved_t"] == pytest.approx(-6.25, abs=1e-9)
+    assert t.at["relief", "vs_base_unserved_t"] == pytest.approx(6.25, abs=1e-9)
+    assert t.at["crisis", "vs_parent_unserved_t"] == pytest.approx(12.5, abs=1e-9)  # its parent is the base
+    assert t.at["relief", "unserved_USA_all_worst_period_share"] == pytest.approx(0.75)
