@@ -6,6 +6,8 @@ serve. Pure functions of tables, so validation checks exactly what the LP will u
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pandas as pd
 
@@ -15,7 +17,23 @@ EPS = 1e-9  # years: period starts are floats (2025.25 is a quarter in)
 BUILD_COLS = ["option", "build_period", "build_start", "online_period", "online_year", "period"]
 
 
+_CONTENT_CACHE: dict[bytes, pd.DataFrame] = {}
+
+
 def content_coefficients(products: pd.DataFrame, recipes: pd.DataFrame) -> pd.DataFrame:
+    """content_table, remembered for the same products and recipes (scenarios and
+    re-solves seldom change them, and each derivation walks every recipe)."""
+    key = hashlib.sha256(pd.util.hash_pandas_object(products[["element", "unit"]], index=True).to_numpy().tobytes()
+                         + pd.util.hash_pandas_object(recipes[["process", "product", "coefficient"]],
+                                                      index=False).to_numpy().tobytes()).digest()
+    if key not in _CONTENT_CACHE:
+        if len(_CONTENT_CACHE) > 32:
+            _CONTENT_CACHE.clear()
+        _CONTENT_CACHE[key] = content_table(products[["element", "unit"]], recipes[["process", "product", "coefficient"]])
+    return _CONTENT_CACHE[key].copy()
+
+
+def content_table(products: pd.DataFrame, recipes: pd.DataFrame) -> pd.DataFrame:
     """Tonnes of each element (as REO) embodied in one unit of each product.
 
     A single-element oxide (unit t_REO) holds one tonne of its element's REO; another

@@ -294,24 +294,63 @@ EXPLAIN_COLS = ["country", "product", "segment", "unserved_t", "rank", "limit", 
                 "total_reduction_t", "first_order_value_usd", "objective_change_usd", "text"]
 
 
+class _Trials:
+    """Solves a relaxed copy of the case: on one kept model, changed in place and started
+    warm (model.runs.resolve), when the relaxation only changes numbers it handles (a
+    capacity, a production quota), else by a rebuild; either way only the tables an
+    explanation reads are extracted. (tables, objective) or None when the relaxed case
+    has no optimal plan."""
+
+    def __init__(self, case: Case, scenario: str | None):
+        self.case, self.scenario, self.resolver = case, scenario, None
+
+    def solve(self, trial: Case) -> tuple[dict, float] | None:
+        from model.runs.resolve import Resolver, shortfall_tables
+        if self.resolver is None:
+            self.resolver = Resolver(self.case)
+        why, data = self.resolver.check(trial)
+        if why is None:
+            sol, tables, _ = self.resolver.resolve(trial, data, reader=shortfall_tables)
+            if sol.optimal:
+                return tables, sol.objective
+        return _lean_rebuild(trial)
+
+
+def _lean_rebuild(case: Case) -> tuple[dict, float] | None:
+    """Build and solve a case, reading only the tables an explanation needs (shortfall)."""
+    import gc
+
+    from model.lp.data import build_model_data
+    from model.lp.solve import run_highs
+    from model.runs.pipeline import build_and_load
+    from model.runs.resolve import shortfall_tables
+    try:
+        built, h, cols, rows, stats = build_and_load(build_model_data(case), case.settings)
+        sol = run_highs(h, cols, rows, stats, case.settings)
+        return (shortfall_tables(built, sol), sol.objective) if sol.optimal else None
+    finally:
+        gc.unfreeze()
+
+
 def explain_shortfalls(result, top: int = TOP) -> pd.DataFrame:
     """For each shortfall row, the limits whose 10 % relaxation cuts it most (one
     re-solve per candidate, `top` candidates), in words."""
-    from model.runs.pipeline import solve_case
     tables, case = result.tables, result.case
     base = _unserved(tables)
     if base.empty:
         return pd.DataFrame(columns=EXPLAIN_COLS)
     tried = []
+    trials = _Trials(case, result.scenario)
     for cand in candidates(tables, case)[:top]:
         trial = case.copy()
         change = cand.relax(trial)
-        res = solve_case(trial, result.scenario)
-        if not res.optimal:
+        solved = trials.solve(trial)
+        if solved is None:
             continue
-        after = _unserved(res.tables).reindex(base.index).fillna(0.0)
-        tried.append((cand, change, base - after, float(base.sum() - _unserved(res.tables).sum()),
-                      res.solve.objective - result.solve.objective))
+        after_tables, objective = solved
+        after = _unserved(after_tables).reindex(base.index).fillna(0.0)
+        tried.append((cand, change, base - after, float(base.sum() - _unserved(after_tables).sum()),
+                      objective - result.solve.objective))
     rows = []
     for key, unserved in base.sort_values(ascending=False, kind="stable").items():
         hits = sorted(((c, ch, float(red[key]), tot, dobj) for c, ch, red, tot, dobj in tried

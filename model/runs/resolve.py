@@ -438,17 +438,18 @@ class Resolver:
         self.cost, self.col_lo, self.col_hi, self.row_lo, self.row_hi = cost, col_lo, col_hi, row_lo, row_hi
 
     # ------------------------------------------------------------------ solve
-    def resolve(self, case: Case, data: ModelData, lean: bool = False
+    def resolve(self, case: Case, data: ModelData, lean: bool = False, reader=None
                 ) -> tuple[SolveResult, dict[str, pd.DataFrame], dict[str, float]]:
         """Apply a qualifying scenario, solve warm and extract its tables (lean: only
-        those a comparison row reads, for sweeps that write no report per sample)."""
+        those a comparison row reads, for sweeps that write no report per sample;
+        reader(built, sol): any other choice of tables)."""
         t0 = time.perf_counter()
         self.apply(case, data)
         t1 = time.perf_counter()
         sol = run_highs(self.h, self.cols, self.rows, dict(self.stats, handoff_route="resolve"), case.settings)
         t2 = time.perf_counter()
-        tables = {} if not sol.optimal else (comparison_tables(self.built, sol) if lean
-                                             else extract_tables(self.built, sol))
+        read = reader or (comparison_tables if lean else extract_tables)
+        tables = read(self.built, sol) if sol.optimal else {}
         t3 = time.perf_counter()
         secs = {"update_s": t1 - t0, "handoff_solve_s": t2 - t1, "extract_s": t3 - t2}
         log_solve(case, "(re-solved on the kept model)", sol, secs)
@@ -459,6 +460,15 @@ class Resolver:
         lp = self.h.getLp()
         return {k: np.asarray(getattr(lp, k + "_"), float) for k in
                 ("col_cost", "col_lower", "col_upper", "row_lower", "row_upper")}
+
+
+def shortfall_tables(built: BuiltModel, sol: SolveResult) -> dict[str, pd.DataFrame]:
+    """Only demand and shortfall (what an explanation of a shortfall reads)."""
+    data = built.data
+    tables = {m.name: m for m in built.modules}["demand"].extract(sol, data)
+    tables["shortfall"] = shortfall_table(tables["demand"], data.periods)
+    tables["shortfall_horizon"] = shortfall_horizon_table(tables["demand"], data.periods, tables["shortfall"])
+    return tables
 
 
 def comparison_tables(built: BuiltModel, sol: SolveResult) -> dict[str, pd.DataFrame]:
