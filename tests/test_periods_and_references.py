@@ -106,11 +106,32 @@ def test_a_scenario_is_set_against_its_parent_and_the_base(case, tmp_path, capsy
 
 
 def test_a_batch_has_deltas_against_each_rows_parent(case, tmp_path):
-    assert main(["-q", "run", str(case), "--all-scenarios", "--workers", "1", "--out", str(tmp_path)]) == 0
-    t = pd.read_csv(next(tmp_path.iterdir()) / "comparison.csv").set_index("scenario")
+    out = tmp_path / "out"
+    assert main(["-q", "run", str(case), "--all-scenarios", "--workers", "1", "--out", str(out)]) == 0
+    t = pd.read_csv(next(out.iterdir()) / "comparison.csv").set_index("scenario")
     assert t.at["crisis", "unserved_t"] == pytest.approx(25.0) and t.at["relief", "unserved_t"] == pytest.approx(18.75)
     assert t.at["relief", "parent"] == "crisis" and t.at["crisis", "parent"] == "base case"
     assert t.at["relief", "vs_parent_unserved_t"] == pytest.approx(-6.25, abs=1e-9)
     assert t.at["relief", "vs_base_unserved_t"] == pytest.approx(6.25, abs=1e-9)
     assert t.at["crisis", "vs_parent_unserved_t"] == pytest.approx(12.5, abs=1e-9)  # its parent is the base
     assert t.at["relief", "unserved_USA_all_worst_period_share"] == pytest.approx(0.75)
+
+
+def test_the_summary_says_how_the_objective_adds_up(case, tmp_path, capsys):
+    """Resource cost by hand: Q mines 250 t/yr of concentrate (10 + 20 USD/t to mine and
+    separate) for 0.25 yr = 1,875 USD; R needs 500 t/yr (100 t Nd oxide / 0.2) for 0.75 yr
+    = 11,250 USD; 13,125 in all (discount rate 0). Penalty: 12.5 t x 100,000 = 1,250,000.
+    Objective 1,263,125 USD."""
+    r = run_case(str(case))
+    assert r.solve.objective == pytest.approx(1_263_125.0, rel=1e-12)
+    s = r.tables["summary"]
+    add = s[s["section"] == "how the objective adds up"].set_index("item")["value"]
+    assert add["resource cost (present value)"] == pytest.approx(13_125.0, rel=1e-12)
+    assert add["penalty value of unserved demand (present value)"] == pytest.approx(1_250_000.0, rel=1e-12)
+    assert add["calibration terms (present value)"] == 0.0
+    assert add["= objective (present value)"] == pytest.approx(1_263_125.0, rel=1e-12)
+    words = set(s.loc[s["section"] == "glossary", "item"])
+    assert words == {"resource cost", "transfers", "penalty value", "calibration terms", "objective"}
+    assert main(["run", str(case), "--no-explain", "--out", str(tmp_path / "out")]) == 0
+    assert ("objective 1.263 M USD = resource 0.013 M USD + penalty value 1.250 M USD (present value; resource "
+            "cost falls when demand goes unserved: read shortfall beside it)") in capsys.readouterr().out

@@ -76,6 +76,36 @@ def shortfall_horizon_table(demand: pd.DataFrame, periods: pd.DataFrame, by_peri
     return out[cols].reset_index(drop=True)
 
 
+GLOSSARY = {
+    "resource cost": "the real resources the plan uses (mining, processing, freight, disposal, capital, stock "
+                     "holding) at model costs. It falls when demand goes unserved (less is made), so never read "
+                     "it alone in a crisis: read the unserved tonnes by period and their penalty value beside it.",
+    "transfers": "money that changes hands without using resources: tariffs and duties, price-floor payments, "
+                 "stockpile purchases at the reference price. In the objective only where it steers decisions.",
+    "penalty value": "unserved tonnes x their shortfall penalty (USD/t): what the case says a missing tonne costs "
+                     "its buyer. Not a resource cost; it makes the solver serve demand worth more than its cost.",
+    "calibration terms": "per-facility adjustments (below and above observed output) that make the base case "
+                         "reproduce observed production. A modelling device: no one pays them.",
+    "objective": "what the solver minimises: resource cost + transfers in the objective + penalty value + "
+                 "calibration terms, all in present value at the case's discount rate.",
+}
+
+
+def objective_rows(costs: pd.DataFrame, objective: float) -> list[tuple[str, str, object, str]]:
+    """How the objective adds up, category by category (present value)."""
+    inside = costs[costs["in_objective"].astype(bool)].groupby("category")["pv_usd"].sum()
+    parts = [("resource cost", RESOURCE), ("transfers in the objective", TRANSFER),
+             ("penalty value of unserved demand", PENALTY), ("calibration terms", CALIBRATION)]
+    rows = [("how the objective adds up", name + " (present value)", float(inside.get(cat, 0.0)), "USD")
+            for name, cat in parts]
+    rows.append(("how the objective adds up", "= objective (present value)", float(objective), "USD"))
+    outside = costs[~costs["in_objective"].astype(bool)]["pv_usd"].sum()
+    if abs(outside) > 0:
+        rows.append(("how the objective adds up", "transfers outside the objective (paid after the solve)",
+                     float(outside), "USD"))
+    return rows
+
+
 def summary_table(costs: pd.DataFrame, demand: pd.DataFrame, sol: SolveResult,
                   built: BuiltModel) -> pd.DataFrame:
     """Headline figures: status, resource cost by component; unserved tonnes and their
@@ -105,6 +135,8 @@ def summary_table(costs: pd.DataFrame, demand: pd.DataFrame, sol: SolveResult,
     rows.append(("unserved demand", "unserved tonnes", unserved, "t"))
     rows.append(("unserved demand", "share of demand unserved",
                  unserved / total_dem if total_dem else 0.0, "share"))
+    rows += objective_rows(costs, sol.objective)
+    rows += [("glossary", k, v, "") for k, v in GLOSSARY.items()]
     rows.append(("notes", "prices", "Model prices are balance duals divided by the period weight "
                  "(undiscounted USD/t), tagged cost, penalty (rationing) or disposal (glut). Prices "
                  "of joint products and of nodes linked by parallel lanes are often not unique; "

@@ -59,8 +59,11 @@ def period_order(tables: dict[str, pd.DataFrame]) -> list[str]:
 
 def cost_breakdown(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Present value by component; resource costs, transfers and unserved demand kept
-    apart (never summed)."""
+    apart (never summed). Calibration terms are left out: they make the base case meet
+    observed outputs and are no one's cost (the summary's glossary says so)."""
     costs = tables.get("costs")
+    if costs is not None:
+        costs = costs[costs["category"] != "calibration"]
     if costs is None or costs.empty:
         return pd.DataFrame(columns=["pv_usd"])
     labels = {"resource": "resource", "transfer": "transfer", "penalty": "unserved (penalty value)"}
@@ -183,7 +186,7 @@ def summary_figures(tables: dict[str, pd.DataFrame]) -> list[Figure]:
     first = periods[0] if periods else ""
     figs = [
         Figure("cost_breakdown", "Cost by component (present value; resource, transfers and unserved "
-               "demand shown apart, never summed)", cost_breakdown(tables), "bar", "USD (present value)",
+               "demand shown apart, never summed; calibration terms are not costs and not shown)", cost_breakdown(tables), "bar", "USD (present value)",
                horizontal=True),
         Figure("shortfall_by_country", "Share of each period's demand left unserved, by country and product",
                shortfall_by_country(tables), "bar", "share of the period's demand"),

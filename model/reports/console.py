@@ -71,6 +71,16 @@ def shortfall_lines(tables: dict[str, pd.DataFrame], limit: int = 15) -> list[st
     return out
 
 
+def objective_line(costs: pd.DataFrame, objective: float) -> str:
+    """The objective and its parts in one line (the summary's glossary says what each is)."""
+    inside = costs[costs["in_objective"].astype(bool)].groupby("category")["pv_usd"].sum()
+    parts = [("resource", "resource"), ("transfer", "transfers"), ("penalty", "penalty value"),
+             ("calibration", "calibration terms")]
+    return (f"objective {money(objective)} = " + " + ".join(f"{label} {money(inside.get(cat, 0.0))}"
+                                                           for cat, label in parts if cat in inside.index)
+            + " (present value; resource cost falls when demand goes unserved: read shortfall beside it)")
+
+
 def summary_lines(result, folder: Path | None) -> list[str]:
     """Status, the worst shortfall, resource cost by component, shortfall by period, the
     limits behind the largest shortfalls, report path: plain lines."""
@@ -90,6 +100,7 @@ def summary_lines(result, folder: Path | None) -> list[str]:
             out.append(f"  {'total':<20} {money(by.loc['resource'].sum()):>22}")
         if "transfer" in cats:
             out.append(f"transfers (present value): {money(by.loc['transfer'].sum())}")
+        out.append(objective_line(result.tables["costs"], result.solve.objective))
         why = why_lines(result.tables)
         if why:
             out.append("why short (limits relaxed by 10 %, re-solved):")

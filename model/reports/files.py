@@ -270,6 +270,7 @@ class SummarySheet:
         self.cost_block()
         self.unserved_block(summ)
         self.transfer_block()
+        self.objective_block(summ)
         self.shortfall_block()
         self.explanation_block()
         self.price_block()
@@ -277,6 +278,17 @@ class SummarySheet:
         self.heading("All headline figures (the summary table)")
         self.block(["section", "item", "value", "unit"],
                    summ[["section", "item", "value", "unit"]].values.tolist(), [None, None, "num", None])
+
+    def objective_block(self, summ: pd.DataFrame) -> None:
+        """How the objective adds up, and what each word means (the summary's glossary)."""
+        add = summ[summ["section"] == "how the objective adds up"]
+        if not add.empty:
+            self.heading("How the objective adds up (present value, USD)")
+            self.block(["part", "present value (USD)"], add[["item", "value"]].values.tolist(), [None, "usd"])
+        words = summ[summ["section"] == "glossary"]
+        if not words.empty:
+            self.heading("Glossary")
+            self.block(["word", "meaning"], words[["item", "value"]].values.tolist(), [None, None])
 
     def status_block(self, summ: pd.DataFrame) -> None:
         self.heading("Status")

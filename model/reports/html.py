@@ -184,6 +184,20 @@ def table_html(df: pd.DataFrame, limit: int = MAX_TABLE_ROWS) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}"
 
 
+def glossary_html(tables: dict[str, pd.DataFrame]) -> str:
+    """How the objective adds up, and the glossary, from the summary table."""
+    summ = tables.get("summary")
+    if summ is None or summ.empty:
+        return ""
+    add = summ[summ["section"] == "how the objective adds up"][["item", "value"]]
+    words = summ[summ["section"] == "glossary"]
+    items = "".join(f"<dt>{html.escape(str(k))}</dt><dd>{html.escape(str(v))}</dd>"
+                    for k, v in zip(words["item"], words["value"]))
+    return ("<h3>How the objective adds up (present value, USD)</h3>" + table_html(add.rename(
+        columns={"item": "part", "value": "present_value_usd"})) if not add.empty else "") + (
+        f"<h3>Glossary</h3><dl class='glossary'>{items}</dl>" if items else "")
+
+
 def headline_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Resource cost by component, unserved demand and transfers on their own lines."""
     costs = tables.get("costs")
@@ -224,7 +238,8 @@ def write_html(path: Path, tables: dict[str, pd.DataFrame], title: str,
         plots.append((fig.name, fig.title, plotly_figure(fig)))
     parts.append("<h2>Headline figures</h2>" + table_html(headline_table(tables))
                  + "<p class='note'>Resource cost is the headline; unserved demand (its penalty value) "
-                   "and transfers are reported on their own lines and never added to it.</p>")
+                   "and transfers are reported on their own lines and never added to it.</p>"
+                 + glossary_html(tables))
     short = tables.get("shortfall")
     horizon = tables.get("shortfall_horizon")
     parts.append("<h2>Who is short of what, by period</h2>" + (
