@@ -135,3 +135,28 @@ def test_the_summary_says_how_the_objective_adds_up(case, tmp_path, capsys):
     assert main(["run", str(case), "--no-explain", "--out", str(tmp_path / "out")]) == 0
     assert ("objective 1.263 M USD = resource 0.013 M USD + penalty value 1.250 M USD (present value; resource "
             "cost falls when demand goes unserved: read shortfall beside it)") in capsys.readouterr().out
+
+
+def test_who_pays_by_hand(case, tmp_path):
+    """Prices: in Q the USA rations Nd oxide, so its price is the penalty, 100,000 USD/t,
+    and China's (free freight) the same; concentrate is worth 0.2 x 100,000 - 20 = 19,980.
+    In R Nd oxide costs (10 + 20) / 0.2 = 150 USD/t, concentrate 10, La oxide 0 (disposal).
+    USA consumers pay 12.5 t x 100,000 + 75 t x 150 = 1,261,250 USD, all of it imported
+    from China; China's concentrate makers earn 62.5 t x 19,980 + 375 t x 10 = 1,252,500."""
+    w = run_case(str(case)).tables["who_pays"].set_index(["country", "product", "period"])
+    assert w.at[("USA", "Nd_ox", "Q"), "consumer_spending_usd"] == pytest.approx(1_250_000.0, rel=1e-9)
+    assert w.at[("USA", "Nd_ox", "R"), "consumer_spending_usd"] == pytest.approx(11_250.0, rel=1e-9)
+    usa = w.loc["USA"].sum()
+    assert usa["consumer_spending_usd"] == pytest.approx(1_261_250.0, rel=1e-9)
+    assert usa["import_bill_usd"] == pytest.approx(1_261_250.0, rel=1e-9)
+    chn = w.loc["CHN"]
+    assert chn["export_revenue_usd"].sum() == pytest.approx(1_261_250.0, rel=1e-9)
+    assert chn.loc["conc", "producer_revenue_usd"].sum() == pytest.approx(1_252_500.0, rel=1e-9)
+    assert chn.loc["La_ox", "producer_revenue_usd"].abs().sum() == 0.0
+    assert w["prices_unique"].all()
+    # Against its parent, relief's USA consumers pay 6.25 t x 100,000 = 625,000 more.
+    assert main(["-q", "run", str(case), "--scenario", "relief", "--no-explain", "--out", str(tmp_path)]) == 0
+    vs = pd.read_csv(next(p for p in tmp_path.iterdir() if p.is_dir()) / "versus_reference.csv").set_index("figure")
+    assert vs.at["consumer spending in USA (USD)", "change"] == pytest.approx(625_000.0, rel=1e-9)
+    assert vs.at["export revenue of CHN (USD)", "change"] == pytest.approx(625_000.0, rel=1e-9)
+    assert vs.at["share of world export revenue from CHN", "scenario_value"] == pytest.approx(1.0)

@@ -22,6 +22,27 @@ def headline(tables: dict[str, pd.DataFrame]) -> dict[str, float]:
     return out
 
 
+MONEY = (("consumer_spending_usd", "consumer spending in {c} (USD)"),
+         ("import_bill_usd", "import bill of {c} (USD)"),
+         ("export_revenue_usd", "export revenue of {c} (USD)"),
+         ("producer_revenue_usd", "producer revenue in {c} (USD)"))
+
+
+def who_pays(tables: dict[str, pd.DataFrame]) -> dict[str, float]:
+    """Per country over the horizon (undiscounted USD): consumers' spending, import bill,
+    export revenue, producers' revenue, and its share of the world's export revenue."""
+    w = tables.get("who_pays")
+    if w is None or w.empty:
+        return {}
+    by = w.groupby("country")[[c for c, _ in MONEY]].sum()
+    out = {words.format(c=c): float(by.at[c, col]) for c in by.index for col, words in MONEY}
+    world = float(by["export_revenue_usd"].sum())
+    if world > 0:
+        out.update({f"share of world export revenue from {c}": float(by.at[c, "export_revenue_usd"] / world)
+                    for c in by.index})
+    return out
+
+
 def _unserved(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     s = tables["shortfall"]
     return s.set_index(["country", "product", "segment", "period"])[["unserved_t", "demand_t"]]
@@ -32,10 +53,15 @@ def versus(reference: dict[str, pd.DataFrame], scen: dict[str, pd.DataFrame], na
     """One row per figure: the reference run's value, the scenario's, the change (and
     `reference` naming the run compared with). The headline four first, then cost components by size of change,
     then unserved tonnes by country, product, segment and period wherever either run has
-    some (every one, largest change first), each with its share of that period's demand."""
+    some (every one, largest change first), each with its share of that period's demand,
+    then who pays: each country's consumer spending, import bill, export revenue and
+    producer revenue (undiscounted USD over the horizon) and its share of world export
+    revenue (a controlling country's lost revenue and share are its lines here)."""
     b, s = headline(reference), headline(scen)
     head = [(k, b.get(k, 0.0), s.get(k, 0.0), "", "") for k in HEADLINE]
     comps = [(k, b.get(k, 0.0), s.get(k, 0.0), "", "") for k in dict.fromkeys(list(b) + list(s)) if k not in HEADLINE]
+    wb, ws = who_pays(reference), who_pays(scen)
+    money = [(k, wb.get(k, 0.0), ws.get(k, 0.0), "", "") for k in dict.fromkeys(list(wb) + list(ws))]
     ub, us = _unserved(reference), _unserved(scen)
     both = pd.concat([ub["unserved_t"].rename("ref"), us["unserved_t"].rename("scen")], axis=1).fillna(0.0)
     demand = us["demand_t"].combine_first(ub["demand_t"])
@@ -47,7 +73,7 @@ def versus(reference: dict[str, pd.DataFrame], scen: dict[str, pd.DataFrame], na
 
     def by_change(rows: list) -> list:
         return sorted(rows, key=lambda r: (-abs(r[2] - r[1]), r[0]))
-    out = pd.DataFrame(head + by_change(comps) + by_change(short), columns=cols)
+    out = pd.DataFrame(head + by_change(comps) + by_change(short) + by_change(money), columns=cols)
     out["change"] = out["scenario_value"] - out["reference_value"]
     out.insert(0, "reference", name)
     for c in cols[3:]:

@@ -201,11 +201,13 @@ def versus_lines(table: pd.DataFrame) -> list[str]:
     moved = table["change"].abs() > 1e-6 * scale
     is_short = table["reference_share_of_period_demand"].notna()
     head = table.index[:4]
-    costs = table[~is_short & moved & ~table.index.isin(head)].head(MAX_COST_LINES)
+    costs = table[~is_short & moved & ~table.index.isin(head) & table["figure"].str.endswith("(PV, USD)")
+                  ].head(MAX_COST_LINES)
     short = table[is_short & moved]
 
     def fmt(r) -> str:
-        f = (lambda v: f"{v:,.1f} t") if r.figure.endswith("(t)") else money
+        f = ((lambda v: f"{v:,.1f} t") if r.figure.endswith("(t)") else
+             (lambda v: f"{v:.1%}") if r.figure.startswith("share of") else money)
         sign = "+" if r.change >= 0 else "-"
         line = f"  {r.figure:<56} {f(r.reference_value):>16} -> {f(r.scenario_value):>16} ({sign}{f(abs(r.change))})"
         if r.reference_share_of_period_demand == r.reference_share_of_period_demand:
@@ -216,6 +218,11 @@ def versus_lines(table: pd.DataFrame) -> list[str]:
     if len(short):
         out.append(f"  shortfall changes ({len(short)}, largest first):")
         out += ["  " + fmt(r) for r in short.itertuples()]
+    pays = table[~is_short & moved & ~table.index.isin(head) & table["figure"].str.contains(
+        "consumer spending|import bill|export revenue of|share of world export", regex=True)].head(MAX_COST_LINES)
+    if len(pays):
+        out.append("  who pays (undiscounted USD over the horizon, largest change first):")
+        out += ["  " + fmt(r) for r in pays.itertuples()]
     if not moved.any():
         out.append("  no change")
     return out
