@@ -312,8 +312,15 @@ class SummarySheet:
         self.heading("Unserved demand (not in the resource cost)")
         pen = self._costs("penalty")
         u = summ[summ["section"] == "unserved demand"].set_index("item")["value"]
-        rows = [("unserved tonnes (t over the horizon)", u.get("unserved tonnes", 0.0), None, "t"),
-                ("share of demand unserved", u.get("share of demand unserved", 0.0), None, "share"),
+        short = self.tables.get("shortfall")
+        worst = []
+        if short is not None and not short.empty:  # the table is sorted worst share first
+            w = short.iloc[0]
+            worst = [(f"worst: {w['country']} {w['product']} ({w['segment']}) in {w['period']}, share of "
+                      "that period's demand", float(w["unserved_share"]), None, "share")]
+        rows = worst + [
+                ("unserved tonnes (t over the horizon)", u.get("unserved tonnes", 0.0), None, "t"),
+                ("share of demand unserved over the horizon", u.get("share of demand unserved", 0.0), None, "share"),
                 ("penalty value (USD)", float(pen["pv_usd"].sum()), float(pen["cost_usd"].sum()), "usd")]
         self.block(["item", "value (present value for money)", "undiscounted"], [], [])
         for item, v, undiscounted, fmt in rows:
