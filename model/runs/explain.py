@@ -24,6 +24,7 @@ the index and the column that sets the limit).
 
 from __future__ import annotations
 
+import gc
 import logging
 from dataclasses import dataclass
 from typing import Callable
@@ -35,7 +36,13 @@ import scipy.sparse as sp
 
 from model.case.schema import SHEETS_BY_NAME
 from model.case.workbook import ROW, Case
+from model.lp.build import build_model
+from model.lp.data import build_model_data
+from model.lp.handoff import compile_lp
 from model.lp.highs import pass_model, quiet_highs, status_name
+from model.lp.solve import run_highs, to_highs
+from model.runs.pipeline import build_and_load
+from model.runs.resolve import Resolver, shortfall_tables
 
 LOG = logging.getLogger(__name__)
 STEP = 0.10
@@ -305,7 +312,6 @@ class _Trials:
         self.case, self.scenario, self.resolver = case, scenario, None
 
     def solve(self, trial: Case) -> tuple[dict, float] | None:
-        from model.runs.resolve import Resolver, shortfall_tables
         if self.resolver is None:
             self.resolver = Resolver(self.case)
         why, data = self.resolver.check(trial)
@@ -318,12 +324,6 @@ class _Trials:
 
 def _lean_rebuild(case: Case) -> tuple[dict, float] | None:
     """Build and solve a case, reading only the tables an explanation needs (shortfall)."""
-    import gc
-
-    from model.lp.data import build_model_data
-    from model.lp.solve import run_highs
-    from model.runs.pipeline import build_and_load
-    from model.runs.resolve import shortfall_tables
     try:
         built, h, cols, rows, stats = build_and_load(build_model_data(case), case.settings)
         sol = run_highs(h, cols, rows, stats, case.settings)
@@ -517,10 +517,6 @@ def diagnose_infeasible(case: Case, use_iis: bool = True) -> pd.DataFrame:
     """The conflicting constraints of an infeasible case, mapped to sheet rows (empty if
     the case solves). method: 'IIS' (irreducible infeasible subset from HiGHS) or
     'elastic' (rows that need slack in the least-violation relaxation)."""
-    from model.lp.build import build_model
-    from model.lp.data import build_model_data
-    from model.lp.handoff import compile_lp
-    from model.lp.solve import to_highs
     built = build_model(build_model_data(case))
     h, cols, rows, _ = to_highs(built.model, case.settings)
     if h.getNumCol() != len(cols):  # refused at loading: no conflict can be named
