@@ -160,3 +160,26 @@ def test_who_pays_by_hand(case, tmp_path):
     assert vs.at["consumer spending in USA (USD)", "change"] == pytest.approx(625_000.0, rel=1e-9)
     assert vs.at["export revenue of CHN (USD)", "change"] == pytest.approx(625_000.0, rel=1e-9)
     assert vs.at["share of world export revenue from CHN", "scenario_value"] == pytest.approx(1.0)
+
+
+def test_what_a_policy_buys_against_the_crisis_it_answers(case, tmp_path):
+    """relief against crisis: in Q, m2's 125 t/yr for 0.25 yr = 31.25 t of concentrate,
+    6.25 t of Nd oxide no longer unserved (penalty value 625,000 USD avoided) for 31.25 x 30
+    = 937.5 USD of mining and separation: 150 USD of resource cost per avoided tonne. R does
+    not move (m1 covers it either way). Watched prices do not move: the USA rations in Q at
+    the 100,000 USD/t penalty in both runs, and pays 150 USD/t in R in both."""
+    from model.runs.single import run_and_report
+    r, folder = run_and_report(str(case), "relief", tmp_path, explain=False)
+    v = r.tables["policy_value"].set_index("period")
+    assert set(v["reference"]) == {"crisis"}
+    assert v.at["Q", "avoided_unserved_t"] == pytest.approx(6.25, abs=1e-9)
+    assert v.at["Q", "avoided_penalty_value_pv_usd"] == pytest.approx(625_000.0, rel=1e-9)
+    assert v.at["Q", "resource_cost_change_pv_usd"] == pytest.approx(937.5, rel=1e-9)
+    assert v.at["Q", "resource_cost_per_avoided_t_usd"] == pytest.approx(150.0, rel=1e-9)
+    assert v.at["R", "avoided_unserved_t"] == pytest.approx(0.0, abs=1e-9)
+    assert v.at["R", "resource_cost_change_pv_usd"] == pytest.approx(0.0, abs=1e-6)
+    assert pd.isna(v.at["R", "resource_cost_per_avoided_t_usd"])
+    assert v.at["horizon", "resource_cost_per_avoided_t_usd"] == pytest.approx(150.0, rel=1e-9)
+    assert r.tables["price_changes"].empty
+    assert (folder / "policy_value.csv").exists() and "150 USD of resource cost per avoided t" in (
+        folder / "run.log").read_text()

@@ -84,3 +84,62 @@ def versus(reference: dict[str, pd.DataFrame], scen: dict[str, pd.DataFrame], na
 def versus_base(base: dict[str, pd.DataFrame], scen: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """The scenario against the base case."""
     return versus(base, scen, "base case")
+
+
+WATCHED_OXIDES = ("NdPr_ox", "Dy_ox", "Tb_ox")
+
+
+def _by_period(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Per period: unserved tonnes, penalty value, resource cost and transfers (PV USD)."""
+    c = tables["costs"]
+    money = c.pivot_table(index="period", columns="category", values="pv_usd", aggfunc="sum").reindex(
+        columns=["resource", "transfer", "penalty"]).fillna(0.0)
+    short = tables["shortfall"].groupby("period")["unserved_t"].sum()
+    out = money.join(short.rename("unserved_t"), how="outer").fillna(0.0)
+    order = tables["periods"].set_index("period")["start_year"] if "periods" in tables else None
+    return out if order is None else out.reindex(order.sort_values().index).fillna(0.0)
+
+
+def policy_value(reference: dict[str, pd.DataFrame], scen: dict[str, pd.DataFrame], name: str) -> pd.DataFrame:
+    """What a scenario buys against `name` (the crisis it adds a reserve, floor, tariff,
+    build or cap to), per period and over the horizon: avoided unserved tonnes and their
+    penalty value, the change in resource cost and transfers (present value), and the
+    resource cost per avoided tonne (blank where nothing is avoided)."""
+    r, s = _by_period(reference), _by_period(scen)
+    idx = r.index.union(s.index, sort=False)
+    r, s = r.reindex(idx).fillna(0.0), s.reindex(idx).fillna(0.0)
+    out = pd.DataFrame({"reference": name, "period": list(idx),
+                        "avoided_unserved_t": (r["unserved_t"] - s["unserved_t"]).to_numpy(),
+                        "avoided_penalty_value_pv_usd": (r["penalty"] - s["penalty"]).to_numpy(),
+                        "resource_cost_change_pv_usd": (s["resource"] - r["resource"]).to_numpy(),
+                        "transfers_change_pv_usd": (s["transfer"] - r["transfer"]).to_numpy()})
+    total = out.drop(columns=["reference", "period"]).sum()
+    out = pd.concat([out, pd.DataFrame([{"reference": name, "period": "horizon", **total}])], ignore_index=True)
+    avoided = out["avoided_unserved_t"]
+    out["resource_cost_per_avoided_t_usd"] = (out["resource_cost_change_pv_usd"] / avoided).where(avoided > 1e-9)
+    return out
+
+
+def price_changes(reference: dict[str, pd.DataFrame], scen: dict[str, pd.DataFrame], name: str) -> pd.DataFrame:
+    """The prices planners watch (every demanded product where it is demanded, and NdPr,
+    Dy and Tb oxide everywhere), per period, where the scenario moves them: both prices,
+    the change and whether each is proven unique."""
+    def watched(t: dict[str, pd.DataFrame]) -> pd.DataFrame:
+        p = t["prices"]
+        p = p[p["origin_class"].fillna("") == ""]
+        zones = set(zip(t["demand"]["country"], t["demand"]["product"]))
+        keep = [(c, q) in zones or q in WATCHED_OXIDES for c, q in zip(p["country"], p["product"])]
+        return p[keep].set_index(["country", "product", "period"])[["price_usd_per_t", "price_unique"]]
+    a, b = watched(reference), watched(scen)
+    both = a.join(b, how="outer", lsuffix="_ref", rsuffix="_scen")
+    out = pd.DataFrame({"reference": name,
+                        "reference_price_usd_per_t": both["price_usd_per_t_ref"],
+                        "scenario_price_usd_per_t": both["price_usd_per_t_scen"],
+                        "reference_price_unique": both["price_unique_ref"],
+                        "scenario_price_unique": both["price_unique_scen"]})
+    out["change_usd_per_t"] = out["scenario_price_usd_per_t"] - out["reference_price_usd_per_t"]
+    out["change_share"] = out["change_usd_per_t"] / out["reference_price_usd_per_t"].abs().where(
+        out["reference_price_usd_per_t"].abs() > 1e-9)
+    moved = out["change_usd_per_t"].abs() > 1e-6 * out["reference_price_usd_per_t"].abs().clip(lower=1.0)
+    out = out[moved].reset_index()
+    return out.sort_values("change_usd_per_t", key=lambda v: -v.abs(), kind="mergesort").reset_index(drop=True)

@@ -228,6 +228,31 @@ def versus_lines(table: pd.DataFrame) -> list[str]:
     return out
 
 
+def policy_lines(value: pd.DataFrame, prices: pd.DataFrame, limit: int = 6) -> list[str]:
+    """What the scenario buys against its reference: avoided shortfall and its penalty
+    value, resource cost and transfers, per period where anything moved, and the watched
+    prices that moved most."""
+    name = value["reference"].iloc[0]
+    out = [f"what the scenario buys against {'the base case' if name == 'base case' else repr(name)} "
+           "(present value; avoided = reference minus scenario):"]
+    for r in value.itertuples():
+        if r.period != "horizon" and max(abs(r.avoided_unserved_t), abs(r.resource_cost_change_pv_usd),
+                                         abs(r.transfers_change_pv_usd)) < 1e-6:
+            continue
+        per_t = (f", {r.resource_cost_per_avoided_t_usd:,.0f} USD of resource cost per avoided t"
+                 if r.resource_cost_per_avoided_t_usd == r.resource_cost_per_avoided_t_usd else "")
+        out.append(f"  {r.period:<10} avoided {r.avoided_unserved_t:,.1f} t (penalty value "
+                   f"{money(r.avoided_penalty_value_pv_usd)}), resource cost {money(r.resource_cost_change_pv_usd)}, "
+                   f"transfers {money(r.transfers_change_pv_usd)}{per_t}")
+    if not prices.empty:
+        out.append("  prices that moved most:")
+        for r in prices.head(limit).itertuples():
+            share = f" ({r.change_share:+.1%})" if r.change_share == r.change_share else ""
+            out.append(f"    {r.product} in {r.country}, {r.period}: {r.reference_price_usd_per_t:,.0f} -> "
+                       f"{r.scenario_price_usd_per_t:,.0f} USD/t{share}")
+    return out
+
+
 def batch_lines(result) -> list[str]:
     """What ran, what failed and why, the headline figures against the baseline."""
     t = result.comparison

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from model.analysis.compare import versus
+from model.analysis.compare import policy_value, price_changes, versus
 from model.case.schema import InputError, Problem
 from model.case.workbook import did_you_mean
 from model.logs import recording
-from model.reports.console import say, show_summary, versus_lines
+from model.reports.console import policy_lines, say, show_summary, versus_lines
 from model.reports.files import write_run
 from model.runs.explain import conflict_lines, diagnose_infeasible, explain_shortfalls
 from model.runs.pipeline import RunResult, run_case
@@ -58,6 +58,9 @@ def run_and_report(path: str, scenario: str | None = None, out: str | Path = "ou
                     table = versus(other.tables, result.tables, name)
                     comparisons[name] = table
                     result.tables["versus_base" if ref is None else "versus_reference"] = table
+                    if "policy_value" not in result.tables:  # against the first reference: parent or --against
+                        result.tables["policy_value"] = policy_value(other.tables, result.tables, name)
+                        result.tables["price_changes"] = price_changes(other.tables, result.tables, name)
                 else:
                     LOG.warning(f"no comparison with {ref or BASE}: its solve was not optimal ({other.solve.message})")
         if result.optimal and explain and not result.tables["shortfall"].empty:
@@ -73,6 +76,8 @@ def run_and_report(path: str, scenario: str | None = None, out: str | Path = "ou
 
         def closing(final: Path) -> str:
             show_summary(result, final)
+            if "policy_value" in result.tables:
+                say(policy_lines(result.tables["policy_value"], result.tables["price_changes"]))
             for table in comparisons.values():
                 say(versus_lines(table))
             return record.text()
