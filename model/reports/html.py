@@ -184,6 +184,39 @@ def table_html(df: pd.DataFrame, limit: int = MAX_TABLE_ROWS) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}"
 
 
+def policy_html(tables: dict[str, pd.DataFrame]) -> str:
+    """What a scenario buys against its reference, and the watched prices it moves."""
+    value = tables.get("policy_value")
+    if value is None or value.empty:
+        return ""
+    name = str(value["reference"].iloc[0])
+    out = (f"<h2>What the scenario buys against {html.escape(name)}</h2><p class='note'>Present value; avoided = "
+           "the reference's unserved tonnes minus the scenario's (negative: the scenario adds shortfall).</p>"
+           + table_html(value.drop(columns=["reference"])))
+    prices = tables.get("price_changes")
+    if prices is not None and not prices.empty:
+        out += "<h3>Watched prices that move (largest change first)</h3>" + table_html(
+            prices.drop(columns=["reference"]).head(30))
+    return out
+
+
+def who_pays_html(tables: dict[str, pd.DataFrame]) -> str:
+    """Who pays, by country and period (undiscounted USD; the full table is who_pays.csv)."""
+    w = tables.get("who_pays")
+    if w is None or w.empty:
+        return ""
+    money = ["consumer_spending_usd", "import_bill_usd", "export_revenue_usd", "producer_revenue_usd"]
+    by = w.groupby(["country", "period"], sort=False)[money].sum().reset_index()
+    start = tables["periods"].set_index("period")["start_year"] if "periods" in tables else None
+    by = by[(by[money].abs() > 0.5).any(axis=1)]
+    by = by.assign(_t=by["period"].map(start) if start is not None else 0).sort_values(
+        ["country", "_t"], kind="mergesort").drop(columns="_t")
+    return ("<h2>Who pays, by country and period</h2><p class='note'>Undiscounted USD at the model's prices "
+            "(consumers' spending = price x tonnes served; import bill = landed value of imports; export revenue "
+            "= origin price x exports; producers' revenue = price x tonnes made). By product: who_pays.csv.</p>"
+            + table_html(by))
+
+
 def glossary_html(tables: dict[str, pd.DataFrame]) -> str:
     """How the objective adds up, and the glossary, from the summary table."""
     summ = tables.get("summary")
@@ -253,6 +286,7 @@ def write_html(path: Path, tables: dict[str, pd.DataFrame], title: str,
         items = "".join(f"<li>{html.escape(str(t))}</li>" for t in ex.drop_duplicates(
             ["country", "product", "segment"])["text"])
         parts.append(f"<h2>Why short</h2><ul>{items}</ul>")
+    parts.append(policy_html(tables) + who_pays_html(tables))
     first = True
     for name, heading, fig in plots:
         div = fig.to_html(full_html=False, include_plotlyjs=True if first else False, div_id=f"fig-{name}",
