@@ -134,6 +134,34 @@ def test_transfers_on_the_summary_sheet(tmp_path):
     assert summary_value(ws, "price-floor payments (contracts for difference)", 3) == pytest.approx(2000.0)
 
 
+def test_transfers_by_who_pays_and_who_receives(tmp_path):
+    """The case above: A's buyers pay A's government 100 t x 12 USD/t = 1,200 USD of duty;
+    the floor's guarantor pays B's producers 100 x (30 - 10) = 2,000 USD."""
+    from conftest import solve
+    from rows import dem, fac, fp, proc, product, rec
+    r = solve(tmp_path, {
+        "periods": [{"period": "2025", "start_year": 2025, "duration_yr": 1}],
+        "countries": [{"country": "A"}, {"country": "B"}],
+        "products": [product("ox", "oxide", "NdPr")], "processes": [proc("sep", "separation")],
+        "recipes": [rec("sep", "ox", 1)], "facilities": [fac("fa", "A", 100), fac("fb", "B", 200)],
+        "facility_processes": [fp("fa", "sep", 40), fp("fb", "sep", 10)], "demand": [dem("A", "ox", 100)],
+        "transport": [{"from_country": "B", "to_country": "A", "product": "ox", "cost_usd_per_t": 5}],
+        "tariffs": [{"importer": "A", "exporter": "B", "product": "ox", "specific_usd_per_t": 12}],
+        "price_floors": [{"floor": "g", "product": "ox", "facilities": "fb", "floor_price_usd_per_t": 30,
+                          "mechanism": "cfd", "index_zone": "B"}]})
+    t = r.tables["transfers"].set_index("component")
+    assert t.at["tariff", "payer"] == "buyers in A" and t.at["tariff", "receiver"] == "government of A"
+    assert t.at["tariff", "usd"] == pytest.approx(1200.0, rel=1e-12)
+    assert (t.at["floor_cfd", "payer"], t.at["floor_cfd", "receiver"]) == ("guarantor of floor g",
+                                                                          "producers under floor g")
+    assert t.at["floor_cfd", "usd"] == pytest.approx(2000.0, rel=1e-12)
+    # The importer's consumers pay B's price (10) + freight (5) + duty (12) = 27 USD/t.
+    w = r.tables["who_pays"].set_index(["country", "product", "period"])
+    assert w.at[("A", "ox", "2025"), "consumer_spending_usd"] == pytest.approx(2700.0, rel=1e-9)
+    assert w.at[("A", "ox", "2025"), "import_bill_usd"] == pytest.approx(2700.0, rel=1e-9)
+    assert w.at[("B", "ox", "2025"), "export_revenue_usd"] == pytest.approx(1000.0, rel=1e-9)
+
+
 def test_text_that_looks_like_a_formula_stays_text(tmp_path):
     nasty = ["=1+2", "+SUM(A1:A3)", "-A1", "@HYPERLINK(\"http://x\")", "=cmd|' /C calc'!A0", "plain"]
     summary = pd.DataFrame({"section": ["status"] * len(nasty), "item": nasty, "value": nasty, "unit": [""] * len(nasty)})

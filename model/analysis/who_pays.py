@@ -85,3 +85,35 @@ def _made(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     m["made_t"] = m["activity_t"] * m["coefficient"]
     m = m.groupby(KEY, as_index=False)["made_t"].sum()
     return m.assign(origin_class="")
+
+
+TRANSFER_COLS = ["component", "payer", "receiver", "product", "period", "usd"]
+
+
+def transfers_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Money that changes hands without using resources, by who pays and who receives
+    (undiscounted USD per period): tariffs (the importing country's buyers to its
+    government), price-floor payments (the floor's guarantor to the producers it covers;
+    a floor's import duty the other way round), stockpile purchases (the holder to the
+    sellers, at the model price)."""
+    rows = []
+    tar = tables.get("tariffs")
+    if tar is not None and not tar.empty:
+        t = tar.groupby(["importer", "product", "period"], as_index=False, sort=False)["revenue_usd"].sum()
+        rows += [("tariff", f"buyers in {i}", f"government of {i}", p, per, u)
+                 for i, p, per, u in zip(t["importer"], t["product"], t["period"], t["revenue_usd"])]
+    floors = tables.get("price_floors")
+    if floors is not None and not floors.empty:
+        for r in floors[floors["payment_usd"].fillna(0.0) != 0].itertuples():
+            guarantor, producers = f"guarantor of floor {r.floor}", f"producers under floor {r.floor}"
+            payer, receiver = ((f"importers of {r.product}", guarantor) if r.mechanism == "floor_duty"
+                               else (guarantor, producers))
+            rows.append((f"floor_{r.mechanism}", payer, receiver, r.product, r.period, float(r.payment_usd)))
+    stock = tables.get("stockpiles")
+    if stock is not None and not stock.empty and "purchase_value_usd" in stock:
+        s = stock[stock["purchase_value_usd"].fillna(0.0) != 0]
+        rows += [("stock_purchases", f"stockpile {k} ({h})", "sellers", p, per, float(u))
+                 for k, h, p, per, u in zip(s["stockpile"], s["holder"], s["product"], s["period"],
+                                           s["purchase_value_usd"])]
+    out = pd.DataFrame(rows, columns=TRANSFER_COLS)
+    return out[out["usd"].abs() > 1e-9].reset_index(drop=True)
