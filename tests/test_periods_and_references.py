@@ -115,6 +115,8 @@ def test_a_batch_has_deltas_against_each_rows_parent(case, tmp_path):
     assert t.at["relief", "vs_base_unserved_t"] == pytest.approx(6.25, abs=1e-9)
     assert t.at["crisis", "vs_parent_unserved_t"] == pytest.approx(12.5, abs=1e-9)  # its parent is the base
     assert t.at["relief", "unserved_USA_all_worst_period_share"] == pytest.approx(0.75)
+    line = next(ln for ln in (next(out.iterdir()) / "run.log").read_text().splitlines() if ln.strip().startswith("relief"))
+    assert line.split()[-1] == "75.0%"  # the worst period's share of demand beside the horizon tonnes
 
 
 def test_the_summary_says_how_the_objective_adds_up(case, tmp_path, capsys):

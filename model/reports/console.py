@@ -260,11 +260,14 @@ def batch_lines(result) -> list[str]:
            f"{len(result.not_finished)} not finished" + (" (interrupted)" if result.interrupted else "")]
     show = t[t["status"] == "optimal"]
     if not show.empty:
-        out.append(f"  {'scenario':<26} {'resource cost PV':>18} {'vs base':>14} {'unserved t':>12} {'vs base':>12}")
-        for r in show.itertuples():
+        worst_cols = [c for c in show.columns if c.endswith("_worst_period_share")]
+        worst = show[worst_cols].max(axis=1).fillna(0.0) if worst_cols else pd.Series(0.0, index=show.index)
+        out.append(f"  {'scenario':<26} {'resource cost PV':>18} {'vs base':>14} {'unserved t':>12} {'vs base':>12}"
+                   f" {'worst period share':>19}")
+        for r, w in zip(show.itertuples(), worst):
             out.append(f"  {r.scenario:<26} {r.resource_cost_pv_usd / 1e9:>15,.3f} bn "
                        f"{r.vs_base_resource_cost_pv_usd / 1e6:>+11,.1f} M "
-                       f"{r.unserved_t:>12,.1f} {r.vs_base_unserved_t:>+12,.1f}")
+                       f"{r.unserved_t:>12,.1f} {r.vs_base_unserved_t:>+12,.1f} {w:>19.1%}")
     out += [f"  failed: {o.name}: {o.message}" for o in result.failed]
     if result.not_finished:
         out.append(f"  not finished: {', '.join(result.not_finished)}")
