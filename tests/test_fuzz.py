@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import openpyxl
-import pytest
 
 from conftest import ROOT
 from model.case.schema import SHEETS_BY_NAME

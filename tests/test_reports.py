@@ -109,15 +109,12 @@ def test_summary_sheet_headline_figures(vault, vault_folder):
     assert buy["cost_usd"].sum() > 0
 
 
-def test_transfers_on_the_summary_sheet(tmp_path):
-    """A imports 100 t/yr of oxide from B (cost 10 + freight 5 + duty 12 beats its own
-    40) and pays a 12 USD/t duty: tariff revenue 1,200 USD a year. B's plant is under a
-    contract for difference at 30 USD/t against B's price (10, its running cost): the
-    payment is 100 x (30 - 10) = 2,000. Both are transfers, apart from the resource cost
-    100 x (10 + 5) = 1,500."""
+def tariff_and_floor_case(tmp_path):
+    """A imports 100 t/yr of oxide from B with a 12 USD/t duty; B's plant has a 30 USD/t
+    contract for difference indexed on B's price."""
     from conftest import solve
     from rows import dem, fac, fp, proc, product, rec
-    r = solve(tmp_path, {
+    return solve(tmp_path, {
         "periods": [{"period": "2025", "start_year": 2025, "duration_yr": 1}],
         "countries": [{"country": "A"}, {"country": "B"}],
         "products": [product("ox", "oxide", "NdPr")], "processes": [proc("sep", "separation")],
@@ -127,6 +124,15 @@ def test_transfers_on_the_summary_sheet(tmp_path):
         "tariffs": [{"importer": "A", "exporter": "B", "product": "ox", "specific_usd_per_t": 12}],
         "price_floors": [{"floor": "g", "product": "ox", "facilities": "fb", "floor_price_usd_per_t": 30,
                           "mechanism": "cfd", "index_zone": "B"}]})
+
+
+def test_transfers_on_the_summary_sheet(tmp_path):
+    """A imports 100 t/yr of oxide from B (cost 10 + freight 5 + duty 12 beats its own
+    40) and pays a 12 USD/t duty: tariff revenue 1,200 USD a year. B's plant is under a
+    contract for difference at 30 USD/t against B's price (10, its running cost): the
+    payment is 100 x (30 - 10) = 2,000. Both are transfers, apart from the resource cost
+    100 x (10 + 5) = 1,500."""
+    r = tariff_and_floor_case(tmp_path)
     write_xlsx(tmp_path / "tariff.xlsx", r.tables)
     ws = openpyxl.load_workbook(tmp_path / "tariff.xlsx")["summary"]
     assert summary_value(ws, "tariff revenue") == pytest.approx(1200.0)
@@ -137,18 +143,7 @@ def test_transfers_on_the_summary_sheet(tmp_path):
 def test_transfers_by_who_pays_and_who_receives(tmp_path):
     """The case above: A's buyers pay A's government 100 t x 12 USD/t = 1,200 USD of duty;
     the floor's guarantor pays B's producers 100 x (30 - 10) = 2,000 USD."""
-    from conftest import solve
-    from rows import dem, fac, fp, proc, product, rec
-    r = solve(tmp_path, {
-        "periods": [{"period": "2025", "start_year": 2025, "duration_yr": 1}],
-        "countries": [{"country": "A"}, {"country": "B"}],
-        "products": [product("ox", "oxide", "NdPr")], "processes": [proc("sep", "separation")],
-        "recipes": [rec("sep", "ox", 1)], "facilities": [fac("fa", "A", 100), fac("fb", "B", 200)],
-        "facility_processes": [fp("fa", "sep", 40), fp("fb", "sep", 10)], "demand": [dem("A", "ox", 100)],
-        "transport": [{"from_country": "B", "to_country": "A", "product": "ox", "cost_usd_per_t": 5}],
-        "tariffs": [{"importer": "A", "exporter": "B", "product": "ox", "specific_usd_per_t": 12}],
-        "price_floors": [{"floor": "g", "product": "ox", "facilities": "fb", "floor_price_usd_per_t": 30,
-                          "mechanism": "cfd", "index_zone": "B"}]})
+    r = tariff_and_floor_case(tmp_path)
     t = r.tables["transfers"].set_index("component")
     assert t.at["tariff", "payer"] == "buyers in A" and t.at["tariff", "receiver"] == "government of A"
     assert t.at["tariff", "usd"] == pytest.approx(1200.0, rel=1e-12)
@@ -157,6 +152,7 @@ def test_transfers_by_who_pays_and_who_receives(tmp_path):
     assert t.at["floor_cfd", "usd"] == pytest.approx(2000.0, rel=1e-12)
     # The importer's consumers pay B's price (10) + freight (5) + duty (12) = 27 USD/t.
     w = r.tables["who_pays"].set_index(["country", "product", "period"])
+    assert w.at[("A", "ox", "2025"), "prices_unique"]  # the only valid price: the figures are unique
     assert w.at[("A", "ox", "2025"), "consumer_spending_usd"] == pytest.approx(2700.0, rel=1e-9)
     assert w.at[("A", "ox", "2025"), "import_bill_usd"] == pytest.approx(2700.0, rel=1e-9)
     assert w.at[("B", "ox", "2025"), "export_revenue_usd"] == pytest.approx(1000.0, rel=1e-9)

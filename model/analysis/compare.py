@@ -28,7 +28,7 @@ MONEY = (("consumer_spending_usd", "consumer spending in {c} (USD)"),
          ("producer_revenue_usd", "producer revenue in {c} (USD)"))
 
 
-def who_pays(tables: dict[str, pd.DataFrame]) -> dict[str, float]:
+def country_money(tables: dict[str, pd.DataFrame]) -> dict[str, float]:
     """Per country over the horizon (undiscounted USD): consumers' spending, import bill,
     export revenue, producers' revenue, and its share of the world's export revenue."""
     w = tables.get("who_pays")
@@ -60,7 +60,7 @@ def versus(reference: dict[str, pd.DataFrame], scen: dict[str, pd.DataFrame], na
     b, s = headline(reference), headline(scen)
     head = [(k, b.get(k, 0.0), s.get(k, 0.0), "", "") for k in HEADLINE]
     comps = [(k, b.get(k, 0.0), s.get(k, 0.0), "", "") for k in dict.fromkeys(list(b) + list(s)) if k not in HEADLINE]
-    wb, ws = who_pays(reference), who_pays(scen)
+    wb, ws = country_money(reference), country_money(scen)
     money = [(k, wb.get(k, 0.0), ws.get(k, 0.0), "", "") for k in dict.fromkeys(list(wb) + list(ws))]
     ub, us = _unserved(reference), _unserved(scen)
     both = pd.concat([ub["unserved_t"].rename("ref"), us["unserved_t"].rename("scen")], axis=1).fillna(0.0)
@@ -79,11 +79,6 @@ def versus(reference: dict[str, pd.DataFrame], scen: dict[str, pd.DataFrame], na
     for c in cols[3:]:
         out[c] = pd.to_numeric(out[c].replace("", float("nan")))
     return out[["reference", "figure", "reference_value", "scenario_value", "change"] + cols[3:]]
-
-
-def versus_base(base: dict[str, pd.DataFrame], scen: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """The scenario against the base case."""
-    return versus(base, scen, "base case")
 
 
 WATCHED_OXIDES = ("NdPr_ox", "Dy_ox", "Tb_ox")

@@ -92,11 +92,7 @@ def commit_run_dir(tmp: Path, final: Path) -> None:
     """Make a complete folder visible under its claimed name (a rename onto the empty
     folder claim_name made, which POSIX does atomically)."""
     (tmp / OWNER).unlink(missing_ok=True)
-    try:
-        os.replace(tmp, final)
-    except OSError:
-        shutil.rmtree(final, ignore_errors=True) if final.exists() and not any(final.iterdir()) else None
-        raise
+    os.replace(tmp, final)
 
 
 def _alive(pid: int) -> bool:
