@@ -120,7 +120,7 @@ def cmd_batch(args) -> int:
         return input_error(exc)
     try:
         result = run_batch(case, source, names, workers=args.workers, scheduler=args.scheduler,
-                           out=args.out, resolve=not args.no_resolve)
+                           out=args.out, resolve=not args.no_resolve, parents=True)
     except (ImportError, OSError) as exc:
         return cluster_error(exc, args.scheduler)
     return exit_code(result)

@@ -185,3 +185,21 @@ def test_what_a_policy_buys_against_the_crisis_it_answers(case, tmp_path):
     assert r.tables["price_changes"].empty
     assert (folder / "policy_value.csv").exists() and "150 USD of resource cost per avoided t" in (
         folder / "run.log").read_text()
+
+
+def test_a_batch_runs_a_requested_scenarios_parent(case, tmp_path):
+    """Only relief asked for: its parent crisis runs too, so relief's deltas are against
+    it (6.25 t avoided for 937.5 USD of resource cost: 150 USD per avoided tonne)."""
+    out = tmp_path / "out"
+    assert main(["-q", "run", str(case), "--scenarios", "relief", "--workers", "1", "--out", str(out)]) == 0
+    folder = next(out.iterdir())
+    t = pd.read_csv(folder / "comparison.csv").set_index("scenario")
+    assert list(t.index) == ["base case", "crisis", "relief"]
+    assert list(t["role"]) == ["baseline", "parent of a requested scenario", "requested"]
+    assert t.at["relief", "vs_parent_avoided_unserved_t"] == pytest.approx(6.25, abs=1e-9)
+    assert t.at["relief", "vs_parent_resource_cost_pv_usd"] == pytest.approx(937.5, rel=1e-12)
+    assert t.at["relief", "vs_parent_resource_cost_per_avoided_t_usd"] == pytest.approx(150.0, rel=1e-12)
+    assert pd.isna(t.at["crisis", "vs_parent_resource_cost_per_avoided_t_usd"])  # it avoids nothing
+    log = (folder / "run.log").read_text()
+    assert "also running crisis: the parent of a requested scenario" in log
+    assert "crisis *" in log

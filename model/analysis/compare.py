@@ -43,6 +43,46 @@ def country_money(tables: dict[str, pd.DataFrame]) -> dict[str, float]:
     return out
 
 
+def ledger(tables: dict[str, pd.DataFrame], exporters: list[str]) -> dict[str, float]:
+    """The coercer's ledger over the horizon for each of `exporters`, per product anyone
+    exports: its tonnes exported and its share of the world's exports of that product."""
+    w = tables.get("who_pays")
+    if w is None or w.empty or not exporters:
+        return {}
+    world = w.groupby("product")["exported_t"].sum()
+    world = world[world > 1e-9]
+    own = w[w["country"].isin(exporters)].groupby(["country", "product"])["exported_t"].sum()
+    out: dict[str, float] = {}
+    for e in exporters:
+        for p, total in world.items():
+            t = float(own.get((e, p), 0.0))
+            out[f"exports of {p} from {e} (t)"] = t
+            out[f"share of world {p} exports from {e}"] = t / float(total)
+    return out
+
+
+def transfers_by_party(tables: dict[str, pd.DataFrame]) -> dict[str, float]:
+    """Each transfer over the horizon (undiscounted USD) by kind, payer and receiver."""
+    t = tables.get("transfers")
+    if t is None or t.empty:
+        return {}
+    by = t.groupby(["component", "payer", "receiver"], sort=False)["usd"].sum()
+    return {f"transfer {k}: {a} to {b} (USD)": float(v) for (k, a, b), v in by.items()}
+
+
+def _exporters(*runs: dict[str, pd.DataFrame]) -> list[str]:
+    got: list[str] = []
+    for t in runs:
+        c = t.get("controls")
+        if c is not None and not c.empty:
+            got += list(c["exporter"])
+    return list(dict.fromkeys(got))
+
+
+def _pairs(a: dict[str, float], b: dict[str, float]) -> list[tuple]:
+    return [(k, a.get(k, 0.0), b.get(k, 0.0), "", "") for k in dict.fromkeys(list(a) + list(b))]
+
+
 def _unserved(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     s = tables["shortfall"]
     return s.set_index(["country", "product", "segment", "period"])[["unserved_t", "demand_t"]]
@@ -56,12 +96,15 @@ def versus(reference: dict[str, pd.DataFrame], scen: dict[str, pd.DataFrame], na
     some (every one, largest change first), each with its share of that period's demand,
     then who pays: each country's consumer spending, import bill, export revenue and
     producer revenue (undiscounted USD over the horizon) and its share of world export
-    revenue (a controlling country's lost revenue and share are its lines here)."""
+    revenue, then the ledger of each country imposing an export control in either run (its
+    exports and share of world exports per product), then transfers by payer and receiver."""
     b, s = headline(reference), headline(scen)
     head = [(k, b.get(k, 0.0), s.get(k, 0.0), "", "") for k in HEADLINE]
     comps = [(k, b.get(k, 0.0), s.get(k, 0.0), "", "") for k in dict.fromkeys(list(b) + list(s)) if k not in HEADLINE]
-    wb, ws = country_money(reference), country_money(scen)
-    money = [(k, wb.get(k, 0.0), ws.get(k, 0.0), "", "") for k in dict.fromkeys(list(wb) + list(ws))]
+    money = _pairs(country_money(reference), country_money(scen))
+    who = _exporters(reference, scen)
+    coercer = _pairs(ledger(reference, who), ledger(scen, who))
+    transfers = _pairs(transfers_by_party(reference), transfers_by_party(scen))
     ub, us = _unserved(reference), _unserved(scen)
     both = pd.concat([ub["unserved_t"].rename("ref"), us["unserved_t"].rename("scen")], axis=1).fillna(0.0)
     demand = us["demand_t"].combine_first(ub["demand_t"])
@@ -73,7 +116,8 @@ def versus(reference: dict[str, pd.DataFrame], scen: dict[str, pd.DataFrame], na
 
     def by_change(rows: list) -> list:
         return sorted(rows, key=lambda r: (-abs(r[2] - r[1]), r[0]))
-    out = pd.DataFrame(head + by_change(comps) + by_change(short) + by_change(money), columns=cols)
+    out = pd.DataFrame(head + by_change(comps) + by_change(short) + by_change(money) + by_change(coercer)
+                       + by_change(transfers), columns=cols)
     out["change"] = out["scenario_value"] - out["reference_value"]
     out.insert(0, "reference", name)
     for c in cols[3:]:
@@ -126,7 +170,7 @@ def price_changes(reference: dict[str, pd.DataFrame], scen: dict[str, pd.DataFra
         keep = [(c, q) in zones or q in WATCHED_OXIDES for c, q in zip(p["country"], p["product"])]
         return p[keep].set_index(["country", "product", "period"])[["price_usd_per_t", "price_unique"]]
     a, b = watched(reference), watched(scen)
-    both = a.join(b, how="outer", lsuffix="_ref", rsuffix="_scen")
+    both = a.add_suffix("_ref").join(b.add_suffix("_scen"), how="outer")
     out = pd.DataFrame({"reference": name,
                         "reference_price_usd_per_t": both["price_usd_per_t_ref"],
                         "scenario_price_usd_per_t": both["price_usd_per_t_scen"],

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from model.analysis.margins import reference_margins
-from model.analysis.who_pays import transfers_table, who_pays_table
+from model.analysis.who_pays import coercer_table, transfers_table, who_pays_table
 from model.lp.build import BuiltModel
 from model.lp.core import CALIBRATION, PENALTY, RESOURCE, TRANSFER
 from model.lp.solve import SolveResult
@@ -200,6 +200,9 @@ def extract_tables(built: BuiltModel, sol: SolveResult) -> dict[str, pd.DataFram
     tables["chain"] = chain_table(built.data)  # recipes as run: tracing reads tables only
     tables["who_pays"] = who_pays_table(tables)
     tables["transfers"] = transfers_table(tables)
+    ledger = coercer_table(tables)
+    if not ledger.empty:
+        tables["coercer"] = ledger
     tables["reference_margins"] = reference_margins(built.data.tables, tables["production"], built.data.period_list,
                                                     tables["flows"])
     tables = {"summary": summary_table(costs, dem, sol, built), **tables}

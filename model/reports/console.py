@@ -194,7 +194,8 @@ MAX_COST_LINES = 8
 
 def versus_lines(table: pd.DataFrame) -> list[str]:
     """The scenario against its reference: the headline four, the cost components that
-    moved most, and every shortfall that changed (none dropped), largest change first."""
+    moved most, every shortfall that changed (none dropped), largest change first, then who
+    pays, the controlling country's ledger and the transfers that moved most."""
     name = table["reference"].iloc[0] if len(table) else "base case"
     out = [f"against {'the base case' if name == 'base case' else repr(name)}:"]
     scale = table[["reference_value", "scenario_value"]].abs().max(axis=1).clip(lower=1.0)
@@ -223,6 +224,14 @@ def versus_lines(table: pd.DataFrame) -> list[str]:
     if len(pays):
         out.append("  who pays (undiscounted USD over the horizon, largest change first):")
         out += ["  " + fmt(r) for r in pays.itertuples()]
+    rest = table[~is_short & moved & ~table.index.isin(head)]
+    for title, pattern in (("the controlling country's exports and market share (over the horizon)",
+                            r"^exports of |^share of world \S+ exports from "),
+                           ("transfers by who pays and who receives (undiscounted USD)", r"^transfer ")):
+        part = rest[rest["figure"].str.contains(pattern, regex=True)].head(MAX_COST_LINES)
+        if len(part):
+            out.append(f"  {title}:")
+            out += ["  " + fmt(r) for r in part.itertuples()]
     if not moved.any():
         out.append("  no change")
     return out
@@ -263,11 +272,16 @@ def batch_lines(result) -> list[str]:
         worst_cols = [c for c in show.columns if c.endswith("_worst_period_share")]
         worst = show[worst_cols].max(axis=1).fillna(0.0) if worst_cols else pd.Series(0.0, index=show.index)
         out.append(f"  {'scenario':<26} {'resource cost PV':>18} {'vs base':>14} {'unserved t':>12} {'vs base':>12}"
-                   f" {'worst period share':>19}")
+                   f" {'vs parent':>12} {'worst period share':>19}")
         for r, w in zip(show.itertuples(), worst):
-            out.append(f"  {r.scenario:<26} {r.resource_cost_pv_usd / 1e9:>15,.3f} bn "
+            name = r.scenario + (" *" if getattr(r, "role", "") == "parent of a requested scenario" else "")
+            vp = getattr(r, "vs_parent_unserved_t", float("nan"))
+            out.append(f"  {name:<26} {r.resource_cost_pv_usd / 1e9:>15,.3f} bn "
                        f"{r.vs_base_resource_cost_pv_usd / 1e6:>+11,.1f} M "
-                       f"{r.unserved_t:>12,.1f} {r.vs_base_unserved_t:>+12,.1f} {w:>19.1%}")
+                       f"{r.unserved_t:>12,.1f} {r.vs_base_unserved_t:>+12,.1f} "
+                       + (f"{vp:>+12,.1f}" if vp == vp else f"{'':>12}") + f" {w:>19.1%}")
+        if "role" in show and (show["role"] == "parent of a requested scenario").any():
+            out.append("  * run as the parent of a requested scenario (its deltas are against its own parent)")
     out += [f"  failed: {o.name}: {o.message}" for o in result.failed]
     if result.not_finished:
         out.append(f"  not finished: {', '.join(result.not_finished)}")

@@ -266,6 +266,8 @@ class SummarySheet:
         self.cost_block()
         self.unserved_block(summ)
         self.transfer_block()
+        self.policy_block()
+        self.who_pays_block()
         self.objective_block(summ)
         self.shortfall_block()
         self.explanation_block()
@@ -332,6 +334,47 @@ class SummarySheet:
         if not rows:
             rows = [["none in this run", 0.0, 0.0]]
         self.block(["transfer", "present value (USD)", "undiscounted (USD)"], rows, [None, "usd", "usd"])
+
+    WHO_PAYS = ["consumer_spending_usd", "import_bill_usd", "export_revenue_usd", "producer_revenue_usd"]
+
+    def who_pays_block(self, limit: int = 15) -> None:
+        """Per country over the horizon (undiscounted USD at the model's prices), largest
+        spending first; then the controlling country's ledger where a control acts."""
+        w = self.tables.get("who_pays")
+        if w is None or w.empty:
+            return
+        by = w.groupby("country")[self.WHO_PAYS].sum()
+        by = by.reindex(by["consumer_spending_usd"].abs().sort_values(ascending=False, kind="mergesort").index)
+        self.heading(f"Who pays, by country over the horizon (undiscounted USD; {min(limit, len(by))} of "
+                     f"{len(by)} countries, largest spending first; by product and period: who_pays sheet)")
+        self.block(["country", "consumers' spending", "import bill", "export revenue", "producers' revenue"],
+                   [[c] + list(r) for c, r in by.head(limit).iterrows()], [None, "usd", "usd", "usd", "usd"])
+        led = self.tables.get("coercer")
+        if led is not None and not led.empty:
+            g = led.groupby(["exporter", "product"], sort=False)[
+                ["exported_t", "world_exported_t", "export_revenue_usd", "world_export_revenue_usd"]].sum()
+            g = g[g["exported_t"] > 1e-9].sort_values("export_revenue_usd", ascending=False).head(limit)
+            self.heading("The controlling country's exports and market share over the horizon (by period: "
+                         "coercer sheet; licence rents: transfers sheet)")
+            self.block(["exporter", "product", "exported (t)", "share of world tonnes", "export revenue (USD)",
+                        "share of world export revenue"],
+                       [[e, p, r["exported_t"], r["exported_t"] / r["world_exported_t"], r["export_revenue_usd"],
+                         r["export_revenue_usd"] / r["world_export_revenue_usd"]
+                         if abs(r["world_export_revenue_usd"]) > 1e-9 else None] for (e, p), r in g.iterrows()],
+                       [None, None, "t", "share", "usd", "share"])
+
+    def policy_block(self) -> None:
+        """What the scenario buys against its first reference, per period and over the horizon."""
+        v = self.tables.get("policy_value")
+        if v is None or v.empty:
+            return
+        name = v["reference"].iloc[0]
+        self.heading(f"What the scenario buys against {name} (present value; avoided = reference minus scenario)")
+        cols = ["period", "avoided_unserved_t", "avoided_penalty_value_pv_usd", "resource_cost_change_pv_usd",
+                "transfers_change_pv_usd", "resource_cost_per_avoided_t_usd"]
+        self.block(["period", "avoided unserved (t)", "avoided penalty value (USD)", "resource cost change (USD)",
+                    "transfers change (USD)", "resource cost per avoided t (USD)"],
+                   v[cols].values.tolist(), [None, "t", "usd", "usd", "usd", "usd"])
 
     def shortfall_block(self) -> None:
         self.heading("Shortfall by period: share of that period's demand, worst first (t in the period)")

@@ -175,10 +175,16 @@ def _fmt(v, col: str) -> str:
     return html.escape(str(v))
 
 
+def _cell(v, col: str) -> str:
+    """Numbers right-aligned, text left (class t)."""
+    number = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+    return f"<td>{_fmt(v, col)}</td>" if number else f"<td class='t'>{_fmt(v, col)}</td>"
+
+
 def table_html(df: pd.DataFrame, limit: int = MAX_TABLE_ROWS) -> str:
     """A plain HTML table (text escaped), the first `limit` rows."""
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
-    body = "".join("<tr>" + "".join(f"<td>{_fmt(v, str(c))}</td>" for c, v in zip(df.columns, row)) + "</tr>"
+    body = "".join("<tr>" + "".join(_cell(v, str(c)) for c, v in zip(df.columns, row)) + "</tr>"
                    for row in df.head(limit).itertuples(index=False))
     more = f"<p class='note'>{len(df) - limit} more rows in the workbook.</p>" if len(df) > limit else ""
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}"
@@ -217,6 +223,32 @@ def who_pays_html(tables: dict[str, pd.DataFrame]) -> str:
             + table_html(by))
 
 
+def ledger_html(tables: dict[str, pd.DataFrame], limit: int = 15) -> str:
+    """The controlling country's exports and market share over the horizon, and the
+    transfers by who pays and who receives."""
+    out = ""
+    led = tables.get("coercer")
+    if led is not None and not led.empty:
+        g = led.groupby(["exporter", "product"], sort=False)[
+            ["exported_t", "world_exported_t", "export_revenue_usd", "world_export_revenue_usd"]].sum()
+        g = g[g["exported_t"] > 1e-9].sort_values("export_revenue_usd", ascending=False).reset_index()
+        g["share_of_world_exports"] = g["exported_t"] / g["world_exported_t"]
+        rev = g["world_export_revenue_usd"]
+        g["share_of_world_export_revenue"] = (g["export_revenue_usd"] / rev).where(rev.abs() > 1e-9)
+        out += ("<h2>The controlling country's ledger</h2><p class='note'>Over the horizon, undiscounted USD at "
+                "the exporter's own price; by period in coercer.csv. A binding licence or quota also earns its "
+                "holders a rent (the transfers below).</p>" + table_html(g.drop(
+                    columns=["world_exported_t", "world_export_revenue_usd"]), limit))
+    tr = tables.get("transfers")
+    if tr is not None and not tr.empty:
+        by = tr.groupby(["component", "payer", "receiver"], sort=False)["usd"].sum().reset_index()
+        by = by.reindex(by["usd"].abs().sort_values(ascending=False, kind="mergesort").index)
+        out += ("<h2>Transfers: who pays whom</h2><p class='note'>Over the horizon, undiscounted USD; by product "
+                "and period in transfers.csv. Transfers move money between parties and use no resources.</p>"
+                + table_html(by.rename(columns={"usd": "usd_over_horizon"}), limit))
+    return out
+
+
 def glossary_html(tables: dict[str, pd.DataFrame]) -> str:
     """How the objective adds up, and the glossary, from the summary table."""
     summ = tables.get("summary")
@@ -253,7 +285,7 @@ def headline_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
 CSS = """body{font-family:system-ui,Arial,sans-serif;margin:24px;color:#222;max-width:1280px}
 h1{font-size:22px}h2{font-size:17px;color:#1F3864;border-bottom:1px solid #ccd;margin-top:32px}
 table{border-collapse:collapse;font-size:13px;margin:8px 0}th,td{border:1px solid #ccd;padding:3px 8px}
-th{background:#DDE6F0;text-align:left}td{text-align:right}td:first-child{text-align:left}
+th{background:#DDE6F0;text-align:left}td{text-align:right}td.t{text-align:left}
 .note{color:#555;font-size:12px;font-style:italic}"""
 
 
@@ -286,7 +318,7 @@ def write_html(path: Path, tables: dict[str, pd.DataFrame], title: str,
         items = "".join(f"<li>{html.escape(str(t))}</li>" for t in ex.drop_duplicates(
             ["country", "product", "segment"])["text"])
         parts.append(f"<h2>Why short</h2><ul>{items}</ul>")
-    parts.append(policy_html(tables) + who_pays_html(tables))
+    parts.append(policy_html(tables) + who_pays_html(tables) + ledger_html(tables))
     first = True
     for name, heading, fig in plots:
         div = fig.to_html(full_html=False, include_plotlyjs=True if first else False, div_id=f"fig-{name}",

@@ -106,6 +106,16 @@ def check_names(source: Case, names: list[str]) -> None:
                                   "unknown scenario" + did_you_mean(n, known)) for n in bad])
 
 
+def with_parents(source: Case, names: list[str]) -> tuple[list[str], list[str]]:
+    """`names` with every ancestor not asked for put before its first descendant, so each
+    row of the comparison has its parent beside it; and the list of those added."""
+    from model.case.scenario import scenario_chain
+    out: list[str] = []
+    for n in names:
+        out += [a for a in scenario_chain(source, n) if a not in out]
+    return out, [a for a in out if a not in names]
+
+
 # --------------------------------------------------------------------------- the job
 
 @dataclass
@@ -121,6 +131,7 @@ class BatchJob:
     label: str = "scenario"         # how problems call a scenario (scenario, sample)
     charts: bool = True             # PNG charts across scenarios in the batch folder
     resolve_from: str | None = None  # scenario the re-solved model is built from (None: the base case)
+    added: tuple[str, ...] = ()      # scenarios run only as a requested one's parent
 
 
 @dataclass
@@ -293,15 +304,18 @@ def comparison_row(tables: dict[str, pd.DataFrame]) -> dict[str, float]:
     return row
 
 
-def comparison_table(outcomes: list[Outcome], source: Case, params: pd.DataFrame | None = None
-                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def comparison_table(outcomes: list[Outcome], source: Case, params: pd.DataFrame | None = None,
+                     added: tuple[str, ...] | list[str] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(one row per scenario with headline deltas, every figure's delta against the
-    baseline). Figures missing in a solved scenario are 0 (no shortfall there)."""
+    baseline). Figures missing in a solved scenario are 0 (no shortfall there). `added`
+    names the scenarios run only as a requested one's parent (their role says so)."""
     scen = source.tables["scenarios"].set_index("scenario")
     recs = []
     for o in outcomes:
         known = o.scenario is not None and o.scenario in scen.index
         recs.append({"scenario": o.name,
+                     "role": ("baseline" if o.scenario is None else
+                              "parent of a requested scenario" if o.scenario in added else "requested"),
                      "parent": (scen.at[o.scenario, "parent"] or BASELINE) if known else "",
                      "description": scen.at[o.scenario, "description"] if known else "",
                      "status": o.status, "message": "" if o.ok else o.message,
@@ -325,13 +339,18 @@ def comparison_table(outcomes: list[Outcome], source: Case, params: pd.DataFrame
         if col in table.columns:
             table[f"vs_base_{col}"] = deltas[col]
     # Against each row's parent too (what the scenario adds to the crisis it builds on);
-    # blank where the parent was not run in this batch.
+    # the command line runs every parent (with_parents), so blank only where it failed.
     solved = table[table["status"] == "optimal"].set_index("scenario")
     parent_of = table["parent"].where(table["parent"] != "", None)
     for col in HEADLINE:
         if col in table.columns:
             ref = parent_of.map(lambda p, c=col: solved[c].get(p, np.nan) if p is not None else np.nan)
             table[f"vs_parent_{col}"] = table[col] - ref.astype(float)
+    if "vs_parent_unserved_t" in table:  # the value of a policy against the crisis it answers
+        avoided = -table["vs_parent_unserved_t"]
+        table["vs_parent_avoided_unserved_t"] = avoided
+        table["vs_parent_resource_cost_per_avoided_t_usd"] = (
+            table["vs_parent_resource_cost_pv_usd"] / avoided).where(avoided > 1e-9)
     return table, deltas
 
 
@@ -565,7 +584,7 @@ def run_batch(case: Case, source: Case, names: list[str], *, workers: int | None
               charts: bool = True, resolve_from: str | None = None,
               extra_files: Callable[[Path, pd.DataFrame], dict] | None = None,
               on_outcome: Callable[[Outcome], None] | None = None, stream=None,
-              closing: Callable[[BatchResult], list[str]] = batch_lines) -> BatchResult:
+              closing: Callable[[BatchResult], list[str]] = batch_lines, parents: bool = False) -> BatchResult:
     """Run the baseline and `names`; write the batch folder; return what happened.
 
     workers: local processes (default all cores; 1 runs in this process);
@@ -577,10 +596,15 @@ def run_batch(case: Case, source: Case, names: list[str], *, workers: int | None
     run.log records them, with everything said before).
     extra_files(folder, comparison) may write more tables (and charts) and returns
     manifest entries; charts=False leaves out the PNG charts.
+    parents=True also runs each scenario's ancestors not in `names` (with_parents), so
+    every row has its parent's deltas.
     """
+    added: list[str] = []
+    if parents:
+        names, added = with_parents(source, list(names))
     with recording() as record, _terminate_as_interrupt():
         return _run_batch(case, source, names, workers, scheduler, out, resolve, reports, kind, params, label,
-                          charts, resolve_from, extra_files, on_outcome, stream, closing, record)
+                          charts, resolve_from, extra_files, on_outcome, stream, closing, record, tuple(added))
 
 
 @contextmanager
@@ -602,13 +626,16 @@ def _terminate_as_interrupt():
 
 
 def _run_batch(case, source, names, workers, scheduler, out, resolve, reports, kind, params, label, charts,
-               resolve_from, extra_files, on_outcome, stream, closing, record) -> BatchResult:
+               resolve_from, extra_files, on_outcome, stream, closing, record, added=()) -> BatchResult:
     t0 = time.perf_counter()
+    if added:
+        LOG.info("also running %s: the parent%s of a requested scenario", ", ".join(added),
+                 "s" if len(added) > 1 else "")
     tmp, final = new_run_dir(Path(out), case.name, kind)
     order: list[str | None] = [None] + list(names)
     workers = workers or default_workers()
     job = BatchJob(uuid.uuid4().hex, case, source, resolve, None if scheduler is not None else str(tmp),
-                   reports, label, charts, resolve_from)
+                   reports, label, charts, resolve_from, added)
     outcomes: dict[str | None, Outcome] = {}
     progress = Progress(len(order), stream)
     interrupted = False
@@ -650,7 +677,7 @@ def _finish(job: BatchJob, order: list, outcomes: dict, tmp: Path, final: Path, 
         if p.is_dir() and p.name not in keep:
             shutil.rmtree(p, ignore_errors=True)
     table, deltas = comparison_table(done + [Outcome(n, NOT_FINISHED, "not finished: the batch was interrupted")
-                                             for n in missing], job.source, params)
+                                             for n in missing], job.source, params, job.added)
     write_csv(table, tmp / "comparison.csv")
     write_xlsx(tmp / "comparison.xlsx", {"comparison": table, "deltas_vs_base": deltas})
     manifest = {
@@ -661,6 +688,7 @@ def _finish(job: BatchJob, order: list, outcomes: dict, tmp: Path, final: Path, 
         "scenario_file": None if job.source is job.case else job.source.path,
         "scenario_file_sha256": None if job.source is job.case else job.source.input_hash,
         "baseline": BASELINE,
+        "added_as_parents": list(job.added),
         "scenarios": [{"scenario": o.name, "status": o.status, "message": o.message,
                        "objective_usd": o.objective if o.ok else None, "folder": o.folder,
                        "solve_mode": o.mode, "rebuild_reason": o.rebuild_reason,

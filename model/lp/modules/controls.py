@@ -92,7 +92,7 @@ class Controls:
         for ctrl in self.controls:
             for t in ctrl.periods:
                 rec = {"control": ctrl.name, "kind": ctrl.kind, "exporter": ctrl.exporter,
-                       "period": t, "origin_classes": ctrl.classes,
+                       "products": ", ".join(ctrl.products), "period": t, "origin_classes": ctrl.classes,
                        "extraterritorial": ctrl.extraterritorial, "element": ctrl.element,
                        "reference_flow_t_per_yr": ctrl.reference_flow_t_per_yr,
                        "allowed_t_per_yr": ctrl.cap_t_per_yr if ctrl.kind != "ban" else 0.0}
