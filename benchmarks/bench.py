@@ -800,6 +800,33 @@ def breakdown(size: str) -> None:
     print(text)
 
 
+def explain_ratio(pairs: int, scenario: str = "apr2025_licensing") -> int:
+    """A scenario run on the shipped base case with its "why short" explanations against the
+    same run with --no-explain, end to end (a fresh process each, reports written), in
+    alternating pairs so machine noise hits both; the target is at most 1.3x."""
+    root = Path(__file__).resolve().parents[1]
+    rows = []
+    with tempfile.TemporaryDirectory() as out:
+        for i in range(pairs):
+            secs = {}
+            for flag in (["--no-explain"], []) if i % 2 == 0 else ([], ["--no-explain"]):
+                t0 = time.perf_counter()
+                subprocess.run([sys.executable, str(root / "run.py"), "-q", "run", str(root / "inputs" / "base.xlsx"),
+                                "--scenario", scenario, "--out", out] + flag, check=True)
+                secs["without" if flag else "with"] = time.perf_counter() - t0
+            rows.append({"pair": i + 1, "with_explain_s": secs["with"], "no_explain_s": secs["without"],
+                         "ratio": secs["with"] / secs["without"]})
+            print(f"pair {i + 1}: with {secs['with']:.1f} s, without {secs['without']:.1f} s, "
+                  f"ratio {rows[-1]['ratio']:.2f}x", flush=True)
+    table = pd.DataFrame(rows)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    table.to_csv(RESULTS / f"explain_{time.strftime('%Y%m%d-%H%M%S')}.csv", index=False)
+    med = statistics.median(table["ratio"])
+    print(f"explain ratio ({scenario}): median {med:.2f}x over {pairs} pairs "
+          f"(medians {table['with_explain_s'].median():.1f} s / {table['no_explain_s'].median():.1f} s); target 1.30x")
+    return 0 if med <= 1.3 else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="small,medium,large",
@@ -812,6 +839,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--breakdown", metavar="SIZE", help="time the steps inside each phase at SIZE")
     ap.add_argument("--no-gc", action="store_true",
                     help="with --breakdown/--profile: run with Python's cyclic GC disabled (what-if)")
+    ap.add_argument("--explain", type=int, metavar="PAIRS",
+                    help="time a base-case scenario run with explanations against --no-explain, PAIRS times")
     ap.add_argument("--worker", choices=("ours", "direct"), help=argparse.SUPPRESS)
     ap.add_argument("--size", help=argparse.SUPPRESS)
     ap.add_argument("--read", action="store_true", help=argparse.SUPPRESS)
@@ -822,6 +851,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.no_gc and (a.breakdown or a.profile):
         import gc
         gc.disable()
+    if a.explain:
+        return explain_ratio(a.explain)
     if a.breakdown:
         breakdown(a.breakdown)
         return 0

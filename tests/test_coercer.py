@@ -86,3 +86,29 @@ def test_a_comparison_gives_the_coercers_loss_and_its_rent(case, tmp_path):
     assert (vs.at[rent, "reference_value"], vs.at[rent, "change"]) == (0.0, pytest.approx(1000.0, **APPROX))
     assert vs.at["consumer spending in USA (USD)", "change"] == pytest.approx(100 * 31 - 100 * 11, **APPROX)
     assert (folder / "coercer.csv").exists()
+
+
+def test_a_licence_share_change_re_solves_on_the_kept_model(tmp_path):
+    """The licence in the base case at 50 %, a scenario at 60 %: China sells 60 t and
+    Australia 40 t, 60 x 11 + 40 x 31 = 1,900 USD, re-solved on the kept model (the
+    licence's export_quota row gets its new right-hand side), as a rebuild gives."""
+    from model.runs.batch import BatchJob, load_inputs, scenario_case
+    from model.runs.resolve import Resolver
+    s = sheets()
+    s["export_controls"] = [{"control": "lic", "exporter": "CHN", "product": "conc", "destinations": "USA",
+                             "kind": "licence", "licence_approval_share": 0.5, "reference_flow_t_per_yr": 100}]
+    s["scenarios"] = [{"scenario": "wider"}]
+    s["scenario_changes"] = [{"scenario": "wider", "sheet": "export_controls", "filter": "control=lic",
+                              "column": "licence_approval_share", "op": "set", "value": "0.6"}]
+    path = write_case(tmp_path / "lic.xlsx", s, {"base_year": 2025, "discount_rate": 0.0})
+    case, source = load_inputs(str(path))
+    res = Resolver(case)
+    scen = scenario_case(BatchJob("t", case, source), "wider")
+    why, data = res.check(scen)
+    assert why is None
+    sol, tables, _ = res.resolve(scen, data)
+    assert sol.objective == pytest.approx(60 * 11 + 40 * 31, **APPROX)
+    ctl = tables["controls"].iloc[0]
+    assert ctl["allowed_t_per_yr"] == pytest.approx(60.0) and ctl["used_t_per_yr"] == pytest.approx(60.0, **APPROX)
+    assert ctl["shadow_value_usd_per_t"] == pytest.approx(20.0, **APPROX)
+    assert run_case(str(path), "wider").solve.objective == pytest.approx(sol.objective, **APPROX)

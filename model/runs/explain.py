@@ -280,8 +280,28 @@ def stockpile_candidates(tables: dict, case: Case) -> list[Candidate]:
     return out
 
 
+def _up_to_last_shortfall(tables: dict) -> dict:
+    """The tables with limit rows kept only in periods up to the last one with a shortfall:
+    a limit that binds only later cannot relieve it (one that binds earlier can, through
+    a stock built up before the crisis), so its value must not rank it."""
+    short, per = tables.get("shortfall"), tables.get("periods")
+    if short is None or short.empty or per is None:
+        return tables
+    start = per.set_index("period")["start_year"]
+    last = float(start.reindex(short["period"].unique()).max())
+    keep = set(start.index[start <= last])
+    out = dict(tables)
+    for name in ("capacity_values", "controls", "supply_caps", "stockpiles"):
+        t = out.get(name)
+        if t is not None and not t.empty and "period" in t:
+            out[name] = t[t["period"].isin(keep)]
+    return out
+
+
 def candidates(tables: dict, case: Case) -> list[Candidate]:
-    """Every binding limit with a positive first-order value, most valuable first."""
+    """Every limit binding up to the last period with a shortfall with a positive
+    first-order value there, most valuable first."""
+    tables = _up_to_last_shortfall(tables)
     found = (capacity_candidates(tables, case) + expansion_candidates(tables, case)
              + control_candidates(tables, case) + supply_cap_candidates(tables, case)
              + stockpile_candidates(tables, case))
@@ -308,12 +328,12 @@ class _Trials:
     explanation reads are extracted. (tables, objective) or None when the relaxed case
     has no optimal plan."""
 
-    def __init__(self, case: Case, scenario: str | None):
-        self.case, self.scenario, self.resolver = case, scenario, None
+    def __init__(self, case: Case, scenario: str | None, kept: tuple | None = None):
+        self.case, self.scenario, self.resolver, self.kept = case, scenario, None, kept
 
     def solve(self, trial: Case) -> tuple[dict, float] | None:
-        if self.resolver is None:
-            self.resolver = Resolver(self.case)
+        if self.resolver is None:  # the run's own solved model when it kept it
+            self.resolver = Resolver(self.case, self.kept)
         why, data = self.resolver.check(trial)
         if why is None:
             sol, tables, _ = self.resolver.resolve(trial, data, reader=shortfall_tables)
@@ -340,7 +360,7 @@ def explain_shortfalls(result, top: int = TOP) -> pd.DataFrame:
     if base.empty:
         return pd.DataFrame(columns=EXPLAIN_COLS)
     tried = []
-    trials = _Trials(case, result.scenario)
+    trials = _Trials(case, result.scenario, getattr(result, "kept", None))
     for cand in candidates(tables, case)[:top]:
         trial = case.copy()
         change = cand.relax(trial)

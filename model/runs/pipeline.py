@@ -32,6 +32,12 @@ class RunResult:
     tables: dict[str, pd.DataFrame]
     seconds: dict[str, float] = field(default_factory=dict)
     log: str = ""  # what the run said (run.log), when it was recorded away from the client
+    # (built, highs, columns, rows, stats) when the run was asked to keep its model (a
+    # single run's explanations re-solve it); never sent between processes
+    kept: tuple | None = field(default=None, repr=False, compare=False)
+
+    def __getstate__(self) -> dict:
+        return dict(self.__dict__, kept=None)
 
     @property
     def optimal(self) -> bool:
@@ -85,13 +91,15 @@ def build_and_load(data, settings: dict):
     return built, h, cols, rows, stats
 
 
-def solve_case(case: Case, scenario: str | None = None) -> RunResult:
-    """Build, solve and extract; tables are empty unless the solve is optimal."""
+def solve_case(case: Case, scenario: str | None = None, keep: bool = False) -> RunResult:
+    """Build, solve and extract; tables are empty unless the solve is optimal. keep: the
+    result holds the solved model (RunResult.kept) for re-solves."""
     t0 = time.perf_counter()
     data = build_model_data(case)
     t1 = time.perf_counter()
     try:
         built, h, cols, rows, stats = build_and_load(data, case.settings)
+        handoff = dict(stats)  # run_highs takes some entries out
         sol = run_highs(h, cols, rows, stats, case.settings)
         t3 = time.perf_counter()
         tables = extract_tables(built, sol) if sol.optimal else {}
@@ -101,15 +109,16 @@ def solve_case(case: Case, scenario: str | None = None) -> RunResult:
     secs = {"model_data_s": t1 - t0, "extract_s": t4 - t3}
     secs.update({k: v for k, v in sol.stats.items() if k.endswith("_s")})
     log_solve(case, scenario, sol, secs)
-    return RunResult(case, scenario, sol, tables, secs)
+    kept = (built, h, cols, rows, handoff) if keep and sol.optimal else None
+    return RunResult(case, scenario, sol, tables, secs, kept=kept)
 
 
-def run_case(path: str, scenario: str | None = None) -> RunResult:
+def run_case(path: str, scenario: str | None = None, keep: bool = False) -> RunResult:
     t0 = time.perf_counter()
     case = load_case(path, scenario)
     t1 = time.perf_counter()
     LOG.debug("read and validated %s in %.2f s", path, t1 - t0)
-    res = solve_case(case, scenario)
+    res = solve_case(case, scenario, keep)
     res.seconds["read_validate_s"] = t1 - t0
     return res
 

@@ -80,6 +80,11 @@ RESOLVABLE: frozenset[tuple[str, str]] = frozenset({
     ("stockpiles", "release_max_t_per_yr"),
     ("stockpiles", "holding_cost_usd_per_t_yr"),
     ("stockpiles", "budget_usd"),
+    # the allowed amount of a quota or licence: the right-hand side of its export_quota rows
+    ("export_controls", "quota_t_per_yr"),
+    ("export_controls", "quota_share"),
+    ("export_controls", "licence_approval_share"),
+    ("export_controls", "reference_flow_t_per_yr"),
 })
 IGNORED = {"source"}
 SCENARIO_SHEETS = {"scenarios", "scenario_changes"}
@@ -153,6 +158,19 @@ def changed_columns(base: Case, scen: Case) -> tuple[set[tuple[str, str]], str |
     return out, None
 
 
+def _holds(kept: tuple) -> bool:
+    """Whether a run's kept HiGHS model still has the run's shape (its one-tonne probes
+    add and delete what they need, so it should)."""
+    _, h, cols, rows, _ = kept
+    lp = h.getLp()
+    return lp.num_col_ == len(cols) and lp.num_row_ == len(rows)
+
+
+def _cap_keys(data: ModelData) -> list[tuple[str, str]]:
+    """(control, period) of every export_quota row the data would declare."""
+    return [(c.name, t) for c in data.origin.controls if c.kind in ("quota", "licence") for t in c.periods]
+
+
 def _keys_equal(a: pd.DataFrame, b: pd.DataFrame, cols: list[str]) -> bool:
     if len(a) != len(b):
         return False
@@ -170,19 +188,29 @@ class _Positions:
     quota_rows: np.ndarray
     stock_cols: dict[str, np.ndarray]
     budget_rows: np.ndarray
+    control_rows: np.ndarray
 
 
 class Resolver:
     """The base case's model, built once, re-solved for data-only scenarios."""
 
-    def __init__(self, base: Case):
+    def __init__(self, base: Case, kept: tuple | None = None):
+        """kept: (built, highs, columns, rows, stats) of a run of `base` itself, adopted
+        instead of building again when the base case has no simple ban (whose lanes the
+        resolver's model keeps and a plain build removes)."""
         t0 = time.perf_counter()
         self.base = base
         self.union = strip_simple_bans(base)  # the model's structure: lanes before simple bans
-        self.data = build_model_data(self.union)
-        with PauseGC():  # the model's many small objects live as long as the resolver
-            self.built: BuiltModel = build_model(self.data)
-            self.h, self.cols, self.rows, self.stats = to_highs(self.built.model, base.settings)
+        if kept is not None and self.union is base and _holds(kept):
+            self.built, self.h, self.cols, self.rows, self.stats = kept
+            self.data = self.built.data
+            self.adopted = True
+        else:
+            self.data = build_model_data(self.union)
+            with PauseGC():  # the model's many small objects live as long as the resolver
+                self.built: BuiltModel = build_model(self.data)
+                self.h, self.cols, self.rows, self.stats = to_highs(self.built.model, base.settings)
+            self.adopted = False
         self.col_of = {id(v): i for i, v in enumerate(self.cols)}
         self.row_of = {id(c): i for i, c in enumerate(self.rows)}
         lp = self.h.getLp()
@@ -227,6 +255,7 @@ class Resolver:
             quota_rows=self._rows(caps.quota_cons) if caps is not None else np.zeros(0, np.int64),
             stock_cols={k: self._cols(getattr(sp, k)) for k in ("buy", "release", "level")} if has_stock else {},
             budget_rows=self._rows(budget),
+            control_rows=self._rows(mod["controls"].cons) if "controls" in mod else np.zeros(0, np.int64),
         )
 
     # ------------------------------------------------------------------ eligibility
@@ -245,6 +274,8 @@ class Resolver:
             need.add("supply_caps")
         if "stockpiles" in sheets:
             need.add("stockpiles")
+        if "export_controls" in sheets:
+            need.add("controls")
         missing = need - set(self.mod)
         if missing:
             return "the model has no module " + ", ".join(sorted(missing))
@@ -256,6 +287,9 @@ class Resolver:
             return "demand blocks appeared or went (a quantity became 0 or positive)"
         if ("transport", "max_flow_t_per_yr") in changed and self._shared_cap(self.mod["trade"].lanes).any():
             return "lane capacity changed and origin classes share it in lane_capacity rows"
+        if "export_controls" in sheets and "controls" in self.mod and \
+                _cap_keys(data) != list(self.mod["controls"].cap_keys):
+            return "the quota and licence rows of the export controls changed"
         return self._ban_guard(data)
 
     def _shared_cap(self, lanes: pd.DataFrame) -> np.ndarray:
@@ -372,6 +406,11 @@ class Resolver:
         if ctl is not None:  # the scenario's controls (bans included) and the flows they forbid
             ctl.controls = data.origin.controls
             ctl.banned = banned_flows(data)
+            if len(pos.control_rows):  # quotas and licences: their allowed amounts
+                caps = {(c.name, t): c.cap_t_per_yr for c in data.origin.controls
+                        if c.kind in ("quota", "licence") for t in c.periods}
+                ctl.caps = caps
+                row_hi[pos.control_rows] = [caps[k] for k in ctl.cap_keys]
         term = self._term(trade.vars)
         if term is not None:
             term.coefs = lanes["cost_usd_per_t"].to_numpy(float)

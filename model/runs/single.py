@@ -48,7 +48,7 @@ def run_and_report(path: str, scenario: str | None = None, out: str | Path = "ou
     """(the run, its folder or None when it is not optimal). Raises InputError, listing
     every problem, before anything is solved or written."""
     with recording() as record:
-        result = run_case(path, scenario)
+        result = run_case(path, scenario, keep=explain)
         comparisons: dict[str, pd.DataFrame] = {}
         if result.optimal and compare:
             for ref in references(result.case, scenario, against):
@@ -65,6 +65,7 @@ def run_and_report(path: str, scenario: str | None = None, out: str | Path = "ou
                     LOG.warning(f"no comparison with {ref or BASE}: its solve was not optimal ({other.solve.message})")
         if result.optimal and explain and not result.tables["shortfall"].empty:
             result.tables["explanations"] = explain_shortfalls(result)
+        result.kept = None  # the explanations were the last to re-solve it
         if not result.optimal:
             show_summary(result, None)
             LOG.error("no report was written: a plan that is not optimal is not an answer.")
