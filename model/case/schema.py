@@ -149,6 +149,14 @@ SETTINGS: tuple[Column, ...] = (
            default=1.0, min=0.0, min_exclusive=True),
     Column("price_tolerance_usd_per_t", "float", "Two prices closer than this are equal "
            "when prices are tagged.", unit="USD/t", default=1e-3, min=0.0),
+    Column("risk_cvar_weight", "float", "Scenario trees: weight lambda of the conditional "
+           "value at risk in the objective, (1 - lambda) x expected cost + lambda x CVaR; 0 is "
+           "risk-neutral.", default=0.0, min=0.0, max=1.0),
+    Column("risk_cvar_alpha", "float", "Scenario trees: CVaR level alpha, the mean of the worst "
+           "(1 - alpha) of outcomes by probability (below 1).", default=0.9, min=0.0, max=0.999999),
+    Column("risk_measure", "str", "Scenario trees: what the CVaR measures: total_cost (the "
+           "objective of each branch) or penalty (its unserved-demand penalty value).",
+           default="total_cost", codes=("total_cost", "penalty")),
 )
 
 SHEETS: tuple[Sheet, ...] = (
@@ -450,6 +458,23 @@ SHEETS: tuple[Sheet, ...] = (
         Column("value", "str", "New value, factor or increment; for append, the new "
                "row as col=value; col=value.", default=""),
     ]),
+    _sheet("branches", "Scenario trees: what may happen, with what probability, and when it "
+           "becomes known. A plan run on a tree (run --tree NAME) takes every decision before a "
+           "branch is revealed once for all the branches below it, and minimises expected cost.", [
+        Column("tree", "str", "Tree name (a workbook may hold several).", required=True),
+        Column("branch", "str", "Branch name, unique within its tree.", required=True),
+        Column("parent", "str", "Branch it follows (blank: a first branch, after the "
+               "here-and-now periods).", default=""),
+        Column("probability", "float", "Probability given its parent (siblings sum to 1).",
+               required=True, min=0.0, max=1.0, min_exclusive=True),
+        Column("reveal_period", "str", "First period in which the branch is known; decisions of "
+               "earlier periods are shared with its siblings. Siblings share it; it comes after "
+               "the parent's.", required=True, ref=PERIOD),
+        Column("scenario", "str", "Scenario whose data hold in the branch (its changes may "
+               "touch only periods from reveal_period on); blank: the base case.", default="",
+               ref=SCENARIO),
+        Column("description", "str", "What the branch represents.", default=""),
+    ], key=("tree", "branch")),
 )
 
 SHEETS_BY_NAME: dict[str, Sheet] = {s.name: s for s in SHEETS}

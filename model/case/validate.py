@@ -11,6 +11,7 @@ from model.case import schema as S
 from model.case.codes import expand, periods_in
 from model.case.derived import NO_ELEMENT, active_pairs, build_schedule, content_coefficients
 from model.case.schema import SHEETS, InputError, Problem
+from model.case.tree import check_branches
 from model.case.workbook import ROW, Case, did_you_mean
 
 
@@ -584,6 +585,7 @@ def check_case(case: Case) -> list[Problem]:
     _check_supply_caps(file, t, out, case.read_problems)
     _check_stockpiles(file, t, out)
     _check_price_floors(file, t, out)
+    check_branches(file, t, out)
     return out
 
 

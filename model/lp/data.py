@@ -137,8 +137,11 @@ def prune_lanes(lanes: pd.DataFrame, sources: set[tuple[str, str]], sinks: set[t
     return lanes[np.array(keep, dtype=bool)].reset_index(drop=True)
 
 
-def build_model_data(case: Case) -> ModelData:
-    """Turn a validated case into model data."""
+def build_model_data(case: Case, classes: tuple[dict, set] | None = None) -> ModelData:
+    """Turn a validated case into model data. classes: (product -> controlling country,
+    extraterritorial products) that must carry origin classes whatever this case's own
+    controls say: every branch of a scenario tree shares one class structure, so their
+    models line up period by period (model.lp.stochastic)."""
     t = case.tables
     s = case.settings
     file = case.path.split("/")[-1]
@@ -165,6 +168,8 @@ def build_model_data(case: Case) -> ModelData:
     plist = list(products.index)
     origin = derive_origin(t["export_controls"], list(countries.index), blocs, plist, groups,
                            list(periods.index), recipes, file, t["supply_caps"], t["tariffs"])
+    if classes is not None:
+        merge_classes(origin, classes, file)
     activities = split_modes(activities, recipes, origin)
 
     demand = t["demand"].drop(columns=["source"]).copy()
@@ -181,6 +186,21 @@ def build_model_data(case: Case) -> ModelData:
         products=products, groups=groups, recipes=recipes, activities=activities,
         facilities=facilities, lanes=lanes, demand=demand,
         content=content_coefficients(products, recipes), origin=origin, tables=t)
+
+
+def merge_classes(origin: Origin, classes: tuple[dict, set], file: str) -> None:
+    """Add origin classes another case needs (InputError when two countries' origins
+    would meet on one product)."""
+    controller, modal = classes
+    bad = [p for p, x in controller.items() if origin.controller.get(p, x) != x]
+    if bad:
+        raise InputError([Problem(file, "export_controls", None, "exporter", origin.controller[p],
+                                  f"the same controlling country as the tree's other branches on {p} ({controller[p]})",
+                                  "two countries' origins on one product would need more than two origin classes")
+                          for p in bad])
+    for p, x in controller.items():
+        origin.controller.setdefault(p, x)
+    origin.modal |= set(modal)
 
 
 def lane_ends(activities: pd.DataFrame, expansion: pd.DataFrame, stockpiles: pd.DataFrame,

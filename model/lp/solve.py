@@ -110,6 +110,32 @@ def new_highs(settings: dict) -> highspy.Highs:
     return h
 
 
+def status_words(h: highspy.Highs) -> tuple[str, str]:
+    """(optimal | infeasible | unbounded | time limit | error ..., plain words) of a solve."""
+    name = status_name(h)
+    return _STATUS.get(name, ("error", f"solver stopped: {h.modelStatusToString(h.getModelStatus())}"))
+
+
+def load_arrays(c: np.ndarray, offset: float, A, col_lower: np.ndarray, col_upper: np.ndarray,
+                row_lower: np.ndarray, row_upper: np.ndarray, settings: dict) -> tuple[highspy.Highs, str | None]:
+    """min c x + offset s.t. row bounds on A x (a scipy CSC array) and column bounds, in a
+    new Highs object with the case's solver settings: (highs, None) or what it refused."""
+    hl = highspy.HighsLp()
+    hl.num_row_, hl.num_col_ = A.shape
+    hl.col_cost_ = np.asarray(c, float)
+    hl.col_lower_ = np.asarray(col_lower, float)
+    hl.col_upper_ = np.asarray(col_upper, float)
+    hl.row_lower_ = np.asarray(row_lower, float)
+    hl.row_upper_ = np.asarray(row_upper, float)
+    hl.offset_ = float(offset)
+    hl.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    hl.a_matrix_.start_ = A.indptr.astype(np.int32)
+    hl.a_matrix_.index_ = A.indices.astype(np.int32)
+    hl.a_matrix_.value_ = A.data.astype(float)
+    h = new_highs(settings)
+    return h, pass_model(h, hl)
+
+
 def to_highs(model, settings: dict) -> tuple[highspy.Highs, list, list, dict]:
     """Compile the model to matrices (model.lp.handoff) and load it into a new Highs object."""
     t0 = time.perf_counter()
@@ -117,21 +143,8 @@ def to_highs(model, settings: dict) -> tuple[highspy.Highs, list, list, dict]:
     t1 = time.perf_counter()
     warn_bad_scaling(lp.A, lp.rows)
     n_row, n_col = lp.A.shape
-    hl = highspy.HighsLp()
-    hl.num_col_ = n_col
-    hl.num_row_ = n_row
-    hl.col_cost_ = lp.c
-    hl.col_lower_ = lp.col_lower
-    hl.col_upper_ = lp.col_upper
-    hl.row_lower_ = lp.row_lower
-    hl.row_upper_ = lp.row_upper
-    hl.offset_ = lp.offset
-    hl.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    hl.a_matrix_.start_ = lp.A.indptr.astype(np.int32)
-    hl.a_matrix_.index_ = lp.A.indices.astype(np.int32)
-    hl.a_matrix_.value_ = lp.A.data.astype(float)
-    h = new_highs(settings)
-    refused = pass_model(h, hl)
+    h, refused = load_arrays(lp.c, lp.offset, lp.A, lp.col_lower, lp.col_upper, lp.row_lower, lp.row_upper,
+                             settings)
     t2 = time.perf_counter()
     return h, lp.columns, lp.rows, {"refused": refused, "compile_s": t1 - t0, "pass_s": t2 - t1, "rows": n_row,
                                     "columns": n_col, "nonzeros": int(lp.A.nnz), "handoff_route": lp.route,

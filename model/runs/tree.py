@@ -1,0 +1,343 @@
+"""A plan under uncertainty: `run.py run WORKBOOK --tree NAME`.
+
+Steps: the tree (model.case.tree) -> one case per node (its scenario applied and
+validated) -> one model per node, all with the same origin classes -> the extensive form
+(model.lp.stochastic) solved by HiGHS -> each leaf's model re-solved with the decisions of
+its earlier nodes fixed at the plan's values (the leaf's own recourse: its tables are the
+ordinary result tables, so shortfall, prices and stocks read as in any run) -> the figures
+of a plan under uncertainty:
+
+    RP    expected cost of the recourse plan (the extensive form's objective)
+    WS    expected cost of the wait-and-see plans (each leaf solved with foresight)
+    EVPI  = RP - WS: what knowing the future in advance would be worth
+    EEV   expected cost of the no-crisis plan's here-and-now decisions (the base case
+          solved alone) followed by the best recourse in each branch
+    VSS   = EEV - RP: what planning for the tree is worth over planning for calm
+    value of the reserve = RP of the same tree with no stockpile allowed - RP
+
+With a CVaR weight the objective mixes expected cost and CVaR (model.lp.stochastic) and
+RP is that objective; the expected cost of the plan is reported beside it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+from pyomo.common.gc_manager import PauseGC
+
+from model.analysis.results import extract_tables
+from model.case.scenario import apply_scenario
+from model.case.schema import InputError
+from model.case.tree import ROOT, Tree, read_tree
+from model.case.validate import validate_case
+from model.case.workbook import Case
+from model.lp.build import build_model
+from model.lp.data import build_model_data
+from model.lp.handoff import compile_lp
+from model.lp.highs import run_logged
+from model.lp.solve import SolveResult, load_arrays, run_highs, status_words
+from model.lp.stochastic import ExtensiveLP, NodeModel, extensive_form, node_model
+from model.runs.pipeline import load_case
+from model.runs.resolve import comparison_tables
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass
+class Leaf:
+    """One leaf's outcome under a plan: its tables (ordinary result tables) and objective."""
+
+    name: str
+    probability: float
+    path: list[str]
+    solve: SolveResult
+    tables: dict[str, pd.DataFrame]
+
+
+@dataclass
+class TreeResult:
+    case: Case
+    tree: Tree
+    status: str
+    message: str
+    objective: float = float("nan")
+    leaves: dict[str, Leaf] = field(default_factory=dict)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def optimal(self) -> bool:
+        return self.status == "optimal"
+
+
+# --------------------------------------------------------------------------- models
+
+def node_cases(case: Case, tree: Tree) -> dict[str, Case]:
+    """Each node's case: its scenario applied to the base case and validated (problems
+    name the branch)."""
+    out: dict[str, Case] = {}
+    problems = []
+    for name, node in tree.nodes.items():
+        if node.scenario is None:
+            out[name] = case
+            continue
+        try:
+            out[name] = validate_case(apply_scenario(case, node.scenario))
+        except InputError as exc:
+            for p in exc.problems:
+                p.message += f" (in branch {name} of tree {tree.name}, scenario '{node.scenario}')"
+            problems += exc.problems
+    if problems:
+        raise InputError(problems)
+    return out
+
+
+def build_nodes(cases: dict[str, Case], tree: Tree) -> dict[str, NodeModel]:
+    """One model per node, all carrying the origin classes any node needs."""
+    datas = {n: build_model_data(c) for n, c in cases.items()}
+    controller: dict[str, str] = {}
+    modal: set[str] = set()
+    for d in datas.values():
+        for p, x in d.origin.controller.items():
+            controller.setdefault(p, x)
+        modal |= d.origin.modal
+    models = {}
+    for n, c in cases.items():
+        d = datas[n]
+        if d.origin.controller != controller or d.origin.modal != modal:
+            d = build_model_data(c, (controller, modal))
+        with PauseGC():
+            built = build_model(d)
+            lp = compile_lp(built.model)
+        models[n] = node_model(n, built, lp, tree.periods)
+    return models
+
+
+# --------------------------------------------------------------------------- solves
+
+def solve_arrays(ef: ExtensiveLP, settings: dict) -> tuple[str, str, np.ndarray, float]:
+    """(status, words, x, objective) of the extensive form."""
+    h, refused = load_arrays(ef.c, ef.offset, ef.A, ef.col_lower, ef.col_upper, ef.row_lower, ef.row_upper,
+                             settings)
+    if refused is not None:
+        return "error", refused, np.zeros(0), float("nan")
+    run_logged(h)
+    status, words = status_words(h)
+    if status != "optimal":
+        return status, words, np.zeros(0), float("nan")
+    return status, words, np.asarray(h.getSolution().col_value, float), float(h.getInfo().objective_function_value)
+
+
+def solve_leaf(m: NodeModel, settings: dict, fixed: dict[int, float] | None = None, tables: str = "full"
+               ) -> tuple[SolveResult, dict[str, pd.DataFrame]]:
+    """The leaf's own model with `fixed` columns (position -> value) held, solved and read
+    (tables: full, lean (what a comparison reads) or none)."""
+    lo, hi = m.lp.col_lower.copy(), m.lp.col_upper.copy()
+    if fixed:
+        j = np.fromiter(fixed.keys(), np.int64, len(fixed))
+        v = np.fromiter(fixed.values(), float, len(fixed))
+        v = np.clip(v, lo[j], hi[j])  # a solver's value within its tolerance of a bound
+        lo[j], hi[j] = v, v
+    h, refused = load_arrays(m.lp.c, m.lp.offset, m.lp.A, lo, hi, m.lp.row_lower, m.lp.row_upper, settings)
+    stats = {"refused": refused, "col_pos": m.lp.col_pos, "rows": m.lp.A.shape[0], "columns": m.lp.A.shape[1]}
+    sol = run_highs(h, m.lp.columns, m.lp.rows, stats, settings if tables == "full" else
+                    dict(settings, canonical_plan=tables != "none"))
+    if not sol.optimal or tables == "none":
+        return sol, {}
+    return sol, (extract_tables(m.built, sol) if tables == "full" else comparison_tables(m.built, sol))
+
+
+def fixed_values(tree: Tree, leaf: NodeModel, ef: ExtensiveLP, x: np.ndarray, upto: set[str] | None = None
+                 ) -> dict[int, float]:
+    """The leaf's columns owned by earlier nodes (or only by the nodes in `upto`), at the
+    plan's values; a column its owner lacks is 0 (it exists only in the branch's data)."""
+    out: dict[int, float] = {}
+    for j, (key, p) in enumerate(zip(leaf.col_keys, leaf.col_period)):
+        if p >= len(tree.periods):
+            continue
+        own = tree.owner(leaf.name, tree.periods[int(p)])
+        if own == leaf.name or (upto is not None and own not in upto):
+            continue
+        g = ef.index.get((own, key))
+        out[j] = float(x[g]) if g is not None else 0.0
+    return out
+
+
+def root_plan(tree: Tree, models: dict[str, NodeModel], settings: dict) -> dict[tuple, float] | None:
+    """The base case's own plan (the root's model solved alone): value by column key."""
+    m = models[ROOT]
+    sol, _ = solve_leaf(m, settings, tables="none")
+    if not sol.optimal:
+        return None
+    return dict(zip(m.col_keys, sol.x))
+
+
+# --------------------------------------------------------------------------- the run
+
+def run_tree(path: str, name: str, value_of_reserve: bool = True) -> TreeResult:
+    """Solve the tree's extensive form and read the plan, each branch and the value of
+    information, of the stochastic solution and of the reserve."""
+    t0 = time.perf_counter()
+    case = load_case(path)
+    tree = read_tree(case, name)
+    cases = node_cases(case, tree)
+    file = case.path.split("/")[-1]
+    models = build_nodes(cases, tree)
+    s = case.settings
+    weight = float(s.get("risk_cvar_weight") or 0.0)
+    alpha = float(s.get("risk_cvar_alpha") if s.get("risk_cvar_alpha") is not None else 0.9)
+    penalty = s.get("risk_measure") == "penalty"
+    ef = extensive_form(tree, models, weight, alpha, penalty, file)
+    t1 = time.perf_counter()
+    status, words, x, obj = solve_arrays(ef, s)
+    t2 = time.perf_counter()
+    res = TreeResult(case, tree, status, words, obj,
+                     seconds={"build_s": t1 - t0, "solve_s": t2 - t1})
+    LOG.debug("tree %s: %d nodes, %d leaves; extensive form %s rows, %s columns; %s", name, len(tree.nodes),
+              len(tree.leaves()), f"{ef.A.shape[0]:,}", f"{ef.A.shape[1]:,}", words)
+    if not res.optimal:
+        return res
+    for leaf in tree.leaves():
+        sol, tables = solve_leaf(models[leaf], s, fixed_values(tree, models[leaf], ef, x))
+        if not sol.optimal:
+            res.status, res.message = "error", (f"branch {leaf}: re-solving it with the plan's earlier decisions fixed "
+                                                f"was not optimal ({sol.message})")
+            return res
+        res.leaves[leaf] = Leaf(leaf, tree.probability(leaf), tree.path(leaf)[1:], sol, tables)
+    t3 = time.perf_counter()
+    res.tables = tree_tables(res, models, ef, x, value_of_reserve, cases)
+    res.seconds.update({"branches_s": t3 - t2, "figures_s": time.perf_counter() - t3})
+    return res
+
+
+def _expected(res: TreeResult, objectives: dict[str, float]) -> float:
+    return float(sum(res.tree.probability(leaf) * v for leaf, v in objectives.items()))
+
+
+def _leaf_figures(tables: dict[str, pd.DataFrame]) -> dict[str, float]:
+    costs = tables["costs"]
+    by = costs.groupby("category")["pv_usd"].sum()
+    short = tables["shortfall"]
+    return {"resource_cost_pv_usd": float(by.get("resource", 0.0)), "transfers_pv_usd": float(by.get("transfer", 0.0)),
+            "penalty_value_pv_usd": float(by.get("penalty", 0.0)),
+            "unserved_t": float(short["unserved_t"].sum()) if not short.empty else 0.0,
+            "worst_period_share": float(short["unserved_share"].max()) if not short.empty else 0.0}
+
+
+def tree_tables(res: TreeResult, models: dict[str, NodeModel], ef: ExtensiveLP, x: np.ndarray,
+                value_of_reserve: bool, cases: dict[str, Case]) -> dict[str, pd.DataFrame]:
+    tree, s = res.tree, res.case.settings
+    leaves = tree.leaves()
+    branch_rows = []
+    for leaf in leaves:
+        lf = res.leaves[leaf]
+        branch_rows.append({"branch": leaf, "path": " > ".join(lf.path), "probability": lf.probability,
+                            "scenario": tree.nodes[leaf].scenario or "", "objective_usd": lf.solve.objective,
+                            **_leaf_figures(lf.tables)})
+    branches = pd.DataFrame(branch_rows)
+    expected = _expected(res, {lf: res.leaves[lf].solve.objective for lf in leaves})
+    ws = {}
+    for leaf in leaves:
+        sol, _ = solve_leaf(models[leaf], s, tables="none")
+        ws[leaf] = sol.objective if sol.optimal else float("nan")
+    branches["wait_and_see_objective_usd"] = [ws[lf] for lf in leaves]
+    plan = root_plan(tree, models, s)
+    eev = float("nan")
+    if plan is not None:
+        eevs = {}
+        for leaf in leaves:
+            m = models[leaf]
+            fixed = {j: plan.get(k, 0.0) for j, (k, p) in enumerate(zip(m.col_keys, m.col_period))
+                     if p < len(tree.periods) and tree.owner(leaf, tree.periods[int(p)]) == ROOT}
+            sol, _ = solve_leaf(m, s, fixed, tables="none")
+            eevs[leaf] = sol.objective if sol.optimal else float("nan")
+        eev = _expected(res, eevs)
+        branches["no_crisis_plan_objective_usd"] = [eevs[lf] for lf in leaves]
+    ws_exp = _expected(res, ws)
+    summary = [("expected cost of the plan (present value)", expected, "USD"),
+               ("objective of the plan (expected cost, or its mix with CVaR)", res.objective, "USD"),
+               ("expected cost with perfect foresight (wait-and-see)", ws_exp, "USD"),
+               ("value of perfect information (EVPI)", expected - ws_exp, "USD"),
+               ("expected cost of the no-crisis plan's here-and-now decisions (EEV)", eev, "USD"),
+               ("value of the stochastic solution (VSS = EEV - expected cost)", eev - expected, "USD"),
+               ("expected unserved demand", float((branches["probability"] * branches["unserved_t"]).sum()), "t"),
+               ("expected resource cost (present value)",
+                float((branches["probability"] * branches["resource_cost_pv_usd"]).sum()), "USD")]
+    if ef.cvar is not None:
+        eta = float(x[ef.cvar["eta"]])
+        tail = sum(tree.probability(lf) * x[u] for lf, u in ef.cvar["u"].items()) / (1.0 - ef.cvar["alpha"])
+        summary += [(f"CVaR at {ef.cvar['alpha']:g} of {ef.cvar['measure'].replace('_', ' ')}", eta + tail, "USD"),
+                    ("CVaR weight", ef.cvar["weight"], "")]
+    if value_of_reserve and any(not c.tables["stockpiles"].empty for c in cases.values()):
+        summary += _reserve_value(res, branches, cases)
+    tables = {"tree_summary": pd.DataFrame(summary, columns=["figure", "value", "unit"]),
+              "tree_branches": branches,
+              "tree_plan": here_and_now(res, models, ef, x)}
+    for kind in ("shortfall", "stockpiles", "prices"):
+        parts = [res.leaves[lf].tables[kind].assign(branch=lf) for lf in leaves
+                 if kind in res.leaves[lf].tables and not res.leaves[lf].tables[kind].empty]
+        if parts:
+            t = pd.concat(parts, ignore_index=True)
+            tables[f"tree_{kind}"] = t[["branch"] + [c for c in t.columns if c != "branch"]]
+    return tables
+
+
+def _reserve_value(res: TreeResult, branches: pd.DataFrame, cases: dict[str, Case]) -> list[tuple]:
+    """The same tree with no stockpile allowed, against the plan."""
+    bare = {n: replace(c, tables={**c.tables, "stockpiles": c.tables["stockpiles"].iloc[0:0]})
+            for n, c in cases.items()}
+    try:
+        models = build_nodes({n: validate_case(c) for n, c in bare.items()}, res.tree)
+    except InputError as exc:
+        return [("value of the reserve", float("nan"), f"not measured: without stockpiles the case is not valid "
+                 f"({exc.problems[0].message})")]
+    s = res.case.settings
+    ef = extensive_form(res.tree, models, 0.0, 0.9, False)
+    status, words, x, _ = solve_arrays(ef, s)
+    if status != "optimal":
+        return [("value of the reserve", float("nan"), f"not measured: the tree without stockpiles is {words}")]
+    exp_cost, unserved, resource = 0.0, 0.0, 0.0
+    for leaf in res.tree.leaves():
+        sol, tables = solve_leaf(models[leaf], s, fixed_values(res.tree, models[leaf], ef, x), tables="lean")
+        if not sol.optimal:
+            return [("value of the reserve", float("nan"), f"not measured: branch {leaf} without stockpiles is "
+                     f"{sol.message}")]
+        p = res.tree.probability(leaf)
+        f = _leaf_figures(tables)
+        exp_cost += p * sol.objective
+        unserved += p * f["unserved_t"]
+        resource += p * f["resource_cost_pv_usd"]
+    plan_cost = float((branches["probability"] * branches["objective_usd"]).sum())
+    plan_unserved = float((branches["probability"] * branches["unserved_t"]).sum())
+    plan_resource = float((branches["probability"] * branches["resource_cost_pv_usd"]).sum())
+    avoided = unserved - plan_unserved
+    return [("expected cost with no stockpile allowed", exp_cost, "USD"),
+            ("value of the reserve (expected cost without it - with it)", exp_cost - plan_cost, "USD"),
+            ("expected unserved demand avoided by the reserve", avoided, "t"),
+            ("resource cost per tonne of avoided shortfall", (plan_resource - resource) / avoided
+             if avoided > 1e-9 else float("nan"), "USD/t")]
+
+
+def here_and_now(res: TreeResult, models: dict[str, NodeModel], ef: ExtensiveLP, x: np.ndarray) -> pd.DataFrame:
+    """Stockpile buys, releases and levels and capacity builds of every node's own
+    periods: the decisions taken before what follows them is known."""
+    rows = []
+    for (own, key), g in ef.index.items():
+        name = key[0]
+        if name in ("stock_buy_t_per_yr", "stock_release_t_per_yr", "stock_level_t", "build_t_per_yr"):
+            what = {"stock_buy_t_per_yr": "stockpile buy (t/yr)", "stock_release_t_per_yr": "stockpile release (t/yr)",
+                    "stock_level_t": "stockpile level at the end of the period (t)",
+                    "build_t_per_yr": "capacity build decided (t/yr)"}[name]
+            rows.append({"decided_in": own or "here and now", "decision": what, "unit_or_stockpile": key[1],
+                         "period": key[2], "value": float(x[g])})
+    out = pd.DataFrame(rows, columns=["decided_in", "decision", "unit_or_stockpile", "period", "value"])
+    order = {p: i for i, p in enumerate(res.tree.periods)}
+    depth = {n: len(res.tree.path(n)) for n in res.tree.nodes}
+    out = out.assign(_d=out["decided_in"].map(lambda n: depth.get("" if n == "here and now" else n, 0)),
+                     _t=out["period"].map(order))
+    return out.sort_values(["_d", "decided_in", "decision", "unit_or_stockpile", "_t"], kind="mergesort").drop(
+        columns=["_d", "_t"]).reset_index(drop=True)

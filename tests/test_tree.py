@@ -1,0 +1,141 @@
+"""Plans under uncertainty on a scenario tree, hand-solved.
+
+The two-branch case: the USA needs 100 t/yr of oxide in P1 (2025) and P2 (2026), one year
+each, penalty P = 1,000 USD/t unserved; China makes it at 10 USD/t (up to 1,000 t/yr) and
+ships it free. A US reserve may buy in P1 and hold at h = 50 USD/t/yr (charged on the
+end-of-period level). In P2 China bans exports to the USA with probability p, which is
+known only in P2. A tonne bought in P1 costs 10 + 50 and in P2 is worth P (ban: it serves
+a tonne that would go unserved) or 10 (calm: it replaces a tonne made). So the reserve is
+the crisis need, 100 t, when p x 1,000 + (1 - p) x 10 > 60, i.e. p x 990 > 50, and 0
+below. With p = 0.2 (discount rate 0):
+
+    plan: buy 100 t in P1: 2 x 100 x 10 + 100 x 50 = 7,000 in P1, nothing in P2 in either branch
+    RP  = 7,000
+    WS  = 0.8 x 2,000 (calm: 100 t made each year) + 0.2 x 7,000 (ban: the reserve) = 3,000
+    EVPI = 4,000 (the calm branch's wasted holding cost, 0.8 x 5,000)
+    EEV = 0.8 x 2,000 + 0.2 x (1,000 + 100 x 1,000) = 21,800 (the no-crisis plan holds nothing)
+    VSS = 14,800
+    no reserve allowed: 1,000 + 0.8 x 1,000 + 0.2 x 100,000 = 21,800: the reserve is worth
+    14,800 and avoids 0.2 x 100 = 20 t of expected shortfall for 7,000 - 1,800 = 5,200 of
+    resource cost: 260 USD per avoided tonne.
+
+With p = 0.03 the reserve is 0 and RP = 1,000 + 0.97 x 1,000 + 0.03 x 100,000 = 4,970.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from model.case.casewriter import write_case
+from model.case.schema import InputError
+from model.runs.tree import run_tree
+
+APPROX = dict(rel=1e-9, abs=1e-7)
+
+
+def sheets(p_ban: float = 0.2, holding: float = 50.0) -> dict:
+    return {
+        "periods": [{"period": "P1", "start_year": 2025, "duration_yr": 1},
+                    {"period": "P2", "start_year": 2026, "duration_yr": 1}],
+        "countries": [{"country": "CHN"}, {"country": "USA"}],
+        "products": [{"product": "ox", "stage": "oxide", "element": "Nd", "unit": "t_REO"}],
+        "processes": [{"process": "make", "stage": "separation"}],
+        "recipes": [{"process": "make", "product": "ox", "coefficient": 1}],
+        "facilities": [{"facility": "cn", "country": "CHN", "capacity_t_per_yr": 1000}],
+        "facility_processes": [{"facility": "cn", "process": "make", "unit_cost_usd_per_t": 10}],
+        "demand": [{"country": "USA", "product": "ox", "period": t, "quantity_t_per_yr": 100,
+                    "shortfall_penalty_usd_per_t": 1000} for t in ("P1", "P2")],
+        "transport": [{"from_country": "CHN", "to_country": "USA", "product": "*", "cost_usd_per_t": 0}],
+        "stockpiles": [{"stockpile": "vault", "holder": "USA", "product": "ox", "holding_cost_usd_per_t_yr": holding,
+                        "terminal_rule": "free"}],
+        "scenarios": [{"scenario": "ban", "description": "China bans oxide exports to the USA in P2"}],
+        "scenario_changes": [
+            {"scenario": "ban", "sheet": "export_controls", "filter": "*", "column": "*", "op": "append",
+             "value": "control=ban; exporter=CHN; product=ox; destinations=USA; periods=P2; kind=ban"}],
+        "branches": [{"tree": "t", "branch": "calm", "probability": 1 - p_ban, "reveal_period": "P2"},
+                     {"tree": "t", "branch": "ban", "probability": p_ban, "reveal_period": "P2", "scenario": "ban"}],
+    }
+
+
+def case(tmp_path, name="tree.xlsx", **kw):
+    return str(write_case(tmp_path / name, sheets(**kw), {"base_year": 2025, "discount_rate": 0.0}))
+
+
+def figure(r, words: str) -> float:
+    s = r.tables["tree_summary"].set_index("figure")["value"]
+    return float(s[next(k for k in s.index if k.startswith(words))])
+
+
+def test_the_reserve_is_the_crisis_need_when_the_ban_is_likely_enough(tmp_path):
+    r = run_tree(case(tmp_path), "t")
+    assert r.optimal, r.message
+    assert r.objective == pytest.approx(7000.0, **APPROX)
+    plan = r.tables["tree_plan"].set_index(["decided_in", "decision", "period"])["value"]
+    assert plan[("here and now", "stockpile buy (t/yr)", "P1")] == pytest.approx(100.0, **APPROX)
+    assert plan[("here and now", "stockpile level at the end of the period (t)", "P1")] == pytest.approx(100.0, **APPROX)
+    b = r.tables["tree_branches"].set_index("branch")
+    assert b.at["calm", "objective_usd"] == pytest.approx(7000.0, **APPROX)  # 2,000 + 5,000 in P1, 0 in P2
+    assert b.at["ban", "objective_usd"] == pytest.approx(7000.0, **APPROX)
+    assert b.at["ban", "unserved_t"] == pytest.approx(0.0, abs=1e-7)
+    assert b.at["calm", "wait_and_see_objective_usd"] == pytest.approx(2000.0, **APPROX)
+    assert b.at["ban", "no_crisis_plan_objective_usd"] == pytest.approx(101000.0, **APPROX)
+    assert figure(r, "expected cost of the plan") == pytest.approx(7000.0, **APPROX)
+    assert figure(r, "expected cost with perfect foresight") == pytest.approx(3000.0, **APPROX)
+    assert figure(r, "value of perfect information") == pytest.approx(4000.0, **APPROX)
+    assert figure(r, "expected cost of the no-crisis plan") == pytest.approx(21800.0, **APPROX)
+    assert figure(r, "value of the stochastic solution") == pytest.approx(14800.0, **APPROX)
+    assert figure(r, "expected cost with no stockpile") == pytest.approx(21800.0, **APPROX)
+    assert figure(r, "value of the reserve") == pytest.approx(14800.0, **APPROX)
+    assert figure(r, "expected unserved demand avoided") == pytest.approx(20.0, **APPROX)
+    assert figure(r, "resource cost per tonne of avoided") == pytest.approx(260.0, **APPROX)
+    # Each branch's own tables: the calm branch releases the reserve in P2 and makes nothing.
+    stock = r.tables["tree_stockpiles"].set_index(["branch", "period"])
+    assert stock.at[("calm", "P2"), "release_t"] == pytest.approx(100.0, **APPROX)
+    assert stock.at[("ban", "P2"), "release_t"] == pytest.approx(100.0, **APPROX)
+
+
+def test_no_reserve_when_the_ban_is_unlikely(tmp_path):
+    r = run_tree(case(tmp_path, p_ban=0.03), "t")
+    assert r.objective == pytest.approx(4970.0, **APPROX)
+    plan = r.tables["tree_plan"].set_index(["decided_in", "decision", "period"])["value"]
+    assert plan[("here and now", "stockpile buy (t/yr)", "P1")] == pytest.approx(0.0, abs=1e-7)
+    b = r.tables["tree_branches"].set_index("branch")
+    assert b.at["ban", "unserved_t"] == pytest.approx(100.0, **APPROX)
+    short = r.tables["tree_shortfall"].set_index(["branch", "period"])
+    assert short.at[("ban", "P2"), "unserved_share"] == pytest.approx(1.0, **APPROX)
+
+
+def test_bad_trees_name_sheet_row_and_column(tmp_path):
+    s = sheets()
+    s["branches"] = [
+        {"tree": "t", "branch": "calm", "probability": 0.7, "reveal_period": "P2"},
+        {"tree": "t", "branch": "ban", "probability": 0.2, "reveal_period": "P2", "scenario": "nope"},
+        {"tree": "t", "branch": "later", "parent": "ghost", "probability": 1, "reveal_period": "P2"},
+        {"tree": "u", "branch": "early", "probability": 1, "reveal_period": "P1"},
+        {"tree": "v", "branch": "a", "parent": "b", "probability": 1, "reveal_period": "P2"},
+        {"tree": "v", "branch": "b", "parent": "a", "probability": 1, "reveal_period": "P2"}]
+    path = write_case(tmp_path / "bad.xlsx", s, {"base_year": 2025})
+    with pytest.raises(InputError) as err:
+        run_tree(str(path), "t")
+    text = str(err.value)
+    assert "unknown parent branch" in text and "ghost" in text
+    assert "sum to 0.9" in text
+    assert "nope" in text  # the unknown scenario
+    assert "revealed in the first period" in text
+    assert "cycle" in text
+    rows = {(p.sheet, p.row, p.column) for p in err.value.problems}
+    assert ("branches", 4, "parent") in rows  # the ghost parent, on Excel row 4
+    assert ("branches", 3, "scenario") in rows
+
+
+def test_a_branch_may_not_change_the_periods_before_its_reveal(tmp_path):
+    s = sheets()
+    s["scenario_changes"].append({"scenario": "ban", "sheet": "facility_processes", "filter": "facility=cn",
+                                  "column": "unit_cost_usd_per_t", "op": "set", "value": "12"})
+    path = write_case(tmp_path / "early.xlsx", s, {"base_year": 2025})
+    with pytest.raises(InputError) as err:
+        run_tree(str(path), "t")
+    p = err.value.problems[0]
+    assert (p.sheet, p.row, p.column, p.value) == ("branches", 3, "scenario", "ban")
+    assert "in P1, before the branch is revealed" in p.message and "10 -> 12" in p.message
