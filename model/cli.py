@@ -78,6 +78,8 @@ def input_error(exc: Exception) -> int:
 
 
 def cmd_run(args) -> int:
+    if args.tree:
+        return cmd_tree(args)
     if args.all_scenarios or args.scenarios or args.scenario_file:
         return cmd_batch(args)
     from model.runs.single import run_and_report
@@ -89,6 +91,21 @@ def cmd_run(args) -> int:
     except InputError as exc:
         return input_error(exc)
     return EXIT_OK if result.optimal else EXIT_NOT_OPTIMAL
+
+
+def cmd_tree(args) -> int:
+    """`run --tree NAME`: the plan under uncertainty on a scenario tree."""
+    from model.runs.tree import run_tree_and_report
+    if args.scenario or args.scenarios or args.all_scenarios or args.scenario_file:
+        LOG.error("--tree plans over the tree's own scenarios: give it without --scenario, --scenarios, "
+                  "--all-scenarios or --scenario-file")
+        return EXIT_INPUT
+    prepare_out(args.out)
+    try:
+        res, folder = run_tree_and_report(args.workbook or str(DEFAULT_CASE), args.tree, args.out)
+    except InputError as exc:
+        return input_error(exc)
+    return EXIT_OK if folder is not None else EXIT_NOT_OPTIMAL
 
 
 def cluster_error(exc: Exception, scheduler: str | None) -> int:
@@ -226,6 +243,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--all-scenarios", action="store_true", help="run every scenario as a batch (base case included)")
     r.add_argument("--scenarios", help="run these scenarios (comma-separated) as a batch (base case included)")
     r.add_argument("--scenario-file", help="workbook holding only scenarios and scenario_changes sheets")
+    r.add_argument("--tree", help="plan under uncertainty on this scenario tree (sheet branches): decisions "
+                   "before a branch is known are shared by its branches; expected cost, EVPI, VSS")
     _batch_options(r)
     r.set_defaults(func=cmd_run)
     s = sub.add_parser("sweep", help="sample parameters from a YAML spec and run every sample")

@@ -139,3 +139,77 @@ def test_a_branch_may_not_change_the_periods_before_its_reveal(tmp_path):
     p = err.value.problems[0]
     assert (p.sheet, p.row, p.column, p.value) == ("branches", 3, "scenario", "ban")
     assert "in P1, before the branch is revealed" in p.message and "10 -> 12" in p.message
+
+
+def three_level(tmp_path) -> str:
+    """P1, P2, P3. In P2 a threat (0.4) or calm (0.6) is revealed; under the threat, in P3,
+    a ban (0.5) or its lifting (0.5). The threat node buys 100 t in P2 for P3, once for
+    both its branches (it cannot tell them apart in P2): 0.5 x 990 > 50. P1 buys nothing (a
+    tonne bought in P2 is as good and 50 cheaper). RP = 1,000 + 0.6 x 2,000 + 0.4 x
+    (2,000 + 5,000) = 5,000; WS = 0.6 x 3,000 + 0.4 x (0.5 x 8,000 + 0.5 x 3,000) = 4,000."""
+    s = sheets()
+    s["periods"].append({"period": "P3", "start_year": 2027, "duration_yr": 1})
+    s["demand"].append({"country": "USA", "product": "ox", "period": "P3", "quantity_t_per_yr": 100,
+                        "shortfall_penalty_usd_per_t": 1000})
+    s["scenario_changes"][0]["value"] = s["scenario_changes"][0]["value"].replace("periods=P2", "periods=P3")
+    s["branches"] = [{"tree": "t3", "branch": "calm", "probability": 0.6, "reveal_period": "P2"},
+                     {"tree": "t3", "branch": "threat", "probability": 0.4, "reveal_period": "P2"},
+                     {"tree": "t3", "branch": "ban", "parent": "threat", "probability": 0.5, "reveal_period": "P3",
+                      "scenario": "ban"},
+                     {"tree": "t3", "branch": "lifted", "parent": "threat", "probability": 0.5,
+                      "reveal_period": "P3"}]
+    return str(write_case(tmp_path / "three.xlsx", s, {"base_year": 2025, "discount_rate": 0.0}))
+
+
+def test_a_decision_before_the_second_reveal_is_shared(tmp_path):
+    r = run_tree(three_level(tmp_path), "t3")
+    assert r.objective == pytest.approx(5000.0, **APPROX)
+    plan = r.tables["tree_plan"]
+    buys = plan[plan["decision"] == "stockpile buy (t/yr)"].set_index(["decided_in", "period"])["value"]
+    assert buys[("here and now", "P1")] == pytest.approx(0.0, abs=1e-7)
+    assert buys[("threat", "P2")] == pytest.approx(100.0, **APPROX)  # one decision for ban and lifted
+    assert buys[("calm", "P2")] == pytest.approx(0.0, abs=1e-7)
+    assert ("ban", "P2") not in buys.index and ("lifted", "P2") not in buys.index
+    stock = r.tables["tree_stockpiles"].set_index(["branch", "period"])
+    assert stock.at[("ban", "P2"), "buy_t"] == stock.at[("lifted", "P2"), "buy_t"] == pytest.approx(100.0, **APPROX)
+    b = r.tables["tree_branches"].set_index("branch")
+    assert list(b.index) == ["calm", "ban", "lifted"]
+    assert b.at["ban", "probability"] == pytest.approx(0.2) and b.at["ban", "path"] == "threat > ban"
+    assert b.at["ban", "objective_usd"] == b.at["lifted", "objective_usd"] == pytest.approx(8000.0, **APPROX)
+    assert b.at["calm", "objective_usd"] == pytest.approx(3000.0, **APPROX)
+    assert figure(r, "expected cost with perfect foresight") == pytest.approx(4000.0, **APPROX)
+    assert figure(r, "value of perfect information") == pytest.approx(1000.0, **APPROX)
+
+
+@pytest.mark.parametrize("weight, reserve, objective, cvar", [(0.05, 0.0, 6306.5, 31700.0),
+                                                              (0.1, 100.0, 7000.0, 7000.0)])
+def test_risk_aversion_buys_the_reserve_a_neutral_plan_skips(tmp_path, weight, reserve, objective, cvar):
+    """p = 0.03: risk-neutral, no reserve (4,970). CVaR at 0.9 is the mean of the worst 10 %:
+    the ban (3 %) and 7 % of calm. Without a reserve: (0.03 x 101,000 + 0.07 x 2,000) / 0.1
+    = 31,700; with 100 t both branches cost 7,000. (1 - w) x 4,970 + w x 31,700 against
+    7,000: below w = 2,030 / 26,730 = 0.0759 no reserve (w = 0.05: 6,306.5), above it the
+    full reserve (w = 0.1: 7,000)."""
+    path = write_case(tmp_path / "risk.xlsx", sheets(p_ban=0.03),
+                      {"base_year": 2025, "discount_rate": 0.0, "risk_cvar_weight": weight, "risk_cvar_alpha": 0.9})
+    r = run_tree(str(path), "t")
+    assert r.objective == pytest.approx(objective, **APPROX)
+    plan = r.tables["tree_plan"].set_index(["decided_in", "decision", "period"])["value"]
+    assert plan[("here and now", "stockpile buy (t/yr)", "P1")] == pytest.approx(reserve, abs=1e-6)
+    assert figure(r, "CVaR at 0.9 of total cost") == pytest.approx(cvar, **APPROX)
+
+
+def test_the_command_line_writes_the_trees_folder(tmp_path, capsys):
+    from model.cli import main
+    path = case(tmp_path)
+    out = tmp_path / "out"
+    assert main(["run", path, "--tree", "t", "--out", str(out)]) == 0
+    said = capsys.readouterr().out.splitlines()
+    assert said[0] == "tree t: 2 branches (calm 80%, ban 20%); the plan is optimal"
+    assert said[1].startswith("expected cost 7,000 USD; with perfect foresight 3,000 USD (value of information 4,000 USD)")
+    folder = next(out.iterdir())
+    for name in ("tree_summary.csv", "tree_branches.csv", "tree_plan.csv", "report.xlsx", "report.html", "run.log",
+                 "manifest.json"):
+        assert (folder / name).exists(), name
+    assert pd.read_csv(folder / "tree_branches.csv")["branch"].tolist() == ["calm", "ban"]
+    assert main(["-q", "run", path, "--tree", "nope", "--out", str(out)]) == 2  # unknown tree: nothing written
+    assert len(list(out.iterdir())) == 1

@@ -306,6 +306,49 @@ def sweep_lines(summary: pd.DataFrame, result) -> list[str]:
     return out
 
 
+def usd(x: float) -> str:
+    """Money at a readable scale: bn or M USD, plain USD below 100,000."""
+    if x != x:
+        return "n/a"
+    return money(x) if abs(x) >= 1e5 else f"{x:,.0f} USD"
+
+
+def tree_lines(tables: dict[str, pd.DataFrame], name: str, folder: str) -> list[str]:
+    """A plan under uncertainty in a few lines: its expected cost and the values of
+    information and of planning for the tree, the here-and-now decisions, each branch's
+    worst period, the value of the reserve."""
+    s = tables["tree_summary"].set_index("figure")["value"]
+
+    def get(start: str) -> float:
+        k = next((k for k in s.index if k.startswith(start)), None)
+        return float(s[k]) if k is not None else float("nan")
+    b = tables["tree_branches"]
+    out = [f"tree {name}: {len(b)} branches (" + ", ".join(f"{r.branch} {r.probability:.0%}" for r in b.itertuples())
+           + "); the plan is optimal",
+           f"expected cost {usd(get('expected cost of the plan'))}; with perfect foresight "
+           f"{usd(get('expected cost with perfect foresight'))} (value of information {usd(get('value of perfect'))}); "
+           f"the no-crisis plan's first decisions {usd(get('expected cost of the no-crisis'))} "
+           f"(value of planning for the tree {usd(get('value of the stochastic'))})"]
+    cvar = [k for k in s.index if k.startswith("CVaR at")]
+    if cvar:
+        out.append(f"risk: {cvar[0]} {usd(float(s[cvar[0]]))} (weight {get('CVaR weight'):g})")
+    plan = tables["tree_plan"]
+    moves = plan[(plan["value"].abs() > 1e-6) & plan["decision"].str.startswith(("stockpile buy", "capacity build"))]
+    for r in moves.head(8).itertuples():
+        out.append(f"  decided {r.decided_in}: {r.decision} {r.unit_or_stockpile} in {r.period}: {r.value:,.1f}")
+    if moves.empty:
+        out.append("  decided here and now: no stockpile buy and no build")
+    for r in b.itertuples():
+        out.append(f"  branch {r.branch} ({r.probability:.0%}): unserved {r.unserved_t:,.1f} t, worst period "
+                   f"{r.worst_period_share:.1%} of its demand; cost {usd(r.objective_usd)}")
+    if "value of the reserve (expected cost without it - with it)" in s.index:
+        out.append(f"value of the reserve {usd(get('value of the reserve'))}: it avoids "
+                   f"{get('expected unserved demand avoided'):,.1f} t of expected shortfall at "
+                   f"{usd(get('resource cost per tonne'))} of resource cost per tonne")
+    out.append(f"report: {folder}")
+    return out
+
+
 def say(lines: list[str]) -> None:
     """Log a block of plain lines as one record."""
     LOG.info("\n".join(lines))

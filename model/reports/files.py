@@ -542,3 +542,32 @@ def write_run(result, out_root: str | Path = "outputs", extra: dict | None = Non
             final.rmdir()  # a claimed name never filled
         raise
     return final
+
+
+def write_tree_run(case, tree: str, tables: dict[str, pd.DataFrame], manifest: dict, out_root: str | Path = "outputs",
+                   log: Callable[[Path], str] | None = None) -> Path:
+    """A scenario tree's run folder: one CSV per table, report.xlsx (the summary, the
+    branches and the here-and-now plan first), report.html, manifest.json and run.log."""
+    from model.reports.html import write_tree_html
+    tmp, final = new_run_dir(Path(out_root), case.name, f"tree_{tree}")
+    try:
+        for name, df in tables.items():
+            write_csv(df, tmp / f"{name}.csv")
+        title = f"{case.name}: plan under uncertainty (tree {tree})"
+        write_xlsx(tmp / "report.xlsx", tables, title)
+        write_tree_html(tmp / "report.html", tables, title)
+        (tmp / "manifest.json").write_text(json.dumps(
+            {"case": case.path, "input_sha256": case.input_hash, "tree": tree, **manifest,
+             "package_versions": package_versions(),
+             "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+             "tables": sorted(tables)}, indent=2, default=str))
+        final = claim_name(final)
+        if log is not None:
+            (tmp / "run.log").write_text(log(final))
+        commit_run_dir(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if final.exists() and final.is_dir() and not any(final.iterdir()):
+            final.rmdir()
+        raise
+    return final

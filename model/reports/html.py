@@ -338,3 +338,55 @@ def write_html(path: Path, tables: dict[str, pd.DataFrame], title: str,
 
 def name_in(tables: dict[str, pd.DataFrame], name: str) -> bool:
     return name in tables and not tables[name].empty
+
+
+def shortfall_fan(tables: dict[str, pd.DataFrame]) -> "go.Figure | None":
+    """Share of demand unserved over time, one line per branch (the worst row of each
+    period: the largest share of a country, product and segment's demand)."""
+    import plotly.graph_objects as go
+    s = tables.get("tree_shortfall")
+    b = tables.get("tree_branches")
+    if b is None or b.empty:
+        return None
+    periods = tables.get("tree_periods")
+    fig = go.Figure()
+    order = list(periods["period"]) if periods is not None else None
+    for r in b.itertuples():
+        g = s[s["branch"] == r.branch] if s is not None else pd.DataFrame(columns=["period", "unserved_share"])
+        worst = g.groupby("period")["unserved_share"].max() if not g.empty else pd.Series(dtype=float)
+        xs = order or list(worst.index)
+        fig.add_trace(go.Scatter(x=xs, y=[float(worst.get(t, 0.0)) for t in xs], mode="lines+markers",
+                                 name=f"{r.branch} ({r.probability:.0%})"))
+    fig.update_layout(title="Worst share of a period's demand unserved, by branch", yaxis_tickformat=".0%",
+                      height=420, margin={"l": 60, "r": 20, "t": 50, "b": 40}, legend_title_text="branch")
+    return fig
+
+
+def write_tree_html(path: Path, tables: dict[str, pd.DataFrame], title: str) -> Path:
+    """A scenario tree's page: the figures of the plan, the branches, the here-and-now
+    decisions, shortfall by branch over time."""
+    parts = [f"<h1>{html.escape(title)}</h1>"]
+    summ = tables.get("tree_summary")
+    if summ is not None:
+        parts.append("<h2>The plan under uncertainty</h2><p class='note'>Expected cost is over the branches' "
+                     "probabilities (present value, USD). EVPI: what foresight would be worth; VSS: what planning "
+                     "for the tree is worth over planning for calm.</p>" + table_html(summ))
+    b = tables.get("tree_branches")
+    if b is not None:
+        parts.append("<h2>Branches</h2>" + table_html(b))
+    plan = tables.get("tree_plan")
+    if plan is not None and not plan.empty:
+        parts.append("<h2>Decisions taken before the future is known</h2><p class='note'>Each is one decision for "
+                     "every branch below the node it is decided in.</p>" + table_html(plan[plan["value"].abs() > 1e-9]))
+    fan = shortfall_fan(tables)
+    if fan is not None:
+        parts.append("<h2>Shortfall by branch over time</h2>" + fan.to_html(
+            full_html=False, include_plotlyjs=True, div_id="fig-tree-shortfall", config={"displaylogo": False}))
+    short = tables.get("tree_shortfall")
+    if short is not None and not short.empty:
+        parts.append("<h2>Who is short of what, by branch and period</h2>" + table_html(
+            short.sort_values("unserved_share", ascending=False, kind="mergesort")))
+    page = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{CSS}</style></head><body>{''.join(parts)}</body></html>")
+    path.write_text(page, encoding="utf-8")
+    return path

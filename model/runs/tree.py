@@ -178,6 +178,26 @@ def root_plan(tree: Tree, models: dict[str, NodeModel], settings: dict) -> dict[
 
 # --------------------------------------------------------------------------- the run
 
+def run_tree_and_report(path: str, name: str, out: str = "outputs") -> tuple[TreeResult, object]:
+    """Solve the tree and write its folder (None when the plan is not optimal)."""
+    from model.logs import recording
+    from model.reports.console import say, tree_lines
+    from model.reports.files import write_tree_run
+    with recording() as record:
+        res = run_tree(path, name)
+        if not res.optimal:
+            LOG.error(f"tree {name}: {res.message}; no report was written: a plan that is not optimal is not an answer.")
+            return res, None
+
+        def closing(final) -> str:
+            say(tree_lines(res.tables, name, str(final)))
+            return record.text()
+        manifest = {"status": res.status, "objective_usd": res.objective, "seconds": res.seconds,
+                    "branches": {lf: {"probability": x.probability, "scenario": res.tree.nodes[lf].scenario}
+                                 for lf, x in res.leaves.items()}}
+        return res, write_tree_run(res.case, name, res.tables, manifest, out, log=closing)
+
+
 def run_tree(path: str, name: str, value_of_reserve: bool = True) -> TreeResult:
     """Solve the tree's extensive form and read the plan, each branch and the value of
     information, of the stochastic solution and of the reserve."""
@@ -276,7 +296,8 @@ def tree_tables(res: TreeResult, models: dict[str, NodeModel], ef: ExtensiveLP, 
         summary += _reserve_value(res, branches, cases)
     tables = {"tree_summary": pd.DataFrame(summary, columns=["figure", "value", "unit"]),
               "tree_branches": branches,
-              "tree_plan": here_and_now(res, models, ef, x)}
+              "tree_plan": here_and_now(res, models, ef, x),
+              "tree_periods": res.leaves[leaves[0]].tables["periods"]}
     for kind in ("shortfall", "stockpiles", "prices"):
         parts = [res.leaves[lf].tables[kind].assign(branch=lf) for lf in leaves
                  if kind in res.leaves[lf].tables and not res.leaves[lf].tables[kind].empty]
