@@ -1187,6 +1187,60 @@ def scenarios(sheets: dict, base: dict) -> None:
                        unit_cost_usd_per_t=ex_cn(HSEP_CN), source=HSEP_SRC + "; " + EX_CN_SRC)])
 
 
+RESERVE_PRODUCTS = ("NdPr_ox", "Dy_ox", "Tb_ox", "magnet_ht", "magnet_std")
+TREE_PROBABILITIES = {"calm": 0.6, "licence_2027": 0.2, "hree_ban_2027": 0.1, "magnet_ban_2027": 0.1}
+TREE_SRC = ("assumption: probabilities for illustration, not a forecast (after the one-year Busan suspension "
+            "ends, a repeat of 2025's licensing is judged the likeliest control and outright bans less likely); "
+            "edit them here")
+
+
+def reserve_tree(sheets: dict, base: dict) -> None:
+    """Reserves sized without foresight (issue 15): US and EU reserves of NdPr, Dy and Tb oxide
+    and magnets that may be bought in 2025-2026, before anyone knows whether China controls
+    exports in 2027 and how: calm, a licensing freeze like Q2 2025, a year-long Dy/Tb ban, a
+    year-long NdFeB magnet ban. `run.py run --tree reserve_2027`."""
+    prices = {r["product"]: r["reference_price_usd_per_t"] for r in sheets["products"]}
+    changes = []
+    for holder in ("USA", "EUR"):
+        for prod in RESERVE_PRODUCTS:
+            changes.append(_append(
+                "stockpiles", stockpile=f"{holder.lower()}_reserve_{prod}", holder=holder, product=prod,
+                holding_cost_usd_per_t_yr=round(0.01 * prices[prod], 1), terminal_rule="free",
+                source=f"assumption: a reserve the plan may size (no target, no capacity limit); holding cost 1 % of "
+                       f"the reference price a year ({prices[prod]:,.0f} USD/t), as the Project Vault scenarios"))
+    _scenario(sheets, "reserve_options", "",
+              "US and EU reserves of NdPr, Dy and Tb oxide and NdFeB magnets that the plan may fill (no target): "
+              "the here-and-now data of the reserve_2027 tree",
+              "on its own (no crisis) nothing is bought: holding costs money and nothing threatens supply",
+              changes)
+    ref_27 = round(china_exports(base, GROUPS["apr2025_with_magnets"][0], "2027"), 1)
+    ctl = {"exporter": "CHN", "destinations": "*", "periods": "2027"}
+    _scenario(sheets, "licence_2027", "reserve_options",
+              f"In 2027 China licenses {APPROVAL_Q2:.0%} of its base exports of magnets and April-list materials "
+              "for the whole year (the Q2 2025 freeze repeated), with the reserves available",
+              "magnet and Dy/Tb shortfall outside China in 2027, less where reserves were filled in 2026",
+              [_append("export_controls", control="licence_2027", product="apr2025_with_magnets", kind="licence",
+                       licence_approval_share=APPROVAL_Q2, reference_flow_t_per_yr=ref_27, **ctl,
+                       source=f"assumption: a repeat in 2027 of the Q2 2025 freeze; approval {APPROVAL_SRC}")])
+    _scenario(sheets, "hree_ban_2027", "reserve_options",
+              "In 2027 China bans all exports of Dy and Tb oxide and Dy metal for the year, with the reserves available",
+              "Dy/Tb scarce outside China in 2027: high-temperature magnets made outside China fall short",
+              [_append("export_controls", control="hree_ban_2027", product="apr2025_hree", kind="ban", **ctl,
+                       source="assumption: a hypothetical year-long ban on China's heavy rare-earth exports")])
+    _scenario(sheets, "magnet_ban_2027", "reserve_options",
+              "In 2027 China bans all exports of NdFeB magnets for the year, with the reserves available",
+              "magnet shortfall outside China in 2027 beyond what plants elsewhere can make",
+              [_append("export_controls", control="magnet_ban_2027", product="ndfeb", kind="ban", **ctl,
+                       source="assumption: a hypothetical year-long ban on China's NdFeB magnet exports")])
+    for branch, p in TREE_PROBABILITIES.items():
+        sheets.setdefault("branches", []).append({
+            "tree": "reserve_2027", "branch": branch, "probability": p, "reveal_period": "2027",
+            "scenario": "" if branch == "calm" else branch, "base_scenario": "reserve_options",
+            "description": "no control in 2027" if branch == "calm" else
+            next(r["description"] for r in sheets["scenarios"] if r["scenario"] == branch),
+            "source": TREE_SRC})
+
+
 FPS_BY_FAC: dict[str, dict] = {}
 
 NAMED = ["apr2025_licensing", "oct2025_controls", "busan_suspension", "us_tariff_100", "vault_45_days",
@@ -1212,6 +1266,7 @@ def build() -> dict:
         if not res.optimal:
             raise SystemExit(f"the base case does not solve: {res.solve.message}")
     scenarios(sheets, res.tables)
+    reserve_tree(sheets, res.tables)
     return sheets
 
 

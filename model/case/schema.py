@@ -471,9 +471,12 @@ SHEETS: tuple[Sheet, ...] = (
                "earlier periods are shared with its siblings. Siblings share it; it comes after "
                "the parent's.", required=True, ref=PERIOD),
         Column("scenario", "str", "Scenario whose data hold in the branch (its changes may "
-               "touch only periods from reveal_period on); blank: the base case.", default="",
-               ref=SCENARIO),
+               "touch only periods from reveal_period on); blank: the data of the branch it follows.",
+               default="", ref=SCENARIO),
         Column("description", "str", "What the branch represents.", default=""),
+        Column("base_scenario", "str", "Scenario the whole tree starts from (the data of the "
+               "here-and-now periods, e.g. the reserves it may build); blank on every row of the tree "
+               "or the same on each: blank is the base case.", default="", ref=SCENARIO),
     ], key=("tree", "branch")),
 )
 

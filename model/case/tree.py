@@ -27,7 +27,7 @@ class Node:
     parent: str | None          # None for the root
     probability: float          # given the parent (1 for the root)
     reveal_period: str          # first period the node is known in (the first period for the root)
-    scenario: str | None        # None: base-case data
+    scenario: str | None        # None: the parent node's data (for the root: the base case)
     row: int | None = None      # Excel row of the branch
     children: list[str] = field(default_factory=list)
 
@@ -37,6 +37,16 @@ class Tree:
     name: str
     nodes: dict[str, Node]      # root first, then in sheet order
     periods: list[str]          # in time order
+
+    def data_scenario(self, name: str) -> str | None:
+        """The scenario whose data hold at a node: its own, else its parent's (None: the
+        base case)."""
+        while name is not None:
+            node = self.nodes[name]
+            if node.scenario is not None:
+                return node.scenario
+            name = node.parent
+        return None
 
     def path(self, name: str) -> list[str]:
         """Root first, down to `name`."""
@@ -100,6 +110,13 @@ def _row(r) -> int | None:
 def _check_tree(file: str, tree: str, g: pd.DataFrame, periods: list[str], out: list[Problem]) -> None:
     rows = g.to_dict("records")
     names = [r["branch"] for r in rows]
+    bases = {r["base_scenario"] for r in rows if r.get("base_scenario")}
+    if len(bases) > 1 or (bases and any(not r.get("base_scenario") for r in rows)):
+        r = next(r for r in rows if r.get("base_scenario") != rows[0].get("base_scenario"))
+        out.append(Problem(file, "branches", _row(r), "base_scenario", r.get("base_scenario") or "",
+                           "the same base scenario on every row of the tree (or blank on all)",
+                           f"tree {tree} starts from one scenario; its rows name "
+                           + ", ".join(sorted(repr(b) for b in {r.get('base_scenario') or '' for r in rows}))))
     by = {r["branch"]: r for r in rows}
     for r in rows:
         p = r["parent"] or ""
@@ -160,8 +177,10 @@ def read_tree(case: Case, name: str) -> Tree:
                                   "unknown tree" + did_you_mean(name, known) if known else
                                   "unknown tree: the workbook has no branches sheet rows")])
     periods = _periods_in_order(case)
-    nodes = {ROOT: Node(ROOT, None, 1.0, periods[0], None)}
-    for r in b[b["tree"] == name].to_dict("records"):
+    rows = b[b["tree"] == name].to_dict("records")
+    base = next((r["base_scenario"] for r in rows if r.get("base_scenario")), None)
+    nodes = {ROOT: Node(ROOT, None, 1.0, periods[0], base)}
+    for r in rows:
         nodes[r["branch"]] = Node(r["branch"], r["parent"] or ROOT, float(r["probability"]), r["reveal_period"],
                                   r["scenario"] or None, _row(r))
     for n, node in nodes.items():

@@ -270,6 +270,23 @@ def _canonical(h: highspy.Highs, lp: LPArrays, x: np.ndarray, dual: np.ndarray, 
     return (xc if plan else x), (yc if prices else dual), st
 
 
+def solve_loaded(h: highspy.Highs, settings: dict) -> tuple[str, str, np.ndarray, float, dict]:
+    """Solve an LP loaded from arrays (no Pyomo model behind it, such as a scenario tree's
+    extensive form): (status, words, plan by the canonical rule, objective, stats)."""
+    run_logged(h)
+    status, words = status_words(h)
+    if status != "optimal":
+        return status, words, np.zeros(0), float("nan"), {}
+    sol = h.getSolution()
+    x = np.asarray(sol.col_value, float)
+    dual = np.asarray(sol.row_dual, float)
+    if len(x):
+        x, _, extra = _canonical(h, LPArrays.from_highs(h), x, dual, settings)
+    else:
+        extra = {}
+    return status, words, x, float(h.getInfo().objective_function_value), extra
+
+
 def solve_model(model, settings: dict) -> SolveResult:
     """Compile, pass, solve; a non-optimal outcome carries no values."""
     with PauseGC():  # the hand-off makes many long-lived objects (model.runs.pipeline)

@@ -38,8 +38,7 @@ from model.case.workbook import Case
 from model.lp.build import build_model
 from model.lp.data import build_model_data
 from model.lp.handoff import compile_lp
-from model.lp.highs import run_logged
-from model.lp.solve import SolveResult, load_arrays, run_highs, status_words
+from model.lp.solve import SolveResult, load_arrays, run_highs, solve_loaded
 from model.lp.stochastic import ExtensiveLP, NodeModel, extensive_form, node_model
 from model.runs.pipeline import load_case
 from model.runs.resolve import comparison_tables
@@ -82,14 +81,18 @@ def node_cases(case: Case, tree: Tree) -> dict[str, Case]:
     out: dict[str, Case] = {}
     problems = []
     for name, node in tree.nodes.items():
-        if node.scenario is None:
+        scenario = tree.data_scenario(name)
+        if scenario is None:
             out[name] = case
             continue
+        if node.scenario is None and name != ROOT:  # its parent's data (the parent comes first)
+            out[name] = out[node.parent]
+            continue
         try:
-            out[name] = validate_case(apply_scenario(case, node.scenario))
+            out[name] = validate_case(apply_scenario(case, scenario))
         except InputError as exc:
             for p in exc.problems:
-                p.message += f" (in branch {name} of tree {tree.name}, scenario '{node.scenario}')"
+                p.message += f" (in branch {name or 'here and now'} of tree {tree.name}, scenario '{scenario}')"
             problems += exc.problems
     if problems:
         raise InputError(problems)
@@ -120,16 +123,18 @@ def build_nodes(cases: dict[str, Case], tree: Tree) -> dict[str, NodeModel]:
 # --------------------------------------------------------------------------- solves
 
 def solve_arrays(ef: ExtensiveLP, settings: dict) -> tuple[str, str, np.ndarray, float]:
-    """(status, words, x, objective) of the extensive form."""
+    """(status, words, x, objective) of the extensive form; x is its least-norm optimal
+    plan (model.lp.canonical), so the here-and-now decisions do not depend on the vertex
+    the solver stops at."""
     h, refused = load_arrays(ef.c, ef.offset, ef.A, ef.col_lower, ef.col_upper, ef.row_lower, ef.row_upper,
                              settings)
     if refused is not None:
         return "error", refused, np.zeros(0), float("nan")
-    run_logged(h)
-    status, words = status_words(h)
-    if status != "optimal":
-        return status, words, np.zeros(0), float("nan")
-    return status, words, np.asarray(h.getSolution().col_value, float), float(h.getInfo().objective_function_value)
+    status, words, x, obj, stats = solve_loaded(h, settings)
+    if stats.get("canonical", "").startswith("vertex"):
+        LOG.warning("the plan of the tree is the solver's vertex: its canonical step did not finish (%s)",
+                    stats["canonical"])
+    return status, words, x, obj
 
 
 def solve_leaf(m: NodeModel, settings: dict, fixed: dict[int, float] | None = None, tables: str = "full"
@@ -256,7 +261,7 @@ def tree_tables(res: TreeResult, models: dict[str, NodeModel], ef: ExtensiveLP, 
     for leaf in leaves:
         lf = res.leaves[leaf]
         branch_rows.append({"branch": leaf, "path": " > ".join(lf.path), "probability": lf.probability,
-                            "scenario": tree.nodes[leaf].scenario or "", "objective_usd": lf.solve.objective,
+                            "scenario": tree.data_scenario(leaf) or "", "objective_usd": lf.solve.objective,
                             **_leaf_figures(lf.tables)})
     branches = pd.DataFrame(branch_rows)
     expected = _expected(res, {lf: res.leaves[lf].solve.objective for lf in leaves})
