@@ -376,3 +376,27 @@ def test_committed_build_that_overfills_the_store_or_the_budget(tmp_path):
     assert "fits capacity_t (15 t)" in p.expected
     p = find(found, "stockpiles", 2, "build_min_t_per_yr", "costs at least 2,000 USD")
     assert "fit budget_usd (1,000 USD)" in p.expected
+
+
+def test_a_reserve_does_not_launder_origin(tmp_path):
+    """The USA charges 100 USD/t on Chinese-origin magnets; China makes them at 10 and every
+    lane costs 1. If the EU's reserve could buy Chinese magnets and release them as EU-origin
+    in the same period, the USA would buy through it at 10 + 1 + 1 = 12 duty-free. Releases
+    enter China's origin class (a store keeps no origin), so the duty applies either way and
+    the USA buys direct: 100 x (10 + 1) + 100 x 100 duty = 11,100; the reserve is idle."""
+    sheets = {
+        "periods": [{"period": "2025", "start_year": 2025, "duration_yr": 1}],
+        "countries": [{"country": "CHN"}, {"country": "EUR"}, {"country": "USA"}],
+        "products": [product("magnet", "magnet", "", "t_magnet")],
+        "processes": [proc("make", "magnet")], "recipes": [rec("make", "magnet", 1)],
+        "facilities": [fac("cn", "CHN", 1000)], "facility_processes": [fp("cn", "make", 10)],
+        "demand": [rows.dem("USA", "magnet", 100, penalty=1e5)],
+        "transport": [{"from_country": "*", "to_country": "*", "product": "*", "cost_usd_per_t": 1}],
+        "tariffs": [{"importer": "USA", "exporter": "CHN", "product": "magnet", "specific_usd_per_t": 100}],
+        "stockpiles": [{"stockpile": "eu_store", "holder": "EUR", "product": "magnet", "terminal_rule": "free"}],
+    }
+    r = solve_reserves(tmp_path, sheets, "launder.xlsx")
+    assert r.solve.objective == pytest.approx(11100.0, **APPROX)
+    s = r.tables["stockpiles"]
+    assert s["buy_t_per_yr"].abs().max() == pytest.approx(0.0, abs=TOL)
+    assert value(r.tables["flows"], "flow_t_per_yr", from_country="CHN", to_country="USA") == pytest.approx(100.0, **APPROX)

@@ -213,3 +213,30 @@ def test_the_command_line_writes_the_trees_folder(tmp_path, capsys):
     assert pd.read_csv(folder / "tree_branches.csv")["branch"].tolist() == ["calm", "ban"]
     assert main(["-q", "run", path, "--tree", "nope", "--out", str(out)]) == 2  # unknown tree: nothing written
     assert len(list(out.iterdir())) == 1
+
+
+def test_the_first_shortfall_of_each_branch(tmp_path):
+    """With no reserve (p = 0.03) the ban branch is short from P2, its reveal year: 0 days
+    after the reveal, 100 % of that period's demand."""
+    r = run_tree(case(tmp_path, p_ban=0.03), "t")
+    f = r.tables["tree_first_shortfall"].set_index(["branch", "country", "product"]).loc[("ban", "USA", "ox")]
+    assert (f["first_period"], f["days_from_first_reveal"]) == ("P2", 0.0)
+    assert f["unserved_share"] == pytest.approx(1.0, **APPROX)
+    assert "calm" not in set(r.tables["tree_first_shortfall"]["branch"])
+
+
+def test_shared_periods_are_priced_from_the_plan_of_the_tree(tmp_path):
+    """P1 is decided before the ban is known: its price is the tree's, the expected value of
+    one more tonne there, 10 USD/t in the USA (China's plant has room), the same in both
+    branches and marked as shared; P2 is each branch's own. In the ban branch the reserve
+    meets P2's demand exactly: one tonne more goes unserved (1,000), one tonne less is
+    disposed of (0), so any price between is valid and the table says it is not unique."""
+    r = run_tree(case(tmp_path), "t")
+    p = r.tables["tree_prices"]
+    p = p[(p["country"] == "USA") & (p["origin_class"].fillna("") == "")].set_index(["branch", "period"])
+    for b in ("calm", "ban"):
+        assert p.at[(b, "P1"), "price_usd_per_t"] == pytest.approx(10.0, **APPROX)
+        assert p.at[(b, "P1"), "price_basis"] == "shared: expected over the branches of here and now"
+    assert p.at[("ban", "P2"), "price_basis"] == "this branch"
+    assert not p.at[("ban", "P2"), "price_unique"]
+    assert 0.0 <= p.at[("ban", "P2"), "price_usd_per_t"] <= 1000.0

@@ -270,13 +270,14 @@ def _canonical(h: highspy.Highs, lp: LPArrays, x: np.ndarray, dual: np.ndarray, 
     return (xc if plan else x), (yc if prices else dual), st
 
 
-def solve_loaded(h: highspy.Highs, settings: dict) -> tuple[str, str, np.ndarray, float, dict]:
+def solve_loaded(h: highspy.Highs, settings: dict) -> tuple[str, str, np.ndarray, np.ndarray, float, dict]:
     """Solve an LP loaded from arrays (no Pyomo model behind it, such as a scenario tree's
-    extensive form): (status, words, plan by the canonical rule, objective, stats)."""
+    extensive form): (status, words, plan by the canonical rule, the vertex's row duals,
+    objective, stats)."""
     run_logged(h)
     status, words = status_words(h)
     if status != "optimal":
-        return status, words, np.zeros(0), float("nan"), {}
+        return status, words, np.zeros(0), np.zeros(0), float("nan"), {}
     sol = h.getSolution()
     x = np.asarray(sol.col_value, float)
     dual = np.asarray(sol.row_dual, float)
@@ -284,7 +285,7 @@ def solve_loaded(h: highspy.Highs, settings: dict) -> tuple[str, str, np.ndarray
         x, _, extra = _canonical(h, LPArrays.from_highs(h), x, dual, settings)
     else:
         extra = {}
-    return status, words, x, float(h.getInfo().objective_function_value), extra
+    return status, words, x, dual, float(h.getInfo().objective_function_value), extra
 
 
 def solve_model(model, settings: dict) -> SolveResult:

@@ -119,6 +119,7 @@ class ExtensiveLP:
     index: dict[tuple[str, tuple], int]  # (owner, key) -> global column
     leaf_cost_rows: dict[str, tuple[np.ndarray, np.ndarray]]  # leaf -> (columns, costs) of its total cost
     cvar: dict | None = None             # eta and u columns when a CVaR term is in
+    row_index: dict = field(default_factory=dict)  # (owner, row key) -> global row, where the row has a key
 
 
 def _same(a: float, b: float) -> bool:
@@ -222,6 +223,7 @@ class _Assembler:
                     g = -1
                 gcols.append(g)
             out["rows"].append((np.asarray(gcols, np.int64), R.data[R.indptr[i]:R.indptr[i + 1]].copy()))
+            out["meta"].append((node, m.row_keys[i]))
             out["lo"].append(float(m.lp.row_lower[i]))
             out["hi"].append(float(m.lp.row_upper[i]))
 
@@ -288,7 +290,7 @@ def extensive_form(tree: Tree, models: dict[str, NodeModel], cvar_weight: float 
     a._owners_cache = {n: a.owners(n) for n in order}
     for n in order:
         a.add_columns(n, a._owners_cache[n])
-    rows: dict = {"rows": [], "lo": [], "hi": []}
+    rows: dict = {"rows": [], "lo": [], "hi": [], "meta": []}
     for n in order:
         a.add_rows(n, a._owners_cache[n], rows)
     if a.problems:
@@ -314,6 +316,7 @@ def extensive_form(tree: Tree, models: dict[str, NodeModel], cvar_weight: float 
             rows["rows"].append((np.concatenate([cols, [eta, u]]), np.concatenate([costs, [-1.0, -1.0]])))
             rows["lo"].append(-np.inf)
             rows["hi"].append(-models[leaf].lp.offset if not penalty_only else 0.0)
+            rows["meta"].append((leaf, ("cvar_excess",)))
         cvar = {"eta": eta, "u": dict(zip(leaves, us)), "weight": cvar_weight, "alpha": cvar_alpha,
                 "measure": "penalty" if penalty_only else "total_cost"}
         offset *= 1.0 - cvar_weight
@@ -325,5 +328,6 @@ def extensive_form(tree: Tree, models: dict[str, NodeModel], cvar_weight: float 
     A = sp.csr_array((val, idx, indptr), shape=(len(rows["rows"]), n)).tocsc()
     A.sum_duplicates()
     return ExtensiveLP(c, offset, A, np.asarray(rows["lo"], float), np.asarray(rows["hi"], float),
-                       np.asarray(lo, float), np.asarray(hi, float), a.owner, a.keys, a.cols, leaf_cost, cvar)
+                       np.asarray(lo, float), np.asarray(hi, float), a.owner, a.keys, a.cols, leaf_cost, cvar,
+                       {meta: i for i, meta in enumerate(rows["meta"]) if meta[1] is not None})
 

@@ -123,18 +123,23 @@ def build_nodes(cases: dict[str, Case], tree: Tree) -> dict[str, NodeModel]:
 # --------------------------------------------------------------------------- solves
 
 def solve_arrays(ef: ExtensiveLP, settings: dict) -> tuple[str, str, np.ndarray, float]:
+    status, words, x, _, obj = solve_arrays_duals(ef, settings)
+    return status, words, x, obj
+
+
+def solve_arrays_duals(ef: ExtensiveLP, settings: dict) -> tuple[str, str, np.ndarray, np.ndarray, float]:
     """(status, words, x, objective) of the extensive form; x is its least-norm optimal
     plan (model.lp.canonical), so the here-and-now decisions do not depend on the vertex
     the solver stops at."""
     h, refused = load_arrays(ef.c, ef.offset, ef.A, ef.col_lower, ef.col_upper, ef.row_lower, ef.row_upper,
                              settings)
     if refused is not None:
-        return "error", refused, np.zeros(0), float("nan")
-    status, words, x, obj, stats = solve_loaded(h, settings)
+        return "error", refused, np.zeros(0), np.zeros(0), float("nan")
+    status, words, x, dual, obj, stats = solve_loaded(h, settings)
     if stats.get("canonical", "").startswith("vertex"):
         LOG.warning("the plan of the tree is the solver's vertex: its canonical step did not finish (%s)",
                     stats["canonical"])
-    return status, words, x, obj
+    return status, words, x, dual, obj
 
 
 def solve_leaf(m: NodeModel, settings: dict, fixed: dict[int, float] | None = None, tables: str = "full"
@@ -218,7 +223,7 @@ def run_tree(path: str, name: str, value_of_reserve: bool = True) -> TreeResult:
     penalty = s.get("risk_measure") == "penalty"
     ef = extensive_form(tree, models, weight, alpha, penalty, file)
     t1 = time.perf_counter()
-    status, words, x, obj = solve_arrays(ef, s)
+    status, words, x, dual, obj = solve_arrays_duals(ef, s)
     t2 = time.perf_counter()
     res = TreeResult(case, tree, status, words, obj,
                      seconds={"build_s": t1 - t0, "solve_s": t2 - t1})
@@ -234,6 +239,7 @@ def run_tree(path: str, name: str, value_of_reserve: bool = True) -> TreeResult:
             return res
         res.leaves[leaf] = Leaf(leaf, tree.probability(leaf), tree.path(leaf)[1:], sol, tables)
     t3 = time.perf_counter()
+    shared_prices(res, ef, dual)
     res.tables = tree_tables(res, models, ef, x, value_of_reserve, cases)
     res.seconds.update({"branches_s": t3 - t2, "figures_s": time.perf_counter() - t3})
     return res
@@ -303,6 +309,9 @@ def tree_tables(res: TreeResult, models: dict[str, NodeModel], ef: ExtensiveLP, 
               "tree_branches": branches,
               "tree_plan": here_and_now(res, models, ef, x),
               "tree_periods": res.leaves[leaves[0]].tables["periods"]}
+    first = first_shortfalls(res)
+    if not first.empty:
+        tables["tree_first_shortfall"] = first
     for kind in ("shortfall", "stockpiles", "prices"):
         parts = [res.leaves[lf].tables[kind].assign(branch=lf) for lf in leaves
                  if kind in res.leaves[lf].tables and not res.leaves[lf].tables[kind].empty]
@@ -310,6 +319,57 @@ def tree_tables(res: TreeResult, models: dict[str, NodeModel], ef: ExtensiveLP, 
             t = pd.concat(parts, ignore_index=True)
             tables[f"tree_{kind}"] = t[["branch"] + [c for c in t.columns if c != "branch"]]
     return tables
+
+
+def shared_prices(res: TreeResult, ef: ExtensiveLP, dual: np.ndarray) -> None:
+    """In each branch's prices table, the periods it shares with other branches (decided
+    before it is revealed) get the extensive form's price there: the balance row's dual /
+    (probability of the node that owns the period x the period's weight), the expected
+    value of one more tonne over the branches that cannot yet be told apart (risk-weighted
+    with a CVaR term). The branch's own re-solve cannot price them: its decisions there are
+    fixed. These are marked as not proven unique."""
+    tree = res.tree
+    for leaf, lf in res.leaves.items():
+        p = lf.tables.get("prices")
+        if p is None or p.empty:
+            continue
+        weight = lf.tables["periods"].set_index("period")["weight"]
+        owner = p["period"].map(lambda t, leaf=leaf: tree.owner(leaf, t))
+        basis = np.where(owner == leaf, "this branch", "shared: expected over the branches of " +
+                         owner.replace({ROOT: "here and now"}))
+        cls = p["origin_class"].fillna("").astype(str)
+        labels = np.where(cls == "", p["product"], p["product"] + "@" + cls)
+        prices = p["price_usd_per_t"].to_numpy(float).copy()
+        unique = p["price_unique"].to_numpy(bool).copy()
+        for i in np.flatnonzero((owner != leaf).to_numpy()):
+            o, t = owner.iat[i], p["period"].iat[i]
+            r = ef.row_index.get((o, ("product_balance", p["country"].iat[i], labels[i], t)))
+            prices[i] = dual[r] / (tree.probability(o) * float(weight[t])) if r is not None else np.nan
+            unique[i] = False
+        lf.tables["prices"] = p.assign(price_usd_per_t=prices, price_unique=unique, price_basis=basis)
+
+
+def first_shortfalls(res: TreeResult) -> pd.DataFrame:
+    """Per branch, country, product and segment: the first period with unserved demand, its
+    share of that period's demand, and the days from the start of the branch's reveal
+    period to the start of that period (0: short in the year the branch is revealed; the
+    periods set the resolution)."""
+    tree = res.tree
+    rows = []
+    for leaf, lf in res.leaves.items():
+        short = lf.tables.get("shortfall")
+        if short is None or short.empty:
+            continue
+        start = lf.tables["periods"].set_index("period")["start_year"]
+        reveal = float(start[tree.nodes[tree.path(leaf)[1]].reveal_period])
+        s = short.assign(_t=short["period"].map(start)).sort_values("_t", kind="mergesort")
+        for (c, p, seg), g in s.groupby(["country", "product", "segment"], sort=False):
+            r = g.iloc[0]
+            rows.append({"branch": leaf, "country": c, "product": p, "segment": seg, "first_period": r["period"],
+                         "unserved_share": float(r["unserved_share"]),
+                         "days_from_first_reveal": max(0.0, (float(r["_t"]) - reveal) * 365.0)})
+    return pd.DataFrame(rows, columns=["branch", "country", "product", "segment", "first_period", "unserved_share",
+                                       "days_from_first_reveal"])
 
 
 def _reserve_value(res: TreeResult, branches: pd.DataFrame, cases: dict[str, Case]) -> list[tuple]:

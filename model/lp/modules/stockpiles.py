@@ -14,7 +14,8 @@ Constraints
                             build: buying and releasing the same tonnes cannot meet it).
   stock_terminal[h]:        L[h,T] >= initial_t when terminal_rule is keep.
   stock_budget[h]:          sum_t d_t x buy[h,t] x reference_price <= budget_usd.
-Balance: release enters and buys leave the holder's node (holder, product, t).
+Balance: release enters and buys leave the holder's node (holder, product, t); where the product
+  carries origin classes a release enters the controlling country's class (a store keeps no origin).
 Costs: holding (resource) = holding_cost x L[h,t] per year of period t, i.e. holding x L x d_t
   undiscounted: the end-of-period level stands for the whole period's stock (a period that
   fills the store pays for the full level; one that empties it pays for what is left).
@@ -61,7 +62,7 @@ from pyomo.core.expr.numeric_expr import LinearExpression
 from model.case.codes import periods_in
 from model.case.derived import NO_ELEMENT
 from model.lp.core import RESOURCE, TRANSFER, BalanceTerm, CostTerm, Registry, Solution, keyed
-from model.lp.origin import OTHER, label
+from model.lp.origin import label
 from model.lp.sensitivity import limit_values
 
 
@@ -161,12 +162,15 @@ class Stockpiles:
         self.level = list(m.stock_level_t.values())
 
         nodes = list(zip(keys["holder"], keys["product"], keys["period"]))
-        # Buys come from the holder's use pool. Releases enter where the holder's own
-        # output would (its origin-class node where a control tracks the product), so a
-        # reserve can ship to allies; a stock counts as of the holder's origin.
+        # Buys come from the holder's use pool, where material of every origin mixes. Where
+        # a product carries origin classes, releases enter the controlling country's class:
+        # the store does not record origin, and counting its tonnes as the holder's would
+        # let a reserve turn controlled material into uncontrolled within one period (buy
+        # Chinese magnets, release them as EU-origin, re-export past a ban, a licence or an
+        # origin tariff). A reserve serves its holder freely (the pool takes every class)
+        # and ships abroad as controlled material.
         x = keys["product"].map(data.origin.controller)
-        release_at = [label(p, "" if pd.isna(c) else (c if h == c else OTHER))
-                      for h, p, c in zip(keys["holder"], keys["product"], x)]
+        release_at = [label(p, "" if pd.isna(c) else c) for p, c in zip(keys["product"], x)]
         release_nodes = list(zip(keys["holder"], release_at, keys["period"]))
         reg.add_balance(BalanceTerm("stock_release", release_nodes, np.ones(len(nodes)), self.release))
         reg.add_balance(BalanceTerm("stock_buy", nodes, -np.ones(len(nodes)), self.buy))
