@@ -59,10 +59,10 @@ def test_the_coercers_ledger_by_hand(case):
     ledger = r.tables["coercer"].set_index(["exporter", "product", "period"]).loc[("CHN", "conc", "2025")]
     assert ledger["exported_t"] == pytest.approx(50.0, **APPROX)
     assert ledger["world_exported_t"] == pytest.approx(100.0, **APPROX)
-    assert ledger["share_of_world_exports"] == pytest.approx(0.5, **APPROX)
+    assert ledger["world_tonnes_share"] == pytest.approx(0.5, **APPROX)
     assert ledger["export_revenue_usd"] == pytest.approx(500.0, **APPROX)
     assert ledger["world_export_revenue_usd"] == pytest.approx(2000.0, **APPROX)
-    assert ledger["share_of_world_export_revenue"] == pytest.approx(0.25, **APPROX)
+    assert ledger["world_revenue_share"] == pytest.approx(0.25, **APPROX)
     rent = r.tables["transfers"].set_index("component").loc["control_rent"]
     assert (rent["payer"], rent["receiver"]) == ("buyers of CHN's exports under lic", "licensed exporters in CHN")
     assert rent["usd"] == pytest.approx(1000.0, **APPROX)

@@ -147,8 +147,8 @@ def _control_rents(tables: dict[str, pd.DataFrame]) -> list[tuple]:
             for k, e, p, t, u in zip(c["control"], c["exporter"], c["products"], c["period"], usd) if np.isfinite(u)]
 
 
-LEDGER_COLS = ["exporter", "product", "period", "exported_t", "world_exported_t", "share_of_world_exports",
-               "export_revenue_usd", "world_export_revenue_usd", "share_of_world_export_revenue"]
+LEDGER_COLS = ["exporter", "product", "period", "exported_t", "world_exported_t", "world_tonnes_share",
+               "export_revenue_usd", "world_export_revenue_usd", "world_revenue_share"]
 
 
 def coercer_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -171,7 +171,7 @@ def coercer_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
             "export_revenue_usd": g["export_revenue_usd_own"].to_numpy(),
             "world_export_revenue_usd": g["export_revenue_usd"].to_numpy()}))
     out = pd.concat(parts, ignore_index=True)
-    out["share_of_world_exports"] = out["exported_t"] / out["world_exported_t"]
+    out["world_tonnes_share"] = out["exported_t"] / out["world_exported_t"]
     rev = out["world_export_revenue_usd"]
-    out["share_of_world_export_revenue"] = (out["export_revenue_usd"] / rev).where(rev.abs() > 1e-9)
+    out["world_revenue_share"] = (out["export_revenue_usd"] / rev).where(rev.abs() > 1e-9)
     return out[LEDGER_COLS]

@@ -232,9 +232,9 @@ def ledger_html(tables: dict[str, pd.DataFrame], limit: int = 15) -> str:
         g = led.groupby(["exporter", "product"], sort=False)[
             ["exported_t", "world_exported_t", "export_revenue_usd", "world_export_revenue_usd"]].sum()
         g = g[g["exported_t"] > 1e-9].sort_values("export_revenue_usd", ascending=False).reset_index()
-        g["share_of_world_exports"] = g["exported_t"] / g["world_exported_t"]
+        g["world_tonnes_share"] = g["exported_t"] / g["world_exported_t"]
         rev = g["world_export_revenue_usd"]
-        g["share_of_world_export_revenue"] = (g["export_revenue_usd"] / rev).where(rev.abs() > 1e-9)
+        g["world_revenue_share"] = (g["export_revenue_usd"] / rev).where(rev.abs() > 1e-9)
         out += ("<h2>The controlling country's ledger</h2><p class='note'>Over the horizon, undiscounted USD at "
                 "the exporter's own price; by period in coercer.csv. A binding licence or quota also earns its "
                 "holders a rent (the transfers below).</p>" + table_html(g.drop(
