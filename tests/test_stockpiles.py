@@ -400,3 +400,29 @@ def test_a_reserve_does_not_launder_origin(tmp_path):
     s = r.tables["stockpiles"]
     assert s["buy_t_per_yr"].abs().max() == pytest.approx(0.0, abs=TOL)
     assert value(r.tables["flows"], "flow_t_per_yr", from_country="CHN", to_country="USA") == pytest.approx(100.0, **APPROX)
+
+
+def test_only_the_initial_stock_leaves_as_the_holders_origin(tmp_path):
+    """X bans ox to A in 2026. H's reserve starts with 60 t (its own origin) and may buy more
+    from X in 2025 at 10. A needs 100 t in 2026: 60 t of H's initial stock ship to A at 5
+    (300); the rest cannot (bought tonnes leave as X-origin, banned to A): 40 t unserved at
+    1,000. H buying in 2025 for A would be laundering: it does not happen. 300 + 40,000."""
+    sheets = {
+        "periods": [{"period": "2025", "start_year": 2025, "duration_yr": 1},
+                    {"period": "2026", "start_year": 2026, "duration_yr": 1}],
+        "countries": [{"country": "A"}, {"country": "X"}, {"country": "H"}],
+        "products": [product("ox", "oxide", "Nd")],
+        "processes": [proc("make", "separation")], "recipes": [rec("make", "ox", 1)],
+        "facilities": [fac("fX", "X", 1000)], "facility_processes": [fp("fX", "make", 10)],
+        "demand": [rows.dem("A", "ox", 100, period="2026", penalty=1000)],
+        "transport": [{"from_country": "*", "to_country": "*", "product": "*", "cost_usd_per_t": 5}],
+        "export_controls": [{"control": "ban_A", "exporter": "X", "product": "ox", "destinations": "A",
+                             "kind": "ban", "periods": "2026"}],
+        "stockpiles": [{"stockpile": "res", "holder": "H", "product": "ox", "initial_t": 60, "terminal_rule": "free"}],
+    }
+    r = solve_reserves(tmp_path, sheets, "own.xlsx")
+    assert r.solve.objective == pytest.approx(300.0 + 40 * 1000.0, **APPROX)
+    assert value(r.tables["flows"], "flow_t_per_yr", from_country="H", to_country="A") == pytest.approx(60.0, **APPROX)
+    s = r.tables["stockpiles"].set_index("period")
+    assert s.at["2025", "buy_t_per_yr"] == pytest.approx(0.0, abs=TOL)
+    assert s.at["2026", "release_t_per_yr"] == pytest.approx(60.0, **APPROX)

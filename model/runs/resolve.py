@@ -287,6 +287,9 @@ class Resolver:
             return "demand blocks appeared or went (a quantity became 0 or positive)"
         if ("transport", "max_flow_t_per_yr") in changed and self._shared_cap(self.mod["trade"].lanes).any():
             return "lane capacity changed and origin classes share it in lane_capacity rows"
+        sp = self.mod.get("stockpiles")
+        if ("stockpiles", "release_max_t_per_yr") in changed and any(v is not None for v in getattr(sp, "own", [])):
+            return "release limits changed and a reserve's own-origin releases share them in stock_release_limit rows"
         if "export_controls" in sheets and "controls" in self.mod and \
                 _cap_keys(data) != list(self.mod["controls"].cap_keys):
             return "the quota and licence rows of the export controls changed"

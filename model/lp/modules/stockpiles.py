@@ -14,8 +14,13 @@ Constraints
                             build: buying and releasing the same tonnes cannot meet it).
   stock_terminal[h]:        L[h,T] >= initial_t when terminal_rule is keep.
   stock_budget[h]:          sum_t d_t x buy[h,t] x reference_price <= budget_usd.
+  stock_initial_origin[h]:  sum_t d_t release_own[h,t] <= initial_t (origin-tracked products held
+                            outside the controlling country: only the initial stock leaves as the
+                            holder's origin).
+  stock_release_limit[h,t]: release + release_own <= release_max (where both exist).
 Balance: release enters and buys leave the holder's node (holder, product, t); where the product
-  carries origin classes a release enters the controlling country's class (a store keeps no origin).
+  carries origin classes a release enters the controlling country's class (a store keeps no
+  origin, so bought tonnes cannot be re-labelled) and release_own the holder's class (`other`).
 Costs: holding (resource) = holding_cost x L[h,t] per year of period t, i.e. holding x L x d_t
   undiscounted: the end-of-period level stands for the whole period's stock (a period that
   fills the store pays for the full level; one that empties it pays for what is left).
@@ -62,7 +67,7 @@ from pyomo.core.expr.numeric_expr import LinearExpression
 from model.case.codes import periods_in
 from model.case.derived import NO_ELEMENT
 from model.lp.core import RESOURCE, TRANSFER, BalanceTerm, CostTerm, Registry, Solution, keyed
-from model.lp.origin import label
+from model.lp.origin import OTHER, label
 from model.lp.sensitivity import limit_values
 
 
@@ -163,16 +168,32 @@ class Stockpiles:
 
         nodes = list(zip(keys["holder"], keys["product"], keys["period"]))
         # Buys come from the holder's use pool, where material of every origin mixes. Where
-        # a product carries origin classes, releases enter the controlling country's class:
-        # the store does not record origin, and counting its tonnes as the holder's would
-        # let a reserve turn controlled material into uncontrolled within one period (buy
-        # Chinese magnets, release them as EU-origin, re-export past a ban, a licence or an
-        # origin tariff). A reserve serves its holder freely (the pool takes every class)
-        # and ships abroad as controlled material.
+        # a product carries origin classes, bought tonnes are released into the controlling
+        # country's class: the store does not record their origin, and counting them as
+        # the holder's would let a reserve turn controlled material into uncontrolled within
+        # one period (buy Chinese magnets, release them as EU-origin, re-export past a ban,
+        # a licence or an origin tariff). The initial stock is the holder's own (it was
+        # there before the horizon): up to initial_t in all may be released as the holder's
+        # origin (variable stock_release_own_t_per_yr), so a standing reserve can still ship
+        # to allies under a ban. A reserve serves its holder freely (the pool takes every class).
         x = keys["product"].map(data.origin.controller)
         release_at = [label(p, "" if pd.isna(c) else c) for p, c in zip(keys["product"], x)]
         release_nodes = list(zip(keys["holder"], release_at, keys["period"]))
         reg.add_balance(BalanceTerm("stock_release", release_nodes, np.ones(len(nodes)), self.release))
+        split = (x.notna() & (keys["holder"] != x) & (keys["initial_t"].fillna(0.0) > 0)).to_numpy(bool)
+        own_idx = [idx[i] for i in np.flatnonzero(split)]
+        m.STOCK_OWN_RELEASES = pyo.Set(initialize=own_idx, dimen=2, ordered=True)
+        m.stock_release_own_t_per_yr = pyo.Var(m.STOCK_OWN_RELEASES, within=pyo.NonNegativeReals,
+                                               bounds=lambda m, *k: rel_b[k])
+        self.own = [None] * len(idx)
+        for i, v in zip(np.flatnonzero(split), m.stock_release_own_t_per_yr.values()):
+            self.own[i] = v
+        if own_idx:
+            own_nodes = [(keys["holder"].iat[i], label(keys["product"].iat[i], OTHER), keys["period"].iat[i])
+                         for i in np.flatnonzero(split)]
+            reg.add_balance(BalanceTerm("stock_release_own", own_nodes, np.ones(len(own_idx)),
+                                        list(m.stock_release_own_t_per_yr.values())))
+        self._own_origin_constraints(m, keys, idx, split)
         reg.add_balance(BalanceTerm("stock_buy", nodes, -np.ones(len(nodes)), self.buy))
         reg.add_cost(CostTerm("stock_holding", RESOURCE, list(keys["period"]),
                               keys["holding_cost_usd_per_t_yr"].fillna(0.0).to_numpy(float), self.level))
@@ -191,6 +212,35 @@ class Stockpiles:
         self._build_constraints(m, keys, idx)
         self._terminal_and_budget(m, sp, keys, idx, plist)
 
+    def _releases(self, i: int) -> list:
+        """The release variables of row i: the release, and its own-origin part if any."""
+        return [self.release[i]] + ([self.own[i]] if self.own[i] is not None else [])
+
+    def _own_origin_constraints(self, m, keys: pd.DataFrame, idx: list[tuple], split: np.ndarray) -> None:
+        held = sorted(set(keys.loc[split, "stockpile"]), key=list(keys["stockpile"]).index)
+        rows = {h: np.flatnonzero(split & (keys["stockpile"] == h).to_numpy()) for h in held}
+        dur = keys["duration_yr"].to_numpy(float)
+        init = keys["initial_t"].fillna(0.0).to_numpy(float)
+        m.STOCK_OWN = pyo.Set(initialize=held, ordered=True)
+
+        def stock_initial_origin(m, h):
+            """sum_t d_t release_own[h,t] <= initial_t: only the initial stock leaves as the holder's origin."""
+            r = rows[h]
+            return LinearExpression(constant=0.0, linear_coefs=[float(dur[i]) for i in r],
+                                    linear_vars=[self.own[i] for i in r]) <= float(init[r[0]])
+        m.stock_initial_origin = pyo.Constraint(m.STOCK_OWN, rule=stock_initial_origin)
+        cap = keys["release_max_t_per_yr"].to_numpy(float)
+        lim = [idx[i] for i in np.flatnonzero(split & ~np.isnan(cap))]
+        pos = {k: i for i, k in enumerate(idx)}
+        m.STOCK_RELEASE_LIMITS = pyo.Set(initialize=lim, dimen=2, ordered=True)
+
+        def stock_release_limit(m, h, t):
+            """release[h,t] + release_own[h,t] <= release_max[h,t]."""
+            i = pos[h, t]
+            return LinearExpression(constant=0.0, linear_coefs=[1.0, 1.0],
+                                    linear_vars=self._releases(i)) <= float(cap[i])
+        m.stock_release_limit = pyo.Constraint(m.STOCK_RELEASE_LIMITS, rule=stock_release_limit)
+
     def _level_constraints(self, m, keys: pd.DataFrame, idx: list[tuple]) -> None:
         pos = {k: i for i, k in enumerate(idx)}
         dur = keys["duration_yr"].to_numpy(float)
@@ -202,8 +252,9 @@ class Stockpiles:
             i = pos[h, t]
             d = dur[i]
             ins = self.inflow.get((h, t), [])
-            vs = [self.level[i], self.buy[i], self.release[i]] + ins
-            cs = [1.0, -d, d] + [-d] * len(ins)
+            rel = self._releases(i)
+            vs = [self.level[i], self.buy[i]] + rel + ins
+            cs = [1.0, -d] + [d] * len(rel) + [-d] * len(ins)
             if not first[i]:
                 vs.append(self.level[i - 1])
                 cs.append(-1.0)
@@ -232,10 +283,11 @@ class Stockpiles:
         m.STOCK_BUILDS = pyo.Set(initialize=bkeys, dimen=2, ordered=True)
 
         def stock_committed_build(m, h, t):
-            """buy[h,t] - release[h,t] >= build_min[h,t]."""
+            """buy[h,t] - release[h,t] (own-origin part included) >= build_min[h,t]."""
             i = pos[h, t]
-            return LinearExpression(constant=0.0, linear_coefs=[1.0, -1.0],
-                                    linear_vars=[self.buy[i], self.release[i]]) >= float(low[i])
+            rel = self._releases(i)
+            return LinearExpression(constant=0.0, linear_coefs=[1.0] + [-1.0] * len(rel),
+                                    linear_vars=[self.buy[i]] + rel) >= float(low[i])
         m.stock_committed_build = pyo.Constraint(m.STOCK_BUILDS, rule=stock_committed_build)
         self.build_cons = list(m.stock_committed_build.values())
 
@@ -274,7 +326,11 @@ class Stockpiles:
         out["level_start_t"] = np.where(later, np.roll(level, 1), k["initial_t"].fillna(0.0).to_numpy(float))
         out["buy_t_per_yr"] = sol.values(self.buy)
         out["build_min_t_per_yr"] = k["build_min_t_per_yr"].to_numpy(float)
-        out["release_t_per_yr"] = sol.values(self.release)
+        own = [v for v in self.own if v is not None]
+        rel = sol.values(self.release)
+        if own:
+            rel = rel + np.array([float(sol.values([v])[0]) if v is not None else 0.0 for v in self.own])
+        out["release_t_per_yr"] = rel
         inflow = [float(sol.values(self.inflow.get((h, t), [])).sum()) for h, t in zip(k["stockpile"], k["period"])]
         out["inflow_t_per_yr"] = inflow
         d = out["duration_yr"].to_numpy(float)
