@@ -158,7 +158,12 @@ def solve_leaf(m: NodeModel, settings: dict, fixed: dict[int, float] | None = No
                     dict(settings, canonical_plan=tables != "none"))
     if not sol.optimal or tables == "none":
         return sol, {}
-    return sol, (extract_tables(m.built, sol) if tables == "full" else comparison_tables(m.built, sol))
+    if tables == "full":
+        return sol, extract_tables(m.built, sol)
+    out = comparison_tables(m.built, sol)
+    out["periods"] = m.built.data.periods.reset_index()[["period", "start_year", "duration_yr", "discount_factor",
+                                                         "weight", "pv_factor"]]
+    return sol, out
 
 
 def fixed_values(tree: Tree, leaf: NodeModel, ef: ExtensiveLP, x: np.ndarray, upto: set[str] | None = None
@@ -232,7 +237,8 @@ def run_tree(path: str, name: str, value_of_reserve: bool = True) -> TreeResult:
     if not res.optimal:
         return res
     for leaf in tree.leaves():
-        sol, tables = solve_leaf(models[leaf], s, fixed_values(tree, models[leaf], ef, x))
+        # what a branch is read for (shortfall, stocks, prices, costs): the tables a comparison reads
+        sol, tables = solve_leaf(models[leaf], s, fixed_values(tree, models[leaf], ef, x), tables="lean")
         if not sol.optimal:
             res.status, res.message = "error", (f"branch {leaf}: re-solving it with the plan's earlier decisions fixed "
                                                 f"was not optimal ({sol.message})")
