@@ -494,6 +494,26 @@ def run_title(result) -> str:
     return f"Rare-earth supply chain: case {result.case.name}{scen} ({result.solve.status})"
 
 
+def write_folder(out_root: str | Path, case_name: str, label: str | None, fill: Callable[[Path], None],
+                 log: Callable[[Path], str] | None = None) -> Path:
+    """A new run folder: `fill(tmp)` writes the files into a temporary folder, which gets
+    its name claimed, run.log (`log(final)`, called last with the final path, returns its
+    text) and is renamed into place; on any failure nothing is left behind."""
+    tmp, final = new_run_dir(Path(out_root), case_name, label)
+    try:
+        fill(tmp)
+        final = claim_name(final)
+        if log is not None:
+            (tmp / "run.log").write_text(log(final))
+        commit_run_dir(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if final.exists() and final.is_dir() and not any(final.iterdir()):
+            final.rmdir()  # a claimed name never filled
+        raise
+    return final
+
+
 def write_run(result, out_root: str | Path = "outputs", extra: dict | None = None,
               log: Callable[[Path], str] | None = None) -> Path:
     """Write report.xlsx, report.html, PNG charts (charts/), one CSV per table,
@@ -502,10 +522,9 @@ def write_run(result, out_root: str | Path = "outputs", extra: dict | None = Non
     last, with the folder's final path, and returns run.log's text (so the caller can
     say its closing lines, the path included, before the record is taken)."""
     from model.reports.html import write_html
-    t0 = time.perf_counter()
-    out_root = Path(out_root)
-    tmp, final = new_run_dir(out_root, result.case.name, result.scenario)
-    try:
+
+    def fill(tmp: Path) -> None:
+        t0 = time.perf_counter()
         tables = with_derived_tables(result.tables)
         for name, df in tables.items():
             write_csv(df, tmp / f"{name}.csv")
@@ -532,16 +551,7 @@ def write_run(result, out_root: str | Path = "outputs", extra: dict | None = Non
             manifest.update(extra)
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
         LOG.debug("report files written in %.2f s", time.perf_counter() - t0)
-        final = claim_name(final)
-        if log is not None:
-            (tmp / "run.log").write_text(log(final))
-        commit_run_dir(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if final.exists() and final.is_dir() and not any(final.iterdir()):
-            final.rmdir()  # a claimed name never filled
-        raise
-    return final
+    return write_folder(out_root, result.case.name, result.scenario, fill, log)
 
 
 def write_tree_run(case, tree: str, tables: dict[str, pd.DataFrame], manifest: dict, out_root: str | Path = "outputs",
@@ -549,8 +559,8 @@ def write_tree_run(case, tree: str, tables: dict[str, pd.DataFrame], manifest: d
     """A scenario tree's run folder: one CSV per table, report.xlsx (the summary, the
     branches and the here-and-now plan first), report.html, manifest.json and run.log."""
     from model.reports.html import write_tree_html
-    tmp, final = new_run_dir(Path(out_root), case.name, f"tree_{tree}")
-    try:
+
+    def fill(tmp: Path) -> None:
         for name, df in tables.items():
             write_csv(df, tmp / f"{name}.csv")
         title = f"{case.name}: plan under uncertainty (tree {tree})"
@@ -561,13 +571,4 @@ def write_tree_run(case, tree: str, tables: dict[str, pd.DataFrame], manifest: d
              "package_versions": package_versions(),
              "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
              "tables": sorted(tables)}, indent=2, default=str))
-        final = claim_name(final)
-        if log is not None:
-            (tmp / "run.log").write_text(log(final))
-        commit_run_dir(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if final.exists() and final.is_dir() and not any(final.iterdir()):
-            final.rmdir()
-        raise
-    return final
+    return write_folder(out_root, case.name, f"tree_{tree}", fill, log)
