@@ -1,0 +1,93 @@
+"""The L-shaped decomposition gives the extensive form's objective on a random tree.
+
+Three periods; in P2 one of four demand levels is revealed (random probabilities), and
+under each, in P3, one of five outcomes (random probabilities): a ban on China's exports
+to the USA, higher or lower demand, a dearer Chinese plant, or nothing. 20 leaves. A US
+reserve may buy in P1 and P2 (holding 50 USD/t/yr). Seeded, so the tree is the same on
+every machine."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from model.case.casewriter import write_case
+from model.case.tree import read_tree
+from model.lp.decompose import l_shaped
+from model.lp.stochastic import extensive_form
+from model.runs.pipeline import load_case
+from model.runs.tree import build_nodes, node_cases, run_tree, solve_arrays
+
+SEED = 20261203
+
+
+def random_tree_case(tmp_path):
+    rng = np.random.default_rng(SEED)
+    periods = [{"period": f"P{i}", "start_year": 2024 + i, "duration_yr": 1} for i in (1, 2, 3)]
+    scen, changes, branches = [], [], []
+    p2 = rng.dirichlet(np.ones(4))
+    for i, scale in enumerate((0.8, 1.0, 1.2, 1.5)):
+        a = f"d{i}"
+        scen.append({"scenario": a})
+        changes.append({"scenario": a, "sheet": "demand", "filter": "period=P2", "column": "quantity_t_per_yr",
+                        "op": "scale", "value": str(scale)})
+        branches.append({"tree": "r", "branch": a, "probability": float(p2[i]), "reveal_period": "P2", "scenario": a})
+        p3 = rng.dirichlet(np.ones(5))
+        outcomes = [("ban", [{"sheet": "export_controls", "filter": "*", "column": "*", "op": "append",
+                              "value": f"control=ban_{a}; exporter=CHN; product=ox; destinations=USA; periods=P3; "
+                                       "kind=ban"}]),
+                    ("up", [{"sheet": "demand", "filter": "period=P3", "column": "quantity_t_per_yr", "op": "scale",
+                             "value": str(round(float(rng.uniform(1.1, 1.6)), 3))}]),
+                    ("down", [{"sheet": "demand", "filter": "period=P3", "column": "quantity_t_per_yr",
+                               "op": "scale", "value": str(round(float(rng.uniform(0.5, 0.9)), 3))}]),
+                    ("dear", [{"sheet": "facility_processes", "filter": "facility=cn_p3", "column": "unit_cost_usd_per_t",
+                               "op": "set", "value": str(round(float(rng.uniform(20, 60)), 2))}]),
+                    ("calm", [])]
+        for k, (kind, ch) in enumerate(outcomes):
+            b = f"{a}_{kind}"
+            scen.append({"scenario": b, "parent": a})
+            changes += [dict(c, scenario=b) for c in ch]
+            branches.append({"tree": "r", "branch": b, "parent": a, "probability": float(p3[k]), "reveal_period": "P3",
+                             "scenario": b})
+    # the last sibling takes the rounding, so siblings sum to 1 exactly
+    for parent in {b.get("parent", "") for b in branches}:
+        sib = [b for b in branches if b.get("parent", "") == parent]
+        sib[-1]["probability"] = 1.0 - sum(b["probability"] for b in sib[:-1])
+    sheets = {
+        "periods": periods,
+        "countries": [{"country": "CHN"}, {"country": "USA"}],
+        "products": [{"product": "ox", "stage": "oxide", "element": "Nd", "unit": "t_REO"}],
+        "processes": [{"process": "make", "stage": "separation"}],
+        "recipes": [{"process": "make", "product": "ox", "coefficient": 1}],
+        # a plant whose P3 cost a branch may change (its own row, so earlier periods stay put)
+        "facilities": [{"facility": "cn", "country": "CHN", "capacity_t_per_yr": 150, "last_year": 2026},
+                       {"facility": "cn_p3", "country": "CHN", "capacity_t_per_yr": 150, "first_year": 2027},
+                       {"facility": "us", "country": "USA", "capacity_t_per_yr": 40}],
+        "facility_processes": [{"facility": "cn", "process": "make", "unit_cost_usd_per_t": 10},
+                               {"facility": "cn_p3", "process": "make", "unit_cost_usd_per_t": 10},
+                               {"facility": "us", "process": "make", "unit_cost_usd_per_t": 300}],
+        "demand": [{"country": "USA", "product": "ox", "period": f"P{i}", "quantity_t_per_yr": 100,
+                    "shortfall_penalty_usd_per_t": 1000} for i in (1, 2, 3)],
+        "transport": [{"from_country": "CHN", "to_country": "USA", "product": "*", "cost_usd_per_t": 2}],
+        "stockpiles": [{"stockpile": "vault", "holder": "USA", "product": "ox", "holding_cost_usd_per_t_yr": 50,
+                        "capacity_t": 120, "terminal_rule": "free"}],
+        "scenarios": scen, "scenario_changes": changes, "branches": branches}
+    return write_case(tmp_path / "random_tree.xlsx", sheets, {"base_year": 2025, "discount_rate": 0.05})
+
+
+def test_decomposition_equals_the_extensive_form_on_a_random_tree(tmp_path):
+    path = str(random_tree_case(tmp_path))
+    case = load_case(path)
+    tree = read_tree(case, "r")
+    assert len(tree.leaves()) == 20
+    models = build_nodes(node_cases(case, tree), tree)
+    ef = extensive_form(tree, models)
+    status, _, _, rp = solve_arrays(ef, case.settings)
+    assert status == "optimal"
+    d = l_shaped(tree, models, ef, case.settings)
+    assert d.status == "optimal", d.message
+    assert d.objective == pytest.approx(rp, rel=1e-6)
+    assert d.lower_bound <= d.objective + 1e-6 * abs(d.objective)
+    assert d.iterations >= 2 and d.gap <= 1e-6
+    # the reserve is used: buying ahead has value in some branch (a ban or higher demand)
+    assert rp == pytest.approx(run_tree(path, "r", value_of_reserve=False).objective, rel=1e-9)
