@@ -50,6 +50,9 @@ class NodeModel:
     col_keys: list[tuple]
     col_period: np.ndarray   # index into Tree.periods; HORIZON when the column has none
     row_keys: list[tuple | None] = field(default_factory=list)
+    # (kept model, case, data) when the node is a kept model's numbers: its modules must
+    # read this node's data again before its tables are extracted (model.runs.tree)
+    source: tuple | None = None
 
 
 def column_keys(built: BuiltModel, lp: MatrixLP, periods: list[str]) -> tuple[list[tuple], np.ndarray]:

@@ -194,19 +194,22 @@ class _Positions:
 class Resolver:
     """The base case's model, built once, re-solved for data-only scenarios."""
 
-    def __init__(self, base: Case, kept: tuple | None = None):
+    def __init__(self, base: Case, kept: tuple | None = None, classes: tuple[dict, set] | None = None):
         """kept: (built, highs, columns, rows, stats) of a run of `base` itself, adopted
         instead of building again when the base case has no simple ban (whose lanes the
-        resolver's model keeps and a plain build removes)."""
+        resolver's model keeps and a plain build removes). classes: origin classes every
+        case it solves carries (a scenario tree's, model.lp.data.build_model_data)."""
         t0 = time.perf_counter()
-        self.base = base
+        self.base, self.classes = base, classes
+        if classes is not None:
+            kept = None
         self.union = strip_simple_bans(base)  # the model's structure: lanes before simple bans
         if kept is not None and self.union is base and _holds(kept):
             self.built, self.h, self.cols, self.rows, self.stats = kept
             self.data = self.built.data
             self.adopted = True
         else:
-            self.data = build_model_data(self.union)
+            self.data = build_model_data(self.union, self.classes)
             with PauseGC():  # the model's many small objects live as long as the resolver
                 self.built: BuiltModel = build_model(self.data)
                 self.h, self.cols, self.rows, self.stats = to_highs(self.built.model, base.settings)
@@ -358,7 +361,7 @@ class Resolver:
                       "extraterritorial) were added, dropped or changed")
         if reason:
             return reason, None
-        data = build_model_data(case)
+        data = build_model_data(case, self.classes)
         reason = self._guard(changed, data)
         return reason, (None if reason else data)
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from pyomo.common.gc_manager import PauseGC
 
 from model.analysis.results import extract_tables
@@ -37,7 +38,7 @@ from model.case.validate import validate_case
 from model.case.workbook import Case
 from model.lp.build import build_model
 from model.lp.data import build_model_data
-from model.lp.handoff import compile_lp
+from model.lp.handoff import MatrixLP, compile_lp
 from model.lp.solve import SolveResult, load_arrays, run_highs, solve_loaded
 from model.lp.stochastic import ExtensiveLP, NodeModel, extensive_form, node_model
 from model.runs.pipeline import load_case
@@ -100,7 +101,11 @@ def node_cases(case: Case, tree: Tree) -> dict[str, Case]:
 
 
 def build_nodes(cases: dict[str, Case], tree: Tree) -> dict[str, NodeModel]:
-    """One model per node, all carrying the origin classes any node needs."""
+    """One model per node, all carrying the origin classes any node needs. The root's
+    model is built once and kept (model.runs.resolve.Resolver); a node whose case differs
+    from the root's in numbers only (capacities, costs, demand, simple bans, quota and
+    licence amounts, reserve limits) is the root's model with its numbers (arrays only),
+    any other node gets a model of its own."""
     datas = {n: build_model_data(c) for n, c in cases.items()}
     controller: dict[str, str] = {}
     modal: set[str] = set()
@@ -108,16 +113,36 @@ def build_nodes(cases: dict[str, Case], tree: Tree) -> dict[str, NodeModel]:
         for p, x in d.origin.controller.items():
             controller.setdefault(p, x)
         modal |= d.origin.modal
+    classes = (controller, modal)
+    from model.runs.resolve import Resolver
+    res = Resolver(cases[ROOT], classes=classes)
+    matrix = sp.csc_array(_matrix_of(res.h))
     models = {}
     for n, c in cases.items():
+        why, data = res.check(c)
+        if why is None:
+            res.apply(c, data)
+            lp = MatrixLP(res.cost.copy(), 0.0, matrix, res.row_lo.copy(), res.row_hi.copy(), res.col_lo.copy(),
+                          res.col_hi.copy(), res.cols, res.rows, "resolve", res.col_of)
+            models[n] = node_model(n, res.built, lp, tree.periods)
+            models[n].source = (res, c, data)
+            continue
+        LOG.debug("tree node %s gets a model of its own: %s", n or "here and now", why)
         d = datas[n]
         if d.origin.controller != controller or d.origin.modal != modal:
-            d = build_model_data(c, (controller, modal))
+            d = build_model_data(c, classes)
         with PauseGC():
             built = build_model(d)
             lp = compile_lp(built.model)
         models[n] = node_model(n, built, lp, tree.periods)
     return models
+
+
+def _matrix_of(h) -> sp.csc_array:
+    lp = h.getLp()
+    a = lp.a_matrix_
+    return sp.csc_array((np.asarray(a.value_, float), np.asarray(a.index_, np.int64), np.asarray(a.start_, np.int64)),
+                        shape=(lp.num_row_, lp.num_col_))
 
 
 # --------------------------------------------------------------------------- solves
@@ -158,6 +183,9 @@ def solve_leaf(m: NodeModel, settings: dict, fixed: dict[int, float] | None = No
                     dict(settings, canonical_plan=tables != "none"))
     if not sol.optimal or tables == "none":
         return sol, {}
+    if m.source is not None:  # the kept model's modules read this node's numbers
+        res, case, data = m.source
+        res.apply(case, data)
     if tables == "full":
         return sol, extract_tables(m.built, sol)
     out = comparison_tables(m.built, sol)
