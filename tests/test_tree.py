@@ -85,7 +85,7 @@ def test_the_reserve_is_the_crisis_need_when_the_ban_is_likely_enough(tmp_path):
     assert figure(r, "value of perfect information") == pytest.approx(4000.0, **APPROX)
     assert figure(r, "expected cost of the no-crisis plan") == pytest.approx(21800.0, **APPROX)
     assert figure(r, "value of the stochastic solution") == pytest.approx(14800.0, **APPROX)
-    assert figure(r, "expected cost with no stockpile") == pytest.approx(21800.0, **APPROX)
+    assert figure(r, "expected cost without the reserves valued (vault)") == pytest.approx(21800.0, **APPROX)
     assert figure(r, "value of the reserve") == pytest.approx(14800.0, **APPROX)
     assert figure(r, "expected unserved demand avoided") == pytest.approx(20.0, **APPROX)
     assert figure(r, "resource cost per tonne of avoided") == pytest.approx(260.0, **APPROX)

@@ -13,7 +13,7 @@ of a plan under uncertainty:
     EEV   expected cost of the no-crisis plan's here-and-now decisions (the base case
           solved alone) followed by the best recourse in each branch
     VSS   = EEV - RP: what planning for the tree is worth over planning for calm
-    value of the reserve = RP of the same tree with no stockpile allowed - RP
+    value of the reserve = RP of the same tree without the reserves its scenarios add - RP
 
 With a CVaR weight the objective mixes expected cost and CVaR (model.lp.stochastic) and
 RP is that objective; the expected cost of the plan is reported beside it.
@@ -337,8 +337,9 @@ def tree_tables(res: TreeResult, models: dict[str, NodeModel], ef: ExtensiveLP, 
         tail = sum(tree.probability(lf) * x[u] for lf, u in ef.cvar["u"].items()) / (1.0 - ef.cvar["alpha"])
         summary += [(f"CVaR at {ef.cvar['alpha']:g} of {ef.cvar['measure'].replace('_', ' ')}", eta + tail, "USD"),
                     ("CVaR weight", ef.cvar["weight"], "")]
-    if value_of_reserve and any(not c.tables["stockpiles"].empty for c in cases.values()):
-        summary += _reserve_value(res, branches, cases)
+    reserves = planned_reserves(res.case, cases)
+    if value_of_reserve and reserves:
+        summary += _reserve_value(res, branches, cases, reserves)
     tables = {"tree_summary": pd.DataFrame(summary, columns=["figure", "value", "unit"]),
               "tree_branches": branches,
               "tree_plan": here_and_now(res, models, ef, x),
@@ -406,10 +407,23 @@ def first_shortfalls(res: TreeResult) -> pd.DataFrame:
                                        "days_from_first_reveal"])
 
 
-def _reserve_value(res: TreeResult, branches: pd.DataFrame, cases: dict[str, Case]) -> list[tuple]:
-    """The same tree with no stockpile allowed, against the plan."""
-    bare = {n: replace(c, tables={**c.tables, "stockpiles": c.tables["stockpiles"].iloc[0:0]})
-            for n, c in cases.items()}
+def planned_reserves(base: Case, cases: dict[str, Case]) -> list[str]:
+    """The reserves whose value the tree measures: those its scenarios add to the base
+    case; where they add none, the base case's own reserves that carry no committed build
+    (a committed build, such as a mine's observed stock build, is data, not a choice)."""
+    have = set(base.tables["stockpiles"]["stockpile"])
+    added = list(dict.fromkeys(s for c in cases.values() for s in c.tables["stockpiles"]["stockpile"] if s not in have))
+    if added:
+        return added
+    sp = base.tables["stockpiles"]
+    return list(sp.loc[sp["build_min_t_per_yr"].isna(), "stockpile"])
+
+
+def _reserve_value(res: TreeResult, branches: pd.DataFrame, cases: dict[str, Case], reserves: list[str]
+                   ) -> list[tuple]:
+    """The same tree without `reserves`, against the plan."""
+    bare = {n: replace(c, tables={**c.tables, "stockpiles": c.tables["stockpiles"][
+        ~c.tables["stockpiles"]["stockpile"].isin(reserves)].reset_index(drop=True)}) for n, c in cases.items()}
     try:
         models = build_nodes({n: validate_case(c) for n, c in bare.items()}, res.tree)
     except InputError as exc:
@@ -435,7 +449,7 @@ def _reserve_value(res: TreeResult, branches: pd.DataFrame, cases: dict[str, Cas
     plan_unserved = float((branches["probability"] * branches["unserved_t"]).sum())
     plan_resource = float((branches["probability"] * branches["resource_cost_pv_usd"]).sum())
     avoided = unserved - plan_unserved
-    return [("expected cost with no stockpile allowed", exp_cost, "USD"),
+    return [(f"expected cost without the reserves valued ({', '.join(reserves)})", exp_cost, "USD"),
             ("value of the reserve (expected cost without it - with it)", exp_cost - plan_cost, "USD"),
             ("expected unserved demand avoided by the reserve", avoided, "t"),
             ("resource cost per tonne of avoided shortfall", (plan_resource - resource) / avoided
