@@ -349,6 +349,8 @@ def shortfall_fan(tables: dict[str, pd.DataFrame]) -> "go.Figure | None":
     if b is None or b.empty:
         return None
     periods = tables.get("tree_periods")
+    if s is None or s.empty or float(s["unserved_share"].max()) <= 0:
+        return None
     fig = go.Figure()
     order = list(periods["period"]) if periods is not None else None
     for r in b.itertuples():
@@ -358,6 +360,7 @@ def shortfall_fan(tables: dict[str, pd.DataFrame]) -> "go.Figure | None":
         fig.add_trace(go.Scatter(x=xs, y=[float(worst.get(t, 0.0)) for t in xs], mode="lines+markers",
                                  name=f"{r.branch} ({r.probability:.0%})"))
     fig.update_layout(title="Worst share of a period's demand unserved, by branch", yaxis_tickformat=".0%",
+                      yaxis_rangemode="tozero",
                       height=420, margin={"l": 60, "r": 20, "t": 50, "b": 40}, legend_title_text="branch")
     return fig
 
@@ -379,9 +382,9 @@ def write_tree_html(path: Path, tables: dict[str, pd.DataFrame], title: str) -> 
         parts.append("<h2>Decisions taken before the future is known</h2><p class='note'>Each is one decision for "
                      "every branch below the node it is decided in.</p>" + table_html(plan[plan["value"].abs() > 1e-9]))
     fan = shortfall_fan(tables)
-    if fan is not None:
-        parts.append("<h2>Shortfall by branch over time</h2>" + fan.to_html(
-            full_html=False, include_plotlyjs=True, div_id="fig-tree-shortfall", config={"displaylogo": False}))
+    parts.append("<h2>Shortfall by branch over time</h2>" + (fan.to_html(
+        full_html=False, include_plotlyjs=True, div_id="fig-tree-shortfall", config={"displaylogo": False})
+        if fan is not None else "<p>No branch is short of anything in any period under this plan.</p>"))
     short = tables.get("tree_shortfall")
     if short is not None and not short.empty:
         parts.append("<h2>Who is short of what, by branch and period</h2>" + table_html(
