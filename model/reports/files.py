@@ -151,6 +151,8 @@ def write_csv(df: pd.DataFrame, path: Path) -> None:
 
 
 def _number_format(col: str) -> str | None:
+    if col == "value":  # figure/value/unit tables (summaries): thousands separated
+        return "#,##0.00"
     for suffix, fmt in _FORMATS.items():
         if col.endswith(suffix):
             return fmt
@@ -162,6 +164,14 @@ def _header_format(book):
 
 
 EXCEL_MAX_ROWS = 1_048_576  # rows in one Excel sheet, header included
+
+
+def print_setup(ws) -> None:
+    """Landscape, every column on one page width, the header row on every page."""
+    ws.set_landscape()
+    ws.set_paper(9)  # A4
+    ws.fit_to_pages(1, 0)
+    ws.repeat_rows(0)
 
 
 def write_table_sheet(xw, book, name: str, df: pd.DataFrame) -> None:
@@ -178,6 +188,7 @@ def write_table_sheet(xw, book, name: str, df: pd.DataFrame) -> None:
     df.to_excel(xw, sheet_name=sheet_name, index=False)
     ws = xw.sheets[sheet_name]
     ws.freeze_panes(1, 0)
+    print_setup(ws)
     if len(df.columns):
         ws.autofilter(0, 0, max(len(df), 1), len(df.columns) - 1)
     for j, col in enumerate(df.columns):
@@ -260,6 +271,9 @@ class SummarySheet:
         ws.set_column(1, 7, 16)
         self.put(0, 0, self.title or "Run summary", "title")
         ws.freeze_panes(1, 0)
+        ws.set_landscape()
+        ws.set_paper(9)
+        ws.fit_to_pages(1, 0)
         self.row = 1
         summ = self.tables["summary"]
         self.status_block(summ)
