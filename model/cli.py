@@ -102,7 +102,7 @@ def cmd_tree(args) -> int:
         return EXIT_INPUT
     prepare_out(args.out)
     try:
-        res, folder = run_tree_and_report(args.workbook or str(DEFAULT_CASE), args.tree, args.out)
+        res, folder = run_tree_and_report(args.workbook or str(DEFAULT_CASE), args.tree, args.out, args.method)
     except InputError as exc:
         return input_error(exc)
     return EXIT_OK if folder is not None else EXIT_NOT_OPTIMAL
@@ -245,6 +245,10 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--scenario-file", help="workbook holding only scenarios and scenario_changes sheets")
     r.add_argument("--tree", help="plan under uncertainty on this scenario tree (sheet branches): decisions "
                    "before a branch is known are shared by its branches; expected cost, EVPI, VSS")
+    r.add_argument("--method", choices=("extensive", "decomposition"), default="extensive",
+                   help="with --tree: one LP of every branch (default; its plan is the least-norm optimal plan), "
+                        "or the L-shaped decomposition (each branch re-solved on its own kept model; for large "
+                        "trees: the here-and-now plan is one least-cost plan, not chosen among ties)")
     _batch_options(r)
     r.set_defaults(func=cmd_run)
     s = sub.add_parser("sweep", help="sample parameters from a YAML spec and run every sample")

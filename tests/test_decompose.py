@@ -91,3 +91,35 @@ def test_decomposition_equals_the_extensive_form_on_a_random_tree(tmp_path):
     assert d.iterations >= 2 and d.gap <= 1e-6
     # the reserve is used: buying ahead has value in some branch (a ban or higher demand)
     assert rp == pytest.approx(run_tree(path, "r", value_of_reserve=False).objective, rel=1e-9)
+
+
+def test_the_command_line_solves_a_tree_by_decomposition(tmp_path, capsys):
+    """The hand-solved two-branch reserve (tests/test_tree.py): the same 7,000 USD, the same
+    100 t reserve (unique), the same figures, and the iterations in the folder."""
+    import pandas as pd
+
+    from model.cli import main
+    from test_tree import case
+    path = case(tmp_path)
+    r = run_tree(path, "t", method="decomposition")
+    assert r.objective == pytest.approx(7000.0, rel=1e-9)
+    s = r.tables["tree_summary"].set_index("figure")["value"]
+    assert s["value of perfect information (EVPI)"] == pytest.approx(4000.0, rel=1e-9)
+    assert s["value of the reserve (expected cost without it - with it)"] == pytest.approx(14800.0, rel=1e-9)
+    assert s["decomposition: relative gap"] <= 1e-8
+    plan = r.tables["tree_plan"].set_index(["decided_in", "decision", "period"])["value"]
+    assert plan[("here and now", "stockpile buy (t/yr)", "P1")] == pytest.approx(100.0, rel=1e-9)
+    assert main(["run", path, "--tree", "t", "--method", "decomposition", "--out", str(tmp_path / "out")]) == 0
+    assert "solved by decomposition" in capsys.readouterr().out
+    folder = next((tmp_path / "out").iterdir())
+    d = pd.read_csv(folder / "tree_decomposition.csv")
+    assert d["upper_bound_usd"].iloc[-1] - d["lower_bound_usd"].iloc[-1] <= 1e-8 * 7000
+
+
+def test_decomposition_refuses_a_risk_term(tmp_path):
+    from model.case.schema import InputError
+    from test_tree import sheets
+    path = write_case(tmp_path / "risk.xlsx", sheets(), {"base_year": 2025, "risk_cvar_weight": 0.1})
+    with pytest.raises(InputError) as err:
+        run_tree(str(path), "t", method="decomposition")
+    assert err.value.problems[0].column == "risk_cvar_weight"

@@ -43,7 +43,7 @@ class Decomposition:
 
     @property
     def gap(self) -> float:
-        return (self.objective - self.lower_bound) / max(1.0, abs(self.objective))
+        return max(0.0, self.objective - self.lower_bound) / max(1.0, abs(self.objective))
 
 
 class _Leaf:

@@ -32,7 +32,7 @@ from pyomo.common.gc_manager import PauseGC
 
 from model.analysis.results import extract_tables
 from model.case.scenario import apply_scenario
-from model.case.schema import InputError
+from model.case.schema import InputError, Problem
 from model.case.tree import ROOT, Tree, read_tree
 from model.case.validate import validate_case
 from model.case.workbook import Case
@@ -40,6 +40,7 @@ from model.lp.build import build_model
 from model.lp.data import build_model_data
 from model.lp.handoff import MatrixLP, compile_lp
 from model.lp.solve import SolveResult, load_arrays, run_highs, solve_loaded
+from model.lp.decompose import l_shaped
 from model.lp.stochastic import ExtensiveLP, NodeModel, extensive_form, node_model
 from model.runs.pipeline import load_case
 from model.runs.resolve import comparison_tables
@@ -221,13 +222,14 @@ def root_plan(tree: Tree, models: dict[str, NodeModel], settings: dict) -> dict[
 
 # --------------------------------------------------------------------------- the run
 
-def run_tree_and_report(path: str, name: str, out: str = "outputs") -> tuple[TreeResult, object]:
+def run_tree_and_report(path: str, name: str, out: str = "outputs", method: str = "extensive"
+                        ) -> tuple[TreeResult, object]:
     """Solve the tree and write its folder (None when the plan is not optimal)."""
     from model.logs import recording
     from model.reports.console import say, tree_lines
     from model.reports.files import write_tree_run
     with recording() as record:
-        res = run_tree(path, name)
+        res = run_tree(path, name, method=method)
         if not res.optimal:
             LOG.error(f"tree {name}: {res.message}; no report was written: a plan that is not optimal is not an answer.")
             return res, None
@@ -235,15 +237,16 @@ def run_tree_and_report(path: str, name: str, out: str = "outputs") -> tuple[Tre
         def closing(final) -> str:
             say(tree_lines(res.tables, name, str(final)))
             return record.text()
-        manifest = {"status": res.status, "objective_usd": res.objective, "seconds": res.seconds,
+        manifest = {"status": res.status, "objective_usd": res.objective, "seconds": res.seconds, "method": method,
                     "branches": {lf: {"probability": x.probability, "scenario": res.tree.nodes[lf].scenario}
                                  for lf, x in res.leaves.items()}}
         return res, write_tree_run(res.case, name, res.tables, manifest, out, log=closing)
 
 
-def run_tree(path: str, name: str, value_of_reserve: bool = True) -> TreeResult:
-    """Solve the tree's extensive form and read the plan, each branch and the value of
-    information, of the stochastic solution and of the reserve."""
+def run_tree(path: str, name: str, value_of_reserve: bool = True, method: str = "extensive") -> TreeResult:
+    """Solve the tree (its extensive form, or by decomposition: model.lp.decompose) and
+    read the plan, each branch and the value of information, of the stochastic solution
+    and of the reserve."""
     t0 = time.perf_counter()
     case = load_case(path)
     tree = read_tree(case, name)
@@ -254,9 +257,21 @@ def run_tree(path: str, name: str, value_of_reserve: bool = True) -> TreeResult:
     weight = float(s.get("risk_cvar_weight") or 0.0)
     alpha = float(s.get("risk_cvar_alpha") if s.get("risk_cvar_alpha") is not None else 0.9)
     penalty = s.get("risk_measure") == "penalty"
+    if method == "decomposition" and weight > 0:
+        raise InputError([Problem(file, "settings", None, "risk_cvar_weight", weight, "0 with --method decomposition",
+                                  "the decomposition solves risk-neutral trees; use the extensive form for CVaR")])
     ef = extensive_form(tree, models, weight, alpha, penalty, file)
     t1 = time.perf_counter()
-    status, words, x, dual, obj = solve_arrays_duals(ef, s)
+    dual = None
+    decomposition = None
+    if method == "decomposition":
+        decomposition = l_shaped(tree, models, ef, s)
+        status, words, obj = decomposition.status, decomposition.message, decomposition.objective
+        x = np.zeros(len(ef.c))
+        for (own, key), v in decomposition.master_x.items():
+            x[ef.index[(own, key)]] = v
+    else:
+        status, words, x, dual, obj = solve_arrays_duals(ef, s)
     t2 = time.perf_counter()
     res = TreeResult(case, tree, status, words, obj,
                      seconds={"build_s": t1 - t0, "solve_s": t2 - t1})
@@ -272,9 +287,22 @@ def run_tree(path: str, name: str, value_of_reserve: bool = True) -> TreeResult:
                                                 f"was not optimal ({sol.message})")
             return res
         res.leaves[leaf] = Leaf(leaf, tree.probability(leaf), tree.path(leaf)[1:], sol, tables)
+        if decomposition is not None:  # the leaf's own decisions, from its re-solve
+            for key, v in zip(models[leaf].col_keys, sol.x):
+                g = ef.index.get((leaf, key))
+                if g is not None:
+                    x[g] = v
     t3 = time.perf_counter()
     shared_prices(res, ef, dual)
-    res.tables = tree_tables(res, models, ef, x, value_of_reserve, cases)
+    res.tables = tree_tables(res, models, ef, x, value_of_reserve, cases, method)
+    if decomposition is not None:
+        res.tables["tree_summary"] = pd.concat([res.tables["tree_summary"], pd.DataFrame(
+            [("decomposition: iterations", float(decomposition.iterations), ""),
+             ("decomposition: lower bound", decomposition.lower_bound, "USD"),
+             ("decomposition: relative gap", decomposition.gap, "")], columns=["figure", "value", "unit"])],
+            ignore_index=True)
+        res.tables["tree_decomposition"] = pd.DataFrame(decomposition.history, columns=[
+            "iteration", "lower_bound_usd", "upper_bound_usd", "seconds"])
     res.seconds.update({"branches_s": t3 - t2, "figures_s": time.perf_counter() - t3})
     return res
 
@@ -294,7 +322,7 @@ def _leaf_figures(tables: dict[str, pd.DataFrame]) -> dict[str, float]:
 
 
 def tree_tables(res: TreeResult, models: dict[str, NodeModel], ef: ExtensiveLP, x: np.ndarray,
-                value_of_reserve: bool, cases: dict[str, Case]) -> dict[str, pd.DataFrame]:
+                value_of_reserve: bool, cases: dict[str, Case], method: str = "extensive") -> dict[str, pd.DataFrame]:
     tree, s = res.tree, res.case.settings
     leaves = tree.leaves()
     branch_rows = []
@@ -339,7 +367,7 @@ def tree_tables(res: TreeResult, models: dict[str, NodeModel], ef: ExtensiveLP, 
                     ("CVaR weight", ef.cvar["weight"], "")]
     reserves = planned_reserves(res.case, cases)
     if value_of_reserve and reserves:
-        summary += _reserve_value(res, branches, cases, reserves)
+        summary += _reserve_value(res, branches, cases, reserves, method)
     tables = {"tree_summary": pd.DataFrame(summary, columns=["figure", "value", "unit"]),
               "tree_branches": branches,
               "tree_plan": here_and_now(res, models, ef, x),
@@ -356,7 +384,7 @@ def tree_tables(res: TreeResult, models: dict[str, NodeModel], ef: ExtensiveLP, 
     return tables
 
 
-def shared_prices(res: TreeResult, ef: ExtensiveLP, dual: np.ndarray) -> None:
+def shared_prices(res: TreeResult, ef: ExtensiveLP, dual: np.ndarray | None) -> None:
     """In each branch's prices table, the periods it shares with other branches (decided
     before it is revealed) get the extensive form's price there: the balance row's dual /
     (probability of the node that owns the period x the period's weight), the expected
@@ -379,7 +407,8 @@ def shared_prices(res: TreeResult, ef: ExtensiveLP, dual: np.ndarray) -> None:
         for i in np.flatnonzero((owner != leaf).to_numpy()):
             o, t = owner.iat[i], p["period"].iat[i]
             r = ef.row_index.get((o, ("product_balance", p["country"].iat[i], labels[i], t)))
-            prices[i] = dual[r] / (tree.probability(o) * float(weight[t])) if r is not None else np.nan
+            ok = r is not None and dual is not None  # the decomposition gives no extensive-form duals
+            prices[i] = dual[r] / (tree.probability(o) * float(weight[t])) if ok else np.nan
             unique[i] = False
         lf.tables["prices"] = p.assign(price_usd_per_t=prices, price_unique=unique, price_basis=basis)
 
@@ -419,8 +448,8 @@ def planned_reserves(base: Case, cases: dict[str, Case]) -> list[str]:
     return list(sp.loc[sp["build_min_t_per_yr"].isna(), "stockpile"])
 
 
-def _reserve_value(res: TreeResult, branches: pd.DataFrame, cases: dict[str, Case], reserves: list[str]
-                   ) -> list[tuple]:
+def _reserve_value(res: TreeResult, branches: pd.DataFrame, cases: dict[str, Case], reserves: list[str],
+                   method: str = "extensive") -> list[tuple]:
     """The same tree without `reserves`, against the plan."""
     bare = {n: replace(c, tables={**c.tables, "stockpiles": c.tables["stockpiles"][
         ~c.tables["stockpiles"]["stockpile"].isin(reserves)].reset_index(drop=True)}) for n, c in cases.items()}
@@ -431,7 +460,14 @@ def _reserve_value(res: TreeResult, branches: pd.DataFrame, cases: dict[str, Cas
                  f"({exc.problems[0].message})")]
     s = res.case.settings
     ef = extensive_form(res.tree, models, 0.0, 0.9, False)
-    status, words, x, _ = solve_arrays(ef, s)
+    if method == "decomposition":
+        d = l_shaped(res.tree, models, ef, s)
+        status, words = d.status, d.message
+        x = np.zeros(len(ef.c))
+        for (own, key), v in d.master_x.items():
+            x[ef.index[(own, key)]] = v
+    else:
+        status, words, x, _ = solve_arrays(ef, s)
     if status != "optimal":
         return [("value of the reserve", float("nan"), f"not measured: the tree without stockpiles is {words}")]
     exp_cost, unserved, resource = 0.0, 0.0, 0.0
