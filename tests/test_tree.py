@@ -240,3 +240,21 @@ def test_shared_periods_are_priced_from_the_plan_of_the_tree(tmp_path):
     assert p.at[("ban", "P2"), "price_basis"] == "this branch"
     assert not p.at[("ban", "P2"), "price_unique"]
     assert 0.0 <= p.at[("ban", "P2"), "price_usd_per_t"] <= 1000.0
+
+
+def test_committed_stock_builds_are_marked_as_data(tmp_path, capsys):
+    """A Chinese mine's stock build of 5 t/yr in P1 (data, as the base case's Mountain Pass
+    stock) is in the plan table marked committed, and the console lists only the choices."""
+    from model.cli import main
+    s = sheets()
+    s["stockpiles"].append({"stockpile": "mine_stock", "holder": "CHN", "product": "ox", "build_min_t_per_yr": 5,
+                            "build_min_periods": "P1", "terminal_rule": "free"})
+    path = write_case(tmp_path / "committed.xlsx", s, {"base_year": 2025, "discount_rate": 0.0})
+    assert main(["run", str(path), "--tree", "t", "--out", str(tmp_path / "out")]) == 0
+    said = capsys.readouterr().out
+    assert "(1 stock buys of reserves with a committed build in the data are in tree_plan, not listed here)" in said
+    assert "stockpile buy (t/yr) vault in P1: 100.0" in said
+    plan = pd.read_csv(next((tmp_path / "out").iterdir()) / "tree_plan.csv")
+    buys = plan[plan["decision"] == "stockpile buy (t/yr)"].set_index("unit_or_stockpile")
+    assert buys.loc[["mine_stock"], "committed_build_in_data"].all()
+    assert not buys.loc[["vault"], "committed_build_in_data"].any()

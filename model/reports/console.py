@@ -338,6 +338,12 @@ def tree_lines(tables: dict[str, pd.DataFrame], name: str, folder: str) -> list[
         out.append(f"risk: {cvar[0]} {usd(float(s[cvar[0]]))} (weight {get('CVaR weight'):g})")
     plan = tables["tree_plan"]
     moves = plan[(plan["value"].abs() > 1e-6) & plan["decision"].str.startswith(("stockpile buy", "capacity build"))]
+    if "committed_build_in_data" in moves:
+        data_driven = moves[moves["committed_build_in_data"]]
+        moves = moves[~moves["committed_build_in_data"]]
+        if len(data_driven):
+            out.append(f"  ({len(data_driven)} stock buys of reserves with a committed build in the data are in "
+                       "tree_plan, not listed here)")
     for r in moves.head(8).itertuples():
         out.append(f"  decided {r.decided_in}: {r.decision} {r.unit_or_stockpile} in {r.period}: {r.value:,.1f}")
     if moves.empty:

@@ -505,6 +505,11 @@ def here_and_now(res: TreeResult, models: dict[str, NodeModel], ef: ExtensiveLP,
             rows.append({"decided_in": own or "here and now", "decision": what, "unit_or_stockpile": key[1],
                          "period": key[2], "value": float(x[g])})
     out = pd.DataFrame(rows, columns=["decided_in", "decision", "unit_or_stockpile", "period", "value"])
+    # a reserve with a committed build (a mine's observed stock build) follows the data, not a choice
+    sp = res.case.tables["stockpiles"]
+    committed = set(sp.loc[sp["build_min_t_per_yr"].notna(), "stockpile"])
+    out["committed_build_in_data"] = out["decision"].str.startswith("stockpile") & out["unit_or_stockpile"].isin(
+        committed)
     order = {p: i for i, p in enumerate(res.tree.periods)}
     depth = {n: len(res.tree.path(n)) for n in res.tree.nodes}
     out = out.assign(_d=out["decided_in"].map(lambda n: depth.get("" if n == "here and now" else n, 0)),
