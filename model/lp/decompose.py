@@ -73,7 +73,7 @@ class _Leaf:
     def bound(self) -> float:
         """Q_l with nothing fixed: a lower bound on the recourse for any master plan."""
         self.h.run()
-        status, words = status_words(self.h)
+        status, _ = status_words(self.h)
         return float(self.h.getInfo().objective_function_value) if status == "optimal" else -np.inf
 
     def solve(self, x: np.ndarray) -> tuple[str, float, np.ndarray]:

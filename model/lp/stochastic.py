@@ -120,7 +120,6 @@ class ExtensiveLP:
     col_owner: list[str]                 # owning node of each global column
     col_key: list[tuple]
     index: dict[tuple[str, tuple], int]  # (owner, key) -> global column
-    leaf_cost_rows: dict[str, tuple[np.ndarray, np.ndarray]]  # leaf -> (columns, costs) of its total cost
     cvar: dict | None = None             # eta and u columns when a CVaR term is in
     row_index: dict = field(default_factory=dict)  # (owner, row key) -> global row, where the row has a key
 
@@ -301,7 +300,6 @@ def extensive_form(tree: Tree, models: dict[str, NodeModel], cvar_weight: float 
             p.file = file
         raise InputError(a.problems)
     leaves = tree.leaves()
-    leaf_cost = {leaf: a.leaf_cost(leaf, False) for leaf in leaves}
     offset = sum(tree.probability(leaf) * models[leaf].lp.offset for leaf in leaves)
     c = np.asarray(a.c, float)
     lo, hi = list(a.lo), list(a.hi)
@@ -315,7 +313,7 @@ def extensive_form(tree: Tree, models: dict[str, NodeModel], cvar_weight: float 
         lo += [-np.inf] + [0.0] * len(leaves)
         hi += [np.inf] * (1 + len(leaves))
         for leaf, u in zip(leaves, us):  # cost_l - eta - u_l <= -offset_l
-            cols, costs = leaf_cost[leaf] if not penalty_only else a.leaf_cost(leaf, True)
+            cols, costs = a.leaf_cost(leaf, penalty_only)
             rows["rows"].append((np.concatenate([cols, [eta, u]]), np.concatenate([costs, [-1.0, -1.0]])))
             rows["lo"].append(-np.inf)
             rows["hi"].append(-models[leaf].lp.offset if not penalty_only else 0.0)
@@ -331,6 +329,6 @@ def extensive_form(tree: Tree, models: dict[str, NodeModel], cvar_weight: float 
     A = sp.csr_array((val, idx, indptr), shape=(len(rows["rows"]), n)).tocsc()
     A.sum_duplicates()
     return ExtensiveLP(c, offset, A, np.asarray(rows["lo"], float), np.asarray(rows["hi"], float),
-                       np.asarray(lo, float), np.asarray(hi, float), a.owner, a.keys, a.cols, leaf_cost, cvar,
+                       np.asarray(lo, float), np.asarray(hi, float), a.owner, a.keys, a.cols, cvar,
                        {meta: i for i, meta in enumerate(rows["meta"]) if meta[1] is not None})
 
