@@ -453,9 +453,11 @@ def test_a_base_case_ban_is_a_bound_too(tmp_path):
         assert sol.objective == pytest.approx(obj, rel=REL), name
 
 
-def test_a_ban_on_tariffed_flows_is_rebuilt(tmp_path):
-    """The tariffs table lists every tariffed flow, so a ban forbidding one of them is
-    rebuilt; the rebuilt objective is ban_b's plus the duty on nothing (42900)."""
+def test_a_ban_on_tariffed_flows_is_a_bound_too(tmp_path):
+    """The tariffs table lists every tariffed flow: a ban forbidding one of them re-solves
+    with the tariffs module rebound to the allowed flows, so its table is the rebuilt
+    model's (the forbidden flow has no row), and the objective is ban_b's plus the duty on
+    nothing (42900)."""
     from model.runs.resolve import Resolver
     sheets = ban_sheets()
     sheets["tariffs"] = [{"importer": "A", "exporter": "B", "product": "ox", "specific_usd_per_t": 1}]
@@ -463,12 +465,48 @@ def test_a_ban_on_tariffed_flows_is_rebuilt(tmp_path):
     case, source = load_inputs(str(path))
     job = BatchJob("t", case, source)
     res = Resolver(case)
-    why, _ = res.check(scenario_case(job, "ban_b"))
-    assert why == "a ban forbids flows that the tariffs table lists one by one"
-    assert res.check(scenario_case(job, "cheap_b"))[0] is None
+    sol, tables = check_ban_resolve(res, scenario_case(job, "ban_b"), "ban_b", ("flows", "controls", "tariffs"))
+    assert sol.objective == pytest.approx(42900.0, rel=REL)
+    assert not (tables["tariffs"]["exporter"] == "B").any()  # B's tariffed flow is forbidden: no row
+    sol, tables = check_ban_resolve(res, scenario_case(job, None), "base", ("flows", "tariffs"))
+    assert (tables["tariffs"]["exporter"] == "B").any()  # back again for the next case
     table = run(path, ["ban_b"], tmp_path).comparison.set_index("scenario")
-    assert table.at["ban_b", "solve_mode"] == "rebuild"
+    assert table.at["ban_b", "solve_mode"] == "resolve"
     assert table.at["ban_b", "objective_usd"] == pytest.approx(42900.0, rel=REL)
+
+
+def test_quota_rows_of_other_cases_are_numbers(tmp_path):
+    """A resolver carrying another case's quota (a tree's node) as a row: where a case
+    lacks it the row has no limit (the base's 3750), where it has it the row holds (B may
+    send A 10 t: A's other 10 t come from fc at 50 + 5; 1000 + 70 x 30 + 60 x 5 + 10 x 55 =
+    3950), each equal to a rebuild, its controls table the rebuilt one's, in either order."""
+    from model.runs.pipeline import solve_case
+    from model.runs.resolve import Resolver, data_control_rows
+    sheets = ban_sheets()
+    sheets["scenarios"].append({"scenario": "quota_b"})
+    sheets["scenario_changes"].append(change(
+        "quota_b", "export_controls", "*", "", "append",
+        "control=quota_B; exporter=B; product=ox; destinations=A; kind=quota; quota_t_per_yr=10"))
+    path = write_case(tmp_path / "quota.xlsx", sheets, {"base_year": 2025})
+    case, source = load_inputs(str(path))
+    job = BatchJob("t", case, source)
+    quota = scenario_case(job, "quota_b")
+    res = Resolver(case, controls=data_control_rows(quota))
+    for name, want in ((None, 3750.0), ("quota_b", 3950.0), (None, 3750.0)):
+        scen = scenario_case(job, name)
+        why, data = res.check(scen)
+        assert why is None, name
+        sol, tables, _ = res.resolve(scen, data)
+        rebuilt = solve_case(scen, name or "base", classes=res.classes)  # a tree's nodes share classes
+        assert sol.objective == pytest.approx(want, rel=REL), name
+        assert rebuilt.solve.objective == pytest.approx(want, rel=REL), name
+        assert ("controls" in tables) == (name == "quota_b")
+        if name == "quota_b":
+            got = tables["controls"].set_index("control")
+            assert got.at["quota_B", "used_t_per_yr"] == pytest.approx(10.0)
+            pd.testing.assert_frame_equal(tables["controls"], rebuilt.tables["controls"], rtol=1e-9)
+        pd.testing.assert_frame_equal(tables["flows"].reset_index(drop=True),
+                                      rebuilt.tables["flows"].reset_index(drop=True), rtol=1e-9, atol=1e-9)
 
 
 def test_lane_capacity_shared_by_origin_classes_is_kept(tmp_path):

@@ -166,8 +166,7 @@ def build_model_data(case: Case, classes: tuple[dict, set] | None = None) -> Mod
     # reset: with no facility running, the right-index merge leaves a 'facility' index too
     activities = activities.reset_index(drop=True).sort_values(["facility", "process", "period"], key=_period_key(periods)).reset_index(drop=True)
     plist = list(products.index)
-    origin = derive_origin(t["export_controls"], list(countries.index), blocs, plist, groups,
-                           list(periods.index), recipes, file, t["supply_caps"], t["tariffs"])
+    origin = _origin(t, list(countries.index), blocs, plist, groups, list(periods.index), recipes, file)
     if classes is not None:
         merge_classes(origin, classes, file)
     activities = split_modes(activities, recipes, origin)
@@ -186,6 +185,28 @@ def build_model_data(case: Case, classes: tuple[dict, set] | None = None) -> Mod
         products=products, groups=groups, recipes=recipes, activities=activities,
         facilities=facilities, lanes=lanes, demand=demand,
         content=content_coefficients(products, recipes), origin=origin, tables=t)
+
+
+def _origin(t: dict, countries: list[str], blocs: dict, plist: list[str], groups: dict, periods: list[str],
+            recipes: pd.DataFrame, file: str) -> Origin:
+    return derive_origin(t["export_controls"], countries, blocs, plist, groups, periods, recipes, file,
+                         t["supply_caps"], t["tariffs"])
+
+
+def case_classes(case: Case) -> tuple[dict, set]:
+    """(product -> controlling country, extraterritorial products): the origin classes a
+    case's controls need, without the rest of its model data."""
+    t = case.tables
+    blocs: dict[str, list[str]] = {}
+    for c, text in zip(t["countries"]["country"], t["countries"]["blocs"]):
+        for b in (text or "").split(","):
+            if b:
+                blocs.setdefault(b, []).append(c)
+    groups = {g: list(d["product"]) for g, d in t["product_groups"].groupby("group")}
+    periods = period_table(t["periods"], case.settings["base_year"], case.settings["discount_rate"])
+    o = _origin(t, list(t["countries"]["country"]), blocs, list(t["products"]["product"]), groups,
+                list(periods.index), t["recipes"][["process", "product", "coefficient"]], case.path.split("/")[-1])
+    return o.controller, o.modal
 
 
 def merge_classes(origin: Origin, classes: tuple[dict, set], file: str) -> None:

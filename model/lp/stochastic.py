@@ -63,9 +63,9 @@ def column_keys(built: BuiltModel, lp: MatrixLP, periods: list[str]) -> tuple[li
     flows, fvars = built.registry.flow_table()
     flow_key = {}
     if len(fvars):
-        cls = flows["cls"] if "cls" in flows else [""] * len(flows)
-        for v, a, b, p, c, t in zip(fvars, flows["from_country"], flows["to_country"], flows["product"], cls,
-                                    flows["period"]):
+        cls = flows["cls"].tolist() if "cls" in flows else [""] * len(flows)
+        for v, a, b, p, c, t in zip(fvars, flows["from_country"].tolist(), flows["to_country"].tolist(),
+                                    flows["product"].tolist(), cls, flows["period"].tolist()):
             flow_key[id(v)] = (("flow_t_per_yr", a, b, p, c, t), pos[t])
     keys: list[tuple] = []
     per = np.empty(len(lp.columns), np.int64)
@@ -101,7 +101,11 @@ def row_keys(built: BuiltModel, lp: MatrixLP) -> list[tuple | None]:
     return out
 
 
-def node_model(name: str, built: BuiltModel, lp: MatrixLP, periods: list[str]) -> NodeModel:
+def node_model(name: str, built: BuiltModel, lp: MatrixLP, periods: list[str], like: NodeModel | None = None
+               ) -> NodeModel:
+    """like: a node of the same model (the same columns and rows), whose keys are shared."""
+    if like is not None:
+        return NodeModel(name, built, lp, like.col_keys, like.col_period, like.row_keys)
     keys, per = column_keys(built, lp, periods)
     return NodeModel(name, built, lp, keys, per, row_keys(built, lp))
 

@@ -91,11 +91,13 @@ def build_and_load(data, settings: dict):
     return built, h, cols, rows, stats
 
 
-def solve_case(case: Case, scenario: str | None = None, keep: bool = False) -> RunResult:
+def solve_case(case: Case, scenario: str | None = None, keep: bool = False,
+               classes: tuple[dict, set] | None = None) -> RunResult:
     """Build, solve and extract; tables are empty unless the solve is optimal. keep: the
-    result holds the solved model (RunResult.kept) for re-solves."""
+    result holds the solved model (RunResult.kept) for re-solves. classes: origin classes
+    to carry beyond the case's own (model.lp.data.build_model_data)."""
     t0 = time.perf_counter()
-    data = build_model_data(case)
+    data = build_model_data(case, classes)
     t1 = time.perf_counter()
     try:
         built, h, cols, rows, stats = build_and_load(data, case.settings)

@@ -16,9 +16,15 @@ simple bans (appended, dropped or edited, in the base case or the scenario) beco
 upper bounds of 0 on the flow columns they forbid; the next scenario's bounds are set
 absolutely, so a ban's columns are released when it is gone. The controls module is
 rebound to the scenario's controls and forbidden flows, so its `controls` and
-`ban_lane_values` tables are the rebuilt model's. A ban rebuilds instead where a table
-lists flows one by one (tariffs, floor_landed_costs) or where a supplier-share cap sums flows (a row of
-it could vanish with its flows).
+`ban_lane_values` tables are the rebuilt model's. Modules that list flows one by one
+(tariffs, price floors' duty lanes) are rebound to the flows the scenario allows, so their
+tables are the rebuilt model's too. A ban rebuilds where a supplier-share cap sums flows
+(a row of it could vanish with its flows).
+
+Quotas and licences of other cases can be rows of the model too (`controls=`, a scenario
+tree's nodes): each is an export_quota row with no limit in a case that lacks it, and its
+allowed amount in one that has it, so a node that adds a licence is numbers on the same
+model.
 
 For a qualifying scenario the scenario's model data is computed (cheap, no Pyomo) and
 its numbers are written into the positions of the base model, found through the
@@ -93,9 +99,10 @@ PRESENCE = {("supply_caps", "cap_t_per_yr"), ("stockpiles", "budget_usd")}
 
 
 LANE_KEYS = ["from_country", "to_country", "product", "cls", "period"]
-# (module, attribute, table): result tables with a row per flow of these variables,
-# which a rebuilt model would not have for a forbidden flow.
-LISTED_FLOWS = (("tariffs", "vars", "tariffs"), ("price_floors", "duty_vars", "floor_landed_costs"))
+# (module, keys attribute, variables attribute): modules listing flows one by one, whose
+# tables a rebuilt model would not give a row for a forbidden flow.
+LISTED_FLOWS = (("tariffs", "keys", "vars"), ("price_floors", "duty_lanes", "duty_vars"))
+DATA_CONTROLS = ("quota", "licence")  # kinds whose rows are export_quota rows (numbers on a kept model)
 
 
 def simple_ban_mask(controls: pd.DataFrame) -> np.ndarray:
@@ -110,6 +117,36 @@ def simple_ban_mask(controls: pd.DataFrame) -> np.ndarray:
     extra = controls["extraterritorial"].fillna(False).astype(bool)
     return ((text("kind") == "ban") & text("destinations").isin(["*", ""]) & (text("exempt") == "")
             & ~extra).to_numpy(bool)
+
+
+def data_control_rows(case: Case) -> pd.DataFrame:
+    """The quota and licence rows of a case's export_controls sheet."""
+    ctl = case.tables.get("export_controls")
+    if ctl is None or ctl.empty:
+        return pd.DataFrame(columns=["control"])
+    return ctl[ctl["kind"].fillna("").astype(str).str.strip().isin(DATA_CONTROLS)]
+
+
+def with_controls(case: Case, extra: pd.DataFrame) -> Case:
+    """The case with the rows of `extra` whose control it lacks appended (its own rows of
+    those controls kept, in the order of `extra`)."""
+    if extra is None or extra.empty:
+        return case
+    ctl = case.tables["export_controls"]
+    names = list(dict.fromkeys(extra["control"]))
+    own = ctl[ctl["control"].isin(names)].set_index("control")
+    rest = ctl[~ctl["control"].isin(names)]
+    first = extra.drop_duplicates("control").set_index("control")
+    rows = []
+    for n in names:  # the case's own row of a control where it has one; ROW as in `extra`
+        r = (own.loc[[n]].iloc[0] if n in own.index else first.loc[n]).copy()
+        r[ROW] = first.at[n, ROW]
+        rows.append(r.rename(n))
+    added = pd.DataFrame(rows).rename_axis("control").reset_index()[list(ctl.columns)]
+    tables = dict(case.tables)
+    tables["export_controls"] = pd.concat([rest, added], ignore_index=True).astype(ctl.dtypes.to_dict(),
+                                                                                  errors="ignore")
+    return replace(case, tables=tables)
 
 
 def strip_simple_bans(case: Case) -> Case:
@@ -194,16 +231,29 @@ class _Positions:
 class Resolver:
     """The base case's model, built once, re-solved for data-only scenarios."""
 
-    def __init__(self, base: Case, kept: tuple | None = None, classes: tuple[dict, set] | None = None):
+    def __init__(self, base: Case, kept: tuple | None = None, classes: tuple[dict, set] | None = None,
+                 controls: pd.DataFrame | None = None):
         """kept: (built, highs, columns, rows, stats) of a run of `base` itself, adopted
         instead of building again when the base case has no simple ban (whose lanes the
         resolver's model keeps and a plain build removes). classes: origin classes every
-        case it solves carries (a scenario tree's, model.lp.data.build_model_data)."""
+        case it solves carries (a scenario tree's, model.lp.data.build_model_data).
+        controls: quota and licence rows of the cases it will solve (a tree's nodes), made
+        rows of the model; a case lacking one leaves its row without a limit."""
         t0 = time.perf_counter()
         self.base, self.classes = base, classes
         if classes is not None:
             kept = None
-        self.union = strip_simple_bans(base)  # the model's structure: lanes before simple bans
+        # the model's structure: lanes before simple bans, every case's quota and licence rows
+        own = set(data_control_rows(base)["control"]) if controls is not None else set()
+        self.extra = None if controls is None or controls.empty else controls[~controls["control"].isin(own)]
+        if self.extra is not None and self.extra.empty:
+            self.extra = None
+        self.union = with_controls(strip_simple_bans(base), self.extra)
+        if self.extra is not None:
+            kept = None
+            if classes is None:  # every case carries the origin classes the added controls need
+                origin = build_model_data(self.union).origin
+                self.classes = (origin.controller, origin.modal)
         if kept is not None and self.union is base and _holds(kept):
             self.built, self.h, self.cols, self.rows, self.stats = kept
             self.data = self.built.data
@@ -226,6 +276,13 @@ class Resolver:
                             self.row_lo.copy(), self.row_hi.copy())
         self.mod = {m.name: m for m in self.built.modules}
         self.pos = self._positions()
+        ctl = self.mod.get("controls")
+        # every export_quota row of the model (a case's own are a subset) and licence-cost segments
+        self.cap_keys = list(ctl.cap_keys) if ctl is not None else []
+        self.cap_cons = list(ctl.cons) if ctl is not None else []
+        self.listed = {name: (getattr(self.mod[name], k), getattr(self.mod[name], v),
+                              self._cols(getattr(self.mod[name], v))) for name, k, v in LISTED_FLOWS
+                       if name in self.mod and getattr(self.mod[name], v, None)}
         self.lane_keys = self.mod["trade"].lanes[LANE_KEYS].copy()
         self._term_pos: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._plan: tuple[ModelData, pd.DataFrame, np.ndarray] | None = None
@@ -293,8 +350,7 @@ class Resolver:
         sp = self.mod.get("stockpiles")
         if ("stockpiles", "release_max_t_per_yr") in changed and any(v is not None for v in getattr(sp, "own", [])):
             return "release limits changed and a reserve's own-origin releases share them in stock_release_limit rows"
-        if "export_controls" in sheets and "controls" in self.mod and \
-                _cap_keys(data) != list(self.mod["controls"].cap_keys):
+        if "controls" in self.mod and not set(_cap_keys(data)) <= set(self.cap_keys):
             return "the quota and licence rows of the export controls changed"
         return self._ban_guard(data)
 
@@ -344,10 +400,6 @@ class Resolver:
             return None
         if data.origin.controller != self.data.origin.controller or data.origin.modal != self.data.origin.modal:
             return "the origin classes changed"
-        for name, attr, table in LISTED_FLOWS:
-            vars_ = getattr(self.mod.get(name), attr, None)
-            if vars_ and np.isin(self._cols(vars_), self.pos.flow_cols[ban]).any():
-                return f"a ban forbids flows that the {table} table lists one by one"
         caps = self.mod.get("supply_caps")
         if caps is not None and getattr(caps, "share_keys", None):
             return "a ban forbids flows that supplier-share caps sum (a cap row could vanish)"
@@ -355,7 +407,7 @@ class Resolver:
 
     def check(self, case: Case) -> tuple[str | None, ModelData | None]:
         """(reason to rebuild or None, the scenario's model data when it qualifies)."""
-        changed, reason = changed_columns(self.union, strip_simple_bans(case))
+        changed, reason = changed_columns(self.union, with_controls(strip_simple_bans(case), self.extra))
         if reason and reason.startswith("rows of sheet export_controls"):
             reason = ("export controls other than bans to every destination (no exemption, not "
                       "extraterritorial) were added, dropped or changed")
@@ -412,11 +464,20 @@ class Resolver:
         if ctl is not None:  # the scenario's controls (bans included) and the flows they forbid
             ctl.controls = data.origin.controls
             ctl.banned = banned_flows(data)
-            if len(pos.control_rows):  # quotas and licences: their allowed amounts
+            if len(pos.control_rows):  # quotas and licences: their allowed amounts, no limit where absent
                 caps = {(c.name, t): c.cap_t_per_yr for c in data.origin.controls
-                        if c.kind in ("quota", "licence") for t in c.periods}
+                        if c.kind in DATA_CONTROLS for t in c.periods}
                 ctl.caps = caps
-                row_hi[pos.control_rows] = [caps[k] for k in ctl.cap_keys]
+                row_hi[pos.control_rows] = [caps.get(k, np.inf) for k in self.cap_keys]
+                own = [i for i, k in enumerate(self.cap_keys) if k in caps]
+                ctl.cap_keys = [self.cap_keys[i] for i in own]
+                ctl.cons = [self.cap_cons[i] for i in own]
+                self._licence_costs(ctl, data)
+        for name, (keys, vars_, cols) in self.listed.items():  # the flows the scenario allows
+            keep = ~np.isin(cols, pos.flow_cols[ban])
+            k_attr, v_attr = next((k, v) for n, k, v in LISTED_FLOWS if n == name)
+            setattr(mod[name], k_attr, keys[keep].reset_index(drop=True))
+            setattr(mod[name], v_attr, [v for v, y in zip(vars_, keep) if y])
         term = self._term(trade.vars)
         if term is not None:
             term.coefs = lanes["cost_usd_per_t"].to_numpy(float)
@@ -433,6 +494,15 @@ class Resolver:
 
         self.built.data = data
         self._push(self._objective(data), col_lo, col_hi, row_lo, row_hi)
+
+    def _licence_costs(self, ctl, data: ModelData) -> None:
+        """The licence cost on each licensed flow: the case's own licence's, 0 where the
+        case lacks the licence (its flows are in the term because another case has it)."""
+        term = self._term(getattr(ctl, "licence_vars", None))
+        if term is None or not len(term.vars):
+            return
+        cost = {c.name: c.licence_cost_usd_per_t for c in data.origin.controls if c.kind == "licence"}
+        term.coefs = np.concatenate([np.full(n, float(cost.get(name, 0.0))) for name, n in ctl.licence_segments])
 
     def _apply_stockpiles(self, data: ModelData, col_hi: np.ndarray, row_hi: np.ndarray) -> None:
         sp = self.mod["stockpiles"]

@@ -37,7 +37,7 @@ from model.case.tree import ROOT, Tree, read_tree
 from model.case.validate import validate_case
 from model.case.workbook import Case
 from model.lp.build import build_model
-from model.lp.data import build_model_data
+from model.lp.data import build_model_data, case_classes
 from model.lp.handoff import MatrixLP, compile_lp
 from model.lp.solve import SolveResult, load_arrays, run_highs, solve_loaded
 from model.lp.decompose import l_shaped
@@ -107,31 +107,33 @@ def build_nodes(cases: dict[str, Case], tree: Tree) -> dict[str, NodeModel]:
     from the root's in numbers only (capacities, costs, demand, simple bans, quota and
     licence amounts, reserve limits) is the root's model with its numbers (arrays only),
     any other node gets a model of its own."""
-    datas = {n: build_model_data(c) for n, c in cases.items()}
     controller: dict[str, str] = {}
     modal: set[str] = set()
-    for d in datas.values():
-        for p, x in d.origin.controller.items():
+    for c in {id(c): c for c in cases.values()}.values():
+        ctrl, mod = case_classes(c)
+        for p, x in ctrl.items():
             controller.setdefault(p, x)
-        modal |= d.origin.modal
+        modal |= mod
     classes = (controller, modal)
-    from model.runs.resolve import Resolver
-    res = Resolver(cases[ROOT], classes=classes)
+    from model.runs.resolve import Resolver, data_control_rows
+    # every node's quotas and licences are rows of the kept model (no limit where a node lacks one)
+    controls = pd.concat([data_control_rows(c) for c in cases.values()], ignore_index=True)
+    res = Resolver(cases[ROOT], classes=classes, controls=controls)
     matrix = sp.csc_array(_matrix_of(res.h))
-    models = {}
+    models: dict[str, NodeModel] = {}
+    like = None  # the first node on the kept model: the others share its keys
     for n, c in cases.items():
         why, data = res.check(c)
         if why is None:
             res.apply(c, data)
             lp = MatrixLP(res.cost.copy(), 0.0, matrix, res.row_lo.copy(), res.row_hi.copy(), res.col_lo.copy(),
                           res.col_hi.copy(), res.cols, res.rows, "resolve", res.col_of)
-            models[n] = node_model(n, res.built, lp, tree.periods)
+            models[n] = node_model(n, res.built, lp, tree.periods, like)
             models[n].source = (res, c, data)
+            like = like or models[n]
             continue
         LOG.debug("tree node %s gets a model of its own: %s", n or "here and now", why)
-        d = datas[n]
-        if d.origin.controller != controller or d.origin.modal != modal:
-            d = build_model_data(c, classes)
+        d = build_model_data(c, classes)
         with PauseGC():
             built = build_model(d)
             lp = compile_lp(built.model)

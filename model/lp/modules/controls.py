@@ -46,6 +46,7 @@ class Controls:
         licence_vars: list = []
         licence_cost: list[float] = []
         licence_periods: list[str] = []
+        self.licence_segments: list[tuple[str, int]] = []  # (licence, its flows in the licence term)
         for ctrl in self.controls:
             if ctrl.kind not in ("quota", "licence"):
                 continue
@@ -68,6 +69,8 @@ class Controls:
                 licence_vars += [fvars[i] for i in idx]
                 licence_cost += [ctrl.licence_cost_usd_per_t] * len(idx)
                 licence_periods += list(sub["period"])
+                self.licence_segments.append((ctrl.name, len(idx)))
+        self.licence_vars = licence_vars
         self.cap_keys = rows
         self.caps = caps
         self.terms = terms
