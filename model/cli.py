@@ -102,7 +102,11 @@ def cmd_tree(args) -> int:
         return EXIT_INPUT
     prepare_out(args.out)
     try:
-        res, folder = run_tree_and_report(args.workbook or str(DEFAULT_CASE), args.tree, args.out, args.method)
+        from model.runs.batch import default_workers
+        # the decomposition's branches on every core by default; the extensive form is one solve
+        workers = args.workers or (default_workers() if args.method == "decomposition" else 1)
+        res, folder = run_tree_and_report(args.workbook or str(DEFAULT_CASE), args.tree, args.out, args.method,
+                                          workers)
     except InputError as exc:
         return input_error(exc)
     return EXIT_OK if folder is not None else EXIT_NOT_OPTIMAL
@@ -247,8 +251,9 @@ def parser() -> argparse.ArgumentParser:
                    "before a branch is known are shared by its branches; expected cost, EVPI, VSS")
     r.add_argument("--method", choices=("extensive", "decomposition"), default="extensive",
                    help="with --tree: one LP of every branch (default; its plan is the least-norm optimal plan), "
-                        "or the L-shaped decomposition (each branch re-solved on its own kept model; for large "
-                        "trees: the here-and-now plan is one least-cost plan, not chosen among ties)")
+                        "or the L-shaped decomposition (branches solved warm on --workers processes, default "
+                        "all cores; for large trees: the here-and-now plan is one least-cost plan, not chosen "
+                        "among ties)")
     _batch_options(r)
     r.set_defaults(func=cmd_run)
     s = sub.add_parser("sweep", help="sample parameters from a YAML spec and run every sample")

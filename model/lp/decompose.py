@@ -11,8 +11,15 @@ subgradient of Q_l, so each iteration adds one cut per leaf,
 and the master min c x + sum_l p_l theta_l gives a lower bound; c x^k + sum_l p_l Q_l(x^k)
 an upper bound. It stops when they meet within `gap` (relative). theta_l starts bounded
 below by the leaf's cost with nothing fixed (a valid bound: fixing can only cost more).
+A leaf's rows whose every column is fixed are the master's rows: in the subproblem they
+are free, so the cuts carry only the decisions that reach the leaf's own periods.
 
-Each leaf keeps its HiGHS model between iterations and re-solves warm with the new bounds.
+The leaves are solved by a `LeafPool`: in this process, or in worker processes that each
+own a share of the leaves. A worker keeps one HiGHS model per matrix (every leaf of a tree
+on one kept model shares one), writes a leaf's numbers into it (only those that differ
+from the leaf solved before) and starts from that leaf's last optimal basis, so a leaf's
+re-solve is a warm start however many leaves share the model.
+
 The method needs every leaf to have an optimal recourse for any master plan (demand can go
 unserved, so this holds unless a reserve's committed build or target cannot be met); a
 leaf that is infeasible for a master plan stops it with that leaf named.
@@ -20,13 +27,14 @@ leaf that is infeasible for a master plan stops it with that leaf named.
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
 
-from model.case.tree import Tree
+from model.case.tree import ROOT, Tree
 from model.lp.solve import load_arrays, solve_loaded, status_words
 from model.lp.stochastic import ExtensiveLP, NodeModel
 
@@ -38,68 +46,253 @@ class Decomposition:
     objective: float                      # the best upper bound (the expected cost of the plan)
     lower_bound: float
     iterations: int
-    master_x: dict[tuple[str, tuple], float] = field(default_factory=dict)  # (owner, key) -> value
+    x: np.ndarray | None = None           # the master's columns of the extensive-form layout (`ef`)
     history: list[tuple[int, float, float, float]] = field(default_factory=list)  # (iteration, lower, upper, s)
+    workers: int = 1
 
     @property
     def gap(self) -> float:
         return max(0.0, self.objective - self.lower_bound) / max(1.0, abs(self.objective))
 
 
-class _Leaf:
-    """A leaf's subproblem: its model with the master's columns fixed and costless."""
+@dataclass
+class LeafArrays:
+    """A leaf's numbers, which of its columns earlier nodes decide, and where those are."""
 
-    def __init__(self, tree: Tree, m: NodeModel, ef: ExtensiveLP, settings: dict):
-        self.name = m.name
-        fixed, g = [], []
-        for j, (key, p) in enumerate(zip(m.col_keys, m.col_period)):
-            if p >= len(tree.periods):
-                continue
-            own = tree.owner(m.name, tree.periods[int(p)])
-            if own == m.name:
-                continue
-            fixed.append(j)
-            g.append(ef.index.get((own, key), -1))
-        self.fixed = np.asarray(fixed, np.int64)
-        self.master_col = np.asarray(g, np.int64)  # -1: the owner lacks it (held at 0)
-        c = m.lp.c.copy()
-        c[self.fixed] = 0.0
-        self.lo, self.hi = m.lp.col_lower, m.lp.col_upper
-        self.h, refused = load_arrays(c, 0.0, m.lp.A, m.lp.col_lower, m.lp.col_upper, m.lp.row_lower,
-                                      m.lp.row_upper, dict(settings, canonical_plan=False))
-        if refused is not None:
-            raise ValueError(f"leaf {m.name}: {refused}")
+    name: str
+    matrix: int                # key of its matrix in the pool's matrices
+    c: np.ndarray
+    col_lower: np.ndarray
+    col_upper: np.ndarray
+    row_lower: np.ndarray
+    row_upper: np.ndarray
+    fixed: np.ndarray          # positions of the columns earlier nodes decide
+    master: np.ndarray         # their global columns (-1: the owner lacks it, held at 0)
+    by_root: np.ndarray        # which of them the root decides
+    master_rows: np.ndarray    # rows whose every column is fixed (the master holds them)
+    offset: float = 0.0        # the objective's constant
 
-    def bound(self) -> float:
-        """Q_l with nothing fixed: a lower bound on the recourse for any master plan."""
-        self.h.run()
-        status, _ = status_words(self.h)
-        return float(self.h.getInfo().objective_function_value) if status == "optimal" else -np.inf
 
-    def solve(self, x: np.ndarray) -> tuple[str, float, np.ndarray]:
-        """(status, Q_l(x), subgradient on the fixed columns)."""
-        v = np.where(self.master_col >= 0, x[np.maximum(self.master_col, 0)], 0.0)
-        v = np.clip(v, self.lo[self.fixed], self.hi[self.fixed])
-        idx = self.fixed.astype(np.int32)
-        if len(idx):
-            self.h.changeColsBounds(len(idx), idx, v, v)
-        self.h.run()
-        status, words = status_words(self.h)
+def leaf_arrays(tree: Tree, models: dict[str, NodeModel], ef: ExtensiveLP) -> tuple[dict[int, sp.csc_array],
+                                                                                 list[LeafArrays]]:
+    """(matrices by key, each leaf's arrays) for a pool."""
+    mats: dict[int, sp.csc_array] = {}
+    out = []
+    for leaf in tree.leaves():
+        m = models[leaf]
+        key = id(m.lp.A)
+        if key not in mats:
+            mats[key] = sp.csc_array(m.lp.A)
+        per = np.asarray(m.col_period, np.int64)
+        owner = np.full(len(per), leaf, object)
+        for p in np.unique(per):
+            if p < len(tree.periods):
+                owner[per == p] = tree.owner(leaf, tree.periods[int(p)])
+        fixed = np.flatnonzero(owner != leaf)
+        free = np.ones(len(per), bool)
+        free[fixed] = False
+        A = sp.csr_array(mats[key])
+        nz = np.diff(A.indptr) > 0
+        unfixed = sp.csr_array((np.ones(len(A.indices)), A.indices, A.indptr), shape=A.shape) @ free.astype(float)
+        out.append(LeafArrays(leaf, key, m.lp.c, m.lp.col_lower, m.lp.col_upper, m.lp.row_lower, m.lp.row_upper,
+                              fixed, ef.node_cols[leaf][fixed], owner[fixed] == ROOT,
+                              np.flatnonzero(nz & (unfixed == 0)), float(m.lp.offset)))
+    return mats, out
+
+
+class LeafSolver:
+    """Solves leaves on one HiGHS model per matrix, a leaf's numbers written in and its last
+    basis restored (in this process or a worker's)."""
+
+    def __init__(self, mats: dict[int, sp.csc_array], leaves: list[LeafArrays], settings: dict):
+        self.leaves = {x.name: x for x in leaves}
+        self.settings = dict(settings, canonical_plan=False)
+        self.mats = mats
+        self.models: dict[int, list] = {}   # matrix key -> [highs, c, lo, hi, rlo, rhi]
+        self.basis: dict[tuple[str, str], object] = {}
+
+    def _load(self, x: LeafArrays, c, lo, hi, rlo, rhi):
+        got = self.models.get(x.matrix)
+        if got is None:
+            h, refused = load_arrays(c, 0.0, self.mats[x.matrix], lo, hi, rlo, rhi, self.settings)
+            if refused is not None:
+                raise ValueError(f"leaf {x.name}: {refused}")
+            self.models[x.matrix] = [h, c.copy(), lo.copy(), hi.copy(), rlo.copy(), rhi.copy()]
+            return h
+        h, c0, lo0, hi0, rlo0, rhi0 = got
+        j = np.flatnonzero(c != c0).astype(np.int32)
+        if len(j):
+            h.changeColsCost(len(j), j, c[j])
+        j = np.flatnonzero((lo != lo0) | (hi != hi0)).astype(np.int32)
+        if len(j):
+            h.changeColsBounds(len(j), j, lo[j], hi[j])
+        i = np.flatnonzero((rlo != rlo0) | (rhi != rhi0)).astype(np.int32)
+        if len(i):
+            h.changeRowsBounds(len(i), i, rlo[i], rhi[i])
+        got[1:] = [c.copy(), lo.copy(), hi.copy(), rlo.copy(), rhi.copy()]
+        return h
+
+    def solve(self, name: str, values: np.ndarray | None, mode: str) -> tuple[str, float, np.ndarray]:
+        """(status words or "optimal", objective (with the leaf's constant in "full" mode),
+        reduced costs of the fixed columns).
+        mode "recourse": fixed columns at `values`, costless, the master's rows free (the
+        subproblem of the L-shaped method); "full": the leaf's own costs and rows, columns
+        fixed where `values` is not NaN (None: nothing fixed)."""
+        x = self.leaves[name]
+        lo, hi = x.col_lower.copy(), x.col_upper.copy()
+        c, rlo, rhi = x.c, x.row_lower, x.row_upper
+        if values is not None:
+            on = ~np.isnan(values)
+            j = x.fixed[on]
+            v = np.clip(values[on], lo[j], hi[j])  # a solver's value within its tolerance of a bound
+            lo[j], hi[j] = v, v
+        if mode == "recourse":
+            c = c.copy()
+            c[x.fixed] = 0.0
+            rlo, rhi = rlo.copy(), rhi.copy()
+            rlo[x.master_rows], rhi[x.master_rows] = -np.inf, np.inf
+        h = self._load(x, c, lo, hi, rlo, rhi)
+        b = self.basis.get((name, mode))
+        if b is not None:
+            h.setBasis(b)
+        h.run()
+        status, words = status_words(h)
         if status != "optimal":
-            return words, np.nan, np.zeros(len(idx))
-        rc = np.asarray(self.h.getSolution().col_dual, float)[self.fixed]
-        return "optimal", float(self.h.getInfo().objective_function_value), rc
+            self.basis.pop((name, mode), None)
+            return words, np.nan, np.zeros(len(x.fixed))
+        self.basis[(name, mode)] = h.getBasis()
+        rc = np.asarray(h.getSolution().col_dual, float)[x.fixed]
+        obj = float(h.getInfo().objective_function_value) + (x.offset if mode == "full" else 0.0)
+        return "optimal", obj, rc
+
+
+def _serve(conn, mats, leaves, settings, reader) -> None:
+    """A worker: answers batches of (leaf, values, mode) solves, or of reader jobs, until
+    told to stop."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops its workers
+    solver = LeafSolver(mats, leaves, settings)
+    while True:
+        msg = conn.recv()
+        if msg is None:
+            break
+        kind, batch = msg
+        out = []
+        try:
+            for job in batch:
+                if kind == "read":
+                    out.append((job[0], reader(*job)))
+                    continue
+                name, values, mode = job
+                st, q, g = solver.solve(name, values, mode)
+                nz = np.flatnonzero(g)
+                out.append((name, st, q, nz, g[nz]))
+        except Exception as exc:  # the parent says which leaf and what went wrong
+            out = exc
+        conn.send(out)
+
+
+class LeafPool:
+    """The tree's leaves on `workers` processes (1: this process), each leaf always on the
+    same worker so its model and basis stay warm. `reader(leaf, *args)`: reads a leaf's
+    result tables (the caller's function, with the node models it holds); workers run it
+    where they are forked from this process (they hold the same models), else it runs here."""
+
+    def __init__(self, tree: Tree, models: dict[str, NodeModel], ef: ExtensiveLP, settings: dict, workers: int = 1,
+                 reader=None):
+        mats, leaves = leaf_arrays(tree, models, ef)
+        self.arrays = {x.name: x for x in leaves}
+        self.workers = max(1, min(int(workers), len(leaves)))
+        self.reader = reader
+        self.local: LeafSolver | None = None
+        self.procs, self.conns = [], []
+        self.home: dict[str, int] = {}
+        if self.workers == 1:
+            self.local = LeafSolver(mats, leaves, settings)
+            return
+        self.forked = "fork" in mp.get_all_start_methods()
+        ctx = mp.get_context("fork" if self.forked else "spawn")
+        share = [leaves[k::self.workers] for k in range(self.workers)]  # round robin: alike leaves spread
+        for k, part in enumerate(share):
+            parent, child = ctx.Pipe()
+            used = {x.matrix for x in part}
+            proc = ctx.Process(target=_serve, args=(child, {m: a for m, a in mats.items() if m in used}, part,
+                                                    settings, reader if self.forked else None), daemon=True)
+            proc.start()
+            child.close()
+            self.procs.append(proc)
+            self.conns.append(parent)
+            for x in part:
+                self.home[x.name] = k
+
+    def _scatter(self, kind: str, jobs: list[tuple]) -> list:
+        """Send each job to its leaf's worker; every worker's answers, in turn."""
+        batches: list[list] = [[] for _ in self.conns]
+        for job in jobs:
+            batches[self.home[job[0]]].append(job)
+        for conn, batch in zip(self.conns, batches):
+            if batch:
+                conn.send((kind, batch))
+        out, error = [], None
+        for conn, batch in zip(self.conns, batches):
+            if not batch:
+                continue
+            got = conn.recv()
+            if isinstance(got, Exception):
+                error = error or got
+            else:
+                out += got
+        if error is not None:
+            raise error
+        return out
+
+    def solve(self, jobs: list[tuple[str, np.ndarray | None, str]]) -> dict[str, tuple[str, float, np.ndarray]]:
+        """leaf -> (status, objective, reduced costs of its fixed columns) for each job."""
+        if self.local is not None:
+            return {n: self.local.solve(n, v, mode) for n, v, mode in jobs}
+        out = {}
+        for name, st, q, nz, gv in self._scatter("solve", jobs):
+            g = np.zeros(len(self.arrays[name].fixed))
+            g[nz] = gv
+            out[name] = (st, q, g)
+        return out
+
+    def read(self, jobs: list[tuple]) -> dict[str, object]:
+        """leaf -> reader(leaf, *args) for each job (leaf, *args)."""
+        if self.local is not None or not self.forked:
+            return {job[0]: self.reader(*job) for job in jobs}
+        return dict(self._scatter("read", jobs))
+
+    def close(self) -> None:
+        for conn in self.conns:
+            try:
+                conn.send(None)
+            except (BrokenPipeError, OSError):
+                pass
+        for proc in self.procs:
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.terminate()
+        self.procs, self.conns = [], []
+
+    def __enter__(self) -> LeafPool:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def l_shaped(tree: Tree, models: dict[str, NodeModel], ef: ExtensiveLP, settings: dict, gap: float = 1e-8,
-             max_iterations: int = 200) -> Decomposition:
+             max_iterations: int = 200, pool: LeafPool | None = None, workers: int = 1) -> Decomposition:
     """Solve the tree by the multi-cut L-shaped method; `ef` supplies the column and row
-    layout of the non-leaf nodes (its leaf parts are not solved)."""
+    layout of the non-leaf nodes (extensive_form(..., leaves=False) holds only those);
+    `pool` solves the leaves (made here with `workers` when not given)."""
     t0 = time.perf_counter()
     if ef.cvar is not None:
         raise ValueError("the decomposition solves risk-neutral trees; a CVaR term needs the extensive form")
     leaves = tree.leaves()
-    first = np.array([o not in set(leaves) for o in ef.col_owner], bool)
+    leaf_set = set(leaves)
+    first = np.array([o not in leaf_set for o in ef.col_owner], bool)
     cols = np.flatnonzero(first)
     pos = np.full(len(first), -1, np.int64)
     pos[cols] = np.arange(len(cols))
@@ -108,9 +301,19 @@ def l_shaped(tree: Tree, models: dict[str, NodeModel], ef: ExtensiveLP, settings
     leaf_nnz = np.diff(sp.csr_array(A[:, ~first]).indptr)  # rows whose every column is a master column
     keep = np.flatnonzero((counts > 0) & (leaf_nnz == 0))
     Am = sp.csr_array(A[keep][:, cols])
-    subs = [_Leaf(tree, models[leaf], ef, settings) for leaf in leaves]
+    own_pool = pool is None
+    pool = pool or LeafPool(tree, models, ef, settings, workers)
+    try:
+        return _iterate(tree, ef, settings, pool, leaves, cols, pos, Am, keep, first, gap, max_iterations, t0)
+    finally:
+        if own_pool:
+            pool.close()
+
+
+def _iterate(tree, ef, settings, pool, leaves, cols, pos, Am, keep, first, gap, max_iterations, t0) -> Decomposition:
     probs = np.array([tree.probability(leaf) for leaf in leaves])
-    bounds = np.array([s.bound() for s in subs])
+    got = pool.solve([(leaf, None, "recourse") for leaf in leaves])
+    bounds = np.array([got[leaf][1] if got[leaf][0] == "optimal" else -np.inf for leaf in leaves])
     n1, L = len(cols), len(leaves)
     c = np.concatenate([ef.c[cols], probs])
     lo = np.concatenate([ef.col_lower[cols], np.where(np.isfinite(bounds), bounds, -1e15)])
@@ -119,43 +322,48 @@ def l_shaped(tree: Tree, models: dict[str, NodeModel], ef: ExtensiveLP, settings
     h, refused = load_arrays(c, 0.0, A0, lo, hi, ef.row_lower[keep], ef.row_upper[keep],
                              dict(settings, canonical_plan=False))
     if refused is not None:
-        return Decomposition("error", refused, np.nan, np.nan, 0)
+        return Decomposition("error", refused, np.nan, np.nan, 0, workers=pool.workers)
     best, best_x, lower = np.inf, None, -np.inf
     history = []
     for it in range(1, max_iterations + 1):
         status, words, xm, _, obj, _ = solve_loaded(h, dict(settings, canonical_plan=False))
         if status != "optimal":
-            return Decomposition(status, f"master: {words}", np.nan, lower, it, history=history)
+            return Decomposition(status, f"master: {words}", np.nan, lower, it, history=history, workers=pool.workers)
         lower = max(lower, obj)
         x1 = xm[:n1]
         xfull = np.zeros(len(first))
         xfull[cols] = x1
         upper = float(ef.c[cols] @ x1)
+        jobs = []
+        for leaf in leaves:
+            a = pool.arrays[leaf]
+            jobs.append((leaf, np.where(a.master >= 0, xfull[np.maximum(a.master, 0)], 0.0), "recourse"))
+        got = pool.solve(jobs)
         rows = []
-        for k, s in enumerate(subs):
-            st, q, g = s.solve(xfull)
+        for k, leaf in enumerate(leaves):
+            st, q, g = got[leaf]
             if st != "optimal":
-                return Decomposition("error", f"leaf {s.name} has no optimal recourse for the master's plan "
+                return Decomposition("error", f"leaf {leaf} has no optimal recourse for the master's plan "
                                      f"({st}); solve this tree as an extensive form", np.nan, lower, it,
-                                     history=history)
+                                     history=history, workers=pool.workers)
             upper += probs[k] * q
             # theta_k - g . x >= q - g . x_hat  (over the master columns the leaf fixes)
-            mc = pos[s.master_col[s.master_col >= 0]]
-            gk = g[s.master_col >= 0]
-            xk = xfull[s.master_col[s.master_col >= 0]]
-            rows.append((np.concatenate([mc, [n1 + k]]), np.concatenate([-gk, [1.0]]), q - float(gk @ xk)))
+            a = pool.arrays[leaf]
+            on = (a.master >= 0) & (g != 0)
+            mc = pos[a.master[on]]
+            gk = g[on]
+            rows.append((np.concatenate([mc, [n1 + k]]), np.concatenate([-gk, [1.0]]),
+                         q - float(gk @ xfull[a.master[on]])))
         if upper < best:
             best, best_x = upper, xfull.copy()
         history.append((it, lower, best, time.perf_counter() - t0))
         if best - lower <= gap * max(1.0, abs(best)):
             break
         for idx, val, rhs in rows:
-            keep_nz = val != 0
-            h.addRow(rhs, np.inf, int(keep_nz.sum()), idx[keep_nz].astype(np.int32), val[keep_nz])
+            h.addRow(rhs, np.inf, len(idx), idx.astype(np.int32), val)
     else:
         return Decomposition("time limit", f"not converged in {max_iterations} iterations (gap "
                              f"{(best - lower) / max(1.0, abs(best)):.2e})", best, lower, max_iterations,
-                             history=history)
-    master_x = {(ef.col_owner[g], ef.col_key[g]): float(best_x[g]) for g in cols}
+                             history=history, workers=pool.workers)
     return Decomposition("optimal", f"converged in {it} iterations", best + ef.offset, lower + ef.offset, it,
-                         master_x, history)
+                         best_x, history, workers=pool.workers)

@@ -123,9 +123,19 @@ class ExtensiveLP:
     col_upper: np.ndarray
     col_owner: list[str]                 # owning node of each global column
     col_key: list[tuple]
-    index: dict[tuple[str, tuple], int]  # (owner, key) -> global column
+    # per node, per column of its model: the global column of that decision (its owner's),
+    # -1 where a later node decides it or its owner's model lacks it (held at 0)
+    node_cols: dict[str, np.ndarray]
     cvar: dict | None = None             # eta and u columns when a CVaR term is in
     row_index: dict = field(default_factory=dict)  # (owner, row key) -> global row, where the row has a key
+    with_leaves: bool = True             # False: only the nodes before the last reveals (a decomposition's master)
+
+    def column(self, owner: str, key: tuple) -> int | None:
+        """The global column of (owner, key), or None."""
+        for g in np.flatnonzero(np.asarray(self.col_owner, object) == owner):
+            if self.col_key[g] == key:
+                return int(g)
+        return None
 
 
 def _same(a: float, b: float) -> bool:
@@ -133,9 +143,14 @@ def _same(a: float, b: float) -> bool:
 
 
 class _Assembler:
-    def __init__(self, tree: Tree, models: dict[str, NodeModel]):
-        self.tree, self.models = tree, models
+    """Column by column: nodes may be models of their own (their keys line them up)."""
+
+    def __init__(self, tree: Tree, models: dict[str, NodeModel], leaves: bool = True):
+        self.tree, self.models, self.with_leaves = tree, models, leaves
         self.depth = {n: len(tree.path(n)) for n in tree.nodes}
+        self.leaf_set = set(tree.leaves())
+        self.rows: dict = {"rows": [], "lo": [], "hi": [], "meta": []}
+        self.node_cols: dict[str, np.ndarray] = {}
         self.cols: dict[tuple[str, tuple], int] = {}
         self.c: list[float] = []
         self.lo: list[float] = []
@@ -147,6 +162,32 @@ class _Assembler:
         self.row_pos: dict[str, dict] = {}
         self.csr: dict[str, sp.csr_array] = {}
         self._owners_cache: dict[str, list[str | None]] = {}
+
+    def assemble(self) -> None:
+        order = sorted(self.tree.nodes, key=lambda n: self.depth[n])  # owners' columns before their children's
+        self._owners_cache = {n: self.owners(n) for n in order}
+        for n in order:
+            self.add_columns(n, self._owners_cache[n], n not in self.leaf_set or self.with_leaves)
+        for n in order:
+            own = self._owners_cache[n]
+            keys = self.models[n].col_keys
+            self.node_cols[n] = np.fromiter((self.cols.get((o, k), -1) if o is not None else -1
+                                             for o, k in zip(own, keys)), np.int64, len(keys))
+            if n not in self.leaf_set or self.with_leaves:
+                self.add_rows(n, own, self.rows)
+
+    def matrix(self, n: int) -> sp.csc_array:
+        rows = self.rows["rows"]
+        indptr = np.zeros(len(rows) + 1, np.int64)
+        indptr[1:] = np.cumsum([len(r[0]) for r in rows])
+        idx = np.concatenate([r[0] for r in rows]) if rows else np.zeros(0, np.int64)
+        val = np.concatenate([r[1] for r in rows]) if rows else np.zeros(0)
+        A = sp.csr_array((val, idx, indptr), shape=(len(rows), n)).tocsc()
+        A.sum_duplicates()
+        return A
+
+    def row_index(self) -> dict:
+        return {meta: i for i, meta in enumerate(self.rows["meta"]) if meta[1] is not None}
 
     # -- ownership ------------------------------------------------------------
     def owners(self, node: str) -> list[str | None]:
@@ -167,11 +208,13 @@ class _Assembler:
         return out
 
     # -- columns --------------------------------------------------------------
-    def add_columns(self, node: str, owners: list[str | None]) -> None:
+    def add_columns(self, node: str, owners: list[str | None], add: bool = True) -> None:
         m = self.models[node]
         prob = self.tree.probability(node)
         for j, own in enumerate(owners):
             if own == node:
+                if not add:
+                    continue
                 self.cols[(node, m.col_keys[j])] = len(self.c)
                 self.c.append(prob * float(m.lp.c[j]))
                 self.lo.append(float(m.lp.col_lower[j]))
@@ -287,26 +330,201 @@ class _Assembler:
         return np.asarray(cols, np.int64), np.asarray(costs, float)
 
 
+class _SharedAssembler:
+    """Every node is one model with its own numbers (the same columns, rows and matrix):
+    ownership, checks and the matrix with arrays, a node at a time."""
+
+    BIG = 10**6  # depth of a column a later node decides
+
+    def __init__(self, tree: Tree, models: dict[str, NodeModel], leaves: bool = True):
+        self.tree, self.models, self.with_leaves = tree, models, leaves
+        first = next(iter(models.values()))
+        self.keys_all, self.per = first.col_keys, np.asarray(first.col_period, np.int64)
+        self.row_keys = first.row_keys
+        self.R = sp.csr_array(first.lp.A)
+        self.columns = first.lp.columns
+        self.depth = {n: len(tree.path(n)) for n in tree.nodes}
+        self.leaf_set = set(tree.leaves())
+        self.problems: list[Problem] = []
+        self.node_cols: dict[str, np.ndarray] = {}
+        self.owned: dict[str, np.ndarray] = {}   # positions of the columns each node decides
+        self.c, self.lo, self.hi = [], [], []
+        self.owner: list[str] = []
+        self.keys: list[tuple] = []
+        self.rows: dict = {"rows": [], "lo": [], "hi": [], "meta": []}
+        self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (row ids, col ids, values)
+        self._meta: list[tuple[str, np.ndarray]] = []
+        self.n_rows = 0
+
+    def owner_codes(self, node: str) -> tuple[np.ndarray, list[str]]:
+        """Per column, the index in the node's path of the node that decides it (-1: a
+        later node)."""
+        t = self.tree
+        path = t.path(node)
+        kids = t.nodes[node].children
+        end = t.start(kids[0]) if kids else HORIZON + 1
+        code = np.full(len(self.per), -1, np.int64)
+        for p in np.unique(self.per):
+            if p >= end:
+                continue
+            o = node if p == HORIZON else t.owner(node, t.periods[int(p)])
+            code[self.per == p] = path.index(o)
+        return code, path
+
+    def assemble(self) -> None:
+        order = sorted(self.tree.nodes, key=lambda n: self.depth[n])
+        n_cols = 0
+        for n in order:
+            m = self.models[n]
+            code, path = self.owner_codes(n)
+            me = len(path) - 1
+            mine = np.flatnonzero(code == me)
+            parent = self.tree.nodes[n].parent
+            g = self.node_cols[parent].copy() if parent is not None else np.full(len(code), -1, np.int64)
+            g[code < 0] = -1
+            add = n not in self.leaf_set or self.with_leaves
+            if add:
+                g[mine] = np.arange(n_cols, n_cols + len(mine))
+                n_cols += len(mine)
+                prob = self.tree.probability(n)
+                self.c.append(prob * m.lp.c[mine])
+                self.lo.append(m.lp.col_lower[mine])
+                self.hi.append(m.lp.col_upper[mine])
+                self.owner += [n] * len(mine)
+                self.keys += [self.keys_all[j] for j in mine]
+            else:
+                g[mine] = -1
+            self.node_cols[n] = g
+            self.owned[n] = mine
+            for k, anc in enumerate(path[:-1]):  # earlier periods carry their owner's numbers
+                self.check_columns(n, anc, np.flatnonzero(code == k))
+            self.add_rows(n, code, path, g, add)
+        self.c = np.concatenate(self.c) if self.c else np.zeros(0)
+        self.lo = np.concatenate(self.lo) if self.lo else np.zeros(0)
+        self.hi = np.concatenate(self.hi) if self.hi else np.zeros(0)
+
+    def check_columns(self, node: str, own: str, js: np.ndarray) -> None:
+        m, o = self.models[node].lp, self.models[own].lp
+        for what, a, b in (("cost", m.c, o.c), ("lower bound", m.col_lower, o.col_lower),
+                           ("upper bound", m.col_upper, o.col_upper)):
+            bad = _differ(a[js], b[js])
+            if bad.any():
+                j = int(js[np.flatnonzero(bad)[0]])
+                _changed(self, node, f"{what} of {self.columns[j].name}", self.tree.periods[int(self.per[j])],
+                         float(b[j]), float(a[j]))
+                return
+
+    def add_rows(self, node: str, code: np.ndarray, path: list[str], g: np.ndarray, add: bool) -> None:
+        R, m = self.R, self.models[node].lp
+        depth = np.where(code < 0, self.BIG, code)
+        nz = np.diff(R.indptr) > 0
+        starts = R.indptr[:-1][nz]
+        row_depth = np.full(R.shape[0], -1, np.int64)
+        if len(R.indices):
+            row_depth[nz] = np.maximum.reduceat(depth[R.indices], starts)
+        me = len(path) - 1
+        for k, anc in enumerate(path[:-1]):  # rows an ancestor owns must carry its limits
+            rs = np.flatnonzero(row_depth == k)
+            o = self.models[anc].lp
+            for what, a, b in (("lower limit", m.row_lower, o.row_lower), ("upper limit", m.row_upper, o.row_upper)):
+                bad = _differ(a[rs], b[rs])
+                if bad.any():
+                    i = int(rs[np.flatnonzero(bad)[0]])
+                    key = self.row_keys[i] or ()
+                    period = next((p for p in key if isinstance(p, str) and p in self.tree.periods), "?")
+                    _changed(self, node, f"{what} of {self.models[node].lp.rows[i].name}", period, float(b[i]),
+                             float(a[i]))
+                    break
+        if not add:
+            return
+        rs = np.flatnonzero(row_depth == me)
+        sub = R[rs]
+        cols = g[sub.indices]
+        rid = np.repeat(np.arange(self.n_rows, self.n_rows + len(rs)), np.diff(sub.indptr))
+        self._parts.append((rid, cols, sub.data))
+        self._meta.append((node, rs))
+        self.rows["lo"].extend(m.row_lower[rs].tolist())
+        self.rows["hi"].extend(m.row_upper[rs].tolist())
+        self.n_rows += len(rs)
+
+    def matrix(self, n: int) -> sp.csc_array:
+        rows = self.rows["rows"]  # a CVaR term's rows, after the nodes'
+        r = [p[0] for p in self._parts] + [np.full(len(x[0]), self.n_rows + i, np.int64) for i, x in enumerate(rows)]
+        c = [p[1] for p in self._parts] + [x[0] for x in rows]
+        v = [p[2] for p in self._parts] + [x[1] for x in rows]
+        cat = (lambda xs, t: np.concatenate(xs) if xs else np.zeros(0, t))
+        A = sp.coo_array((cat(v, float), (cat(r, np.int64), cat(c, np.int64))),
+                         shape=(self.n_rows + len(rows), n)).tocsc()
+        A.sum_duplicates()
+        return A
+
+    def row_index(self) -> dict:
+        """(owner, row key) -> global row, for the nodes before the last reveals (whose
+        rows price the periods branches share)."""
+        out, start = {}, 0
+        for node, rs in self._meta:
+            if node not in self.leaf_set:
+                for k, i in enumerate(rs):
+                    key = self.row_keys[i]
+                    if key is not None:
+                        out[(node, key)] = start + k
+            start += len(rs)
+        return out
+
+    def leaf_cost(self, leaf: str, penalty_only: bool) -> tuple[np.ndarray, np.ndarray]:
+        cols, costs = [], []
+        short = None
+        if penalty_only:
+            short = np.array([v.parent_component().local_name == "shortfall_t_per_yr" for v in self.columns], bool)
+        for n in self.tree.path(leaf):
+            js = self.owned[n]
+            cj = self.models[n].lp.c[js]
+            keep = cj != 0
+            if short is not None:
+                keep &= short[js]
+            cols.append(self.node_cols[n][js[keep]])
+            costs.append(cj[keep])
+        return np.concatenate(cols), np.concatenate(costs)
+
+
+def _differ(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Numbers that differ beyond REL_TOL (infinities equal to themselves)."""
+    with np.errstate(invalid="ignore"):  # inf - inf: equal infinities are caught by a == b
+        same = (a == b) | (np.abs(a - b) <= REL_TOL * np.maximum(1.0, np.maximum(np.abs(a), np.abs(b))))
+    return ~same
+
+
+def _changed(a, node: str, element: str, period: str, before: float, after: float) -> None:
+    _Assembler.changed(a, node, element, period, before, after)
+
+
+def shares_structure(models: dict[str, NodeModel]) -> bool:
+    """Every node is the same model with its own numbers (model.runs.tree: one kept model)."""
+    first = next(iter(models.values()))
+    return all(m.col_keys is first.col_keys and m.lp.A is first.lp.A for m in models.values())
+
+
 def extensive_form(tree: Tree, models: dict[str, NodeModel], cvar_weight: float = 0.0, cvar_alpha: float = 0.9,
-                   penalty_only: bool = False, file: str = "") -> ExtensiveLP:
+                   penalty_only: bool = False, file: str = "", leaves: bool = True) -> ExtensiveLP:
     """Assemble the extensive form (InputError when a branch's scenario changes an
-    earlier period)."""
-    a = _Assembler(tree, models)
-    order = sorted(tree.nodes, key=lambda n: a.depth[n])  # owners' columns before their children's
-    a._owners_cache = {n: a.owners(n) for n in order}
-    for n in order:
-        a.add_columns(n, a._owners_cache[n])
-    rows: dict = {"rows": [], "lo": [], "hi": [], "meta": []}
-    for n in order:
-        a.add_rows(n, a._owners_cache[n], rows)
+    earlier period). leaves=False: only the nodes before the last reveals, with every
+    node's column map (the master of a decomposition; every node is still checked).
+    Nodes that are one model with their own numbers are assembled with arrays
+    (_SharedAssembler), others column by column."""
+    if cvar_weight > 0 and not leaves:
+        raise ValueError("a CVaR term needs the leaves")
+    a = _SharedAssembler(tree, models, leaves) if shares_structure(models) else _Assembler(tree, models, leaves)
+    a.assemble()
     if a.problems:
         for p in a.problems:
             p.file = file
         raise InputError(a.problems)
-    leaves = tree.leaves()
-    offset = sum(tree.probability(leaf) * models[leaf].lp.offset for leaf in leaves)
+    rows = a.rows
+    leaf_names = tree.leaves()
+    offset = sum(tree.probability(leaf) * models[leaf].lp.offset for leaf in leaf_names)
     c = np.asarray(a.c, float)
     lo, hi = list(a.lo), list(a.hi)
+    leaves = leaf_names
     cvar = None
     if cvar_weight > 0:
         c *= 1.0 - cvar_weight
@@ -326,13 +544,8 @@ def extensive_form(tree: Tree, models: dict[str, NodeModel], cvar_weight: float 
                 "measure": "penalty" if penalty_only else "total_cost"}
         offset *= 1.0 - cvar_weight
     n = len(c)
-    indptr = np.zeros(len(rows["rows"]) + 1, np.int64)
-    indptr[1:] = np.cumsum([len(r[0]) for r in rows["rows"]])
-    idx = np.concatenate([r[0] for r in rows["rows"]]) if rows["rows"] else np.zeros(0, np.int64)
-    val = np.concatenate([r[1] for r in rows["rows"]]) if rows["rows"] else np.zeros(0)
-    A = sp.csr_array((val, idx, indptr), shape=(len(rows["rows"]), n)).tocsc()
-    A.sum_duplicates()
+    A = a.matrix(n)
     return ExtensiveLP(c, offset, A, np.asarray(rows["lo"], float), np.asarray(rows["hi"], float),
-                       np.asarray(lo, float), np.asarray(hi, float), a.owner, a.keys, a.cols, cvar,
-                       {meta: i for i, meta in enumerate(rows["meta"]) if meta[1] is not None})
+                       np.asarray(lo, float), np.asarray(hi, float), a.owner, a.keys, a.node_cols, cvar,
+                       a.row_index(), with_leaves=a.with_leaves)
 

@@ -24,13 +24,14 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from pyomo.common.gc_manager import PauseGC
 
-from model.analysis.results import extract_tables
+from model.analysis.results import cost_table, extract_tables
 from model.case.scenario import apply_scenario
 from model.case.schema import InputError, Problem
 from model.case.tree import ROOT, Tree, read_tree
@@ -40,10 +41,10 @@ from model.lp.build import build_model
 from model.lp.data import build_model_data, case_classes
 from model.lp.handoff import MatrixLP, compile_lp
 from model.lp.solve import SolveResult, load_arrays, run_highs, solve_loaded
-from model.lp.decompose import l_shaped
-from model.lp.stochastic import ExtensiveLP, NodeModel, extensive_form, node_model
+from model.lp.decompose import LeafPool, l_shaped
+from model.lp.stochastic import HORIZON, ExtensiveLP, NodeModel, extensive_form, node_model
 from model.runs.pipeline import load_case
-from model.runs.resolve import comparison_tables
+from model.runs.resolve import comparison_tables, shortfall_tables
 
 LOG = logging.getLogger(__name__)
 
@@ -173,7 +174,7 @@ def solve_arrays_duals(ef: ExtensiveLP, settings: dict) -> tuple[str, str, np.nd
 def solve_leaf(m: NodeModel, settings: dict, fixed: dict[int, float] | None = None, tables: str = "full"
                ) -> tuple[SolveResult, dict[str, pd.DataFrame]]:
     """The leaf's own model with `fixed` columns (position -> value) held, solved and read
-    (tables: full, lean (what a comparison reads) or none)."""
+    (tables: full, lean (what a comparison reads), figures (costs and shortfall) or none)."""
     lo, hi = m.lp.col_lower.copy(), m.lp.col_upper.copy()
     if fixed:
         j = np.fromiter(fixed.keys(), np.int64, len(fixed))
@@ -191,26 +192,58 @@ def solve_leaf(m: NodeModel, settings: dict, fixed: dict[int, float] | None = No
         res.apply(case, data)
     if tables == "full":
         return sol, extract_tables(m.built, sol)
+    if tables == "figures":  # what a branch's figures read: costs and shortfall
+        return sol, {"costs": cost_table(m.built, sol), **shortfall_tables(m.built, sol)}
     out = comparison_tables(m.built, sol)
     out["periods"] = m.built.data.periods.reset_index()[["period", "start_year", "duration_yr", "discount_factor",
                                                          "weight", "pv_factor"]]
     return sol, out
 
 
+def read_leaf(models: dict[str, NodeModel], settings: dict, leaf: str, js: np.ndarray, vals: np.ndarray,
+              tables: str) -> tuple[SolveResult, dict[str, pd.DataFrame]]:
+    """solve_leaf with columns `js` fixed at `vals`, its result stripped of what only this
+    process can use (the HiGHS model, lookups by object), so a worker can send it back."""
+    sol, out = solve_leaf(models[leaf], settings, dict(zip(js.tolist(), vals.tolist())), tables)
+    return replace(sol, highs=None, col_pos={}, row_pos={}, row_dual=np.zeros(0), row_unique=None,
+                   row_activity=None, range_up=None, range_dn=None, vertex_dual=None, vertex_x=None), out
+
+
+def read_leaves(pool: LeafPool, tree: Tree, models: dict[str, NodeModel], ef: ExtensiveLP, x: np.ndarray,
+                tables: str) -> dict[str, tuple[SolveResult, dict[str, pd.DataFrame]]]:
+    """Every leaf re-solved with the plan's earlier decisions fixed, and read (on the pool's workers)."""
+    jobs = []
+    for leaf in tree.leaves():
+        fixed = fixed_values(tree, models[leaf], ef, x)
+        jobs.append((leaf, np.fromiter(fixed.keys(), np.int64, len(fixed)),
+                     np.fromiter(fixed.values(), float, len(fixed)), tables))
+    return pool.read(jobs)
+
+
+def owners_of(tree: Tree, m: NodeModel) -> np.ndarray:
+    """Per column of a node's model: the node on its path that decides it (None: a later node)."""
+    per = np.asarray(m.col_period, np.int64)
+    kids = tree.nodes[m.name].children
+    end = tree.start(kids[0]) if kids else HORIZON + 1
+    out = np.full(len(per), None, object)
+    for p in np.unique(per):
+        if p < end:
+            out[per == p] = m.name if p == HORIZON else tree.owner(m.name, tree.periods[int(p)])
+    return out
+
+
 def fixed_values(tree: Tree, leaf: NodeModel, ef: ExtensiveLP, x: np.ndarray, upto: set[str] | None = None
                  ) -> dict[int, float]:
     """The leaf's columns owned by earlier nodes (or only by the nodes in `upto`), at the
     plan's values; a column its owner lacks is 0 (it exists only in the branch's data)."""
-    out: dict[int, float] = {}
-    for j, (key, p) in enumerate(zip(leaf.col_keys, leaf.col_period)):
-        if p >= len(tree.periods):
-            continue
-        own = tree.owner(leaf.name, tree.periods[int(p)])
-        if own == leaf.name or (upto is not None and own not in upto):
-            continue
-        g = ef.index.get((own, key))
-        out[j] = float(x[g]) if g is not None else 0.0
-    return out
+    own = owners_of(tree, leaf)
+    on = (own != leaf.name) & (own != None)  # noqa: E711 - an object array
+    if upto is not None:
+        on &= np.isin(own, list(upto))
+    js = np.flatnonzero(on)
+    g = ef.node_cols[leaf.name][js]
+    vals = np.where(g >= 0, x[np.maximum(g, 0)] if len(x) else 0.0, 0.0)
+    return dict(zip(js.tolist(), vals.tolist()))
 
 
 def root_plan(tree: Tree, models: dict[str, NodeModel], settings: dict) -> dict[tuple, float] | None:
@@ -224,14 +257,14 @@ def root_plan(tree: Tree, models: dict[str, NodeModel], settings: dict) -> dict[
 
 # --------------------------------------------------------------------------- the run
 
-def run_tree_and_report(path: str, name: str, out: str = "outputs", method: str = "extensive"
+def run_tree_and_report(path: str, name: str, out: str = "outputs", method: str = "extensive", workers: int = 1
                         ) -> tuple[TreeResult, object]:
     """Solve the tree and write its folder (None when the plan is not optimal)."""
     from model.logs import recording
     from model.reports.console import say, tree_lines
     from model.reports.files import write_tree_run
     with recording() as record:
-        res = run_tree(path, name, method=method)
+        res = run_tree(path, name, method=method, workers=workers)
         if not res.optimal:
             LOG.error(f"tree {name}: {res.message}; no report was written: a plan that is not optimal is not an answer.")
             return res, None
@@ -240,15 +273,17 @@ def run_tree_and_report(path: str, name: str, out: str = "outputs", method: str 
             say(tree_lines(res.tables, name, str(final)))
             return record.text()
         manifest = {"status": res.status, "objective_usd": res.objective, "seconds": res.seconds, "method": method,
+                    "workers": workers,
                     "branches": {lf: {"probability": x.probability, "scenario": res.tree.nodes[lf].scenario}
                                  for lf, x in res.leaves.items()}}
         return res, write_tree_run(res.case, name, res.tables, manifest, out, log=closing)
 
 
-def run_tree(path: str, name: str, value_of_reserve: bool = True, method: str = "extensive") -> TreeResult:
-    """Solve the tree (its extensive form, or by decomposition: model.lp.decompose) and
-    read the plan, each branch and the value of information, of the stochastic solution
-    and of the reserve."""
+def run_tree(path: str, name: str, value_of_reserve: bool = True, method: str = "extensive",
+             workers: int = 1) -> TreeResult:
+    """Solve the tree (its extensive form, or by decomposition: model.lp.decompose, its
+    leaves on `workers` processes) and read the plan, each branch and the value of
+    information, of the stochastic solution and of the reserve."""
     t0 = time.perf_counter()
     case = load_case(path)
     tree = read_tree(case, name)
@@ -262,47 +297,46 @@ def run_tree(path: str, name: str, value_of_reserve: bool = True, method: str = 
     if method == "decomposition" and weight > 0:
         raise InputError([Problem(file, "settings", None, "risk_cvar_weight", weight, "0 with --method decomposition",
                                   "the decomposition solves risk-neutral trees; use the extensive form for CVaR")])
-    ef = extensive_form(tree, models, weight, alpha, penalty, file)
+    decomposing = method == "decomposition"
+    ef = extensive_form(tree, models, weight, alpha, penalty, file, leaves=not decomposing)
     t1 = time.perf_counter()
-    dual = None
-    decomposition = None
-    if method == "decomposition":
-        decomposition = l_shaped(tree, models, ef, s)
-        status, words, obj = decomposition.status, decomposition.message, decomposition.objective
-        x = np.zeros(len(ef.c))
-        for (own, key), v in decomposition.master_x.items():
-            x[ef.index[(own, key)]] = v
-    else:
-        status, words, x, dual, obj = solve_arrays_duals(ef, s)
-    t2 = time.perf_counter()
-    res = TreeResult(case, tree, status, words, obj,
-                     seconds={"build_s": t1 - t0, "solve_s": t2 - t1})
-    LOG.debug("tree %s: %d nodes, %d leaves; extensive form %s rows, %s columns; %s", name, len(tree.nodes),
-              len(tree.leaves()), f"{ef.A.shape[0]:,}", f"{ef.A.shape[1]:,}", words)
-    if not res.optimal:
-        return res
-    for leaf in tree.leaves():
-        # what a branch is read for (shortfall, stocks, prices, costs): the tables a comparison reads
-        sol, tables = solve_leaf(models[leaf], s, fixed_values(tree, models[leaf], ef, x), tables="lean")
-        if not sol.optimal:
-            res.status, res.message = "error", (f"branch {leaf}: re-solving it with the plan's earlier decisions fixed "
-                                                f"was not optimal ({sol.message})")
+    with LeafPool(tree, models, ef, s, workers, partial(read_leaf, models, s)) as pool:
+        dual = None
+        decomposition = None
+        if decomposing:
+            decomposition = l_shaped(tree, models, ef, s, pool=pool)
+            status, words, obj, x = (decomposition.status, decomposition.message, decomposition.objective,
+                                     decomposition.x)
+        else:
+            status, words, x, dual, obj = solve_arrays_duals(ef, s)
+        t2 = time.perf_counter()
+        res = TreeResult(case, tree, status, words, obj, seconds={"build_s": t1 - t0, "solve_s": t2 - t1})
+        LOG.debug("tree %s: %d nodes, %d leaves; %s %s rows, %s columns; %s", name, len(tree.nodes),
+                  len(tree.leaves()), "master" if decomposing else "extensive form", f"{ef.A.shape[0]:,}",
+                  f"{ef.A.shape[1]:,}", words)
+        if not res.optimal:
             return res
-        res.leaves[leaf] = Leaf(leaf, tree.probability(leaf), tree.path(leaf)[1:], sol, tables)
-        if decomposition is not None:  # the leaf's own decisions, from its re-solve
-            for key, v in zip(models[leaf].col_keys, sol.x):
-                g = ef.index.get((leaf, key))
-                if g is not None:
-                    x[g] = v
-    t3 = time.perf_counter()
-    shared_prices(res, ef, dual)
-    res.tables = tree_tables(res, models, ef, x, value_of_reserve, cases, method)
+        leaf_x = {}
+        # what a branch is read for (shortfall, stocks, prices, costs): the tables a comparison reads
+        read = read_leaves(pool, tree, models, ef, x, "lean")
+        for leaf in tree.leaves():
+            sol, tables = read[leaf]
+            if not sol.optimal:
+                res.status, res.message = "error", (f"branch {leaf}: re-solving it with the plan's earlier decisions "
+                                                    f"fixed was not optimal ({sol.message})")
+                return res
+            res.leaves[leaf] = Leaf(leaf, tree.probability(leaf), tree.path(leaf)[1:], sol, tables)
+            leaf_x[leaf] = sol.x
+        t3 = time.perf_counter()
+        shared_prices(res, ef, dual)
+        res.tables = tree_tables(res, models, ef, x, leaf_x, value_of_reserve, cases, method, pool, workers)
     if decomposition is not None:
         res.tables["tree_summary"] = pd.concat([res.tables["tree_summary"], pd.DataFrame(
             [("decomposition: iterations", float(decomposition.iterations), ""),
              ("decomposition: lower bound", decomposition.lower_bound, "USD"),
-             ("decomposition: relative gap", decomposition.gap, "")], columns=["figure", "value", "unit"])],
-            ignore_index=True)
+             ("decomposition: relative gap", decomposition.gap, ""),
+             ("decomposition: worker processes", float(decomposition.workers), "")],
+            columns=["figure", "value", "unit"])], ignore_index=True)
         res.tables["tree_decomposition"] = pd.DataFrame(decomposition.history, columns=[
             "iteration", "lower_bound_usd", "upper_bound_usd", "seconds"])
     res.seconds.update({"branches_s": t3 - t2, "figures_s": time.perf_counter() - t3})
@@ -324,7 +358,8 @@ def _leaf_figures(tables: dict[str, pd.DataFrame]) -> dict[str, float]:
 
 
 def tree_tables(res: TreeResult, models: dict[str, NodeModel], ef: ExtensiveLP, x: np.ndarray,
-                value_of_reserve: bool, cases: dict[str, Case], method: str = "extensive") -> dict[str, pd.DataFrame]:
+                leaf_x: dict[str, np.ndarray], value_of_reserve: bool, cases: dict[str, Case],
+                method: str, pool: LeafPool, workers: int = 1) -> dict[str, pd.DataFrame]:
     tree, s = res.tree, res.case.settings
     leaves = tree.leaves()
     branch_rows = []
@@ -335,21 +370,22 @@ def tree_tables(res: TreeResult, models: dict[str, NodeModel], ef: ExtensiveLP, 
                             **_leaf_figures(lf.tables)})
     branches = pd.DataFrame(branch_rows)
     expected = _expected(res, {lf: res.leaves[lf].solve.objective for lf in leaves})
-    ws = {}
-    for leaf in leaves:
-        sol, _ = solve_leaf(models[leaf], s, tables="none")
-        ws[leaf] = sol.objective if sol.optimal else float("nan")
+    got = pool.solve([(leaf, None, "full") for leaf in leaves])  # each leaf with foresight
+    ws = {leaf: got[leaf][1] if got[leaf][0] == "optimal" else float("nan") for leaf in leaves}
     branches["wait_and_see_objective_usd"] = [ws[lf] for lf in leaves]
     plan = root_plan(tree, models, s)
     eev = float("nan")
     if plan is not None:
-        eevs = {}
-        for leaf in leaves:
-            m = models[leaf]
-            fixed = {j: plan.get(k, 0.0) for j, (k, p) in enumerate(zip(m.col_keys, m.col_period))
-                     if p < len(tree.periods) and tree.owner(leaf, tree.periods[int(p)]) == ROOT}
-            sol, _ = solve_leaf(m, s, fixed, tables="none")
-            eevs[leaf] = sol.objective if sol.optimal else float("nan")
+        jobs = []
+        for leaf in leaves:  # the no-crisis plan's here-and-now decisions, then the best recourse
+            a = pool.arrays[leaf]
+            keys = models[leaf].col_keys
+            vals = np.array([plan.get(keys[j], 0.0) for j in a.fixed[a.by_root]])
+            values = np.full(len(a.fixed), np.nan)
+            values[a.by_root] = vals
+            jobs.append((leaf, values, "full"))
+        got = pool.solve(jobs)
+        eevs = {leaf: got[leaf][1] if got[leaf][0] == "optimal" else float("nan") for leaf in leaves}
         eev = _expected(res, eevs)
         branches["no_crisis_plan_objective_usd"] = [eevs[lf] for lf in leaves]
     ws_exp = _expected(res, ws)
@@ -369,10 +405,10 @@ def tree_tables(res: TreeResult, models: dict[str, NodeModel], ef: ExtensiveLP, 
                     ("CVaR weight", ef.cvar["weight"], "")]
     reserves = planned_reserves(res.case, cases)
     if value_of_reserve and reserves:
-        summary += _reserve_value(res, branches, cases, reserves, method)
+        summary += _reserve_value(res, branches, cases, reserves, method, workers)
     tables = {"tree_summary": pd.DataFrame(summary, columns=["figure", "value", "unit"]),
               "tree_branches": branches,
-              "tree_plan": here_and_now(res, models, ef, x),
+              "tree_plan": here_and_now(res, models, ef, x, leaf_x),
               "tree_periods": res.leaves[leaves[0]].tables["periods"]}
     first = first_shortfalls(res)
     if not first.empty:
@@ -451,7 +487,7 @@ def planned_reserves(base: Case, cases: dict[str, Case]) -> list[str]:
 
 
 def _reserve_value(res: TreeResult, branches: pd.DataFrame, cases: dict[str, Case], reserves: list[str],
-                   method: str = "extensive") -> list[tuple]:
+                   method: str = "extensive", workers: int = 1) -> list[tuple]:
     """The same tree without `reserves`, against the plan."""
     bare = {n: replace(c, tables={**c.tables, "stockpiles": c.tables["stockpiles"][
         ~c.tables["stockpiles"]["stockpile"].isin(reserves)].reset_index(drop=True)}) for n, c in cases.items()}
@@ -461,20 +497,20 @@ def _reserve_value(res: TreeResult, branches: pd.DataFrame, cases: dict[str, Cas
         return [("value of the reserve", float("nan"), f"not measured: without stockpiles the case is not valid "
                  f"({exc.problems[0].message})")]
     s = res.case.settings
-    ef = extensive_form(res.tree, models, 0.0, 0.9, False)
-    if method == "decomposition":
-        d = l_shaped(res.tree, models, ef, s)
-        status, words = d.status, d.message
-        x = np.zeros(len(ef.c))
-        for (own, key), v in d.master_x.items():
-            x[ef.index[(own, key)]] = v
-    else:
-        status, words, x, _ = solve_arrays(ef, s)
-    if status != "optimal":
-        return [("value of the reserve", float("nan"), f"not measured: the tree without stockpiles is {words}")]
+    ef = extensive_form(res.tree, models, 0.0, 0.9, False, leaves=method != "decomposition")
+    with LeafPool(res.tree, models, ef, s, workers if method == "decomposition" else 1,
+                  partial(read_leaf, models, s)) as pool:
+        if method == "decomposition":
+            d = l_shaped(res.tree, models, ef, s, pool=pool)
+            status, words, x = d.status, d.message, d.x
+        else:
+            status, words, x, _ = solve_arrays(ef, s)
+        if status != "optimal":
+            return [("value of the reserve", float("nan"), f"not measured: the tree without stockpiles is {words}")]
+        read = read_leaves(pool, res.tree, models, ef, x, "figures")
     exp_cost, unserved, resource = 0.0, 0.0, 0.0
     for leaf in res.tree.leaves():
-        sol, tables = solve_leaf(models[leaf], s, fixed_values(res.tree, models[leaf], ef, x), tables="lean")
+        sol, tables = read[leaf]
         if not sol.optimal:
             return [("value of the reserve", float("nan"), f"not measured: branch {leaf} without stockpiles is "
                      f"{sol.message}")]
@@ -494,18 +530,30 @@ def _reserve_value(res: TreeResult, branches: pd.DataFrame, cases: dict[str, Cas
              if avoided > 1e-9 else float("nan"), "USD/t")]
 
 
-def here_and_now(res: TreeResult, models: dict[str, NodeModel], ef: ExtensiveLP, x: np.ndarray) -> pd.DataFrame:
+DECISIONS = {"stock_buy_t_per_yr": "stockpile buy (t/yr)", "stock_release_t_per_yr": "stockpile release (t/yr)",
+             "stock_level_t": "stockpile level at the end of the period (t)",
+             "build_t_per_yr": "capacity build decided (t/yr)"}
+
+
+def here_and_now(res: TreeResult, models: dict[str, NodeModel], ef: ExtensiveLP, x: np.ndarray,
+                 leaf_x: dict[str, np.ndarray]) -> pd.DataFrame:
     """Stockpile buys, releases and levels and capacity builds of every node's own
-    periods: the decisions taken before what follows them is known."""
+    periods: the decisions taken before what follows them is known (a leaf's from its
+    re-solve, the plan its tables report)."""
     rows = []
-    for (own, key), g in ef.index.items():
-        name = key[0]
-        if name in ("stock_buy_t_per_yr", "stock_release_t_per_yr", "stock_level_t", "build_t_per_yr"):
-            what = {"stock_buy_t_per_yr": "stockpile buy (t/yr)", "stock_release_t_per_yr": "stockpile release (t/yr)",
-                    "stock_level_t": "stockpile level at the end of the period (t)",
-                    "build_t_per_yr": "capacity build decided (t/yr)"}[name]
-            rows.append({"decided_in": own or "here and now", "decision": what, "unit_or_stockpile": key[1],
-                         "period": key[2], "value": float(x[g])})
+    picks: dict[int, np.ndarray] = {}
+    for n in res.tree.nodes:
+        m = models[n]
+        if id(m.col_keys) not in picks:
+            picks[id(m.col_keys)] = np.array([j for j, k in enumerate(m.col_keys) if k[0] in DECISIONS], np.int64)
+        js = picks[id(m.col_keys)]
+        own = owners_of(res.tree, m)[js]
+        js = js[own == n]
+        vals = leaf_x[n][js] if n in leaf_x else x[ef.node_cols[n][js]]
+        for j, v in zip(js, vals):
+            key = m.col_keys[j]
+            rows.append({"decided_in": n or "here and now", "decision": DECISIONS[key[0]], "unit_or_stockpile": key[1],
+                         "period": key[2], "value": float(v)})
     out = pd.DataFrame(rows, columns=["decided_in", "decision", "unit_or_stockpile", "period", "value"])
     # a reserve with a committed build (a mine's observed stock build) follows the data, not a choice
     sp = res.case.tables["stockpiles"]
