@@ -211,6 +211,21 @@ def test_the_command_line_writes_the_trees_folder(tmp_path, capsys):
                  "manifest.json"):
         assert (folder / name).exists(), name
     assert pd.read_csv(folder / "tree_branches.csv")["branch"].tolist() == ["calm", "ban"]
+    # report.xlsx opens on the tree's summary: money in M USD, the branches, the 100 t reserve, charts
+    import openpyxl
+    book = openpyxl.load_workbook(folder / "report.xlsx")
+    assert book.sheetnames[0] == "summary"
+    ws = book["summary"]
+    cells: dict = {}
+    for r in range(1, ws.max_row + 1):  # a label's first row (chart data repeat branch names below)
+        cells.setdefault(ws.cell(r, 1).value, [ws.cell(r, c).value for c in range(2, 10)])
+    assert cells["expected cost of the plan (present value)"][:2] == [pytest.approx(0.007, rel=1e-9), "M USD"]
+    assert cells["value of perfect information (EVPI)"][0] == pytest.approx(0.004, rel=1e-9)
+    assert cells["ban"][:2] == [pytest.approx(0.2), pytest.approx(7000 / 1e9, rel=1e-9)]  # probability, bn USD
+    assert cells["stockpile buy (t/yr)"][:3] == ["vault", "P1", pytest.approx(100.0, rel=1e-9)]
+    import zipfile
+    charts = [n for n in zipfile.ZipFile(folder / "report.xlsx").namelist() if n.startswith("xl/charts/chart")]
+    assert len(charts) == 1  # cost by branch (no branch is short: no shortfall chart)
     assert main(["-q", "run", path, "--tree", "nope", "--out", str(out)]) == 2  # unknown tree: nothing written
     assert len(list(out.iterdir())) == 1
 

@@ -210,6 +210,8 @@ def write_xlsx(path: Path, tables: dict[str, pd.DataFrame], title: str = "") -> 
         book = xw.book
         if "summary" in tables:
             SummarySheet(book, tables, title).write()
+        elif "tree_summary" in tables:
+            TreeSummarySheet(book, tables, title).write()
         for name, df in tables.items():
             if name != "summary":
                 write_table_sheet(xw, book, name, df)
@@ -493,6 +495,113 @@ class SummarySheet:
         height = 320 if not fig.horizontal else max(320, 28 * (last - first + 1) + 120)
         chart.set_size({"width": 760, "height": height})
         return chart
+
+
+class TreeSummarySheet(SummarySheet):
+    """The first sheet of a scenario tree's report: the plan's figures, the branches, the
+    here-and-now decisions and charts of cost and shortfall by branch (money in M or bn USD)."""
+
+    MAX_BRANCHES = 20  # branches a chart shows (the most likely; every branch is in tree_branches)
+
+    def write(self) -> None:
+        ws = self.ws
+        ws.set_column(0, 0, 60)
+        ws.set_column(1, 8, 15)
+        self.put(0, 0, self.title or "Plan under uncertainty", "title")
+        ws.freeze_panes(1, 0)
+        ws.set_landscape()
+        ws.set_paper(9)
+        ws.fit_to_pages(1, 0)
+        self.row = 1
+        self.figures_block()
+        self.branches_block()
+        self.decisions_block()
+        self.tree_charts()
+
+    def figures_block(self) -> None:
+        self.heading("The plan under uncertainty")
+        rows = []
+        for fig, v, unit in self.tables["tree_summary"][["figure", "value", "unit"]].itertuples(index=False):
+            money = unit == "USD"
+            rows.append([fig, float(v) / 1e6 if money and pd.notna(v) else v, "M USD" if money else unit])
+        self.block(["figure", "value", "unit"], rows, [None, "num", None])
+
+    def branches_block(self) -> None:
+        b = self.tables["tree_branches"]
+        self.heading("Branches (costs in present value)")
+        cols = [("branch", "branch", None, 1.0), ("probability", "probability", "share", 1.0),
+                ("objective_usd", "objective (bn USD)", "num", 1e-9),
+                ("resource_cost_pv_usd", "resource cost (bn USD)", "num", 1e-9),
+                ("penalty_value_pv_usd", "unserved penalty (M USD)", "num", 1e-6),
+                ("unserved_t", "unserved (t)", "t", 1.0), ("worst_period_share", "worst period share", "share", 1.0),
+                ("wait_and_see_objective_usd", "with foresight (bn USD)", "num", 1e-9),
+                ("no_crisis_plan_objective_usd", "no-crisis plan (bn USD)", "num", 1e-9)]
+        cols = [c for c in cols if c[0] in b.columns]
+        rows = [[r[k] * f if f != 1.0 and pd.notna(r[k]) else r[k] for k, _, _, f in cols] for _, r in b.iterrows()]
+        self.block([c[1] for c in cols], rows, [c[2] for c in cols])
+
+    def decisions_block(self, limit: int = 40) -> None:
+        plan = self.tables.get("tree_plan")
+        if plan is None or plan.empty:
+            return
+        first = plan[(plan["decided_in"] == "here and now") & ~plan["committed_build_in_data"]
+                     & (plan["value"].abs() > 1e-6)]
+        self.heading("Here-and-now decisions (taken before any branch is known; choices, not committed builds)")
+        if first.empty:
+            self.put(self.row, 0, "none: the plan buys no reserve and builds nothing before the first reveal", "note")
+            self.row += 1
+            return
+        rows = first[["decision", "unit_or_stockpile", "period", "value"]].head(limit).values.tolist()
+        self.block(["decision", "stockpile or unit", "period", "value"], rows, [None, None, None, "t"])
+        if len(first) > limit:
+            self.put(self.row, 0, f"{len(first) - limit} more in the sheet tree_plan", "note")
+            self.row += 1
+
+    def tree_charts(self) -> None:
+        figs = tree_figures(self.tables, self.MAX_BRANCHES)
+        if not figs:
+            return
+        self.heading("Chart data (each chart on the right plots one of these blocks)")
+        anchor = 1
+        for fig in figs:
+            self.row += 1
+            self.put(self.row, 0, fig.title, "note")
+            self.row += 1
+            first, last, ncol = self.figure_block(fig)
+            self.ws.insert_chart(anchor, self.CHART_COL, self.chart(fig, first, last, ncol),
+                                 {"x_offset": 5, "y_offset": 5})
+            anchor += 22 if not fig.horizontal else max(22, 2 * len(fig.data) + 8)
+
+
+def tree_figures(tables: dict[str, pd.DataFrame], max_branches: int = 20) -> list[Figure]:
+    """Cost by branch, unserved share by period in the worst branches, and the
+    decomposition's bounds by iteration (where it ran)."""
+    figs = []
+    b = tables["tree_branches"].sort_values("probability", ascending=False, kind="mergesort").head(max_branches)
+    parts = {"resource cost": "resource_cost_pv_usd", "transfers": "transfers_pv_usd",
+             "unserved penalty": "penalty_value_pv_usd"}
+    cost = pd.DataFrame({k: b[v].to_numpy(float) / 1e9 for k, v in parts.items() if v in b},
+                        index=pd.Index(b["branch"], name="branch"))
+    more = len(tables["tree_branches"]) - len(b)
+    figs.append(Figure("tree_cost", "Cost by branch (present value)" + (f", the {len(b)} most likely" if more else ""),
+                       cost, "stacked", "bn USD", horizontal=len(b) > 8))
+    short = tables.get("tree_shortfall")
+    if short is not None and not short.empty:
+        # the worst block (country, product, segment) of each period: its unserved share
+        share = short.groupby(["period", "branch"], sort=False)["unserved_share"].max().unstack("branch")
+        order = tables.get("tree_periods")
+        periods = list(order["period"]) if order is not None else list(share.index)
+        share = share.reindex(periods).fillna(0.0)
+        worst = share.max().sort_values(ascending=False, kind="mergesort").head(8).index
+        figs.append(Figure("tree_shortfall", "Worst shortfall in each period (share of that demand), worst branches",
+                           share[worst].rename_axis("period"), "line", "share of demand"))
+    dec = tables.get("tree_decomposition")
+    if dec is not None and not dec.empty:
+        d = dec.set_index("iteration")[["lower_bound_usd", "upper_bound_usd"]] / 1e9
+        figs.append(Figure("tree_bounds", "Decomposition: bounds on the expected cost by iteration",
+                           d.rename(columns={"lower_bound_usd": "lower bound", "upper_bound_usd": "upper bound"}),
+                           "line", "bn USD"))
+    return figs
 
 
 def with_derived_tables(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
