@@ -123,3 +123,49 @@ def test_decomposition_refuses_a_risk_term(tmp_path):
     with pytest.raises(InputError) as err:
         run_tree(str(path), "t", method="decomposition")
     assert err.value.problems[0].column == "risk_cvar_weight"
+
+
+def mandate_case(tmp_path) -> str:
+    """The two-branch reserve of tests/test_tree.py (vault capacity 120 t) with a third
+    branch: in P2 the reserve must grow by at least 50 t net (a committed build), which a
+    P1 level above 70 t leaves no room for. So every plan keeps the P1 level at or below 70:
+    the decomposition must learn it from a feasibility cut (its first master plan, blind to
+    the branches, buys nothing or the ban's 100 t).
+
+        P1: make 170 at 10 (1,700), hold 70 at 50 (3,500)                 5,200
+        calm 0.6: release 70, make 30                                          300
+        ban 0.2: release 70, 30 t unserved at 1,000                         30,000
+        mandate 0.2: make 100 + buy 50 (1,500), hold 120 at 50 (6,000)       7,500
+        expected: 5,200 + 180 + 6,000 + 1,500 = 12,880
+
+    A tonne less in P1 saves 60 and costs 0.6 x 10 + 0.2 x 1,000 - 0.2 x 50 = 196: 70 t it is."""
+    from test_tree import sheets
+    sh = sheets(p_ban=0.2)
+    sh["stockpiles"][0]["capacity_t"] = 120
+    sh["scenarios"].append({"scenario": "mandate", "description": "the reserve grows by 50 t net in P2"})
+    sh["scenario_changes"] += [
+        {"scenario": "mandate", "sheet": "stockpiles", "filter": "stockpile=vault", "column": "build_min_t_per_yr",
+         "op": "set", "value": "50"},
+        {"scenario": "mandate", "sheet": "stockpiles", "filter": "stockpile=vault", "column": "build_min_periods",
+         "op": "set", "value": "P2"}]
+    sh["branches"][0]["probability"] = 0.6
+    sh["branches"].append({"tree": "t", "branch": "mandate", "probability": 0.2, "reveal_period": "P2",
+                           "scenario": "mandate"})
+    return str(write_case(tmp_path / "mandate.xlsx", sh, {"base_year": 2025, "discount_rate": 0.0}))
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_feasibility_cut_keeps_room_for_a_committed_build(tmp_path, workers):
+    path = mandate_case(tmp_path)
+    ef = run_tree(path, "t", value_of_reserve=False)
+    assert ef.objective == pytest.approx(12880.0, rel=1e-9)
+    r = run_tree(path, "t", value_of_reserve=False, method="decomposition", workers=workers)
+    assert r.optimal, r.message
+    assert r.objective == pytest.approx(12880.0, rel=1e-9)
+    s = r.tables["tree_summary"].set_index("figure")["value"]
+    assert s["decomposition: feasibility cuts"] >= 1
+    assert s["decomposition: worker processes"] == workers
+    for res in (ef, r):
+        plan = res.tables["tree_plan"].set_index(["decided_in", "decision", "period"])["value"]
+        assert plan[("here and now", "stockpile level at the end of the period (t)", "P1")] == pytest.approx(70.0)
+        assert plan[("mandate", "stockpile level at the end of the period (t)", "P2")] == pytest.approx(120.0)

@@ -20,13 +20,21 @@ on one kept model shares one), writes a leaf's numbers into it (only those that 
 from the leaf solved before) and starts from that leaf's last optimal basis, so a leaf's
 re-solve is a warm start however many leaves share the model.
 
-The method needs every leaf to have an optimal recourse for any master plan (demand can go
-unserved, so this holds unless a reserve's committed build or target cannot be met); a
-leaf that is infeasible for a master plan stops it with that leaf named.
+Demand can go unserved, so a leaf has a recourse for most master plans; where it has none
+(a reserve's committed build that its capacity cannot take after the master's buys, say),
+its elastic form (each row with a pair of slacks costing 1, nothing else costing) gives the
+least total violation w(x^k) > 0 and a subgradient g, and the feasibility cut
+
+    w(x^k) + g (x - x^k) <= 0
+
+keeps every later master plan out of the region where that leaf has no recourse (w is
+convex and 0 exactly where it has one). A leaf infeasible with no violation to cut stops
+the method with that leaf named.
 """
 
 from __future__ import annotations
 
+import logging
 import multiprocessing as mp
 import time
 from dataclasses import dataclass, field
@@ -37,6 +45,9 @@ import scipy.sparse as sp
 from model.case.tree import ROOT, Tree
 from model.lp.solve import load_arrays, solve_loaded, status_words
 from model.lp.stochastic import ExtensiveLP, NodeModel
+
+LOG = logging.getLogger(__name__)
+FEASIBILITY_TOL = 1e-7  # a leaf's least total violation below this is no violation (HiGHS's tolerance)
 
 
 @dataclass
@@ -49,6 +60,7 @@ class Decomposition:
     x: np.ndarray | None = None           # the master's columns of the extensive-form layout (`ef`)
     history: list[tuple[int, float, float, float]] = field(default_factory=list)  # (iteration, lower, upper, s)
     workers: int = 1
+    feasibility_cuts: int = 0             # cuts that kept a leaf's recourse feasible
 
     @property
     def gap(self) -> float:
@@ -111,13 +123,22 @@ class LeafSolver:
         self.models: dict[int, list] = {}   # matrix key -> [highs, c, lo, hi, rlo, rhi]
         self.basis: dict[tuple[str, str], object] = {}
 
-    def _load(self, x: LeafArrays, c, lo, hi, rlo, rhi):
-        got = self.models.get(x.matrix)
+    def _matrix(self, key) -> sp.csc_array:
+        """The leaf's matrix, or for ("elastic", m) the matrix with a slack pair per row."""
+        if isinstance(key, tuple):
+            A = self.mats[key[1]]
+            eye = sp.identity(A.shape[0], format="csc")
+            return sp.hstack([A, eye, -eye], format="csc")
+        return self.mats[key]
+
+    def _load(self, x: LeafArrays, c, lo, hi, rlo, rhi, key=None):
+        key = x.matrix if key is None else key
+        got = self.models.get(key)
         if got is None:
-            h, refused = load_arrays(c, 0.0, self.mats[x.matrix], lo, hi, rlo, rhi, self.settings)
+            h, refused = load_arrays(c, 0.0, self._matrix(key), lo, hi, rlo, rhi, self.settings)
             if refused is not None:
                 raise ValueError(f"leaf {x.name}: {refused}")
-            self.models[x.matrix] = [h, c.copy(), lo.copy(), hi.copy(), rlo.copy(), rhi.copy()]
+            self.models[key] = [h, c.copy(), lo.copy(), hi.copy(), rlo.copy(), rhi.copy()]
             return h
         h, c0, lo0, hi0, rlo0, rhi0 = got
         j = np.flatnonzero(c != c0).astype(np.int32)
@@ -136,7 +157,9 @@ class LeafSolver:
         """(status words or "optimal", objective (with the leaf's constant in "full" mode),
         reduced costs of the fixed columns).
         mode "recourse": fixed columns at `values`, costless, the master's rows free (the
-        subproblem of the L-shaped method); "full": the leaf's own costs and rows, columns
+        subproblem of the L-shaped method); "elastic": the same rows, each with a pair of
+        slacks costing 1, and no other cost (its optimum is the least total violation: 0
+        where the recourse is feasible); "full": the leaf's own costs and rows, columns
         fixed where `values` is not NaN (None: nothing fixed)."""
         x = self.leaves[name]
         lo, hi = x.col_lower.copy(), x.col_upper.copy()
@@ -146,12 +169,19 @@ class LeafSolver:
             j = x.fixed[on]
             v = np.clip(values[on], lo[j], hi[j])  # a solver's value within its tolerance of a bound
             lo[j], hi[j] = v, v
-        if mode == "recourse":
+        key = None
+        if mode in ("recourse", "elastic"):
             c = c.copy()
             c[x.fixed] = 0.0
             rlo, rhi = rlo.copy(), rhi.copy()
             rlo[x.master_rows], rhi[x.master_rows] = -np.inf, np.inf
-        h = self._load(x, c, lo, hi, rlo, rhi)
+        if mode == "elastic":  # least total violation of the leaf's rows: its costs are 0, each slack's 1
+            m = len(rlo)
+            c = np.concatenate([np.zeros(len(c)), np.ones(2 * m)])
+            lo = np.concatenate([lo, np.zeros(2 * m)])
+            hi = np.concatenate([hi, np.full(2 * m, np.inf)])
+            key = ("elastic", x.matrix)
+        h = self._load(x, c, lo, hi, rlo, rhi, key)
         b = self.basis.get((name, mode))
         if b is not None:
             h.setBasis(b)
@@ -325,6 +355,7 @@ def _iterate(tree, ef, settings, pool, leaves, cols, pos, Am, keep, first, gap, 
         return Decomposition("error", refused, np.nan, np.nan, 0, workers=pool.workers)
     best, best_x, lower = np.inf, None, -np.inf
     history = []
+    feasibility_cuts = 0
     for it in range(1, max_iterations + 1):
         status, words, xm, _, obj, _ = solve_loaded(h, dict(settings, canonical_plan=False))
         if status != "optimal":
@@ -340,12 +371,25 @@ def _iterate(tree, ef, settings, pool, leaves, cols, pos, Am, keep, first, gap, 
             jobs.append((leaf, np.where(a.master >= 0, xfull[np.maximum(a.master, 0)], 0.0), "recourse"))
         got = pool.solve(jobs)
         rows = []
+        infeasible = [leaf for leaf in leaves if got[leaf][0] != "optimal"]
+        if infeasible:  # feasibility cuts: the master's plan must leave these leaves a recourse
+            elastic = pool.solve([job[:2] + ("elastic",) for job in jobs if job[0] in infeasible])
+            for leaf in infeasible:
+                st, w, g = elastic[leaf]
+                if st != "optimal" or w <= FEASIBILITY_TOL:
+                    return Decomposition("error", f"leaf {leaf} has no optimal recourse for the master's plan "
+                                         f"({got[leaf][0]}) and no cut was found; solve this tree as an extensive form",
+                                         np.nan, lower, it, history=history, workers=pool.workers)
+                # w(x) >= w + g (x - x_hat) and w(x) = 0 where the leaf has a recourse: g . x <= g . x_hat - w
+                a = pool.arrays[leaf]
+                on = (a.master >= 0) & (g != 0)
+                rows.append((pos[a.master[on]], g[on], -np.inf, float(g[on] @ xfull[a.master[on]]) - w))
+            feasibility_cuts += len(infeasible)
+            upper = np.inf
         for k, leaf in enumerate(leaves):
+            if infeasible:
+                break
             st, q, g = got[leaf]
-            if st != "optimal":
-                return Decomposition("error", f"leaf {leaf} has no optimal recourse for the master's plan "
-                                     f"({st}); solve this tree as an extensive form", np.nan, lower, it,
-                                     history=history, workers=pool.workers)
             upper += probs[k] * q
             # theta_k - g . x >= q - g . x_hat  (over the master columns the leaf fixes)
             a = pool.arrays[leaf]
@@ -353,17 +397,19 @@ def _iterate(tree, ef, settings, pool, leaves, cols, pos, Am, keep, first, gap, 
             mc = pos[a.master[on]]
             gk = g[on]
             rows.append((np.concatenate([mc, [n1 + k]]), np.concatenate([-gk, [1.0]]),
-                         q - float(gk @ xfull[a.master[on]])))
+                         q - float(gk @ xfull[a.master[on]]), np.inf))
         if upper < best:
             best, best_x = upper, xfull.copy()
         history.append((it, lower, best, time.perf_counter() - t0))
+        LOG.debug("decomposition iteration %d: lower bound %.6f, upper bound %.6f, %d feasibility cuts, %.1f s",
+                  it, lower, best, feasibility_cuts, history[-1][3])
         if best - lower <= gap * max(1.0, abs(best)):
             break
-        for idx, val, rhs in rows:
-            h.addRow(rhs, np.inf, len(idx), idx.astype(np.int32), val)
+        for idx, val, rlo, rhi in rows:
+            h.addRow(rlo, rhi, len(idx), idx.astype(np.int32), val)
     else:
         return Decomposition("time limit", f"not converged in {max_iterations} iterations (gap "
                              f"{(best - lower) / max(1.0, abs(best)):.2e})", best, lower, max_iterations,
                              history=history, workers=pool.workers)
     return Decomposition("optimal", f"converged in {it} iterations", best + ef.offset, lower + ef.offset, it,
-                         best_x, history, workers=pool.workers)
+                         best_x, history, workers=pool.workers, feasibility_cuts=feasibility_cuts)

@@ -335,7 +335,8 @@ def run_tree(path: str, name: str, value_of_reserve: bool = True, method: str = 
             [("decomposition: iterations", float(decomposition.iterations), ""),
              ("decomposition: lower bound", decomposition.lower_bound, "USD"),
              ("decomposition: relative gap", decomposition.gap, ""),
-             ("decomposition: worker processes", float(decomposition.workers), "")],
+             ("decomposition: worker processes", float(decomposition.workers), ""),
+             ("decomposition: feasibility cuts", float(decomposition.feasibility_cuts), "")],
             columns=["figure", "value", "unit"])], ignore_index=True)
         res.tables["tree_decomposition"] = pd.DataFrame(decomposition.history, columns=[
             "iteration", "lower_bound_usd", "upper_bound_usd", "seconds"])
