@@ -133,19 +133,17 @@ def with_controls(case: Case, extra: pd.DataFrame) -> Case:
     if extra is None or extra.empty:
         return case
     ctl = case.tables["export_controls"]
-    names = list(dict.fromkeys(extra["control"]))
-    own = ctl[ctl["control"].isin(names)].set_index("control")
-    rest = ctl[~ctl["control"].isin(names)]
-    first = extra.drop_duplicates("control").set_index("control")
-    rows = []
-    for n in names:  # the case's own row of a control where it has one; ROW as in `extra`
-        r = (own.loc[[n]].iloc[0] if n in own.index else first.loc[n]).copy()
-        r[ROW] = first.at[n, ROW]
-        rows.append(r.rename(n))
-    added = pd.DataFrame(rows).rename_axis("control").reset_index()[list(ctl.columns)]
+    first = extra.drop_duplicates("control").set_index("control")[[c for c in ctl.columns if c != "control"]]
+    mine = ctl["control"].isin(first.index)
+    own = ctl[mine].drop_duplicates("control").set_index("control")
+    if not own.empty:  # the case's own row of a control where it has one; ROW as in `extra`
+        cols = [c for c in first.columns if c != ROW]
+        first = first.astype(object)
+        first.loc[own.index, cols] = own[cols].astype(object).to_numpy()
+    added = first.rename_axis("control").reset_index()[list(ctl.columns)]
     tables = dict(case.tables)
-    tables["export_controls"] = pd.concat([rest, added], ignore_index=True).astype(ctl.dtypes.to_dict(),
-                                                                                  errors="ignore")
+    tables["export_controls"] = pd.concat([ctl[~mine], added], ignore_index=True).astype(ctl.dtypes.to_dict(),
+                                                                                        errors="ignore")
     return replace(case, tables=tables)
 
 

@@ -406,7 +406,7 @@ def tree_tables(res: TreeResult, models: dict[str, NodeModel], ef: ExtensiveLP, 
                     ("CVaR weight", ef.cvar["weight"], "")]
     reserves = planned_reserves(res.case, cases)
     if value_of_reserve and reserves:
-        summary += _reserve_value(res, branches, cases, reserves, method, workers)
+        summary += _reserve_value(res, branches, cases, reserves, method, workers, models)
     tables = {"tree_summary": pd.DataFrame(summary, columns=["figure", "value", "unit"]),
               "tree_branches": branches,
               "tree_plan": here_and_now(res, models, ef, x, leaf_x),
@@ -487,16 +487,41 @@ def planned_reserves(base: Case, cases: dict[str, Case]) -> list[str]:
     return list(sp.loc[sp["build_min_t_per_yr"].isna(), "stockpile"])
 
 
+def zero_reserves(models: dict[str, NodeModel], cases: dict[str, Case], reserves: list[str]
+                  ) -> dict[str, NodeModel] | None:
+    """The nodes' models with the reserves' buys, releases and levels held at 0: the tree
+    without them, on the same models (None where a reserve starts with stock, has a target
+    or a committed build: those cannot be 0, so the reserve's rows must go instead)."""
+    for c in cases.values():
+        sp = c.tables["stockpiles"]
+        sp = sp[sp["stockpile"].isin(reserves)]
+        for col in ("initial_t", "target_t", "target_days_of_cover", "build_min_t_per_yr"):
+            if col in sp and (sp[col].fillna(0.0).astype(float) != 0.0).any():
+                return None
+    out, picks = {}, {}
+    for n, m in models.items():
+        if id(m.col_keys) not in picks:
+            picks[id(m.col_keys)] = np.array([j for j, k in enumerate(m.col_keys) if str(k[0]).startswith("stock_")
+                                              and len(k) > 1 and k[1] in set(reserves)], np.int64)
+        js = picks[id(m.col_keys)]
+        lo, hi = m.lp.col_lower.copy(), m.lp.col_upper.copy()
+        lo[js], hi[js] = 0.0, 0.0
+        out[n] = replace(m, lp=replace(m.lp, col_lower=lo, col_upper=hi))
+    return out
+
+
 def _reserve_value(res: TreeResult, branches: pd.DataFrame, cases: dict[str, Case], reserves: list[str],
-                   method: str = "extensive", workers: int = 1) -> list[tuple]:
+                   method: str, workers: int, models: dict[str, NodeModel]) -> list[tuple]:
     """The same tree without `reserves`, against the plan."""
-    bare = {n: replace(c, tables={**c.tables, "stockpiles": c.tables["stockpiles"][
-        ~c.tables["stockpiles"]["stockpile"].isin(reserves)].reset_index(drop=True)}) for n, c in cases.items()}
-    try:
-        models = build_nodes({n: validate_case(c) for n, c in bare.items()}, res.tree)
-    except InputError as exc:
-        return [("value of the reserve", float("nan"), f"not measured: without stockpiles the case is not valid "
-                 f"({exc.problems[0].message})")]
+    models = zero_reserves(models, cases, reserves)
+    if models is None:  # a reserve that starts with stock or must hold some: the tree without its rows
+        bare = {n: replace(c, tables={**c.tables, "stockpiles": c.tables["stockpiles"][
+            ~c.tables["stockpiles"]["stockpile"].isin(reserves)].reset_index(drop=True)}) for n, c in cases.items()}
+        try:
+            models = build_nodes({n: validate_case(c) for n, c in bare.items()}, res.tree)
+        except InputError as exc:
+            return [("value of the reserve", float("nan"), f"not measured: without stockpiles the case is not valid "
+                     f"({exc.problems[0].message})")]
     s = res.case.settings
     ef = extensive_form(res.tree, models, 0.0, 0.9, False, leaves=method != "decomposition")
     with LeafPool(res.tree, models, ef, s, workers if method == "decomposition" else 1,
