@@ -323,8 +323,12 @@ def tree_lines(tables: dict[str, pd.DataFrame], name: str, folder: str) -> list[
         k = next((k for k in s.index if k.startswith(start)), None)
         return float(s[k]) if k is not None else float("nan")
     b = tables["tree_branches"]
-    out = [f"tree {name}: {len(b)} branches (" + ", ".join(f"{r.branch} {r.probability:.0%}" for r in b.itertuples())
-           + "); the plan is optimal",
+    likely = b if len(b) <= MAX_BRANCH_LINES else b.sort_values("probability", ascending=False,
+                                                                 kind="mergesort").head(5)
+    listed = ", ".join(f"{r.branch} {r.probability:.0%}" for r in likely.itertuples())
+    if len(likely) < len(b):
+        listed = f"the most likely: {listed}, and {len(b) - len(likely)} more"
+    out = [f"tree {name}: {len(b)} branches ({listed}); the plan is optimal",
            f"expected cost {usd(get('expected cost of the plan'))}; with perfect foresight "
            f"{usd(get('expected cost with perfect foresight'))} (value of information {usd(get('value of perfect'))}); "
            f"the no-crisis plan's first decisions {usd(get('expected cost of the no-crisis'))} "
@@ -348,7 +352,11 @@ def tree_lines(tables: dict[str, pd.DataFrame], name: str, folder: str) -> list[
         out.append(f"  decided {r.decided_in}: {r.decision} {r.unit_or_stockpile} in {r.period}: {r.value:,.1f}")
     if moves.empty:
         out.append("  decided here and now: no stockpile buy and no build")
-    for r in b.itertuples():
+    shown = b if len(b) <= MAX_BRANCH_LINES else b.sort_values(
+        ["worst_period_share", "unserved_t", "probability"], ascending=False, kind="mergesort").head(MAX_BRANCH_LINES)
+    if len(shown) < len(b):
+        out.append(f"  the {len(shown)} branches with the worst shortfall of {len(b)} (all in tree_branches):")
+    for r in shown.itertuples():
         out.append(f"  branch {r.branch} ({r.probability:.0%}): unserved {r.unserved_t:,.1f} t, worst period "
                    f"{r.worst_period_share:.1%} of its demand; cost {usd(r.objective_usd)}")
     if "value of the reserve (expected cost without it - with it)" in s.index:
@@ -357,6 +365,9 @@ def tree_lines(tables: dict[str, pd.DataFrame], name: str, folder: str) -> list[
                    f"{usd(get('resource cost per tonne'))} of resource cost per tonne")
     out.append(f"report: {folder}")
     return out
+
+
+MAX_BRANCH_LINES = 12  # branches a tree's console story lists one by one
 
 
 def say(lines: list[str]) -> None:
