@@ -273,3 +273,60 @@ def test_committed_stock_builds_are_marked_as_data(tmp_path, capsys):
     buys = plan[plan["decision"] == "stockpile buy (t/yr)"].set_index("unit_or_stockpile")
     assert buys.loc[["mine_stock"], "committed_build_in_data"].all()
     assert not buys.loc[["vault"], "committed_build_in_data"].any()
+
+
+def simple_ban(s: dict) -> dict:
+    """The ban as a ban to every destination (the USA is China's only buyer): every node is
+    then the same kept model with its own numbers (the arrays route of model.lp.stochastic)."""
+    s["scenario_changes"][0]["value"] = s["scenario_changes"][0]["value"].replace("destinations=USA",
+                                                                                  "destinations=*")
+    return s
+
+
+def test_nodes_on_one_model_assemble_as_arrays_to_the_same_lp(tmp_path, monkeypatch):
+    """The same hand-solved tree with the ban as bounds on one kept model: the arrays
+    assembly gives the column-by-column assembly's LP (same columns in the same order, same
+    numbers, same matrix), the same 7,000 and 100 t reserve, and names a pre-reveal change."""
+    from model.case.tree import read_tree
+    from model.lp import stochastic
+    from model.runs.pipeline import load_case
+    from model.runs.tree import build_nodes, node_cases
+    path = str(write_case(tmp_path / "simple.xlsx", simple_ban(sheets()), {"base_year": 2025, "discount_rate": 0.0}))
+    case = load_case(path)
+    tree = read_tree(case, "t")
+    models = build_nodes(node_cases(case, tree), tree)
+    assert stochastic.shares_structure(models)
+    fast = stochastic.extensive_form(tree, models)
+    monkeypatch.setattr(stochastic, "shares_structure", lambda m: False)
+    slow = stochastic.extensive_form(tree, models)
+    monkeypatch.undo()
+    assert fast.col_key == slow.col_key and fast.col_owner == slow.col_owner
+    for a in ("c", "col_lower", "col_upper", "row_lower", "row_upper"):
+        assert (getattr(fast, a) == getattr(slow, a)).all(), a
+    assert abs(fast.A - slow.A).sum() == 0.0
+    for n in tree.nodes:
+        assert (fast.node_cols[n] == slow.node_cols[n]).all(), n
+    r = run_tree(path, "t")
+    assert r.objective == pytest.approx(7000.0, **APPROX)
+    plan = r.tables["tree_plan"].set_index(["decided_in", "decision", "period"])["value"]
+    assert plan[("here and now", "stockpile buy (t/yr)", "P1")] == pytest.approx(100.0, **APPROX)
+    assert figure(r, "value of the reserve") == pytest.approx(14800.0, **APPROX)
+    s = simple_ban(sheets())
+    s["scenario_changes"].append({"scenario": "ban", "sheet": "facility_processes", "filter": "facility=cn",
+                                  "column": "unit_cost_usd_per_t", "op": "set", "value": "12"})
+    early = write_case(tmp_path / "early.xlsx", s, {"base_year": 2025})
+    with pytest.raises(InputError) as err:
+        run_tree(str(early), "t")
+    p = err.value.problems[0]
+    assert (p.sheet, p.row, p.column, p.value) == ("branches", 3, "scenario", "ban")
+    assert "in P1, before the branch is revealed" in p.message and "10 -> 12" in p.message
+
+
+def test_risk_aversion_on_one_kept_model(tmp_path):
+    """The CVaR case with the ban as bounds (the arrays assembly's leaf costs): w = 0.1 buys
+    the full reserve, 7,000 (see test_risk_aversion_buys_the_reserve_a_neutral_plan_skips)."""
+    path = write_case(tmp_path / "risk.xlsx", simple_ban(sheets(p_ban=0.03)),
+                      {"base_year": 2025, "discount_rate": 0.0, "risk_cvar_weight": 0.1, "risk_cvar_alpha": 0.9})
+    r = run_tree(str(path), "t")
+    assert r.objective == pytest.approx(7000.0, **APPROX)
+    assert figure(r, "CVaR at 0.9 of total cost") == pytest.approx(7000.0, **APPROX)
