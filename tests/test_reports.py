@@ -233,3 +233,18 @@ def test_a_table_longer_than_an_excel_sheet_points_to_its_csv(tmp_path, monkeypa
     assert "4 rows, more than an Excel sheet holds" in wb["flows"]["A1"].value
     assert "flows.csv" in wb["flows"]["A1"].value
     assert wb["prices"]["A2"].value == 5.0
+
+
+def test_a_table_too_long_for_a_sheet_stays_in_its_csv(tmp_path, monkeypatch):
+    """Tables over XLSX_MAX_ROWS rows (a 200-branch tree's prices: 520,000) get no sheet;
+    a csv_only sheet names them and their row counts."""
+    import openpyxl
+
+    from model.reports import files
+    monkeypatch.setattr(files, "XLSX_MAX_ROWS", 3)
+    tables = {"small": pd.DataFrame({"a": [1, 2, 3]}), "long": pd.DataFrame({"a": range(4)})}
+    files.write_xlsx(tmp_path / "r.xlsx", tables)
+    book = openpyxl.load_workbook(tmp_path / "r.xlsx")
+    assert book.sheetnames == ["small", "csv_only"]
+    ws = book["csv_only"]
+    assert [c.value for c in ws[2]][:3] == ["long", 4, "long.csv"]

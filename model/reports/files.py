@@ -199,6 +199,9 @@ def write_table_sheet(xw, book, name: str, df: pd.DataFrame) -> None:
         ws.set_column(j, j, width, book.add_format({"num_format": fmt}) if fmt else None)
 
 
+XLSX_MAX_ROWS = 100_000  # longer tables are left to their CSV (Excel stops at 1,048,576 rows)
+
+
 def write_xlsx(path: Path, tables: dict[str, pd.DataFrame], title: str = "") -> None:
     """A summary sheet first (headline figures and native charts), then one sheet per
     table. Text that looks like a formula (=, +, -, @) is written as text."""
@@ -212,9 +215,14 @@ def write_xlsx(path: Path, tables: dict[str, pd.DataFrame], title: str = "") -> 
             SummarySheet(book, tables, title).write()
         elif "tree_summary" in tables:
             TreeSummarySheet(book, tables, title).write()
+        big = {n: len(df) for n, df in tables.items() if len(df) > XLSX_MAX_ROWS}
         for name, df in tables.items():
-            if name != "summary":
+            if name != "summary" and name not in big:
                 write_table_sheet(xw, book, name, df)
+        if big:  # a table too long to read in a sheet (a large tree's prices) stays in its CSV
+            write_table_sheet(xw, book, "csv_only", pd.DataFrame(
+                [(n, rows, f"{n}.csv", f"more than {XLSX_MAX_ROWS:,} rows: read it from the CSV (or filter it "
+                  "in a pivot table)") for n, rows in big.items()], columns=["table", "rows", "file", "why"]))
 
 
 class SummarySheet:
