@@ -251,9 +251,9 @@ def parser() -> argparse.ArgumentParser:
                    "before a branch is known are shared by its branches; expected cost, EVPI, VSS")
     r.add_argument("--method", choices=("extensive", "decomposition"), default="extensive",
                    help="with --tree: one LP of every branch (default; its plan is the least-norm optimal plan), "
-                        "or the L-shaped decomposition (branches solved warm on --workers processes, default "
-                        "all cores; for large trees: the here-and-now plan is one least-cost plan, not chosen "
-                        "among ties)")
+                        "or the L-shaped decomposition (for large trees: branches solved warm on --workers "
+                        "processes, default all cores; its plan is the least-norm plan of the master's optimal "
+                        "face, checked in every branch)")
     _batch_options(r)
     r.set_defaults(func=cmd_run)
     s = sub.add_parser("sweep", help="sample parameters from a YAML spec and run every sample")

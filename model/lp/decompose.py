@@ -43,6 +43,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from model.case.tree import ROOT, Tree
+from model.lp.canonical import LPArrays, least_norm_point, primal_face
 from model.lp.solve import load_arrays, solve_loaded, status_words
 from model.lp.stochastic import ExtensiveLP, NodeModel
 
@@ -61,6 +62,8 @@ class Decomposition:
     history: list[tuple[int, float, float, float]] = field(default_factory=list)  # (iteration, lower, upper, s)
     workers: int = 1
     feasibility_cuts: int = 0             # cuts that kept a leaf's recourse feasible
+    canonical_rounds: int = 0             # rounds of the least-norm step
+    canonical: bool = False               # the plan is the least-norm plan of the optimal face
 
     @property
     def gap(self) -> float:
@@ -411,5 +414,55 @@ def _iterate(tree, ef, settings, pool, leaves, cols, pos, Am, keep, first, gap, 
         return Decomposition("time limit", f"not converged in {max_iterations} iterations (gap "
                              f"{(best - lower) / max(1.0, abs(best)):.2e})", best, lower, max_iterations,
                              history=history, workers=pool.workers)
-    return Decomposition("optimal", f"converged in {it} iterations", best + ef.offset, lower + ef.offset, it,
-                         best_x, history, workers=pool.workers, feasibility_cuts=feasibility_cuts)
+    plan, rounds, words = _least_norm_plan(h, pool, leaves, probs, ef, cols, first, best, lower, gap, n1, L,
+                                           settings)
+    return Decomposition("optimal", f"converged in {it} iterations; {words}", best + ef.offset, lower + ef.offset,
+                         it, plan if plan is not None else best_x, history, workers=pool.workers,
+                         feasibility_cuts=feasibility_cuts, canonical_rounds=rounds,
+                         canonical=plan is not None)
+
+
+def _evaluate(pool: LeafPool, leaves: list[str], xfull: np.ndarray) -> dict:
+    jobs = []
+    for leaf in leaves:
+        a = pool.arrays[leaf]
+        jobs.append((leaf, np.where(a.master >= 0, xfull[np.maximum(a.master, 0)], 0.0), "recourse"))
+    return pool.solve(jobs)
+
+
+def _least_norm_plan(h, pool, leaves, probs, ef, cols, first, best, lower, gap, n1, L, settings,
+                     max_rounds: int = 30) -> tuple[np.ndarray | None, int, str]:
+    """One answer among tied here-and-now plans: the least-norm point (sum of squared master
+    decisions; model.lp.canonical) of the master's optimal face, checked in every leaf. Where
+    the leaves cost more there than the master's cuts said, their cuts are added and the
+    master re-solved, until the least-norm point costs what the master says (within the
+    gap). Returns (plan, rounds, words); plan None where it did not settle."""
+    tol = gap * max(1.0, abs(best))
+    weight = np.concatenate([np.ones(n1), np.zeros(L)])  # the plan's norm: its decisions, not the thetas
+    for r in range(1, max_rounds + 1):
+        status, _, _, row_dual, obj, _ = solve_loaded(h, dict(settings, canonical_plan=False))
+        if status != "optimal":
+            return None, r, f"the least-norm plan was not found (master {status}); the plan is the solver's"
+        lp = LPArrays.from_highs(h)
+        xv = np.asarray(h.getSolution().col_value, float)
+        col_dual = np.asarray(h.getSolution().col_dual, float)
+        lo, up, rl, ru = primal_face(lp, col_dual, row_dual)
+        xq, st = least_norm_point(lp.A, rl, ru, lo, up, weight, xv)
+        if st.get("status", "optimal") != "optimal":
+            return None, r, f"the least-norm plan was not found (QP {st['status']}); the plan is the solver's"
+        xfull = np.zeros(len(first))
+        xfull[cols] = xq[:n1]
+        got = _evaluate(pool, leaves, xfull)
+        if any(got[leaf][0] != "optimal" for leaf in leaves):
+            return None, r, "the least-norm point left a leaf without recourse; the plan is the solver's"
+        true = float(ef.c[cols] @ xq[:n1]) + float(sum(p * got[leaf][1] for p, leaf in zip(probs, leaves)))
+        if true <= max(lower, obj) + tol:
+            return xfull, r, f"the least-norm plan of the optimal face after {r} round(s)"
+        for k, leaf in enumerate(leaves):  # the leaves cost more here than the cuts said: tell the master
+            st_, q, g = got[leaf]
+            a = pool.arrays[leaf]
+            on = (a.master >= 0) & (g != 0)
+            idx = np.concatenate([np.searchsorted(cols, a.master[on]), [n1 + k]]).astype(np.int32)
+            val = np.concatenate([-g[on], [1.0]])
+            h.addRow(q - float(g[on] @ xfull[a.master[on]]), np.inf, len(idx), idx, val)
+    return None, max_rounds, f"the least-norm plan did not settle in {max_rounds} rounds; the plan is the solver's"

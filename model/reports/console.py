@@ -334,9 +334,12 @@ def tree_lines(tables: dict[str, pd.DataFrame], name: str, folder: str) -> list[
            f"the no-crisis plan's first decisions {usd(get('expected cost of the no-crisis'))} "
            f"(value of planning for the tree {usd(get('value of the stochastic'))})"]
     if "tree_decomposition" in tables:
+        canonical = get("decomposition: least-norm plan") == 1.0
         out.append(f"solved by decomposition: {int(get('decomposition: iterations'))} iterations, relative gap "
-                   f"{get('decomposition: relative gap'):.1e}; the here-and-now plan is one least-cost plan "
-                   "(where several tie, not chosen by the least-norm rule)")
+                   f"{get('decomposition: relative gap'):.1e}; the here-and-now plan is "
+                   + ("the least-norm plan of the optimal face (one answer where plans tie)" if canonical else
+                      "one least-cost plan: the least-norm step did not settle, so where plans tie it is the "
+                      "solver's choice"))
     cvar = [k for k in s.index if k.startswith("CVaR at")]
     if cvar:
         out.append(f"risk: {cvar[0]} {usd(float(s[cvar[0]]))} (weight {get('CVaR weight'):g})")

@@ -336,7 +336,10 @@ def run_tree(path: str, name: str, value_of_reserve: bool = True, method: str = 
              ("decomposition: lower bound", decomposition.lower_bound, "USD"),
              ("decomposition: relative gap", decomposition.gap, ""),
              ("decomposition: worker processes", float(decomposition.workers), ""),
-             ("decomposition: feasibility cuts", float(decomposition.feasibility_cuts), "")],
+             ("decomposition: feasibility cuts", float(decomposition.feasibility_cuts), ""),
+             ("decomposition: least-norm plan (1 yes, 0: the solver's among ties)", float(decomposition.canonical),
+              ""),
+             ("decomposition: rounds of the least-norm step", float(decomposition.canonical_rounds), "")],
             columns=["figure", "value", "unit"])], ignore_index=True)
         res.tables["tree_decomposition"] = pd.DataFrame(decomposition.history, columns=[
             "iteration", "lower_bound_usd", "upper_bound_usd", "seconds"])
