@@ -105,8 +105,12 @@ def cmd_tree(args) -> int:
         from model.runs.batch import default_workers
         # the decomposition's branches on every core by default; the extensive form is one solve
         workers = args.workers or (default_workers() if args.method == "decomposition" else 1)
+        if args.scheduler and args.method != "decomposition":
+            LOG.error("--scheduler with --tree runs the decomposition's branches on a Dask cluster: add "
+                      "--method decomposition")
+            return EXIT_INPUT
         res, folder = run_tree_and_report(args.workbook or str(DEFAULT_CASE), args.tree, args.out, args.method,
-                                          workers)
+                                          workers, args.scheduler)
     except InputError as exc:
         return input_error(exc)
     return EXIT_OK if folder is not None else EXIT_NOT_OPTIMAL

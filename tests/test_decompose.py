@@ -186,3 +186,19 @@ def test_tied_here_and_now_plans_give_the_least_norm_one(tmp_path):
         plan = r.tables["tree_plan"].set_index(["decided_in", "decision", "unit_or_stockpile", "period"])["value"]
         for v in ("vault", "vault2"):
             assert plan[("here and now", "stockpile buy (t/yr)", v, "P1")] == pytest.approx(50.0, rel=1e-6), (kw, v)
+
+
+def test_the_branches_can_run_on_a_dask_cluster(tmp_path):
+    """The mandate tree's decomposition with its leaves on Dask actors (two cluster workers):
+    the same 12,880 USD, the feasibility cut, the 70 t reserve."""
+    import distributed  # the [test] extra installs it
+    path = mandate_case(tmp_path)
+    with distributed.LocalCluster(n_workers=2, processes=False, threads_per_worker=1,
+                                  dashboard_address=None) as cluster:
+        r = run_tree(path, "t", value_of_reserve=False, method="decomposition", scheduler=cluster.scheduler_address)
+    assert r.optimal, r.message
+    assert r.objective == pytest.approx(12880.0, rel=1e-9)
+    s = r.tables["tree_summary"].set_index("figure")["value"]
+    assert s["decomposition: worker processes"] == 2 and s["decomposition: feasibility cuts"] >= 1
+    plan = r.tables["tree_plan"].set_index(["decided_in", "decision", "period"])["value"]
+    assert plan[("here and now", "stockpile level at the end of the period (t)", "P1")] == pytest.approx(70.0)

@@ -14,8 +14,8 @@ below by the leaf's cost with nothing fixed (a valid bound: fixing can only cost
 A leaf's rows whose every column is fixed are the master's rows: in the subproblem they
 are free, so the cuts carry only the decisions that reach the leaf's own periods.
 
-The leaves are solved by a `LeafPool`: in this process, or in worker processes that each
-own a share of the leaves. A worker keeps one HiGHS model per matrix (every leaf of a tree
+The leaves are solved by a `LeafPool`: in this process, in worker processes that each
+own a share of the leaves, or on a Dask cluster (one actor per cluster worker). A worker keeps one HiGHS model per matrix (every leaf of a tree
 on one kept model shares one), writes a leaf's numbers into it (only those that differ
 from the leaf solved before) and starts from that leaf's last optimal basis, so a leaf's
 re-solve is a warm start however many leaves share the model.
@@ -199,6 +199,26 @@ class LeafSolver:
         return "optimal", obj, rc
 
 
+def _answers(solver: LeafSolver, batch: list[tuple]) -> list[tuple]:
+    """(leaf, status, objective, positions and values of the non-zero reduced costs) per job."""
+    out = []
+    for name, values, mode in batch:
+        st, q, g = solver.solve(name, values, mode)
+        nz = np.flatnonzero(g)
+        out.append((name, st, q, nz, g[nz]))
+    return out
+
+
+class LeafActor:
+    """A Dask actor holding a share of the leaves (model.lp.decompose.LeafPool on a cluster)."""
+
+    def __init__(self, mats, leaves, settings):
+        self.solver = LeafSolver(mats, leaves, settings)
+
+    def solve(self, batch: list[tuple]) -> list[tuple]:
+        return _answers(self.solver, batch)
+
+
 def _serve(conn, mats, leaves, settings, reader) -> None:
     """A worker: answers batches of (leaf, values, mode) solves, or of reader jobs, until
     told to stop."""
@@ -216,10 +236,7 @@ def _serve(conn, mats, leaves, settings, reader) -> None:
                 if kind == "read":
                     out.append((job[0], reader(*job)))
                     continue
-                name, values, mode = job
-                st, q, g = solver.solve(name, values, mode)
-                nz = np.flatnonzero(g)
-                out.append((name, st, q, nz, g[nz]))
+                out += _answers(solver, [job])
         except Exception as exc:  # the parent says which leaf and what went wrong
             out = exc
         conn.send(out)
@@ -232,14 +249,22 @@ class LeafPool:
     where they are forked from this process (they hold the same models), else it runs here."""
 
     def __init__(self, tree: Tree, models: dict[str, NodeModel], ef: ExtensiveLP, settings: dict, workers: int = 1,
-                 reader=None):
+                 reader=None, scheduler=None):
+        """scheduler: a Dask scheduler address or distributed.Client: the leaves' solves go
+        to one actor per cluster worker (reading a leaf's tables needs this process's
+        models, so it stays here)."""
         mats, leaves = leaf_arrays(tree, models, ef)
         self.arrays = {x.name: x for x in leaves}
-        self.workers = max(1, min(int(workers), len(leaves)))
         self.reader = reader
         self.local: LeafSolver | None = None
-        self.procs, self.conns = [], []
+        self.procs, self.conns, self.actors = [], [], []
+        self.client, self.own_client = None, False
         self.home: dict[str, int] = {}
+        self.forked = False
+        if scheduler is not None:
+            self._start_actors(mats, leaves, settings, scheduler)
+            return
+        self.workers = max(1, min(int(workers), len(leaves)))
         if self.workers == 1:
             self.local = LeafSolver(mats, leaves, settings)
             return
@@ -255,6 +280,21 @@ class LeafPool:
             child.close()
             self.procs.append(proc)
             self.conns.append(parent)
+            for x in part:
+                self.home[x.name] = k
+
+    def _start_actors(self, mats, leaves, settings, scheduler) -> None:
+        from distributed import Client
+        self.own_client = isinstance(scheduler, str)
+        self.client = Client(scheduler) if self.own_client else scheduler
+        addresses = sorted(self.client.scheduler_info()["workers"])
+        self.workers = max(1, min(len(addresses), len(leaves)))
+        share = [leaves[k::self.workers] for k in range(self.workers)]
+        for k, part in enumerate(share):
+            used = {x.matrix for x in part}
+            fut = self.client.submit(LeafActor, {m: a for m, a in mats.items() if m in used}, part, settings,
+                                     actor=True, workers=[addresses[k]], pure=False)
+            self.actors.append(fut.result())
             for x in part:
                 self.home[x.name] = k
 
@@ -283,8 +323,16 @@ class LeafPool:
         """leaf -> (status, objective, reduced costs of its fixed columns) for each job."""
         if self.local is not None:
             return {n: self.local.solve(n, v, mode) for n, v, mode in jobs}
+        if self.actors:
+            batches: list[list] = [[] for _ in self.actors]
+            for job in jobs:
+                batches[self.home[job[0]]].append(job)
+            pending = [a.solve(b) for a, b in zip(self.actors, batches) if b]
+            answers = [x for f in pending for x in f.result()]
+        else:
+            answers = self._scatter("solve", jobs)
         out = {}
-        for name, st, q, nz, gv in self._scatter("solve", jobs):
+        for name, st, q, nz, gv in answers:
             g = np.zeros(len(self.arrays[name].fixed))
             g[nz] = gv
             out[name] = (st, q, g)
@@ -297,6 +345,10 @@ class LeafPool:
         return dict(self._scatter("read", jobs))
 
     def close(self) -> None:
+        self.actors = []
+        if self.own_client and self.client is not None:
+            self.client.close()
+        self.client = None
         for conn in self.conns:
             try:
                 conn.send(None)
@@ -316,7 +368,8 @@ class LeafPool:
 
 
 def l_shaped(tree: Tree, models: dict[str, NodeModel], ef: ExtensiveLP, settings: dict, gap: float = 1e-8,
-             max_iterations: int = 200, pool: LeafPool | None = None, workers: int = 1) -> Decomposition:
+             max_iterations: int = 200, pool: LeafPool | None = None, workers: int = 1, scheduler=None
+             ) -> Decomposition:
     """Solve the tree by the multi-cut L-shaped method; `ef` supplies the column and row
     layout of the non-leaf nodes (extensive_form(..., leaves=False) holds only those);
     `pool` solves the leaves (made here with `workers` when not given)."""
@@ -335,7 +388,7 @@ def l_shaped(tree: Tree, models: dict[str, NodeModel], ef: ExtensiveLP, settings
     keep = np.flatnonzero((counts > 0) & (leaf_nnz == 0))
     Am = sp.csr_array(A[keep][:, cols])
     own_pool = pool is None
-    pool = pool or LeafPool(tree, models, ef, settings, workers)
+    pool = pool or LeafPool(tree, models, ef, settings, workers, scheduler=scheduler)
     try:
         return _iterate(tree, ef, settings, pool, leaves, cols, pos, Am, keep, first, gap, max_iterations, t0)
     finally:

@@ -257,14 +257,14 @@ def root_plan(tree: Tree, models: dict[str, NodeModel], settings: dict) -> dict[
 
 # --------------------------------------------------------------------------- the run
 
-def run_tree_and_report(path: str, name: str, out: str = "outputs", method: str = "extensive", workers: int = 1
-                        ) -> tuple[TreeResult, object]:
+def run_tree_and_report(path: str, name: str, out: str = "outputs", method: str = "extensive", workers: int = 1,
+                        scheduler=None) -> tuple[TreeResult, object]:
     """Solve the tree and write its folder (None when the plan is not optimal)."""
     from model.logs import recording
     from model.reports.console import say, tree_lines
     from model.reports.files import write_tree_run
     with recording() as record:
-        res = run_tree(path, name, method=method, workers=workers)
+        res = run_tree(path, name, method=method, workers=workers, scheduler=scheduler)
         if not res.optimal:
             LOG.error(f"tree {name}: {res.message}; no report was written: a plan that is not optimal is not an answer.")
             return res, None
@@ -273,17 +273,18 @@ def run_tree_and_report(path: str, name: str, out: str = "outputs", method: str 
             say(tree_lines(res.tables, name, str(final)))
             return record.text()
         manifest = {"status": res.status, "objective_usd": res.objective, "seconds": res.seconds, "method": method,
-                    "workers": workers,
+                    "workers": workers, "scheduler": scheduler if isinstance(scheduler, str) else None,
                     "branches": {lf: {"probability": x.probability, "scenario": res.tree.nodes[lf].scenario}
                                  for lf, x in res.leaves.items()}}
         return res, write_tree_run(res.case, name, res.tables, manifest, out, log=closing)
 
 
 def run_tree(path: str, name: str, value_of_reserve: bool = True, method: str = "extensive",
-             workers: int = 1) -> TreeResult:
+             workers: int = 1, scheduler=None) -> TreeResult:
     """Solve the tree (its extensive form, or by decomposition: model.lp.decompose, its
-    leaves on `workers` processes) and read the plan, each branch and the value of
-    information, of the stochastic solution and of the reserve."""
+    leaves on `workers` processes or on the Dask cluster at `scheduler`) and read the
+    plan, each branch and the value of information, of the stochastic solution and of the
+    reserve."""
     t0 = time.perf_counter()
     case = load_case(path)
     tree = read_tree(case, name)
@@ -300,7 +301,7 @@ def run_tree(path: str, name: str, value_of_reserve: bool = True, method: str = 
     decomposing = method == "decomposition"
     ef = extensive_form(tree, models, weight, alpha, penalty, file, leaves=not decomposing)
     t1 = time.perf_counter()
-    with LeafPool(tree, models, ef, s, workers, partial(read_leaf, models, s)) as pool:
+    with LeafPool(tree, models, ef, s, workers, partial(read_leaf, models, s), scheduler) as pool:
         dual = None
         decomposition = None
         if decomposing:
@@ -329,7 +330,8 @@ def run_tree(path: str, name: str, value_of_reserve: bool = True, method: str = 
             leaf_x[leaf] = sol.x
         t3 = time.perf_counter()
         shared_prices(res, ef, dual)
-        res.tables = tree_tables(res, models, ef, x, leaf_x, value_of_reserve, cases, method, pool, workers)
+        res.tables = tree_tables(res, models, ef, x, leaf_x, value_of_reserve, cases, method, pool,
+                                 (workers, scheduler))
     if decomposition is not None:
         res.tables["tree_summary"] = pd.concat([res.tables["tree_summary"], pd.DataFrame(
             [("decomposition: iterations", float(decomposition.iterations), ""),
@@ -363,7 +365,9 @@ def _leaf_figures(tables: dict[str, pd.DataFrame]) -> dict[str, float]:
 
 def tree_tables(res: TreeResult, models: dict[str, NodeModel], ef: ExtensiveLP, x: np.ndarray,
                 leaf_x: dict[str, np.ndarray], value_of_reserve: bool, cases: dict[str, Case],
-                method: str, pool: LeafPool, workers: int = 1) -> dict[str, pd.DataFrame]:
+                method: str, pool: LeafPool, execution: tuple = (1, None)) -> dict[str, pd.DataFrame]:
+    """execution: (worker processes, Dask scheduler or None) for the tree the value of the
+    reserve solves."""
     tree, s = res.tree, res.case.settings
     leaves = tree.leaves()
     branch_rows = []
@@ -409,7 +413,7 @@ def tree_tables(res: TreeResult, models: dict[str, NodeModel], ef: ExtensiveLP, 
                     ("CVaR weight", ef.cvar["weight"], "")]
     reserves = planned_reserves(res.case, cases)
     if value_of_reserve and reserves:
-        summary += _reserve_value(res, branches, cases, reserves, method, workers, models)
+        summary += _reserve_value(res, branches, cases, reserves, method, execution, models)
     tables = {"tree_summary": pd.DataFrame(summary, columns=["figure", "value", "unit"]),
               "tree_branches": branches,
               "tree_plan": here_and_now(res, models, ef, x, leaf_x),
@@ -514,7 +518,7 @@ def zero_reserves(models: dict[str, NodeModel], cases: dict[str, Case], reserves
 
 
 def _reserve_value(res: TreeResult, branches: pd.DataFrame, cases: dict[str, Case], reserves: list[str],
-                   method: str, workers: int, models: dict[str, NodeModel]) -> list[tuple]:
+                   method: str, execution: tuple, models: dict[str, NodeModel]) -> list[tuple]:
     """The same tree without `reserves`, against the plan."""
     models = zero_reserves(models, cases, reserves)
     if models is None:  # a reserve that starts with stock or must hold some: the tree without its rows
@@ -527,8 +531,9 @@ def _reserve_value(res: TreeResult, branches: pd.DataFrame, cases: dict[str, Cas
                      f"({exc.problems[0].message})")]
     s = res.case.settings
     ef = extensive_form(res.tree, models, 0.0, 0.9, False, leaves=method != "decomposition")
-    with LeafPool(res.tree, models, ef, s, workers if method == "decomposition" else 1,
-                  partial(read_leaf, models, s)) as pool:
+    decomposing = method == "decomposition"
+    with LeafPool(res.tree, models, ef, s, execution[0] if decomposing else 1, partial(read_leaf, models, s),
+                  execution[1] if decomposing else None) as pool:
         if method == "decomposition":
             d = l_shaped(res.tree, models, ef, s, pool=pool)
             status, words, x = d.status, d.message, d.x
