@@ -48,6 +48,7 @@ from model.lp.solve import load_arrays, solve_loaded, status_words
 from model.lp.stochastic import ExtensiveLP, NodeModel
 
 LOG = logging.getLogger(__name__)
+SUBGRADIENT_TOL = 1e-7  # HiGHS's dual feasibility tolerance
 FEASIBILITY_TOL = 1e-7  # a leaf's least total violation below this is no violation (HiGHS's tolerance)
 
 
@@ -401,8 +402,11 @@ def _iterate(tree, ef, settings, pool, leaves, cols, pos, Am, keep, first, gap, 
     got = pool.solve([(leaf, None, "recourse") for leaf in leaves])
     bounds = np.array([got[leaf][1] if got[leaf][0] == "optimal" else -np.inf for leaf in leaves])
     n1, L = len(cols), len(leaves)
+    # theta_l is held as theta_l - base_l >= 0: near 1e8 rather than 1e11, so the master is well scaled
+    base = np.where(np.isfinite(bounds), bounds, 0.0)
+    shift = float(probs @ base)
     c = np.concatenate([ef.c[cols], probs])
-    lo = np.concatenate([ef.col_lower[cols], np.where(np.isfinite(bounds), bounds, -1e15)])
+    lo = np.concatenate([ef.col_lower[cols], np.where(np.isfinite(bounds), 0.0, -1e15)])
     hi = np.concatenate([ef.col_upper[cols], np.full(L, np.inf)])
     A0 = sp.hstack([Am, sp.csr_array((Am.shape[0], L))], format="csc")
     h, refused = load_arrays(c, 0.0, A0, lo, hi, ef.row_lower[keep], ef.row_upper[keep],
@@ -413,10 +417,10 @@ def _iterate(tree, ef, settings, pool, leaves, cols, pos, Am, keep, first, gap, 
     history = []
     feasibility_cuts = 0
     for it in range(1, max_iterations + 1):
-        status, words, xm, _, obj, _ = solve_loaded(h, dict(settings, canonical_plan=False))
+        status, words, xm, obj = _solve_master(h, settings)
         if status != "optimal":
             return Decomposition(status, f"master: {words}", np.nan, lower, it, history=history, workers=pool.workers)
-        lower = max(lower, obj)
+        lower = max(lower, obj + shift)
         x1 = xm[:n1]
         xfull = np.zeros(len(first))
         xfull[cols] = x1
@@ -432,6 +436,7 @@ def _iterate(tree, ef, settings, pool, leaves, cols, pos, Am, keep, first, gap, 
             elastic = pool.solve([job[:2] + ("elastic",) for job in jobs if job[0] in infeasible])
             for leaf in infeasible:
                 st, w, g = elastic[leaf]
+                g = _clean(g)
                 if st != "optimal" or w <= FEASIBILITY_TOL:
                     return Decomposition("error", f"leaf {leaf} has no optimal recourse for the master's plan "
                                          f"({got[leaf][0]}) and no cut was found; solve this tree as an extensive form",
@@ -446,6 +451,7 @@ def _iterate(tree, ef, settings, pool, leaves, cols, pos, Am, keep, first, gap, 
             if infeasible:
                 break
             st, q, g = got[leaf]
+            g = _clean(g)
             upper += probs[k] * q
             # theta_k - g . x >= q - g . x_hat  (over the master columns the leaf fixes)
             a = pool.arrays[leaf]
@@ -453,7 +459,7 @@ def _iterate(tree, ef, settings, pool, leaves, cols, pos, Am, keep, first, gap, 
             mc = pos[a.master[on]]
             gk = g[on]
             rows.append((np.concatenate([mc, [n1 + k]]), np.concatenate([-gk, [1.0]]),
-                         q - float(gk @ xfull[a.master[on]]), np.inf))
+                         q - base[k] - float(gk @ xfull[a.master[on]]), np.inf))
         if upper < best:
             best, best_x = upper, xfull.copy()
         history.append((it, lower, best, time.perf_counter() - t0))
@@ -468,11 +474,41 @@ def _iterate(tree, ef, settings, pool, leaves, cols, pos, Am, keep, first, gap, 
                              f"{(best - lower) / max(1.0, abs(best)):.2e})", best, lower, max_iterations,
                              history=history, workers=pool.workers)
     plan, rounds, words = _least_norm_plan(h, pool, leaves, probs, ef, cols, first, best, lower, gap, n1, L,
-                                           settings)
+                                           settings, base)
     return Decomposition("optimal", f"converged in {it} iterations; {words}", best + ef.offset, lower + ef.offset,
                          it, plan if plan is not None else best_x, history, workers=pool.workers,
                          feasibility_cuts=feasibility_cuts, canonical_rounds=rounds,
                          canonical=plan is not None)
+
+
+def _clean(g: np.ndarray) -> np.ndarray:
+    """A subgradient without the solver's noise: reduced costs below HiGHS's dual
+    feasibility tolerance are 0 (they would spread the master's coefficients over 15
+    orders of magnitude for a change of the cut below 1e-7 USD per tonne moved)."""
+    return np.where(np.abs(g) < SUBGRADIENT_TOL, 0.0, g)
+
+
+def _solve_master(h, settings: dict) -> tuple[str, str, np.ndarray, float]:
+    """(status, words, plan, objective) of the master; where HiGHS's simplex stops
+    unsure (status unknown, a numerical failure on a badly scaled cut), once more from
+    scratch, then by interior point with crossover."""
+    run = dict(settings, canonical_plan=False)
+    status, words, x, _, obj, _ = solve_loaded(h, run)
+    if status == "optimal":
+        return status, words, x, obj
+    LOG.debug("decomposition master: %s; solved again from scratch", words)
+    h.clearSolver()
+    status, words, x, _, obj, _ = solve_loaded(h, run)
+    if status == "optimal":
+        return status, words, x, obj
+    LOG.debug("decomposition master: %s again; solved by interior point", words)
+    h.clearSolver()
+    h.setOptionValue("solver", "ipm")
+    try:
+        status, words, x, _, obj, _ = solve_loaded(h, run)
+    finally:
+        h.setOptionValue("solver", "choose")
+    return status, words, x, obj
 
 
 def _evaluate(pool: LeafPool, leaves: list[str], xfull: np.ndarray) -> dict:
@@ -483,7 +519,7 @@ def _evaluate(pool: LeafPool, leaves: list[str], xfull: np.ndarray) -> dict:
     return pool.solve(jobs)
 
 
-def _least_norm_plan(h, pool, leaves, probs, ef, cols, first, best, lower, gap, n1, L, settings,
+def _least_norm_plan(h, pool, leaves, probs, ef, cols, first, best, lower, gap, n1, L, settings, base,
                      max_rounds: int = 30) -> tuple[np.ndarray | None, int, str]:
     """One answer among tied here-and-now plans: the least-norm point (sum of squared master
     decisions; model.lp.canonical) of the master's optimal face, checked in every leaf. Where
@@ -493,7 +529,9 @@ def _least_norm_plan(h, pool, leaves, probs, ef, cols, first, best, lower, gap, 
     tol = gap * max(1.0, abs(best))
     weight = np.concatenate([np.ones(n1), np.zeros(L)])  # the plan's norm: its decisions, not the thetas
     for r in range(1, max_rounds + 1):
-        status, _, _, row_dual, obj, _ = solve_loaded(h, dict(settings, canonical_plan=False))
+        status, _, _, obj = _solve_master(h, settings)
+        obj += float(probs @ base)
+        row_dual = np.asarray(h.getSolution().row_dual, float)
         if status != "optimal":
             return None, r, f"the least-norm plan was not found (master {status}); the plan is the solver's"
         lp = LPArrays.from_highs(h)
@@ -513,9 +551,10 @@ def _least_norm_plan(h, pool, leaves, probs, ef, cols, first, best, lower, gap, 
             return xfull, r, f"the least-norm plan of the optimal face after {r} round(s)"
         for k, leaf in enumerate(leaves):  # the leaves cost more here than the cuts said: tell the master
             st_, q, g = got[leaf]
+            g = _clean(g)
             a = pool.arrays[leaf]
             on = (a.master >= 0) & (g != 0)
             idx = np.concatenate([np.searchsorted(cols, a.master[on]), [n1 + k]]).astype(np.int32)
             val = np.concatenate([-g[on], [1.0]])
-            h.addRow(q - float(g[on] @ xfull[a.master[on]]), np.inf, len(idx), idx, val)
+            h.addRow(q - base[k] - float(g[on] @ xfull[a.master[on]]), np.inf, len(idx), idx, val)
     return None, max_rounds, f"the least-norm plan did not settle in {max_rounds} rounds; the plan is the solver's"
