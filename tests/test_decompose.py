@@ -202,3 +202,22 @@ def test_the_branches_can_run_on_a_dask_cluster(tmp_path):
     assert s["decomposition: worker processes"] == 2 and s["decomposition: feasibility cuts"] >= 1
     plan = r.tables["tree_plan"].set_index(["decided_in", "decision", "period"])["value"]
     assert plan[("here and now", "stockpile level at the end of the period (t)", "P1")] == pytest.approx(70.0)
+
+
+def test_a_master_the_solver_leaves_unsure_is_solved_afresh(tmp_path, monkeypatch):
+    """HiGHS can stop a warm master with status Unknown (residual infeasibilities after a
+    badly scaled cut, seen at 200 branches): the master is loaded afresh and solved again,
+    and the method goes on to the same 12,880 USD."""
+    from model.lp import decompose
+    calls = {"n": 0}
+    real = decompose.solve_loaded
+
+    def unsure_once(h, settings):
+        calls["n"] += 1
+        if calls["n"] == 3:  # the third master solve: after cuts were added
+            return "error", "solver stopped: Unknown", np.zeros(0), np.zeros(0), float("nan"), {}
+        return real(h, settings)
+    monkeypatch.setattr(decompose, "solve_loaded", unsure_once)
+    r = run_tree(mandate_case(tmp_path), "t", value_of_reserve=False, method="decomposition", workers=1)
+    assert calls["n"] > 3 and r.optimal, r.message
+    assert r.objective == pytest.approx(12880.0, rel=1e-9)

@@ -417,7 +417,7 @@ def _iterate(tree, ef, settings, pool, leaves, cols, pos, Am, keep, first, gap, 
     history = []
     feasibility_cuts = 0
     for it in range(1, max_iterations + 1):
-        status, words, xm, obj = _solve_master(h, settings)
+        h, status, words, xm, obj = _solve_master(h, settings)
         if status != "optimal":
             return Decomposition(status, f"master: {words}", np.nan, lower, it, history=history, workers=pool.workers)
         lower = max(lower, obj + shift)
@@ -488,27 +488,27 @@ def _clean(g: np.ndarray) -> np.ndarray:
     return np.where(np.abs(g) < SUBGRADIENT_TOL, 0.0, g)
 
 
-def _solve_master(h, settings: dict) -> tuple[str, str, np.ndarray, float]:
-    """(status, words, plan, objective) of the master; where HiGHS's simplex stops
-    unsure (status unknown, a numerical failure on a badly scaled cut), once more from
-    scratch, then by interior point with crossover."""
+def _solve_master(h, settings: dict):
+    """(highs, status, words, plan, objective) of the master. Where HiGHS's warm simplex
+    stops unsure (status unknown: a badly scaled cut leaves residual infeasibilities after
+    its clean-up), the master is loaded afresh and solved from scratch, then by interior
+    point: the highs returned is the one that solved it (its cuts are the same)."""
     run = dict(settings, canonical_plan=False)
     status, words, x, _, obj, _ = solve_loaded(h, run)
     if status == "optimal":
-        return status, words, x, obj
-    LOG.debug("decomposition master: %s; solved again from scratch", words)
-    h.clearSolver()
-    status, words, x, _, obj, _ = solve_loaded(h, run)
-    if status == "optimal":
-        return status, words, x, obj
-    LOG.debug("decomposition master: %s again; solved by interior point", words)
-    h.clearSolver()
-    h.setOptionValue("solver", "ipm")
-    try:
-        status, words, x, _, obj, _ = solve_loaded(h, run)
-    finally:
-        h.setOptionValue("solver", "choose")
-    return status, words, x, obj
+        return h, status, words, x, obj
+    lp = LPArrays.from_highs(h)
+    for method in ("choose", "ipm"):
+        LOG.debug("decomposition master: %s; loaded afresh and solved by %s", words, method)
+        fresh, refused = load_arrays(lp.c, 0.0, lp.A, lp.lo, lp.up, lp.rl, lp.ru, dict(run, solver_method=method))
+        if refused is not None:
+            return h, "error", refused, np.zeros(0), float("nan")
+        status, words, x, _, obj, _ = solve_loaded(fresh, run)
+        if status == "optimal":
+            if method != "choose":
+                fresh.setOptionValue("solver", "choose")
+            return fresh, status, words, x, obj
+    return h, status, words, x, obj
 
 
 def _evaluate(pool: LeafPool, leaves: list[str], xfull: np.ndarray) -> dict:
@@ -529,7 +529,7 @@ def _least_norm_plan(h, pool, leaves, probs, ef, cols, first, best, lower, gap, 
     tol = gap * max(1.0, abs(best))
     weight = np.concatenate([np.ones(n1), np.zeros(L)])  # the plan's norm: its decisions, not the thetas
     for r in range(1, max_rounds + 1):
-        status, _, _, obj = _solve_master(h, settings)
+        h, status, _, _, obj = _solve_master(h, settings)
         obj += float(probs @ base)
         row_dual = np.asarray(h.getSolution().row_dual, float)
         if status != "optimal":
