@@ -468,7 +468,7 @@ def _iterate(tree, ef, settings, pool, leaves, cols, pos, Am, keep, first, gap, 
         if best - lower <= gap * max(1.0, abs(best)):
             break
         for idx, val, rlo, rhi in rows:
-            h.addRow(rlo, rhi, len(idx), idx.astype(np.int32), val)
+            _add_cut(h, idx, val, rlo, rhi)
     else:
         return Decomposition("time limit", f"not converged in {max_iterations} iterations (gap "
                              f"{(best - lower) / max(1.0, abs(best)):.2e})", best, lower, max_iterations,
@@ -479,6 +479,15 @@ def _iterate(tree, ef, settings, pool, leaves, cols, pos, Am, keep, first, gap, 
                          it, plan if plan is not None else best_x, history, workers=pool.workers,
                          feasibility_cuts=feasibility_cuts, canonical_rounds=rounds,
                          canonical=plan is not None)
+
+
+def _add_cut(h, idx: np.ndarray, val: np.ndarray, lo: float, hi: float) -> None:
+    """A cut row scaled to a largest coefficient of 1: its right-hand side (a leaf's cost,
+    ~1e9 USD) would otherwise leave residuals of 1e-5 that an exact face of the master
+    (the least-norm step) cannot meet within HiGHS's 1e-7."""
+    scale = float(np.abs(val).max()) if len(val) else 1.0
+    scale = scale if scale > 0 else 1.0
+    h.addRow(lo / scale, hi / scale, len(idx), np.asarray(idx, np.int32), np.asarray(val, float) / scale)
 
 
 def _clean(g: np.ndarray) -> np.ndarray:
@@ -556,5 +565,5 @@ def _least_norm_plan(h, pool, leaves, probs, ef, cols, first, best, lower, gap, 
             on = (a.master >= 0) & (g != 0)
             idx = np.concatenate([np.searchsorted(cols, a.master[on]), [n1 + k]]).astype(np.int32)
             val = np.concatenate([-g[on], [1.0]])
-            h.addRow(q - base[k] - float(g[on] @ xfull[a.master[on]]), np.inf, len(idx), idx, val)
+            _add_cut(h, idx, val, q - base[k] - float(g[on] @ xfull[a.master[on]]), np.inf)
     return None, max_rounds, f"the least-norm plan did not settle in {max_rounds} rounds; the plan is the solver's"
