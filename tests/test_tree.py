@@ -225,7 +225,7 @@ def test_the_command_line_writes_the_trees_folder(tmp_path, capsys):
     assert cells["stockpile buy (t/yr)"][:3] == ["vault", "P1", pytest.approx(100.0, rel=1e-9)]
     import zipfile
     charts = [n for n in zipfile.ZipFile(folder / "report.xlsx").namelist() if n.startswith("xl/charts/chart")]
-    assert len(charts) == 1  # cost by branch (no branch is short: no shortfall chart)
+    assert len(charts) == 2  # cost by branch and above the cheapest (no branch is short: no shortfall chart)
     assert main(["-q", "run", path, "--tree", "nope", "--out", str(out)]) == 2  # unknown tree: nothing written
     assert len(list(out.iterdir())) == 1
 

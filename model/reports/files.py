@@ -266,6 +266,8 @@ class SummarySheet:
         """A small table; returns (first data row, last data row)."""
         for j, h in enumerate(header):
             self.put(self.row, j, h, "head")
+        if any(len(str(h)) > 16 for h in header[1:]):  # a wrapped header gets the height of two lines
+            self.ws.set_row(self.row, 30)
         first = self.row + 1
         for r in rows:
             self.row += 1
@@ -489,6 +491,8 @@ class SummarySheet:
         value_axis = {"name": fig.value_label}
         if fig.log_scale:
             value_axis["log_base"] = 10
+        elif fig.kind in ("bar", "stacked") and bool((fig.data.fillna(0.0) >= 0).all().all()):
+            value_axis["min"] = 0  # bars start at zero: a cut axis makes small parts look large
         if fig.kind == "percent":
             value_axis["num_format"] = "0%"
         if fig.horizontal:
@@ -514,7 +518,8 @@ class TreeSummarySheet(SummarySheet):
     def write(self) -> None:
         ws = self.ws
         ws.set_column(0, 0, 60)
-        ws.set_column(1, 8, 15)
+        ws.set_column(1, 1, 24)  # stockpile names, probabilities
+        ws.set_column(2, 8, 15)
         self.put(0, 0, self.title or "Plan under uncertainty", "title")
         ws.freeze_panes(1, 0)
         ws.set_landscape()
@@ -591,8 +596,14 @@ def tree_figures(tables: dict[str, pd.DataFrame], max_branches: int = 20) -> lis
     cost = pd.DataFrame({k: b[v].to_numpy(float) / 1e9 for k, v in parts.items() if v in b},
                         index=pd.Index(b["branch"], name="branch"))
     more = len(tables["tree_branches"]) - len(b)
-    figs.append(Figure("tree_cost", "Cost by branch (present value)" + (f", the {len(b)} most likely" if more else ""),
-                       cost, "stacked", "bn USD", horizontal=len(b) > 8))
+    which = f", the {len(b)} most likely" if more else ""
+    figs.append(Figure("tree_cost", "Cost by branch (present value)" + which, cost, "stacked", "bn USD",
+                       horizontal=len(b) > 8))
+    # the differences a bn-USD axis from zero hides: each branch against the cheapest shown
+    above = (b["objective_usd"] - b["objective_usd"].min()).to_numpy(float) / 1e6
+    figs.append(Figure("tree_cost_above", "Each branch's cost above the cheapest branch (present value)" + which,
+                       pd.DataFrame({"above the cheapest": above}, index=pd.Index(b["branch"], name="branch")),
+                       "bar", "M USD", horizontal=len(b) > 8))
     short = tables.get("tree_shortfall")
     if short is not None and not short.empty:
         # the worst block (country, product, segment) of each period: its unserved share
