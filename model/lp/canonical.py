@@ -130,7 +130,6 @@ def least_norm_point(A: sp.csc_array, rl: np.ndarray, ru: np.ndarray, lo: np.nda
     """argmin sum_j weight_j x_j^2 over {rl <= A x <= ru, lo <= x <= up}, a non-empty set
     that `start` belongs to. Fixed columns are substituted, empty rows dropped, and each
     connected block of the rest solved on its own (small blocks together)."""
-    n = A.shape[1]
     x = np.where(lo == up, lo, 0.0)
     free = lo < up
     stats = {"free_columns": int(free.sum()), "blocks": 0, "largest_block": 0}

@@ -451,15 +451,8 @@ def _iterate(tree, ef, settings, pool, leaves, cols, pos, Am, keep, first, gap, 
             if infeasible:
                 break
             st, q, g = got[leaf]
-            g = _clean(g)
             upper += probs[k] * q
-            # theta_k - g . x >= q - g . x_hat  (over the master columns the leaf fixes)
-            a = pool.arrays[leaf]
-            on = (a.master >= 0) & (g != 0)
-            mc = pos[a.master[on]]
-            gk = g[on]
-            rows.append((np.concatenate([mc, [n1 + k]]), np.concatenate([-gk, [1.0]]),
-                         q - base[k] - float(gk @ xfull[a.master[on]]), np.inf))
+            rows.append(_optimality_cut(pool.arrays[leaf], k, q - base[k], _clean(g), xfull, pos, n1))
         if upper < best:
             best, best_x = upper, xfull.copy()
         history.append((it, lower, best, time.perf_counter() - t0))
@@ -473,12 +466,21 @@ def _iterate(tree, ef, settings, pool, leaves, cols, pos, Am, keep, first, gap, 
         return Decomposition("time limit", f"not converged in {max_iterations} iterations (gap "
                              f"{(best - lower) / max(1.0, abs(best)):.2e})", best, lower, max_iterations,
                              history=history, workers=pool.workers)
-    plan, rounds, words = _least_norm_plan(h, pool, leaves, probs, ef, cols, first, best, lower, gap, n1, L,
+    plan, rounds, words = _least_norm_plan(h, pool, leaves, probs, ef, cols, pos, first, best, lower, gap, n1, L,
                                            settings, base)
     return Decomposition("optimal", f"converged in {it} iterations; {words}", best + ef.offset, lower + ef.offset,
                          it, plan if plan is not None else best_x, history, workers=pool.workers,
                          feasibility_cuts=feasibility_cuts, canonical_rounds=rounds,
                          canonical=plan is not None)
+
+
+def _optimality_cut(a: LeafArrays, k: int, q: float, g: np.ndarray, xfull: np.ndarray, pos: np.ndarray, n1: int
+                    ) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """theta_k - g . x >= q - g . x_hat over the master columns the leaf fixes (theta_k is
+    master column n1 + k): (columns, coefficients, lower, upper) of the row."""
+    on = (a.master >= 0) & (g != 0)
+    return (np.concatenate([pos[a.master[on]], [n1 + k]]), np.concatenate([-g[on], [1.0]]),
+            q - float(g[on] @ xfull[a.master[on]]), np.inf)
 
 
 def _add_cut(h, idx: np.ndarray, val: np.ndarray, lo: float, hi: float) -> None:
@@ -528,7 +530,7 @@ def _evaluate(pool: LeafPool, leaves: list[str], xfull: np.ndarray) -> dict:
     return pool.solve(jobs)
 
 
-def _least_norm_plan(h, pool, leaves, probs, ef, cols, first, best, lower, gap, n1, L, settings, base,
+def _least_norm_plan(h, pool, leaves, probs, ef, cols, pos, first, best, lower, gap, n1, L, settings, base,
                      max_rounds: int = 30) -> tuple[np.ndarray | None, int, str]:
     """One answer among tied here-and-now plans: the least-norm point (sum of squared master
     decisions; model.lp.canonical) of the master's optimal face, checked in every leaf. Where
@@ -559,11 +561,6 @@ def _least_norm_plan(h, pool, leaves, probs, ef, cols, first, best, lower, gap, 
         if true <= max(lower, obj) + tol:
             return xfull, r, f"the least-norm plan of the optimal face after {r} round(s)"
         for k, leaf in enumerate(leaves):  # the leaves cost more here than the cuts said: tell the master
-            st_, q, g = got[leaf]
-            g = _clean(g)
-            a = pool.arrays[leaf]
-            on = (a.master >= 0) & (g != 0)
-            idx = np.concatenate([np.searchsorted(cols, a.master[on]), [n1 + k]]).astype(np.int32)
-            val = np.concatenate([-g[on], [1.0]])
-            _add_cut(h, idx, val, q - base[k] - float(g[on] @ xfull[a.master[on]]), np.inf)
+            _, q, g = got[leaf]
+            _add_cut(h, *_optimality_cut(pool.arrays[leaf], k, q - base[k], _clean(g), xfull, pos, n1))
     return None, max_rounds, f"the least-norm plan did not settle in {max_rounds} rounds; the plan is the solver's"

@@ -28,7 +28,6 @@ from functools import partial
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 from pyomo.common.gc_manager import PauseGC
 
 from model.analysis.results import cost_table, extract_tables
@@ -38,6 +37,7 @@ from model.case.tree import ROOT, Tree, read_tree
 from model.case.validate import validate_case
 from model.case.workbook import Case
 from model.lp.build import build_model
+from model.lp.canonical import LPArrays
 from model.lp.data import build_model_data, case_classes
 from model.lp.handoff import MatrixLP, compile_lp
 from model.lp.solve import SolveResult, load_arrays, run_highs, solve_loaded
@@ -120,7 +120,7 @@ def build_nodes(cases: dict[str, Case], tree: Tree) -> dict[str, NodeModel]:
     # every node's quotas and licences are rows of the kept model (no limit where a node lacks one)
     controls = pd.concat([data_control_rows(c) for c in cases.values()], ignore_index=True)
     res = Resolver(cases[ROOT], classes=classes, controls=controls)
-    matrix = sp.csc_array(_matrix_of(res.h))
+    matrix = LPArrays.from_highs(res.h).A
     models: dict[str, NodeModel] = {}
     like = None  # the first node on the kept model: the others share its keys
     for n, c in cases.items():
@@ -140,13 +140,6 @@ def build_nodes(cases: dict[str, Case], tree: Tree) -> dict[str, NodeModel]:
             lp = compile_lp(built.model)
         models[n] = node_model(n, built, lp, tree.periods)
     return models
-
-
-def _matrix_of(h) -> sp.csc_array:
-    lp = h.getLp()
-    a = lp.a_matrix_
-    return sp.csc_array((np.asarray(a.value_, float), np.asarray(a.index_, np.int64), np.asarray(a.start_, np.int64)),
-                        shape=(lp.num_row_, lp.num_col_))
 
 
 # --------------------------------------------------------------------------- solves
