@@ -450,8 +450,8 @@ class SummarySheet:
         self.row += 1
 
     # -- charts ---------------------------------------------------------------
-    def chart_blocks(self) -> None:
-        figs = summary_figures(self.tables)
+    def chart_blocks(self, figs: list[Figure] | None = None) -> None:
+        figs = summary_figures(self.tables) if figs is None else figs
         if not figs:
             return
         self.heading("Chart data (each chart on the right plots one of these blocks)")
@@ -529,7 +529,7 @@ class TreeSummarySheet(SummarySheet):
         self.figures_block()
         self.branches_block()
         self.decisions_block()
-        self.tree_charts()
+        self.chart_blocks(tree_figures(self.tables, self.MAX_BRANCHES))
 
     def figures_block(self) -> None:
         self.heading("The plan under uncertainty")
@@ -569,21 +569,6 @@ class TreeSummarySheet(SummarySheet):
         if len(first) > limit:
             self.put(self.row, 0, f"{len(first) - limit} more in the sheet tree_plan", "note")
             self.row += 1
-
-    def tree_charts(self) -> None:
-        figs = tree_figures(self.tables, self.MAX_BRANCHES)
-        if not figs:
-            return
-        self.heading("Chart data (each chart on the right plots one of these blocks)")
-        anchor = 1
-        for fig in figs:
-            self.row += 1
-            self.put(self.row, 0, fig.title, "note")
-            self.row += 1
-            first, last, ncol = self.figure_block(fig)
-            self.ws.insert_chart(anchor, self.CHART_COL, self.chart(fig, first, last, ncol),
-                                 {"x_offset": 5, "y_offset": 5})
-            anchor += 22 if not fig.horizontal else max(22, 2 * len(fig.data) + 8)
 
 
 def tree_figures(tables: dict[str, pd.DataFrame], max_branches: int = 20) -> list[Figure]:
