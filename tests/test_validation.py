@@ -361,6 +361,16 @@ def test_unknown_scenario(sheets, write):
     p = only(problems_of(write(sheets), "high_demnad"))
     assert_located(p, "scenarios", None, "scenario", "unknown scenario")
     assert "did you mean 'high_demand'" in p.message
+    known = ", ".join(sheets["scenarios"][i]["scenario"] for i in range(len(sheets["scenarios"])))
+    assert f"the workbook's scenarios: {known}" in p.message  # a newcomer sees what there is
+
+
+def test_an_unknown_scenario_lists_at_most_twenty_names():
+    from model.case.workbook import unknown_scenario
+    words = unknown_scenario("s99", [f"s{i}" for i in range(25)])
+    assert words.endswith("s19 and 5 more")
+    assert "s18, s19 and 5 more" in words and "s20" not in words
+    assert unknown_scenario("x", []) == "unknown scenario; the workbook has no scenarios"
 
 
 def test_scenario_filter_matching_no_rows(sheets, write):

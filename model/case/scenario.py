@@ -11,7 +11,8 @@ from __future__ import annotations
 import pandas as pd
 
 from model.case.schema import SHEETS_BY_NAME, InputError, Problem
-from model.case.workbook import ROW, Case, check_range, coerce, did_you_mean, parse_number, typed_frame
+from model.case.workbook import (ROW, Case, check_range, coerce, did_you_mean, parse_number, typed_frame,
+                                 unknown_scenario)
 
 SCENARIO_ROW = "_scenario_change_row"
 
@@ -38,7 +39,7 @@ def scenario_chain(case: Case, name: str) -> list[str]:
     if name not in parents:
         raise InputError([Problem(file, "scenarios", None, "scenario", name,
                                   "a scenario named in the scenarios sheet",
-                                  "unknown scenario" + did_you_mean(name, list(parents)))])
+                                  unknown_scenario(name, list(parents)))])
     chain = [name]
     while parents.get(chain[-1]):
         nxt = parents[chain[-1]]

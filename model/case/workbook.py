@@ -91,6 +91,14 @@ def did_you_mean(value: str, choices: list[str] | set[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
+def unknown_scenario(name: str, known: list[str], limit: int = 20) -> str:
+    """The words for a scenario name the workbook lacks: a near miss, and the names it has."""
+    names = [str(k) for k in known]
+    listed = ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
+    return ("unknown scenario" + did_you_mean(name, names)
+            + (f"; the workbook's scenarios: {listed}" if names else "; the workbook has no scenarios"))
+
+
 def file_hash(path: str | Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:

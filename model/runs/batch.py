@@ -97,13 +97,13 @@ def scenario_names(source: Case) -> list[str]:
 
 def check_names(source: Case, names: list[str]) -> None:
     """Every requested scenario exists (InputError naming the unknown ones)."""
-    from model.case.workbook import did_you_mean
+    from model.case.workbook import unknown_scenario
     known = scenario_names(source)
     bad = [n for n in names if n not in known]
     if bad:
         file = Path(source.path).name
         raise InputError([Problem(file, "scenarios", None, "scenario", n, "a scenario named in the scenarios sheet",
-                                  "unknown scenario" + did_you_mean(n, known)) for n in bad])
+                                  unknown_scenario(n, list(known))) for n in bad])
 
 
 def with_parents(source: Case, names: list[str]) -> tuple[list[str], list[str]]:

@@ -367,9 +367,9 @@ def run_sweep(spec_path: str, workbook: str | None = None, *, default_case: str 
                                   "no workbook given (spec key workbook or --workbook)")])
     case, source = load_inputs(wb)
     if spec.scenario not in (None, *source.tables["scenarios"]["scenario"]):
-        from model.case.workbook import did_you_mean
+        from model.case.workbook import unknown_scenario
         raise InputError([Problem(Path(spec_path).name, "", None, "scenario", spec.scenario,
-                                  f"a scenario of {Path(wb).name}", "unknown scenario" + did_you_mean(
+                                  f"a scenario of {Path(wb).name}", unknown_scenario(
                                       spec.scenario, list(source.tables["scenarios"]["scenario"])))])
     draws = draw(spec)
     source = with_samples(source, spec, draws)
