@@ -277,16 +277,20 @@ class SummarySheet:
         return first, self.row - 1
 
     # -- content ------------------------------------------------------------
-    def write(self) -> None:
+    def start(self, default_title: str) -> None:
+        """The title, a frozen first row, landscape A4 one page wide; blocks start below."""
         ws = self.ws
-        ws.set_column(0, 0, 48)
-        ws.set_column(1, 7, 16)
-        self.put(0, 0, self.title or "Run summary", "title")
+        self.put(0, 0, self.title or default_title, "title")
         ws.freeze_panes(1, 0)
         ws.set_landscape()
         ws.set_paper(9)
         ws.fit_to_pages(1, 0)
         self.row = 1
+
+    def write(self) -> None:
+        self.ws.set_column(0, 0, 48)
+        self.ws.set_column(1, 7, 16)
+        self.start("Run summary")
         summ = self.tables["summary"]
         self.status_block(summ)
         self.cost_block()
@@ -516,16 +520,10 @@ class TreeSummarySheet(SummarySheet):
     MAX_BRANCHES = 20  # branches a chart shows (the most likely; every branch is in tree_branches)
 
     def write(self) -> None:
-        ws = self.ws
-        ws.set_column(0, 0, 60)
-        ws.set_column(1, 1, 24)  # stockpile names, probabilities
-        ws.set_column(2, 8, 15)
-        self.put(0, 0, self.title or "Plan under uncertainty", "title")
-        ws.freeze_panes(1, 0)
-        ws.set_landscape()
-        ws.set_paper(9)
-        ws.fit_to_pages(1, 0)
-        self.row = 1
+        self.ws.set_column(0, 0, 60)
+        self.ws.set_column(1, 1, 24)  # stockpile names, probabilities
+        self.ws.set_column(2, 8, 15)
+        self.start("Plan under uncertainty")
         self.figures_block()
         self.branches_block()
         self.decisions_block()
