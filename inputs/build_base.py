@@ -100,15 +100,171 @@ def _lump(frac: dict[str, float]) -> dict[str, float]:
 
 
 ARAXA_SPLIT = _lump(_norm(ARAXA_RAW))
-CLAY_SPLIT = _lump(_norm({e: (ARAXA_RAW.get(e, 0) + PITINGA_RAW.get(e, 0)) / 2
-                          for e in set(ARAXA_RAW) | set(PITINGA_RAW)}))
 SEG_SHARE_ARAXA = sum(ARAXA_SPLIT[e] for e in SEG_ELEMENTS) + ARAXA_SPLIT["other"]
-SEG_SPLIT = {e: ARAXA_SPLIT[e] / SEG_SHARE_ARAXA for e in SEG_ELEMENTS + ("other",)}
 MP_SPLIT_SHARES = {"La": 0.323, "Ce": 0.502, "NdPr": 0.157, "seg": 0.018}
 ARAXA_LIGHT = {"La": ARAXA_SPLIT["La"], "Ce": ARAXA_SPLIT["Ce"], "NdPr": ARAXA_SPLIT["NdPr"], "seg": SEG_SHARE_ARAXA}
 OX = {"La": "La_ox", "Ce": "Ce_ox", "NdPr": "NdPr_ox", "Sm": "Sm_ox", "Eu": "Eu_ox", "Gd": "Gd_ox",
       "Tb": "Tb_ox", "Dy": "Dy_ox", "Y": "Y_ox", "other": "hre_other_ox", "seg": "seg_conc"}
+
+# ---------------------------------------------------------------- fitted splits (issue 16)
+# No complete La...Lu+Y table for Bayan Obo or the ionic clays could be read (docs/research/
+# element_splits.md), so their shares are fitted: the least relative change from a prior that
+# makes China's separated output, on China's 2024 separation feed, equal SMM's 2024 output by
+# element (Dy, Tb, Gd, Ho; PrNd is checked), within the group shares published for each deposit type.
+# The fit is a small LP (scipy's HiGHS); its result and residuals are in inputs/SOURCES.md.
+FIT_ELEMENTS = ("La", "Ce", "NdPr", "Sm", "Eu", "Gd", "Tb", "Dy", "Y", "Ho", "Er", "Tm", "Yb", "Lu")
+LIGHT = ("La", "Ce", "NdPr")
+MIDDLE = ("Sm", "Eu", "Gd", "Tb", "Dy")
+HEAVY = ("Ho", "Er", "Tm", "Yb", "Lu", "Y")
+
+
+def _fit_elements(raw: dict[str, float]) -> dict[str, float]:
+    """Element shares of REO with NdPr together and Sc left out, normalised."""
+    out = {e: raw.get(e, 0.0) for e in FIT_ELEMENTS}
+    out["NdPr"] = raw.get("Nd", 0.0) + raw.get("Pr", 0.0)
+    return _norm(out)
+
+
+def _within(groups: dict[tuple, float], proxy: dict[str, float]) -> dict[str, float]:
+    """Group shares spread over their elements in the proxy's proportions."""
+    out = {}
+    for members, share in groups.items():
+        inside = sum(proxy[e] for e in members)
+        out.update({e: share * proxy[e] / inside for e in members})
+    return out
+
+
+PITINGA_FIT = _fit_elements(PITINGA_RAW)
+ARAXA_FIT = _fit_elements(ARAXA_RAW)
+# Priors. Bayan Obo: the Araxa monazite (Bayan Obo is a mixed bastnaesite-monazite ore). Clays:
+# the typical south-China type's group shares (La-Nd 56 %, Sm-Dy 15 %, Ho-Lu+Y 29 %: Chinese
+# Rare Earths 2016 no. 1, DOI 10.16533/J.CNKI.15-1099/TF.201601020, abstract), each group spread
+# as in the light-rich Araxa (La-Nd) and the heavy-rich Pitinga (Sm-Dy, Ho-Lu+Y) proxies.
+BO_PRIOR = ARAXA_FIT
+CLAY_PRIOR = _within({LIGHT: 0.56, MIDDLE: 0.15, HEAVY: 0.29}, {**ARAXA_FIT, **{e: PITINGA_FIT[e] for e in
+                                                                          MIDDLE + HEAVY}})
+CLAY_PRIOR["Eu"] = 0.0  # Pitinga has no Eu: the published floor (below) sets it
+SPLIT_PAPER_A = ("English abstract on rare-earth partitioning in Chinese industrial ores (soolun.net periodical "
+                 "61b4dcdca317001c98d5eb1377365635; docs/research/element_splits.md section 1)")
+SPLIT_PAPER_B = "Chinese Rare Earths 2016 no. 1 (DOI 10.16533/J.CNKI.15-1099/TF.201601020), abstract"
+# Published group shares as bounds (share of REO); see docs/research/element_splits.md.
+BO_BOUNDS = {("Ce",): (0.48, 0.52), LIGHT: (0.95, 1.0)}
+BO_BOUNDS_SRC = (f"Bayan Obo CeO2 'is 50%' (read as 48-52 %) and La+Ce+Pr+Nd 'over 95%' ({SPLIT_PAPER_A}; "
+                 f"{SPLIT_PAPER_B})")
+CLAY_BOUNDS = {("Y",): (0.0675, 0.6483), LIGHT: (0.1053, 0.9325), ("Eu",): (0.005, 1.0), MIDDLE: (0.10, 1.0)}
+CLAY_BOUNDS_SRC = (f"ionic clays: Y2O3 from 6.75 % (Xunwu type, light 93.25 %) to 64.83 % (Longnan, light 10.53 %), "
+                   f"Eu2O3 > 0.5 % and Sm-Dy > 10 % (medium-Y Eu-rich type, about 90 % of deposits) ({SPLIT_PAPER_A}; "
+                   f"{SPLIT_PAPER_B})")
+# SMM 2024 monthly output (June; May is within 2 %), annualised x 12 (reference_figures.csv).
+SMM_2024_T = {"NdPr": 7325 * 12, "Dy": 214 * 12, "Tb": 40.8 * 12, "Gd": 298.9 * 12, "Ho": 42.9 * 12}
+# PrNd is a check, not a target: fitted to it, Bayan Obo's NdPr rises from the prior's 20.6 % to
+# 25.3 % (La 21.7 %) and the 2025 base clears NdPr at 8.5 USD/kg, where the Ce-substituted grade
+# (+1,000 USD/t, an assumption) is the marginal use, so MP's and Lynas's observed separation no longer
+# pays and calibration cannot reproduce it; the prior's split leaves recycling the marginal NdPr source
+# (108.5 USD/kg). The NdPr price is set by those demand-side assumptions, not by the split (issue 16 note).
+FIT_TARGETS = ("Dy", "Tb", "Gd", "Ho")
+SMM_SRC = f"SMM 2024 monthly output x 12: PrNd 87,900, Dy 2,568, Tb 490, Gd 3,587, Ho 515 t/yr ({RF})"
+# China's 2024 separation feed, t REO: its mining quota (hard rock and clays), Myanmar's output,
+# the 'other countries' (Laos) and MP's concentrate (mined less what MP separated itself).
+MP_NDPR_2024 = 1294
+MP_MINED_2024 = 45455
+CN_FEED_2024 = {"bo": 270000 - 10140 * 2, "clay": 10140 * 2 + 27000 + 1000,
+                "bast": MP_MINED_2024 - MP_NDPR_2024 / (0.157 * R)}
+CN_FEED_SRC = (f"China's 2024 separation feed: mining quota 270,000 t (ionic clays 10,140 x 2), Myanmar 27,000 t and "
+               f"'other countries' 1,000 t (USGS MCS 2026, 2024 revised), MP's 2024 concentrate 45,455 t less the "
+               f"{MP_NDPR_2024:,} t NdPr it separated / (0.157 x 0.94) ({RF}); imported monazite (48,380 t of "
+               f"concentrate in 2024, grade unknown, low confidence) is left out")
+# Swarf: SMM's oxide output counts what China's separators recover from magnet swarf, which the
+# recipes net out. China's 2024 sintered blanks = CSRE's 255.2 kt (2023) grown a year; swarf is
+# 20 % of blank mass (BLANK_SRC); NdPr 30 wt % and Dy 0.9 wt % (the standard grades' 0.6-1.2 wt %
+# midpoint) as metal, oxide per metal as below, 90 % recovered (as end-of-life recycling).
+SWARF_2024_T = 255200 * (1 + MAGNET_GROWTH) * 0.2
+SWARF_OXIDE_2024 = {"NdPr": SWARF_2024_T * 0.30 * 1.17 * 0.9, "Dy": SWARF_2024_T * 0.009 * 1.148 * 0.9}
+SWARF_SRC = ("assumption: SMM's oxide output includes oxide recovered from magnet swarf (China's magnet recyclers are "
+             "separation plants; the recipes net swarf out); swarf 20 % of China's 2024 sintered blanks (CSRE 255.2 kt "
+             "in 2023 grown a year), 30 wt % NdPr and 0.9 wt % Dy, 90 % recovered: "
+             f"NdPr {SWARF_OXIDE_2024['NdPr']:,.0f} t and Dy {SWARF_OXIDE_2024['Dy']:,.0f} t oxide")
+
+
+def fit_china_splits() -> dict:
+    """Bayan Obo's and the clays' element splits fitted to SMM's 2024 output by element.
+
+    min sum_e ((b_e - b0_e) / b0_e)^2 + ((c_e - c0_e) / c0_e)^2   (b: Bayan Obo, c: clays, 0: prior;
+        a prior share below 0.1 % is weighted as 0.1 %)
+    s.t. R (F_bo b_e + F_clay c_e + F_bast m_e) + swarf_e = SMM_e   for Dy, Tb, Gd, Ho
+         b_NdPr = b0_NdPr (PrNd is checked, not fitted: FIT_TARGETS)
+         sum_e b_e = sum_e c_e = 1, b, c >= 0, group shares within their published bounds.
+    m is Mountain Pass's split (its SEG+ spread as the Araxa's). A least-squares change (a QP
+    solved by HiGHS) keeps every element the prior has (a least-absolute one zeroes some). Returns the splits, the
+    modelled output by element and the residuals (t/yr)."""
+    import highspy
+    import numpy as np
+
+    from model.lp.highs import quiet_highs, use_threads
+
+    n = len(FIT_ELEMENTS)
+    idx = {e: i for i, e in enumerate(FIT_ELEMENTS)}
+    mp = {"La": 0.323, "Ce": 0.502, "NdPr": 0.157}
+    seg = {e: ARAXA_FIT[e] for e in FIT_ELEMENTS if e not in LIGHT}
+    mp.update({e: 0.018 * v / sum(seg.values()) for e, v in seg.items()})
+    x0 = np.array([BO_PRIOR[e] for e in FIT_ELEMENTS] + [CLAY_PRIOR[e] for e in FIT_ELEMENTS])
+    w = 1.0 / np.maximum(x0, 0.001) ** 2
+    h = quiet_highs()
+    use_threads(h, 1)  # the model's solves run HiGHS's scheduler with one thread
+    h.addVars(2 * n, np.zeros(2 * n), np.ones(2 * n))
+    h.changeColsCost(2 * n, np.arange(2 * n, dtype=np.int32), -2.0 * w * x0)
+    hess = highspy.HighsHessian()
+    hess.dim_, hess.format_ = 2 * n, highspy.HessianFormat.kTriangular
+    hess.start_, hess.index_, hess.value_ = list(range(2 * n + 1)), list(range(2 * n)), list(2.0 * w)
+    h.passHessian(hess)
+
+    def add_row(coefs: dict[int, float], lo: float, hi: float) -> None:
+        cols = np.array(list(coefs), dtype=np.int32)
+        h.addRow(lo, hi, len(cols), cols, np.array(list(coefs.values())))
+
+    for el in FIT_TARGETS:  # rows scaled to the target (1 = SMM's output)
+        target = SMM_2024_T[el]
+        rhs = (target - SWARF_OXIDE_2024.get(el, 0.0) - R * CN_FEED_2024["bast"] * mp[el]) / target
+        add_row({idx[el]: R * CN_FEED_2024["bo"] / target, n + idx[el]: R * CN_FEED_2024["clay"] / target}, rhs, rhs)
+    add_row({idx["NdPr"]: 1.0}, BO_PRIOR["NdPr"], BO_PRIOR["NdPr"])  # PrNd is checked, not fitted
+    for k, bounds in enumerate((BO_BOUNDS, CLAY_BOUNDS)):
+        add_row({k * n + i: 1.0 for i in range(n)}, 1.0, 1.0)
+        for members, (lo, hi) in bounds.items():
+            add_row({k * n + idx[e]: 1.0 for e in members}, lo, hi)
+    h.run()
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        raise SystemExit("the element-split fit has no solution within the published bounds: "
+                         f"{h.modelStatusToString(h.getModelStatus())}")
+    x = np.array(h.getSolution().col_value)
+    x = np.clip(x, 0.0, None)
+    bo = {e: float(x[i]) for e, i in idx.items()}
+    clay = {e: float(x[n + i]) for e, i in idx.items()}
+    made = {el: R * (CN_FEED_2024["bo"] * bo[el] + CN_FEED_2024["clay"] * clay[el] + CN_FEED_2024["bast"] * mp[el])
+            + SWARF_OXIDE_2024.get(el, 0.0) for el in SMM_2024_T}
+    return {"bo": bo, "clay": clay, "made": made, "residual": {el: made[el] - SMM_2024_T[el] for el in made}}
+
+
+def _lump_fit(frac: dict[str, float]) -> dict[str, float]:
+    """Fitted element shares -> model oxide products."""
+    out = {e: frac[e] for e in LIGHT + SEG_ELEMENTS}
+    out["other"] = sum(frac[e] for e in ("Ho", "Er", "Tm", "Yb", "Lu"))
+    return out
+
+
+FIT = fit_china_splits()
+BO_SPLIT = _lump_fit(FIT["bo"])
+CLAY_SPLIT = _lump_fit(FIT["clay"])
+SEG_SHARE_BO = sum(BO_SPLIT[e] for e in SEG_ELEMENTS) + BO_SPLIT["other"]
+BO_LIGHT = {"La": BO_SPLIT["La"], "Ce": BO_SPLIT["Ce"], "NdPr": BO_SPLIT["NdPr"], "seg": SEG_SHARE_BO}
+# The SEG+ stream that heavy separation (hsep) splits is mostly Bayan Obo's in China.
+SEG_SPLIT = {e: BO_SPLIT[e] / SEG_SHARE_BO for e in SEG_ELEMENTS + ("other",)}
+FIT_SRC = (f"derived: heavy elements fitted to {SMM_SRC} on {CN_FEED_SRC}, less swarf ({SWARF_SRC}); least relative change from "
+           f"the prior within the published bounds (build_base.fit_china_splits; residuals in inputs/SOURCES.md)")
 DY_TB_PER_SEG = SEG_SPLIT["Dy"] + SEG_SPLIT["Tb"]
+
+
+def _pct(split: dict[str, float]) -> str:
+    return ", ".join(f"{'Ho-Lu' if k == 'other' else k} {v * 100:.2f} %" for k, v in split.items())
 NDPR_PER_FEED = {"bast": MP_SPLIT_SHARES["NdPr"] * R, "mon": ARAXA_SPLIT["NdPr"] * R}
 
 # Oxide per metal (stoichiometry): Nd2O3/Pr6O11 ~1.17, Dy2O3 1.148, Tb4O7 1.176, Sm2O3 1.160, CeO2 1.228.
@@ -156,8 +312,8 @@ HT_EXTRA = 3000
 HSEP_CN = 3 * SEP_CN
 HSEP_SRC = "assumption: heavy separation of SEG+ costs three times light separation per t of feed (many more SX " \
            "stages for dilute heavies; no figure)"
-BO_MINE = round(69000 * ARAXA_SPLIT["NdPr"] * R - SEP_CN, -1)
-BO_MINE_SRC = (f"derived: the Argus 2025 NdPr price 69 USD/kg x Bayan Obo's NdPr yield ({ARAXA_SPLIT['NdPr'] * R:.4f} t "
+BO_MINE = round(69000 * BO_SPLIT["NdPr"] * R - SEP_CN, -1)
+BO_MINE_SRC = (f"derived: the Argus 2025 NdPr price 69 USD/kg x Bayan Obo's NdPr yield ({BO_SPLIT['NdPr'] * R:.4f} t "
                f"per t REO) less separation ({SEP_CN:,} USD/t) = {BO_MINE:,.0f} USD/t: the cost at which China's marginal "
                f"hard-rock tonne breaks even when La and Ce (in glut) add nothing; consistent with the SMM Sep 2025 "
                f"carbonate price ~15 USD/kg REO ({RF})")
@@ -335,24 +491,21 @@ def processes_and_recipes() -> tuple[list[dict], list[dict]]:
              "source": "assumption: cracking losses are counted in the 0.94 separation recovery"}]
     rec += _split_rows("sep_bast", "bast_conc", MP_SPLIT_SHARES,
                        MP_SPLIT + ": Ce 50.2, La 32.3, NdPr 15.7, SEG+ 1.8 % of TREO")
-    bo_src = (ARAXA + ", normalised from 99.75 %; assumption: Bayan Obo's split is taken from the Araxa monazite "
-              "proxy (its split is not in the reference set; Bayan Obo is a mixed bastnaesite-monazite ore whose "
-              "light-RE pattern is closer to monazite's ~20 % NdPr than to Mountain Pass's 15.7 %)")
-    rec += _split_rows("sep_bo", "bo_conc", ARAXA_LIGHT, bo_src)
+    bo_src = (f"China's hard-rock feed (Bayan Obo, Sichuan and Shandong lumped): {_pct(BO_SPLIT)} of REO; "
+              f"{FIT_SRC}; prior the Araxa monazite ({ARAXA}); bounds: {BO_BOUNDS_SRC}")
+    rec += _split_rows("sep_bo", "bo_conc", BO_LIGHT, bo_src)
     rec += _split_rows("sep_mon", "mrec_mon", ARAXA_LIGHT, ARAXA + ", normalised from 99.75 %; proxy for every "
                        "monazite incl. Mt Weld (whose split is not in the reference set)")
-    clay_src = ("assumption: ionic-clay split = mean of the Pitinga xenotime (heavy-rich) and Araxa monazite "
-                "(light-rich) proxies, each normalised: clays span from HREE-rich (Longnan) to LREE-rich (Xunwu) "
-                f"types and their split is not in the reference set ({PITINGA}; {ARAXA}); Dy 5.5 % and Y 23 % of "
-                f"REO; check: world Dy ~3,000 t (JRC 2021: 3,126 t) and Y2O3 ~13 kt (USGS: 10-15 kt)")
+    clay_src = (f"the ionic-clay carbonate China separates (its own clays, Myanmar's, Laos's): {_pct(CLAY_SPLIT)} "
+                f"of REO; {FIT_SRC}; prior the typical south-China type's group shares ({SPLIT_PAPER_B}) spread as in "
+                f"the Araxa (La-Nd) and Pitinga (Sm-Lu, Y) proxies ({ARAXA}; {PITINGA}); bounds: {CLAY_BOUNDS_SRC}")
     rec += _split_rows("sep_clay", "clay_mrec", CLAY_SPLIT, clay_src)
     rec.append({"process": "hsep", "product": "seg_conc", "coefficient": -1.0, "source": "1 t REO of SEG+ feed per unit"})
     for e, share in SEG_SPLIT.items():
         rec.append({"process": "hsep", "product": OX[e], "coefficient": round(share, 6),
-                    "source": "assumption: the SEG+ fraction of every light-RE feed has the Araxa monazite's SEG+ "
-                              f"distribution ({ARAXA}: Sm 2.49, Eu 0.45, Gd 1.28, Tb 0.2, Dy 0.35, Y 1.24, Er 0.15, "
-                              "Sc 0.36 % of REO); for Mountain Pass this gives Y 0.34 % of TREO against USGS's "
-                              "0.12 % of REE, a small overstatement"})
+                    "source": f"assumption: the SEG+ fraction of every light-RE feed has the fitted Bayan Obo SEG+ "
+                              f"distribution ({_pct(SEG_SPLIT)} of SEG+), China's hard rock being most of the "
+                              f"SEG+ feed; {FIT_SRC}"})
     for k, ox, met in (("reduce_ndpr", "NdPr_ox", "NdPr"), ("reduce_dy", "Dy_ox", "Dy")):
         rec += [{"process": k, "product": ox, "coefficient": -OXIDE_PER_METAL[met], "source": STOICH},
                 {"process": k, "product": f"{met}_metal", "coefficient": 1.0, "source": one}]
@@ -472,7 +625,7 @@ SEPARATED_FEED_SRC = (f"Mountain Pass {MP_SEP_OBS + US_ORE_EXPORTS_2025:,.0f} t 
 def supply_2025() -> dict[str, float]:
     """Separated oxide supply in 2025 (t REO/yr): every mined tonne that was separated
     (all of it except the Mountain Pass concentrate MP stocked)."""
-    splits = {"bast": {**MP_SPLIT_SHARES}, "bo": ARAXA_LIGHT, "mon": ARAXA_LIGHT, "clay": CLAY_SPLIT}
+    splits = {"bast": {**MP_SPLIT_SHARES}, "bo": BO_LIGHT, "mon": ARAXA_LIGHT, "clay": CLAY_SPLIT}
     out: dict[str, float] = {}
     for fac, (feed, q) in mine_2025().items():
         q = SEPARATED_FEED_2025.get(fac, q)
@@ -593,7 +746,8 @@ def facilities() -> None:
          "about twice the ionic-clay quota, which binds", {"mine_clay": clay},
          obs=CN_CLAY_QUOTA, obs_src=f"derived: H1 2024 ionic-clay quota 10,140 t x 2 (Project Blue; assumption: H2 "
          f"equal to H1; {RF})", feed="clay")
-    _fac("mm_kachin", "MMR", 31000, f"Kachin and Shan ionic clays; capacity: 2024 first estimate 31,000 t ({USGS25}); "
+    _fac("mm_kachin", "MMR", 27000, f"Kachin and Shan ionic clays; capacity: 2024 output 27,000 t ({USGS24}; the "
+         f"MCS 2025 first estimate of 31,000 t is superseded); "
          + obs_as_cap, {"mine_clay": clay}, obs=22000, obs_src=USGS, feed="clay")
     _fac("la_ionic_clay", "LAO", 1000, f"Laotian ionic clays; capacity: USGS 'Other countries' 2024 1,000 t ({USGS24}); "
          + obs_as_cap, {"mine_clay": clay}, obs=550,
@@ -610,9 +764,11 @@ def facilities() -> None:
     _fac("au_iluka_feed", "AUS", 17500, "Iluka's monazite (stockpile and mineral sands) feeding Eneabba; assumption: "
          f"feed at the refinery's 17,500 t/yr TREO nameplate from 2027 ({RF})",
          {"mine_mon": (2000, "assumption: stockpiled monazite, mostly already mined: 2 USD/kg REO")}, first=2027)
-    _fac("in_irel_mine", "IND", 5000, f"IREL beach-sand monazite; assumption: capacity sized to the OSCOM plant's "
-         f"5,000 t/yr REO ({RF})", {"mine_mon": placer}, obs=2900, obs_src=USGS, feed="mon")
-    _fac("th_mine", "THA", 13000, f"Thai output; capacity: 2024 first estimate 13,000 t ({USGS25}); " + obs_as_cap +
+    _fac("in_irel_mine", "IND", 2900, f"IREL beach-sand monazite; capacity: 2,900 t in both 2024 and 2025 ({USGS24}; "
+         f"{USGS}); " + obs_as_cap + f" (the OSCOM plant's 5,000 t/yr REO nameplate is not reached; {RF})",
+         {"mine_mon": placer}, obs=2900, obs_src=USGS, feed="mon")
+    _fac("th_mine", "THA", 4800, f"Thai output; capacity: 2025 output 4,800 t ({USGS}; 2024 revised 2,100 t, the MCS "
+         f"2025 first estimate of 13,000 t superseded); " + obs_as_cap +
          "; assumption: monazite (USGS does not state the deposit type)", {"mine_mon": placer},
          obs=4800, obs_src=USGS, feed="mon")
     _fac("mg_mine", "MDG", 2700, "Madagascar; assumption: mineral-sands monazite; " + obs_as_cap,
