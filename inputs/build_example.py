@@ -161,7 +161,7 @@ def build() -> dict:
                 demand.append({"country": c, "product": grade, "segment": seg, "period": per,
                                "quantity_t_per_yr": round(q * g), "shortfall_penalty_usd_per_t": penalty[seg],
                                "source": ("US magnet demand ~20 kt/yr 2025 (DERIVED, reference_figures.csv); segment split assumption"
-                                          if c == "USA" else ILLUS) + "; growth 8.7 %/yr NdFeB CAGR forecast (reference_figures.csv)"})
+                                          if c == "USA" else ILLUS) + "; growth 8.7 %/yr NdFeB CAGR forecast (reference_figures.csv); " + pen_src})
     for c, q in (("CHN", 60000), ("USA", 8000), ("JPN", 6000)):
         for per in growth:
             demand.append({"country": c, "product": "Ce_ox", "segment": "polishing_glass", "period": per,

@@ -203,3 +203,68 @@ def test_a_batch_runs_a_requested_scenarios_parent(case, tmp_path):
     log = (folder / "run.log").read_text()
     assert "also running crisis: the parent of a requested scenario" in log
     assert "crisis *" in log
+
+
+# ---------------------------------------------------------------- a period split by a scenario
+def monthly_sheets() -> dict:
+    """`by_month` splits Q into three months M1-M3 (1/12 yr each, starting 2025, 2025+1/12,
+    2025+2/12) and adds mine m3 (150 t/yr of concentrate: 30 t/yr of Nd oxide) from M3's
+    start. By hand: M1 and M2 are 50 t/yr short (50/12 = 4.1667 t each), M3 20 t/yr short
+    (1.6667 t), so the quarter loses 10 t (40 % of its 25 t) against 12.5 t unsplit; R is
+    served. A La_ox ban in Q (no effect on cost: La is disposed of at no cost) is
+    carried to the three months by the split."""
+    s = sheets()
+    s["export_controls"] = [{"control": "la_ban", "exporter": "CHN", "product": "La_ox", "destinations": "USA",
+                             "periods": "Q", "kind": "ban"}]
+    s["scenarios"].append({"scenario": "by_month", "description": "Q by month, a new mine from the third"})
+    s["scenario_changes"] += [
+        {"scenario": "by_month", "sheet": "periods", "filter": "period=Q", "op": "split", "value": "M1, M2, M3"},
+        {"scenario": "by_month", "sheet": "facilities", "op": "append",
+         "value": f"facility=m3; country=CHN; capacity_t_per_yr=150; first_year={2025 + 2 / 12!r}"},
+        {"scenario": "by_month", "sheet": "facility_processes", "op": "append",
+         "value": "facility=m3; process=mine; unit_cost_usd_per_t=10"}]
+    return s
+
+
+def test_a_split_quarter_is_solved_month_by_month(tmp_path):
+    from model.runs.pipeline import load_case
+    path = write_case(tmp_path / "months.xlsx", monthly_sheets(), SETTINGS)
+    case = load_case(str(path), "by_month")
+    per = case.tables["periods"]
+    assert list(per["period"]) == ["M1", "M2", "M3", "R"]
+    assert per["start_year"].tolist() == pytest.approx([2025, 2025 + 1 / 12, 2025 + 2 / 12, 2025.25], abs=1e-12)
+    assert per["duration_yr"].tolist() == pytest.approx([1 / 12] * 3 + [0.75], abs=1e-12)
+    dem = case.tables["demand"].sort_values("period")
+    assert dem["period"].tolist() == ["M1", "M2", "M3", "R"] and (dem["quantity_t_per_yr"] == 100).all()
+    assert case.tables["export_controls"]["periods"].tolist() == ["M1,M2,M3"]
+    r = run_case(str(path), "by_month")
+    short = r.tables["shortfall"].set_index("period")
+    assert short["unserved_t"].to_dict() == pytest.approx({"M1": 50 / 12, "M2": 50 / 12, "M3": 20 / 12}, abs=1e-9)
+    assert short["unserved_share"].to_dict() == pytest.approx({"M1": 0.5, "M2": 0.5, "M3": 0.2}, abs=1e-12)
+    h = r.tables["shortfall_horizon"].iloc[0]
+    assert (h["worst_period"], h["unserved_t"]) == ("M1", pytest.approx(10.0, abs=1e-9))
+    # cost by hand: 10 t unserved at 1e5 USD/t, and 90 t of Nd oxide served (15 t in the months,
+    # 75 in R), each from 5 t of concentrate at 10 USD/t mining + 20 separation: 150 USD/t
+    costs = r.tables["costs"].groupby("category")["pv_usd"].sum()
+    assert costs["penalty"] == pytest.approx(1e6, rel=1e-12)
+    assert costs["resource"] == pytest.approx(90 * 150, rel=1e-12)
+
+
+@pytest.mark.parametrize("change, column, expected", [
+    ({"sheet": "facilities", "filter": "facility=m1"}, "op", "set, scale, add, drop or append"),
+    ({"sheet": "periods", "filter": "period=X"}, "filter", "period=<code of one period of the periods sheet>"),
+    ({"sheet": "periods", "filter": "period=Q", "value": "M1"}, "value", "two or more new period codes"),
+    ({"sheet": "periods", "filter": "period=Q", "value": "M1, R"}, "value", "two or more new period codes"),
+])
+def test_a_bad_split_names_the_cell_and_what_was_expected(tmp_path, change, column, expected):
+    from model.case.schema import InputError
+    from model.runs.pipeline import load_case
+    s = sheets()
+    s["scenarios"].append({"scenario": "bad", "description": "a bad split"})
+    s["scenario_changes"].append({"scenario": "bad", "op": "split", "value": "M1, M2", **change})
+    path = write_case(tmp_path / "bad.xlsx", s, SETTINGS)
+    with pytest.raises(InputError) as err:
+        load_case(str(path), "bad")
+    (p,) = err.value.problems
+    assert (p.sheet, p.row, p.column) == ("scenario_changes", 4, column)
+    assert p.expected.startswith(expected)

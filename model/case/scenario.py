@@ -1,16 +1,17 @@
 """Scenarios as data: changes to a case's tables, applied on top of a parent's.
 
 A change names a sheet, a filter (`col=value; col=value`, or `*` for all rows), a
-column and an operation: set, scale, add, drop (rows) or append (a row given as
-`col=value; col=value`). Values are typed by the schema, so a scenario can never put
-text in a number column.
+column and an operation: set, scale, add, drop (rows), append (a row given as
+`col=value; col=value`) or, on the periods sheet, split (one period becomes consecutive
+sub-periods, e.g. a crisis quarter by month). Values are typed by the schema, so a
+scenario can never put text in a number column.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-from model.case.schema import SHEETS_BY_NAME, InputError, Problem
+from model.case.schema import PERIOD, SHEETS, SHEETS_BY_NAME, InputError, Problem
 from model.case.workbook import (ROW, Case, check_range, coerce, did_you_mean, parse_number, typed_frame,
                                  unknown_scenario)
 
@@ -87,6 +88,8 @@ def _apply_change(case: Case, ch: dict, file: str) -> list[Problem]:
     spec = SHEETS_BY_NAME[sheet]
     if sheet == "settings":
         return _apply_setting(case, ch, file, problem)
+    if op == "split":
+        return _split_period(case, ch, problem)
     df = case.tables[sheet]
     if op == "append":
         try:
@@ -160,6 +163,57 @@ def _apply_change(case: Case, ch: dict, file: str) -> list[Problem]:
         if bad:
             return problem("value", ch["value"], col.expected(), f"{op} gives {bad[0][0]:g}: {bad[0][1]}")
     case.tables[sheet] = typed_frame(spec, df)
+    return []
+
+
+def _split_period(case: Case, ch: dict, problem) -> list[Problem]:
+    """op split: one period becomes n consecutive sub-periods of equal length (start + k d/n,
+    duration d/n). Rows keyed by the period (demand) are copied to each sub-period (their
+    figures are annual rates); other single-period references (a branch's reveal_period)
+    point to the first; period lists name every sub-period."""
+    if ch["sheet"] != "periods":
+        return problem("op", "split", "set, scale, add, drop or append",
+                       f"split applies to the periods sheet only, not {ch['sheet']}")
+    try:
+        pairs = _pairs(ch["filter"] or "*")
+    except ValueError as exc:
+        return problem("filter", ch["filter"], "period=<code>", str(exc))
+    periods = case.tables["periods"]
+    old = dict(pairs).get("period")
+    if [k for k, _ in pairs] != ["period"] or old not in set(periods["period"]):
+        return problem("filter", ch["filter"], "period=<code of one period of the periods sheet>",
+                       "split needs the one period it divides" + did_you_mean(str(old), list(periods["period"])))
+    new = [t.strip() for t in str(ch["value"] or "").replace(";", ",").split(",") if t.strip()]
+    clash = sorted(set(new) & (set(periods["period"]) - {old}))
+    if len(new) < 2 or len(set(new)) < len(new) or clash or "*" in new:
+        why = (f"{', '.join(clash)} already name other periods" if clash else
+               "the codes must be distinct, and at least two")
+        return problem("value", ch["value"], "two or more new period codes separated by commas", why)
+    i = int(periods.index[periods["period"] == old][0])
+    row = periods.loc[i]
+    d = float(row["duration_yr"]) / len(new)
+    subs = pd.DataFrame([{**row.to_dict(), "period": code, "start_year": float(row["start_year"]) + k * d,
+                          "duration_yr": d} for k, code in enumerate(new)])
+    case.tables["periods"] = typed_frame(SHEETS_BY_NAME["periods"], pd.concat(
+        [periods.iloc[:i], subs, periods.iloc[i + 1:]], ignore_index=True))
+    for spec in SHEETS:
+        df = case.tables.get(spec.name)
+        refs = [c for c in spec.columns if c.ref == PERIOD]
+        if spec.name == "periods" or df is None or df.empty or not refs:
+            continue
+        for c in refs:
+            if c.dtype == "list":
+                df = df.copy()
+                df[c.name] = df[c.name].map(lambda v: v if not isinstance(v, str) else ",".join(
+                    x for item in v.split(",") for x in (new if item == old else [item])))
+            elif c.name in spec.key:
+                hit = df[c.name] == old
+                copies = [df[hit].assign(**{c.name: code}) for code in new]
+                df = pd.concat([df[~hit], *copies], ignore_index=True)
+            else:
+                df = df.copy()
+                df.loc[df[c.name] == old, c.name] = new[0]
+        case.tables[spec.name] = typed_frame(spec, df)
     return []
 
 

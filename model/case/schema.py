@@ -453,10 +453,13 @@ SHEETS: tuple[Sheet, ...] = (
                default="*"),
         Column("column", "str", "Column changed (blank for drop and append).",
                default=""),
-        Column("op", "str", "set, scale, add, drop (rows) or append (a row).",
-               required=True, codes=("set", "scale", "add", "drop", "append")),
+        Column("op", "str", "set, scale, add, drop (rows), append (a row) or split (on the "
+               "periods sheet: one period into consecutive sub-periods of equal length; rows "
+               "given by period are copied to each).",
+               required=True, codes=("set", "scale", "add", "drop", "append", "split")),
         Column("value", "str", "New value, factor or increment; for append, the new "
-               "row as col=value; col=value.", default=""),
+               "row as col=value; col=value; for split, the new period codes in order "
+               "(2025-04, 2025-05, 2025-06).", default=""),
     ]),
     _sheet("branches", "Scenario trees: what may happen, with what probability, and when it "
            "becomes known. A plan run on a tree (run --tree NAME) takes every decision before a "
