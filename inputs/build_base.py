@@ -572,13 +572,22 @@ REGION_MAGNETS["CHN"] = (WORLD_NDFEB_2025 - EX_CN_DEMAND_2025,
                          "derived: world finished NdFeB less ex-China demand; world = CSRE China sintered blanks "
                          "255.2 kt (2023) grown to 2025 / 0.94 (IEA China share 94 %) x 0.8 finished per blank")
 HP_SHARE = 122900 / 319000
+# Uses of high-performance NdFeB from one source (CSRE 2023: NEV 30, inverter AC 16, industrial robots 16,
+# wind 12 %), applied to the high-performance total; CREIA's 2024 wind figure (4,848 t, -32 % y/y, a
+# forecast for a down year) would make wind 1.5 % of NdFeB against the CSRE share's 4.6 %.
+HP_USE = {"ev": 0.30, "wind": 0.12}
+HP_USE_SRC = f"CSRE 2023 shares of high-performance NdFeB (kinzokufocus.com 2024/10; {RF})"
 SEGMENTS = {  # segment: (product, share of each region's NdFeB, source)
     "defence": ("magnet_ht", 0.02, "assumption: 2 % of magnet demand is defence (no figure in the reference set)"),
-    "ev": ("magnet_ht", 43018 / 319000, f"CREIA 2024: NEV 43,018 t of high-performance NdFeB / 319 kt world ({RF})"),
-    "wind": ("magnet_ht", 4848 / 319000, f"CREIA 2024: wind 4,848 t / 319 kt world ({RF})"),
-    "industrial": ("magnet_ht", HP_SHARE - 43018 / 319000 - 4848 / 319000 - 0.02,
-                   f"derived: high-performance share 122.9/319 kt (CREIA, DERIVED) less EV, wind and defence "
-                   f"(inverter AC 30,154 t, industrial motors and robots 16 %, EPS, elevators; {RF})"),
+    "ev": ("magnet_ht", HP_USE["ev"] * HP_SHARE,
+           f"derived: NEV 30 % of high-performance NdFeB ({HP_USE_SRC}) x high-performance 122.9 of 319 kt (CREIA "
+           f"2024, DERIVED; {RF})"),
+    "wind": ("magnet_ht", HP_USE["wind"] * HP_SHARE,
+             f"derived: wind 12 % of high-performance NdFeB ({HP_USE_SRC}) x high-performance 122.9 of 319 kt "
+             f"(CREIA 2024, DERIVED); CREIA's 2024 wind forecast, 4,848 t (-32 % y/y), is not used ({RF})"),
+    "industrial": ("magnet_ht", HP_SHARE * (1 - HP_USE["ev"] - HP_USE["wind"]) - 0.02,
+                   f"derived: the rest of high-performance NdFeB (inverter AC 16 %, industrial robots 16 % and other "
+                   f"uses; {HP_USE_SRC}) less defence"),
     "consumer": ("magnet_std", 1 - HP_SHARE, "derived: the rest of NdFeB (standard and low grades: electronics, "
                                              "appliances, e-bikes, acoustics)"),
 }
@@ -946,13 +955,22 @@ def facilities() -> None:
                                         "recycling is uneconomic at 2025 prices (its rate is ~1 %)")})
         std = q * SEGMENTS["consumer"][1]
         ht = q * (HP_SHARE - 0.02)
-        _fac(f"{c.lower()}_substitutes", c, round(0.2 * (std + ht), -1),
-             "assumption: 20 % of a region's 2025 NdFeB use (defence excluded) can switch to ferrite or magnet-free "
-             "designs within a year", {
-                 "subst_std": (80000, "assumption: ferrite or magnet-free redesign 80 USD/kg of NdFeB replaced, below "
-                                      "the consumer penalty"),
-                 "subst_ht": (200000, "assumption: induction or wound-rotor motors, geared turbines 200 USD/kg of "
-                                      "NdFeB replaced, below the industrial penalty")})
+        for k, year in enumerate(SUBST_YEARS):
+            _fac(f"{c.lower()}_substitutes" + (f"_{year}" if k else ""), c, round(SUBST_STEP * (std + ht), -1),
+                 SUBST_SRC + f"; this tranche: the switch possible from {year}", {
+                     "subst_std": (80000, "assumption: ferrite or magnet-free redesign 80 USD/kg of NdFeB replaced, "
+                                          "below the consumer penalty"),
+                     "subst_ht": (200000, "assumption: induction or wound-rotor motors, geared turbines 200 USD/kg of "
+                                          "NdFeB replaced, below the industrial penalty")}, first=year)
+
+
+# Substitution grows at most SUBST_STEP of a region's 2025 NdFeB use a year, from 2026, to 20 %.
+SUBST_STEP = 0.05
+SUBST_YEARS = [2026, 2027, 2028, 2029]
+SUBST_SRC = ("assumption: 20 % of a region's 2025 NdFeB use (defence excluded) can switch to ferrite or magnet-free "
+             "designs, at most 5 points a year from 2026 (a redesign takes a model cycle: in the 2025 shortage "
+             "automotive lines stopped rather than switched, Ford Chicago idled for a week in May 2025; "
+             f"{RF}), none in 2025")
 
 
 # ---------------------------------------------------------------- trade, duties, controls, caps
@@ -1079,6 +1097,22 @@ SETTINGS = {
 }
 
 
+MP_MINE_2025 = 50692  # MP Materials REO in concentrate 2025, t
+
+
+def price_floors() -> list[dict]:
+    """MP's mining path after 2025: a production floor at its 2025 output (no price is paid)."""
+    return [{"floor": "mp_mining_guidance", "product": "bast_conc", "facilities": "us_mountain_pass",
+             "floor_price_usd_per_t": 0.0, "mechanism": "must_run", "quantity_t_per_yr": MP_MINE_2025,
+             "periods": ",".join(FROM_2026),
+             "source": f"assumption: Mountain Pass keeps mining at least its 2025 record, 50,692 t REO in concentrate "
+                       f"(MP FY2025 results; {RF}), through 2035: MP guides growth (NdPr output up in 2026, "
+                       f"nasdaq.com 'MP sets production records 2025'; its 'Upstream 60K' plan targets ~60 kt, MP Q3 "
+                       f"2023 results) and mined 50.7 kt in 2025 while separating 17.6 kt; what it does not separate "
+                       f"goes to its concentrate stock. Without the floor the plan stops the mine in 2026 and draws "
+                       f"the 2025 stock instead (issue 16)"}]
+
+
 def base_sheets() -> dict:
     facilities()
     procs, recipes = processes_and_recipes()
@@ -1088,7 +1122,7 @@ def base_sheets() -> dict:
         "product_groups": product_groups(), "processes": procs, "recipes": recipes,
         "facilities": facs, "facility_processes": list(FPS), "demand": demand(), "transport": transport(),
         "tariffs": tariffs(), "export_controls": export_controls(), "supply_caps": supply_caps(),
-        "stockpiles": stockpiles(), "expansion": expansion(),
+        "stockpiles": stockpiles(), "expansion": expansion(), "price_floors": price_floors(),
         "scenarios": [], "scenario_changes": [],
     }
 

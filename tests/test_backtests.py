@@ -201,14 +201,15 @@ def test_the_quarter_and_its_months_export_the_same_tonnes():
     assert q2 == pytest.approx(sum(CUSTOMS_T.values()), rel=0.02)
 
 
-MAY_US = ("in May the model ships the US 27 % of its base flow (3,571 of 13,060 t/yr) against 6.7 % in the customs "
+MAY_US = ("in May the model ships the US 28 % of its base flow (3,656 of 13,060 t/yr) against 6.7 % in the customs "
           "(46 t, -93 % y/y): the licensed tonnes go where their value of lost use is highest, and nothing in the case "
           "makes US buyers wait longer for licences than others. The missing figure is licence approvals by "
           "destination (MOFCOM does not publish them)")
-MAY_JPN = ("in May the model ships Japan nothing (0 of 6,714 t/yr) against 15.9 % in the customs (-84 % y/y): "
-           "Japan's own plants (13,000 t/yr) cover all but 17 t/yr of its demand, so the licensed Chinese tonnes go "
-           "to countries without plants. The missing figure is licence approvals by destination; Japanese makers' "
-           "stocks of Chinese magnets are not in the case either")
+MAY_JPN = ("in May the model ships Japan 0.5 % of its base flow (35 of 6,714 t/yr) against 15.9 % in the customs "
+           "(-84 % y/y), and Japan's consumer segment goes 3,434 t/yr short: consumer demand has one value of lost "
+           "use everywhere, so which country's consumers go short is settled by freight and the least-norm rule "
+           "among equally cheap plans, not by anything that differs between buyers. The missing figure is licence "
+           "approvals by destination; Japanese makers' stocks of Chinese magnets are not in the case either")
 
 
 @pytest.mark.parametrize("country", [
@@ -218,7 +219,7 @@ MAY_JPN = ("in May the model ships Japan nothing (0 of 6,714 t/yr) against 15.9 
 ])
 def test_may_exports_by_destination_fall_as_in_the_customs_within_10_points(country):
     """May's exports to the destination over the base's (unrestricted 2025 stands in for May
-    2024) against the customs y/y ratio, within 0.10. Measured: EU 0.285 (Germany 0.30)."""
+    2024) against the customs y/y ratio, within 0.10. Measured: EU 0.290 (Germany 0.30)."""
     ratio = china_magnet_exports(solved("apr2025_monthly"), "2025-05", country) / \
         china_magnet_exports(solved(), "2025Q2", country)
     assert ratio == pytest.approx(MAY_YOY[country], abs=0.10)
@@ -227,7 +228,7 @@ def test_may_exports_by_destination_fall_as_in_the_customs_within_10_points(coun
 @pytest.mark.parametrize("country", ["EUR", "USA"])
 def test_first_half_exports_by_destination_fall_as_in_the_customs_within_10_points(country):
     """H1 2025 over the unrestricted base's H1, against the customs' H1 y/y, within 0.10.
-    Measured: EU 0.780 (customs 0.776), US 0.748 (0.694)."""
+    Measured: EU 0.788 (customs 0.776), US 0.647 (0.694)."""
     ratio = h1_exports_t(solved("apr2025_monthly"), country, MONTHS) / h1_exports_t(solved(), country, ["2025Q2"])
     assert ratio == pytest.approx(H1_YOY[country], abs=0.10)
 
@@ -246,3 +247,43 @@ def test_base_exports_by_destination_within_25_percent_of_2024_customs(country):
     Measured: EU 16,423 t/yr against 21,546 (-23.8 %)."""
     customs_2024_t_per_yr = 2 * H1_T[country] / H1_YOY[country]
     assert china_magnet_exports(solved(), "2025Q1", country) == pytest.approx(customs_2024_t_per_yr, rel=0.25)
+
+
+# ---------------------------------------------------------------- behaviour in the shock
+AUTOMOTIVE_FIRST = ("in April-June 2025 automotive lines stopped first (Ford Chicago idled for a week in May; US, "
+                    "Japanese, EU and Indian makers warned), while in the model the shortfall outside China falls on "
+                    "the consumer segment alone (17,987, 34,659 and 11,277 t/yr unserved in April, May and June; EV, "
+                    "wind, industrial and defence served in full): a least-cost plan leaves short the uses whose "
+                    "value of lost use is lowest (consumer 120 USD/kg against EV 500, assumptions), and no value "
+                    "that ranks a car line below a consumer appliance would be defensible. What stopped car lines "
+                    "was not their value but their position: just-in-time stocks of weeks, many parts each needing "
+                    "its own licence, and licences granted per end user. The missing figures are the magnet stocks "
+                    "held by each segment and licence approvals by end use; without them the model answers 'who "
+                    "should go short to lose least', not 'who did'")
+
+
+@pytest.mark.xfail(strict=True, reason=AUTOMOTIVE_FIRST)
+def test_the_may_2025_shortfall_stops_automotive_lines():
+    d = solved("apr2025_monthly").tables["demand"]
+    ev = d[(d["country"] != "CHN") & (d["period"] == "2025-05") & (d["segment"] == "ev")]
+    assert ev["unserved_t_per_yr"].sum() > 100
+
+
+DOMESTIC_PRICES = ("China's domestic prices fall in the licensing quarter (2025Q2 against the base: NdPr oxide 106.3 -> "
+                   "68.6 USD/kg, -35 %; Dy oxide -14 %; Tb oxide -9 %; standard magnets 65.5 -> 38.0, -42 %; May alone "
+                   "NdPr 30.4) where SMM saw them hold steady: the magnets China cannot export press on its home "
+                   "market because the case has nothing that holds them back: no output cut under the quotas, no "
+                   "state purchasing for reserves, no stocks that exporters hold while they wait for licences. The "
+                   "missing figures are China's 2025 output cuts or state reserve purchases by product and month "
+                   "(none is in the reference set)")
+
+
+@pytest.mark.xfail(strict=True, reason=DOMESTIC_PRICES)
+@pytest.mark.parametrize("product", ["NdPr_ox", "Dy_ox", "magnet_std"])
+def test_china_domestic_prices_hold_within_10_percent_in_the_licensing_quarter(product):
+    def cn(result):
+        p = result.tables["prices"]
+        p = p[(p["product"] == product) & (p["country"] == "CHN") & (p["period"] == "2025Q2")
+              & (p["origin_class"].fillna("") == "")]
+        return float(p["price_usd_per_t"].iloc[0])
+    assert cn(solved("apr2025_licensing")) == pytest.approx(cn(solved()), rel=0.10)

@@ -165,25 +165,20 @@ def test_apr2025_licensing_lifts_ex_china_oxide_above_twice_a_positive_china_pri
         assert price(apr, oxide, c, "2025Q2") > 2 * cn
 
 
-OCT_SHORTFALL = ("the October rules are absorbed in 2026 by moving magnet making out of China, at a cost, not as "
-                 "shortfall: ex-China magnet plants go from 27,539 t (base and April, 2026) to 31,880 t (full) while "
-                 "China's output falls from 234,208 to 215,641 t, and ex-China NdPr metal (calibrated to China's ~90 % "
-                 "share of metal making) keeps their supply clean of Chinese content; resource cost rises 0.546 bn USD "
-                 "PV against April but no demand goes unserved in 2026. Shortfall outside China is 2,109 t in both "
-                 "scenarios, all in the 2025 crisis periods they share, with the same totals by product (magnets "
-                 "1,587 t and Y oxide 336 t in 2025Q2, Y oxide 186 t in 2025H2); only the countries differ "
-                 "(re-measured with the fitted splits and the 2025Q2 magnet licence share read from the customs "
-                 "series, issue 16)")
-
-
-@pytest.mark.xfail(strict=True, reason=OCT_SHORTFALL)
 def test_oct2025_controls_leave_more_shortfall_outside_china_than_april():
+    """Measured: 16,302 t against 5,849 t, the October rules adding 10,453 t of standard magnets
+    unserved in 2026. (Before substitution was bounded to 5 points of demand a year, the rules
+    were absorbed inside 2026 by 14 kt/yr of substitution and this was an expected failure.)"""
     assert unserved_t(solved("oct2025_controls"), exclude=["CHN"]) > \
         unserved_t(solved("apr2025_licensing"), exclude=["CHN"]) + 1.0
 
 
 def test_oct2025_controls_cost_more_than_april():
-    assert money(solved("oct2025_controls"), "resource") > money(solved("apr2025_licensing"), "resource")
+    """Resource cost plus the value of lost use: where demand goes unserved the resource cost
+    falls (0.281 bn USD PV less than April's) and the penalty rises."""
+    def loss(r):
+        return money(r, "resource") + money(r, "penalty")
+    assert loss(solved("oct2025_controls")) > loss(solved("apr2025_licensing"))
 
 
 def test_oct2025_controls_move_magnet_making_out_of_china():
@@ -272,12 +267,13 @@ def test_us_australia_framework_cuts_the_china_mined_share_of_us_magnets(period)
 
 def test_myanmar_kachin_shift_cuts_china_heavy_output_and_moves_dy_tb_prices():
     """Measured with the fitted splits of issue 16: China's Dy+Tb oxide output falls from 10,409
-    to 6,508 t/yr (summed over 2026-35's periods), India's new plant makes 1,760; China's Dy
-    oxide price rises from 277,772 to 451,549 USD/t in 2026 and 1.71 M in 2027-30, Tb from
-    431,752 to 777,088 and 3.28 M. By 2031-35 the lost Kachin carbonate leaves 112 kt of
-    standard magnets unserved, so the heavy oxides' shadow prices reach the magnets' value of
-    lost supply through their content (Dy 12.0 M, Tb 23.4 M USD/t): a price of scarcity, not a
-    market quote."""
+    to 6,516 t/yr (summed over 2026-35's periods), India's new plant makes 1,760; China's Dy
+    oxide price rises from 277,772 to 451,549 USD/t in 2026, 2.05 M in 2027 and 4.56 M in
+    2028-30, Tb from 431,752 to 777,088, 3.94 M and 8.89 M (substitution grows at most 5 points
+    of demand a year). By 2031-35 the lost Kachin carbonate leaves 97,823 t of standard magnets
+    unserved, so the heavy oxides' shadow prices reach the magnets' value of lost supply
+    through their content (Dy 12.0 M, Tb 23.4 M USD/t): a price of scarcity, not a market
+    quote."""
     base, shift = solved(), solved("myanmar_kachin_shift")
     later = ["2026", "2027", "2028-30", "2031-35"]
     heavy = ["Dy_ox", "Tb_ox"]
@@ -291,7 +287,7 @@ def test_eu_crma_65_raises_eu_magnet_cost():
     """The cap binds: EU imports of Chinese magnets fall (2028-30: 25,300 -> 16,445 t/yr) and
     magnets made outside China rise (27,480 -> 31,480 t/yr; 35,246 in 2031-35), partly
     diverted from Japan, Korea and Vietnam whose home markets take Chinese magnets instead;
-    the EU pays the reshuffling in its prices: the bill rises 0.11 % (17.246 -> 17.265 bn
+    the EU pays the reshuffling in its prices: the bill rises 0.11 % (17.430 -> 17.449 bn
     USD over 2028-35)."""
     later = ["2028-30", "2031-35"]
     base, crma = solved(), solved("eu_crma_65")
