@@ -287,3 +287,17 @@ def test_china_domestic_prices_hold_within_10_percent_in_the_licensing_quarter(p
               & (p["origin_class"].fillna("") == "")]
         return float(p["price_usd_per_t"].iloc[0])
     assert cn(solved("apr2025_licensing")) == pytest.approx(cn(solved()), rel=0.10)
+
+
+def test_mountain_pass_keeps_mining_after_2025_and_stocks_what_it_does_not_separate():
+    """MP mined 50,692 t REO in 2025 and guides growth; the base holds the mine at that output
+    (a must_run floor) where the plan used to stop it in 2026 and draw the 2025 stock. What
+    MP does not separate (50,692 - 27,100 = 23,592 t/yr) goes to its concentrate stocks."""
+    r = solved()
+    p = r.tables["production"]
+    mined = p[p["facility"] == "us_mountain_pass"].set_index("period")["activity_t_per_yr"]
+    assert mined["2026"] == pytest.approx(50692, rel=1e-9)
+    sep = p[p["facility"] == "us_mp_separation"].set_index("period")["activity_t_per_yr"]
+    st = r.tables["stockpiles"]
+    st = st[st["stockpile"].str.startswith("mp_concentrate_stock") & (st["period"] == "2026")]
+    assert (st["buy_t_per_yr"] - st["release_t_per_yr"]).sum() == pytest.approx(50692 - sep["2026"], rel=1e-6)
