@@ -48,19 +48,21 @@ def cells(ws, ref: str) -> list:
     return [c.value for row in ws[rng] for c in row]
 
 
-def test_summary_sheet_first_with_a_native_chart_per_figure(vault, vault_folder):
+def test_summary_sheet_after_the_briefing_with_a_native_chart_per_figure(vault, vault_folder):
     tables = with_derived_tables(vault.tables)
     figs = summary_figures(tables)
     assert [f.name for f in figs] == ["cost_breakdown", "shortfall_by_country", "production_shares",
                                       "price_paths", "stockpile_levels", "content_shares"]
     book = vault_folder / "report.xlsx"
     charts = chart_xml(book)
-    assert len(charts) == len(figs)
+    assert len(charts) == len(figs) + 2  # the briefing's two
     with zipfile.ZipFile(book) as z:
-        rels = z.read("xl/worksheets/_rels/sheet1.xml.rels").decode()
-    assert "drawing1.xml" in rels  # the charts sit on the first sheet
+        rels = z.read("xl/worksheets/_rels/sheet2.xml.rels").decode()
+        drawing = re.search(r"drawing(\d+)\.xml", rels).group(1)
+        drawn = z.read(f"xl/drawings/_rels/drawing{drawing}.xml.rels").decode()
+    assert drawn.count("../charts/chart") == len(figs)  # the summary's charts sit on the second sheet
     wb = openpyxl.load_workbook(book)
-    assert wb.sheetnames[0] == "summary"
+    assert wb.sheetnames[:2] == ["briefing", "summary"]
     assert set(tables) - {"summary"} <= set(wb.sheetnames)
     ws = wb["summary"]
     assert ws.freeze_panes == "A2"

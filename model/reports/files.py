@@ -164,6 +164,7 @@ def _header_format(book):
 
 
 EXCEL_MAX_ROWS = 1_048_576  # rows in one Excel sheet, header included
+PRINT_MAX_ROWS = 200  # rows of a table sheet that are printed (the sheet holds them all)
 
 
 def print_setup(ws) -> None:
@@ -189,6 +190,12 @@ def write_table_sheet(xw, book, name: str, df: pd.DataFrame) -> None:
     ws = xw.sheets[sheet_name]
     ws.freeze_panes(1, 0)
     print_setup(ws)
+    if len(df) > PRINT_MAX_ROWS:  # a printout of thousands of rows helps no one: print the top, say so
+        ws.print_area(0, 0, PRINT_MAX_ROWS, max(len(df.columns) - 1, 0))
+        ws.set_footer(f"&L{name}: the first {PRINT_MAX_ROWS:,} of {len(df):,} rows are printed; every row is in "
+                      f"this sheet and in {name}.csv&R&P of &N")
+    else:
+        ws.set_footer(f"&L{name}&R&P of &N")
     if len(df.columns):
         ws.autofilter(0, 0, max(len(df), 1), len(df.columns) - 1)
     for j, col in enumerate(df.columns):
@@ -203,8 +210,8 @@ XLSX_MAX_ROWS = 100_000  # longer tables are left to their CSV (Excel stops at 1
 
 
 def write_xlsx(path: Path, tables: dict[str, pd.DataFrame], title: str = "") -> None:
-    """A summary sheet first (headline figures and native charts), then one sheet per
-    table. Text that looks like a formula (=, +, -, @) is written as text."""
+    """A one-page briefing sheet first, then the summary sheet (headline figures and native
+    charts), then one sheet per table. Text that looks like a formula (=, +, -, @) is written as text."""
     with pd.ExcelWriter(path, engine="xlsxwriter",
                         engine_kwargs={"options": {"strings_to_formulas": False,
                                                    "strings_to_urls": False,
@@ -212,6 +219,8 @@ def write_xlsx(path: Path, tables: dict[str, pd.DataFrame], title: str = "") -> 
                                                    "nan_inf_to_errors": True}}) as xw:
         book = xw.book
         if "summary" in tables:
+            from model.reports.briefing import BriefingSheet  # it builds on SummarySheet
+            BriefingSheet(book, tables, title).write()
             SummarySheet(book, tables, title).write()
         elif "tree_summary" in tables:
             TreeSummarySheet(book, tables, title).write()
@@ -231,9 +240,9 @@ class SummarySheet:
 
     CHART_COL = 9  # column J
 
-    def __init__(self, book, tables: dict[str, pd.DataFrame], title: str) -> None:
+    def __init__(self, book, tables: dict[str, pd.DataFrame], title: str, sheet: str = "summary") -> None:
         self.book, self.tables, self.title = book, tables, title
-        self.ws = book.add_worksheet("summary")
+        self.ws = book.add_worksheet(sheet)
         self.row = 0
         f = book.add_format
         self.f = {"title": f({"bold": True, "font_size": 14}), "h": f({"bold": True, "font_size": 12,

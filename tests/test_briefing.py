@@ -1,0 +1,110 @@
+"""The briefing sheet (issue 17): the first sheet of report.xlsx, one landscape A4 page with
+the headline, shortfall by period, the change against the reference, who pays and the
+watched prices, money in M or bn USD (cells keep USD), two native charts plotting its cells;
+and the print setup of the table sheets (the whole base-case workbook prints in under 100
+pages: a table sheet prints its first 200 rows and its footer says so)."""
+
+from __future__ import annotations
+
+import re
+import zipfile
+
+import openpyxl
+import pytest
+
+from model.reports.files import PRINT_MAX_ROWS, write_run
+from model.runs.pipeline import run_case
+from test_cli import EXAMPLE
+from test_periods_and_references import SETTINGS, sheets
+
+
+@pytest.fixture(scope="module")
+def vault_book(tmp_path_factory):
+    """The example's vault scenario, with a shortfall in its crisis (both charts drawn)."""
+    r = run_case(str(EXAMPLE), "vault_60_days")
+    return r, write_run(r, tmp_path_factory.mktemp("runs")) / "report.xlsx"
+
+
+def rows_of(ws) -> dict[str, tuple]:
+    return {row[0]: row for row in ws.iter_rows(max_col=6, values_only=True) if isinstance(row[0], str)}
+
+
+def test_briefing_is_the_first_sheet_and_prints_on_one_landscape_page(vault_book):
+    _, book = vault_book
+    wb = openpyxl.load_workbook(book)
+    assert wb.sheetnames[0] == "briefing"
+    ws = wb["briefing"]
+    assert ws.page_setup.orientation == "landscape"
+    assert ws.sheet_properties.pageSetUpPr.fitToPage
+    # fit to one page wide and one tall (1 is the file format's default, so it may be left out)
+    assert ws.page_setup.fitToWidth in (None, 1) and ws.page_setup.fitToHeight in (None, 1)
+    assert re.fullmatch(r"'?briefing'?!\$A\$1:\$R\$\d+", ws.print_area)
+
+
+def test_briefing_figures_are_the_run_tables_in_m_and_bn_usd(vault_book):
+    r, book = vault_book
+    ws = openpyxl.load_workbook(book)["briefing"]
+    rows = rows_of(ws)
+    costs = r.tables["costs"].groupby("category")["pv_usd"].sum()
+    head = rows["resource cost, present value"]
+    assert head[1] == pytest.approx(costs["resource"], rel=1e-12) and head[2] == "bn USD"
+    assert rows["value of lost use (penalty), present value"][1] == pytest.approx(costs["penalty"], rel=1e-12)
+    w = r.tables["shortfall"].iloc[0]
+    assert rows["worst shortfall (share of that period's demand)"][1].startswith(f"{w['unserved_share']:.1%} of ")
+    # number formats scale USD to M and bn: the cell keeps the exact value
+    fmt = {c.coordinate: c.number_format for row in ws.iter_rows() for c in row if c.value is not None}
+    cell = next(c for row in ws.iter_rows() for c in row if c.value == "resource cost, present value")
+    assert fmt[ws.cell(cell.row, 2).coordinate] == "#,##0.00,,,"
+    cell = next(c for row in ws.iter_rows() for c in row if c.value == "value of lost use (penalty), present value")
+    assert fmt[ws.cell(cell.row, 2).coordinate] == "#,##0.0,,"
+
+
+def test_briefing_shortfall_by_period_and_its_chart(vault_book):
+    r, book = vault_book
+    ws = openpyxl.load_workbook(book)["briefing"]
+    s = r.tables["shortfall"]
+    rows = rows_of(ws)
+    for t, g in s.groupby("period"):
+        row = rows[t]
+        assert row[1] == pytest.approx(g["unserved_t"].sum(), rel=1e-12)
+        assert row[2] == pytest.approx(g["unserved_share"].max(), rel=1e-12)
+    with zipfile.ZipFile(book) as z:
+        rels = z.read("xl/worksheets/_rels/sheet1.xml.rels").decode()
+        drawing = re.search(r"drawing(\d+)\.xml", rels).group(1)
+        charts = [n for n in z.read(f"xl/drawings/_rels/drawing{drawing}.xml.rels").decode().split('"')
+                  if n.startswith("../charts/")]
+        xml = {n: z.read("xl/charts/" + n.split("/")[-1]).decode() for n in charts}
+    assert len(xml) == 2
+    short = next(x for x in xml.values() if "worst share of each period" in x)
+    ref = re.search(r"<c:val><c:numRef><c:f>([^<]+)</c:f>", short).group(1)
+    rng = ref.split("!")[1].replace("$", "")
+    assert [c.value for row in ws[rng] for c in row] == pytest.approx(
+        [s[s["period"] == t]["unserved_share"].max() for t in dict.fromkeys(
+            p for p in r.tables["periods"]["period"] if p in set(s["period"]))], rel=1e-12)
+    prices = next(x for x in xml.values() if "Oxide prices" in x)
+    assert '<c:logBase val="10"/>' in prices
+
+
+def test_briefing_gives_the_change_against_the_reference(tmp_path):
+    """The quarter case of test_periods_and_references: its `crisis` (m2 stopped) leaves all
+    25 t of the quarter's demand unserved against 12.5 t in the base: +12.5 t."""
+    from model.case.casewriter import write_case
+    from model.runs.single import run_and_report
+    path = write_case(tmp_path / "q.xlsx", sheets(), SETTINGS)
+    _, folder = run_and_report(str(path), "crisis", tmp_path / "out", explain=False)
+    ws = openpyxl.load_workbook(folder / "report.xlsx")["briefing"]
+    rows = rows_of(ws)
+    assert rows["unserved"][1] == pytest.approx(25.0 - 12.5, abs=1e-9)  # crisis 25 t, base 12.5 t
+    assert rows["Q"][1] == pytest.approx(25.0, abs=1e-9) and rows["Q"][2] == pytest.approx(1.0)
+
+
+def test_a_long_table_sheet_prints_its_first_rows_and_says_so(vault_book):
+    r, book = vault_book
+    wb = openpyxl.load_workbook(book)
+    long = [n for n, df in r.tables.items() if len(df) > PRINT_MAX_ROWS and n in wb.sheetnames]
+    assert long
+    for name in long:
+        ws = wb[name]
+        assert ws.print_area.endswith(f"${PRINT_MAX_ROWS + 1}")
+        assert f"the first {PRINT_MAX_ROWS:,} of {len(r.tables[name]):,} rows are printed" in ws.oddFooter.left.text
+        assert ws.page_setup.orientation == "landscape" and ws.print_title_rows == "$1:$1"
