@@ -9,6 +9,7 @@ scenario can never put text in a number column.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from model.case.schema import PERIOD, SHEETS, SHEETS_BY_NAME, InputError, Problem
@@ -206,10 +207,13 @@ def _split_period(case: Case, ch: dict, problem) -> list[Problem]:
                 df = df.copy()
                 df[c.name] = df[c.name].map(lambda v: v if not isinstance(v, str) else ",".join(
                     x for item in v.split(",") for x in (new if item == old else [item])))
-            elif c.name in spec.key:
-                hit = df[c.name] == old
-                copies = [df[hit].assign(**{c.name: code}) for code in new]
-                df = pd.concat([df[~hit], *copies], ignore_index=True)
+            elif c.name in spec.key:  # each row naming the period becomes n rows in its place
+                hit = (df[c.name] == old).to_numpy()
+                reps = np.where(hit, len(new), 1)
+                df = df.iloc[np.repeat(np.arange(len(df)), reps)].reset_index(drop=True)
+                codes = iter(new * int(hit.sum()))
+                df[c.name] = [next(codes) if h else v for v, h in
+                              zip(df[c.name], np.repeat(hit, reps))]
             else:
                 df = df.copy()
                 df.loc[df[c.name] == old, c.name] = new[0]

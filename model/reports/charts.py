@@ -48,7 +48,11 @@ def top_columns(wide: pd.DataFrame, n: int = MAX_SERIES, by_abs: bool = True) ->
 
 
 def period_order(tables: dict[str, pd.DataFrame]) -> list[str]:
-    """Periods in model order (first seen in demand, production, then prices)."""
+    """Periods in model order: the periods table by start year, else first seen in demand,
+    production, then prices."""
+    per = tables.get("periods")
+    if per is not None and {"period", "start_year"} <= set(per.columns) and not per.empty:
+        return [str(t) for t in per.sort_values("start_year", kind="mergesort")["period"]]
     seen: dict[str, None] = {}
     for name in ("demand", "production", "prices", "stockpiles"):
         t = tables.get(name)
