@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from model.reports.charts import period_order
-from model.reports.files import SummarySheet
+from model.reports.sheet import SheetWriter
 
 WATCHED = [("NdPr_ox", "NdPr oxide"), ("Dy_ox", "Dy oxide"), ("Tb_ox", "Tb oxide"),
            ("magnet_std", "standard NdFeB"), ("magnet_ht", "high-temperature NdFeB")]
@@ -18,14 +18,14 @@ WATCHED_ZONES = [("CHN", "China"), ("EUR", "EU"), ("USA", "US")]
 M_USD, BN_USD = '#,##0.0,,', '#,##0.00,,,'  # USD shown in millions / billions
 
 
-class BriefingSheet(SummarySheet):
+class BriefingSheet(SheetWriter):
     """Blocks in columns A-F, two charts from column H; printed on one page."""
 
     CHART_COL = 7  # column H
     LAST_COL = 17  # the print area ends at column R (the charts' right edge)
 
     def __init__(self, book, tables: dict[str, pd.DataFrame], title: str) -> None:
-        super().__init__(book, tables, title, sheet="briefing")
+        super().__init__(book, tables, title, "briefing")
         f = book.add_format
         self.f |= {"musd": f({"num_format": M_USD}), "bnusd": f({"num_format": BN_USD}),
                    "kg": f({"num_format": "#,##0.0"}), "bold": f({"bold": True})}

@@ -18,11 +18,12 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from model.analysis.tracing import content_shares
+from model.reports.briefing import BriefingSheet
 from model.reports.charts import Figure, summary_figures, write_pngs
+from model.reports.sheet import SheetWriter, header_format
 
 LOG = logging.getLogger(__name__)
 
@@ -159,10 +160,6 @@ def _number_format(col: str) -> str | None:
     return None
 
 
-def _header_format(book):
-    return book.add_format({"bold": True, "bg_color": "#DDE6F0", "border": 1, "text_wrap": True})
-
-
 EXCEL_MAX_ROWS = 1_048_576  # rows in one Excel sheet, header included
 PRINT_MAX_ROWS = 200  # rows of a table sheet that are printed (the sheet holds them all)
 
@@ -179,7 +176,7 @@ def write_table_sheet(xw, book, name: str, df: pd.DataFrame) -> None:
     """One table: frozen header, filters, widths, number formats by unit suffix. Text is
     written as text (the workbook never turns strings into formulas). A table longer
     than an Excel sheet gets a sheet that points to its CSV twin instead."""
-    head = _header_format(book)
+    head = header_format(book)
     sheet_name = name[:31]
     if len(df) + 1 > EXCEL_MAX_ROWS:
         ws = book.add_worksheet(sheet_name)
@@ -219,7 +216,6 @@ def write_xlsx(path: Path, tables: dict[str, pd.DataFrame], title: str = "") -> 
                                                    "nan_inf_to_errors": True}}) as xw:
         book = xw.book
         if "summary" in tables:
-            from model.reports.briefing import BriefingSheet  # it builds on SummarySheet
             BriefingSheet(book, tables, title).write()
             SummarySheet(book, tables, title).write()
         elif "tree_summary" in tables:
@@ -234,67 +230,12 @@ def write_xlsx(path: Path, tables: dict[str, pd.DataFrame], title: str = "") -> 
                   "in a pivot table)") for n, rows in big.items()], columns=["table", "rows", "file", "why"]))
 
 
-class SummarySheet:
-    """The first sheet: headline blocks in columns A-H, charts to their right, the data
+class SummarySheet(SheetWriter):
+    """The summary sheet: headline blocks in columns A-H, charts to their right, the data
     each chart plots in a block of its own (so a planner sees the numbers)."""
 
-    CHART_COL = 9  # column J
-
     def __init__(self, book, tables: dict[str, pd.DataFrame], title: str, sheet: str = "summary") -> None:
-        self.book, self.tables, self.title = book, tables, title
-        self.ws = book.add_worksheet(sheet)
-        self.row = 0
-        f = book.add_format
-        self.f = {"title": f({"bold": True, "font_size": 14}), "h": f({"bold": True, "font_size": 12,
-                                                                        "font_color": "#1F3864"}),
-                  "head": _header_format(book), "usd": f({"num_format": "#,##0"}),
-                  "t": f({"num_format": "#,##0.0"}), "share": f({"num_format": "0.0%"}),
-                  "num": f({"num_format": "#,##0.00"}), "text": f({"text_wrap": False}),
-                  "note": f({"italic": True, "font_color": "#555555"}),
-                  "wrap": f({"text_wrap": True, "valign": "top"})}
-
-    # -- cells --------------------------------------------------------------
-    def put(self, r: int, c: int, v, fmt: str | None = None) -> None:
-        """Numbers as numbers (blank if missing), everything else as text, never a formula."""
-        ws, f = self.ws, self.f.get(fmt) if fmt else None
-        if v is None or (isinstance(v, float) and not np.isfinite(v)):
-            ws.write_blank(r, c, None, f)
-        elif isinstance(v, (bool, np.bool_)):
-            ws.write_string(r, c, str(bool(v)), f)
-        elif isinstance(v, (int, float, np.integer, np.floating)):
-            ws.write_number(r, c, float(v), f)
-        else:
-            ws.write_string(r, c, str(v), f)
-
-    def heading(self, text: str) -> None:
-        self.row += 1
-        self.put(self.row, 0, text, "h")
-        self.row += 1
-
-    def block(self, header: list[str], rows: list[list], formats: list[str | None]) -> tuple[int, int]:
-        """A small table; returns (first data row, last data row)."""
-        for j, h in enumerate(header):
-            self.put(self.row, j, h, "head")
-        if any(len(str(h)) > 16 for h in header[1:]):  # a wrapped header gets the height of two lines
-            self.ws.set_row(self.row, 30)
-        first = self.row + 1
-        for r in rows:
-            self.row += 1
-            for j, v in enumerate(r):
-                self.put(self.row, j, v, formats[j] if j < len(formats) else None)
-        self.row += 1
-        return first, self.row - 1
-
-    # -- content ------------------------------------------------------------
-    def start(self, default_title: str) -> None:
-        """The title, a frozen first row, landscape A4 one page wide; blocks start below."""
-        ws = self.ws
-        self.put(0, 0, self.title or default_title, "title")
-        ws.freeze_panes(1, 0)
-        ws.set_landscape()
-        ws.set_paper(9)
-        ws.fit_to_pages(1, 0)
-        self.row = 1
+        super().__init__(book, tables, title, sheet)
 
     def write(self) -> None:
         self.ws.set_column(0, 0, 48)
