@@ -1,4 +1,4 @@
-"""The command line: run, sweep, validate, calibrate, template, docs. Bare `rare-earth`
+"""The command line: run, sweep, validate, list-scenarios, calibrate, template, docs. Bare `rare-earth`
 (or `python run.py`) runs the shipped case. Everything a command says goes through
 logging (model.logs): the compact story on the console, -q for warnings and errors
 only, -v for timings and the solver's log; every run folder keeps all of it in run.log."""
@@ -182,6 +182,27 @@ def cmd_validate(args) -> int:
     return EXIT_OK
 
 
+def cmd_list_scenarios(args) -> int:
+    """Each scenario of the workbook with its parent and description, in sheet order."""
+    from model.case.workbook import read_case
+    path = args.workbook or str(DEFAULT_CASE)
+    try:
+        case = read_case(path)
+    except InputError as exc:
+        LOG.error(str(exc))
+        return EXIT_INPUT
+    scen = case.tables["scenarios"]
+    if scen.empty:
+        LOG.info(f"{path}: no scenarios (add rows to the scenarios and scenario_changes sheets)")
+        return EXIT_OK
+    lines = [f"{path}: {len(scen)} scenarios (run one: rare-earth run {path} --scenario NAME)"]
+    for r in scen.itertuples():
+        parent = f" (child of {r.parent})" if isinstance(r.parent, str) and r.parent else ""
+        lines.append(f"  {r.scenario}{parent}: {r.description}")
+    LOG.info("\n".join(lines))
+    return EXIT_OK
+
+
 def cmd_calibrate(args) -> int:
     """Derive calibration terms and write them, with the rest of the case, to a new workbook."""
     from model.analysis.calibration import calibration_table, write_calibrated
@@ -240,8 +261,10 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command")
     r = sub.add_parser("run", help="solve a case (default: the shipped case) and write a report")
     r.add_argument("workbook", nargs="?", help=f"case workbook (default {DEFAULT_CASE.relative_to(ROOT)})")
-    r.add_argument("--scenario", help="scenario name from the scenarios sheet")
-    r.add_argument("--out", default=str(ROOT / "outputs"), help="folder for run folders (default outputs/)")
+    r.add_argument("--scenario", help="scenario name from the scenarios sheet (list them: rare-earth "
+                   "list-scenarios WORKBOOK)")
+    r.add_argument("--out", default="outputs", help="folder for run folders (default: outputs/ under the "
+                   "current folder)")
     r.add_argument("--against", help="with --scenario, compare with this scenario (or 'base case') "
                    "instead of the scenario's parent; the base case is always compared too")
     r.add_argument("--no-compare", action="store_true", help="with --scenario, skip the reference solves "
@@ -263,7 +286,8 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sweep", help="sample parameters from a YAML spec and run every sample")
     s.add_argument("spec", help="sweep spec (YAML), e.g. inputs/example_sweep.yaml")
     s.add_argument("--workbook", help="case workbook (default: the spec's workbook, else the shipped case)")
-    s.add_argument("--out", default=str(ROOT / "outputs"), help="folder for run folders (default outputs/)")
+    s.add_argument("--out", default="outputs", help="folder for run folders (default: outputs/ under the "
+                   "current folder)")
     s.add_argument("--reports", action="store_true", help="also write a report folder per sample")
     _batch_options(s)
     s.set_defaults(func=cmd_sweep)
@@ -271,6 +295,9 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("workbook")
     v.add_argument("--scenario")
     v.set_defaults(func=cmd_validate)
+    ls = sub.add_parser("list-scenarios", help="list a workbook's scenarios: name, parent, what it changes")
+    ls.add_argument("workbook", nargs="?", help=f"case workbook (default {DEFAULT_CASE.relative_to(ROOT)})")
+    ls.set_defaults(func=cmd_list_scenarios)
     c = sub.add_parser("calibrate", help="derive calibration terms from observed outputs into a new workbook")
     c.add_argument("workbook")
     c.add_argument("out_workbook", help="new workbook to write (never overwritten)")
@@ -281,7 +308,7 @@ def parser() -> argparse.ArgumentParser:
     d = sub.add_parser("docs", help="write the input reference (inputs/README.md)")
     d.add_argument("path", nargs="?", default=str(ROOT / "inputs" / "README.md"))
     d.set_defaults(func=cmd_docs)
-    for command in (r, s, v, c, t, d):
+    for command in (r, s, v, ls, c, t, d):
         _talk_options(command)
     return p
 

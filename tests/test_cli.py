@@ -133,3 +133,20 @@ def test_example_solution_satisfies_every_constraint():
     prices = result.tables["prices"]
     assert set(prices["tag"]) <= {"cost", "penalty", "disposal"}
     assert (result.tables["capacity_values"]["utilisation"] <= 1 + TOL).all()
+
+
+def test_list_scenarios_names_each_with_its_parent_and_description(capsys):
+    assert main(["list-scenarios", str(BASE)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    scen = pd.read_excel(BASE, sheet_name="scenarios")
+    assert out[0].startswith(f"{BASE}: {len(scen)} scenarios")
+    assert len(out) == 1 + len(scen)
+    monthly = next(ln for ln in out if ln.strip().startswith("apr2025_monthly "))
+    assert "(child of apr2025_licensing)" in monthly and "split into April, May and June" in monthly
+
+
+def test_run_writes_under_outputs_of_the_current_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["-q", "run", str(EXAMPLE), "--no-explain"]) == 0
+    (folder,) = (tmp_path / "outputs").iterdir()
+    assert (folder / "report.xlsx").exists()

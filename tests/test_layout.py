@@ -98,3 +98,11 @@ def test_no_import_cycles():
         if m not in state:
             visit(m, [m])
     assert cycles == []
+
+
+def test_citation_names_this_version_and_the_changelog_has_an_unreleased_section():
+    import yaml
+    from model import __version__
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert cff["version"] == __version__ and cff["cff-version"] == "1.2.0" and cff["title"]
+    assert "## Unreleased" in (ROOT / "CHANGELOG.md").read_text()
