@@ -76,6 +76,10 @@ def read_scenario_file(path: str | Path, base: Case) -> Case:
                                     "and scenario_changes sheets", expected="scenarios, scenario_changes"))
     names = ("scenarios", "scenario_changes")
     tables = dict(base.tables)
+    # the base's scenario trees name the base's scenarios, which the file replaces; a batch
+    # never runs a tree (run --tree takes no scenario file), so they are left out
+    if "branches" in tables:
+        tables["branches"] = tables["branches"].iloc[0:0]
     tables.update(type_sheets(file, cells, uncached, [SHEETS_BY_NAME[n] for n in names], problems,
                               required=set(names)))
     if structural(problems):
