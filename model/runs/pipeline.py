@@ -116,6 +116,12 @@ def solve_case(case: Case, scenario: str | None = None, keep: bool = False,
 
 
 def run_case(path: str, scenario: str | None = None, keep: bool = False) -> RunResult:
+    """Read, validate, apply the scenario (None: the base case), build, solve and extract:
+    the Python API's one call. The result's `optimal` says whether it is an answer (its
+    `solve.status` and `solve.message` say what happened otherwise); `tables` holds every
+    result table as a DataFrame (costs, shortfall, prices, flows, who_pays ...); `case` the
+    data it solved. keep=True keeps the built model for re-solves (explanations). Raises
+    InputError listing every problem of the workbook before anything is solved."""
     t0 = time.perf_counter()
     case = load_case(path, scenario)
     t1 = time.perf_counter()
