@@ -10,6 +10,7 @@ import re
 import zipfile
 
 import openpyxl
+import pandas as pd
 import pytest
 
 from model.reports.files import PRINT_MAX_ROWS, write_run
@@ -108,3 +109,32 @@ def test_a_long_table_sheet_prints_its_first_rows_and_says_so(vault_book):
         assert ws.print_area.endswith(f"${PRINT_MAX_ROWS + 1}")
         assert f"the first {PRINT_MAX_ROWS:,} of {len(r.tables[name]):,} rows are printed" in ws.oddFooter.left.text
         assert ws.page_setup.orientation == "landscape" and ws.print_title_rows == "$1:$1"
+
+
+def test_comparison_xlsx_opens_on_a_readable_overview_with_delta_charts(tmp_path):
+    """The quarter case's batch (base, crisis, relief): the overview's rows are the
+    comparison's, in M/bn USD, with the changes against the base charted natively."""
+    from model.case.casewriter import write_case
+    from model.cli import main
+    path = write_case(tmp_path / "q.xlsx", sheets(), SETTINGS)
+    assert main(["-q", "run", str(path), "--all-scenarios", "--out", str(tmp_path / "out")]) == 0
+    (folder,) = (tmp_path / "out").iterdir()
+    book = folder / "comparison.xlsx"
+    wb = openpyxl.load_workbook(book)
+    assert wb.sheetnames == ["overview", "comparison", "deltas_vs_base"]
+    ws = wb["overview"]
+    assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.orientation == "landscape"
+    rows = rows_of(ws)
+    header = rows["scenario"]
+    assert header[:4] == ("scenario", "builds on", "status", "resource cost (bn USD, PV)")
+    comp = pd.read_csv(folder / "comparison.csv").set_index("scenario")
+    for name in ("base case", "crisis", "relief"):
+        assert rows[name][3] == pytest.approx(comp.loc[name, "resource_cost_pv_usd"], rel=1e-12)
+    assert rows["crisis"][1] == "base case" and rows["relief"][1] == "crisis"
+    cell = next(c for row in ws.iter_rows() for c in row if c.value == "relief")
+    assert ws.cell(cell.row, 4).number_format == "#,##0.00,,," and ws.cell(cell.row, 5).number_format == "#,##0.0,,"
+    with zipfile.ZipFile(book) as z:
+        charts = [n for n in z.namelist() if re.match(r"xl/charts/chart\d+\.xml$", n)]
+        titles = " ".join(z.read(n).decode() for n in charts)
+    assert len(charts) == 2
+    assert "Resource cost against the base" in titles and "Unserved demand against the base" in titles

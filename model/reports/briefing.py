@@ -201,3 +201,67 @@ class BriefingSheet(SheetWriter):
         chart.set_legend({"position": "bottom"})
         chart.set_size({"width": 620, "height": 340})
         ws.insert_chart(anchor_row, self.CHART_COL, chart, {"x_offset": 5, "y_offset": 5})
+
+
+class ComparisonSheet(SheetWriter):
+    """The first sheet of a batch's comparison.xlsx: one row per scenario in plain words,
+    money in M or bn USD, the changes against the base and against each scenario's parent,
+    and two native charts of the changes against the base. The raw columns follow on the
+    next sheets."""
+
+    CHART_COL = 10  # column K
+    COLUMNS = [  # (table column, header, format)
+        ("scenario", "scenario", None), ("parent", "builds on", None), ("status", "status", None),
+        ("resource_cost_pv_usd", "resource cost (bn USD, PV)", "bnusd"),
+        ("vs_base_resource_cost_pv_usd", "against the base (M USD)", "musd"),
+        ("vs_parent_resource_cost_pv_usd", "against its parent (M USD)", "musd"),
+        ("unserved_t", "unserved (t)", "t"),
+        ("vs_base_unserved_t", "unserved against the base (t)", "t"),
+        ("unserved_penalty_pv_usd", "value of lost use (M USD, PV)", "musd"),
+        ("vs_base_transfers_pv_usd", "transfers against the base (M USD)", "musd"),
+    ]
+
+    def __init__(self, book, table: pd.DataFrame, title: str) -> None:
+        super().__init__(book, {"comparison": table}, title, "overview")
+        f = book.add_format
+        self.f |= {"musd": f({"num_format": M_USD}), "bnusd": f({"num_format": BN_USD})}
+
+    def write(self) -> None:
+        ws, t = self.ws, self.tables["comparison"]
+        ws.set_column(0, 1, 28)
+        ws.set_column(2, 2, 10)
+        ws.set_column(3, 9, 15)
+        self.start("Scenario comparison")
+        ws.fit_to_pages(1, 1)
+        cols = [c for c in self.COLUMNS if c[0] in t.columns]
+        self.heading("Each scenario against the base case and its parent (PV: present value)")
+        rows = [[None if pd.isna(r[c]) else r[c] for c, _, _ in cols] for _, r in t.iterrows()]
+        first, last = self.block([h for _, h, _ in cols], rows, [f for _, _, f in cols])
+        ws.set_row(first - 1, 45)  # three-line headers
+        anchor = self.delta_chart(first, last, [c for c, _, _ in cols], "vs_base_resource_cost_pv_usd",
+                                  "Resource cost against the base (M USD, present value)", 1)
+        self.charts_end = self.delta_chart(first, last, [c for c, _, _ in cols], "vs_base_unserved_t",
+                                           "Unserved demand against the base (t over the horizon)", anchor)
+        self.row += 1
+        self.put(self.row, 0, "Every figure of every scenario: sheet 'comparison' (and comparison.csv); the "
+                 "change of each against the base: sheet 'deltas_vs_base'.", "note")
+        ws.print_area(0, 0, max(self.row, self.charts_end), self.CHART_COL + 9)
+
+    def delta_chart(self, first: int, last: int, cols: list[str], col: str, title: str, anchor: int) -> int:
+        """A horizontal bar per scenario; returns the row below the chart."""
+        if col not in cols:
+            return anchor
+        j, name = cols.index(col), self.ws.get_name()
+        chart = self.book.add_chart({"type": "bar"})
+        chart.add_series({"name": title, "categories": [name, first, 0, last, 0], "values": [name, first, j, last, j],
+                          "invert_if_negative": False})
+        chart.set_title({"name": title, "name_font": {"size": 10}})
+        chart.set_x_axis({"num_format": M_USD if col.endswith("_usd") else "#,##0",
+                          "name": "M USD" if col.endswith("_usd") else "t"})
+        chart.set_y_axis({"reverse": True, "label_position": "low"})  # names left of the bars, not on them
+        chart.set_legend({"none": True})
+        height = max(260, 22 * (last - first + 1) + 110)
+        chart.set_size({"width": 620, "height": height})
+        self.ws.insert_chart(anchor, self.CHART_COL, chart, {"x_offset": 5, "y_offset": 5})
+        return anchor + height // 20 + 2
+

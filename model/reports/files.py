@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from model.analysis.tracing import content_shares
-from model.reports.briefing import BriefingSheet
+from model.reports.briefing import BriefingSheet, ComparisonSheet
 from model.reports.charts import Figure, summary_figures, write_pngs
 from model.reports.sheet import SheetWriter, header_format
 
@@ -206,14 +206,17 @@ def write_table_sheet(xw, book, name: str, df: pd.DataFrame) -> None:
 XLSX_MAX_ROWS = 100_000  # longer tables are left to their CSV (Excel stops at 1,048,576 rows)
 
 
+def xlsx_writer(path: Path) -> pd.ExcelWriter:
+    """An xlsxwriter workbook that never turns text into formulas, links or numbers."""
+    return pd.ExcelWriter(path, engine="xlsxwriter",
+                          engine_kwargs={"options": {"strings_to_formulas": False, "strings_to_urls": False,
+                                                     "strings_to_numbers": False, "nan_inf_to_errors": True}})
+
+
 def write_xlsx(path: Path, tables: dict[str, pd.DataFrame], title: str = "") -> None:
     """A one-page briefing sheet first, then the summary sheet (headline figures and native
     charts), then one sheet per table. Text that looks like a formula (=, +, -, @) is written as text."""
-    with pd.ExcelWriter(path, engine="xlsxwriter",
-                        engine_kwargs={"options": {"strings_to_formulas": False,
-                                                   "strings_to_urls": False,
-                                                   "strings_to_numbers": False,
-                                                   "nan_inf_to_errors": True}}) as xw:
+    with xlsx_writer(path) as xw:
         book = xw.book
         if "summary" in tables:
             BriefingSheet(book, tables, title).write()
@@ -228,6 +231,15 @@ def write_xlsx(path: Path, tables: dict[str, pd.DataFrame], title: str = "") -> 
             write_table_sheet(xw, book, "csv_only", pd.DataFrame(
                 [(n, rows, f"{n}.csv", f"more than {XLSX_MAX_ROWS:,} rows: read it from the CSV (or filter it "
                   "in a pivot table)") for n, rows in big.items()], columns=["table", "rows", "file", "why"]))
+
+
+def write_comparison_xlsx(path: Path, table: pd.DataFrame, deltas: pd.DataFrame, title: str = "") -> None:
+    """comparison.xlsx: the overview sheet first (plain labels, M/bn USD, delta charts), then
+    every column ('comparison') and the deltas against the base ('deltas_vs_base')."""
+    with xlsx_writer(path) as xw:
+        ComparisonSheet(xw.book, table, title).write()
+        write_table_sheet(xw, xw.book, "comparison", table)
+        write_table_sheet(xw, xw.book, "deltas_vs_base", deltas)
 
 
 class SummarySheet(SheetWriter):

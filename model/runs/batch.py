@@ -43,7 +43,7 @@ from model.case.workbook import Case, file_hash, read_case
 from model.logs import is_tty, recording
 from model.reports.console import batch_lines, say
 from model.reports.files import (claim_name, commit_run_dir, new_run_dir, package_versions, slug, write_csv,
-                                 write_run, write_xlsx)
+                                 write_comparison_xlsx, write_run)
 from model.runs.pipeline import RunResult, solve_case
 
 LOG = logging.getLogger(__name__)
@@ -683,7 +683,7 @@ def _finish(job: BatchJob, order: list, outcomes: dict, tmp: Path, final: Path, 
     table, deltas = comparison_table(done + [Outcome(n, NOT_FINISHED, "not finished: the batch was interrupted")
                                              for n in missing], job.source, params, job.added)
     write_csv(table, tmp / "comparison.csv")
-    write_xlsx(tmp / "comparison.xlsx", {"comparison": table, "deltas_vs_base": deltas})
+    write_comparison_xlsx(tmp / "comparison.xlsx", table, deltas, f"Scenario comparison: {Path(job.case.path).name}")
     manifest = {
         "kind": kind,
         "status": "interrupted" if interrupted else "complete",
