@@ -7,13 +7,16 @@ from typing import Any
 
 import openpyxl
 
+from model.case.dress import dress_openpyxl
 from model.case.schema import SHEETS_BY_NAME
 
 
 def write_case(path: str | Path, sheets: dict[str, list[dict[str, Any]]],
                settings: dict[str, Any] | None = None, overwrite: bool = False) -> Path:
     """Write sheets (name -> list of row dicts) and settings (key -> value) to a new
-    .xlsx. Columns follow the schema's order; only columns some row uses are written."""
+    .xlsx. Columns follow the schema's order; only columns some row uses are written. Each
+    sheet gets a frozen header, the schema's note on every header and dropdown lists
+    (model.case.dress)."""
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(path)
@@ -25,6 +28,8 @@ def write_case(path: str | Path, sheets: dict[str, list[dict[str, Any]]],
         for k, v in settings.items():
             val, src = (v if isinstance(v, tuple) else (v, ""))
             ws.append([k, val, src])
+        dress_openpyxl(ws, SHEETS_BY_NAME["settings"], ["key", "value", "source"], {})
+    headers: dict[str, list[str]] = {}
     for name, rows in sheets.items():
         ws = wb.create_sheet(name)
         spec = SHEETS_BY_NAME.get(name)
@@ -40,7 +45,11 @@ def write_case(path: str | Path, sheets: dict[str, list[dict[str, Any]]],
         else:
             order = used
         ws.append(order)
+        headers[name] = order
         for r in rows:
             ws.append([r.get(c) for c in order])
+    for name in sheets:  # once every sheet's header is known: dropdowns point across sheets
+        if name in SHEETS_BY_NAME:
+            dress_openpyxl(wb[name], SHEETS_BY_NAME[name], headers[name], headers)
     wb.save(path)
     return path

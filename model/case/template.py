@@ -6,17 +6,8 @@ from pathlib import Path
 
 import xlsxwriter
 
-from model.case.schema import SETTINGS, SHEETS, Column
-
-
-def _col_doc(col: Column) -> str:
-    bits = [col.description]
-    if col.unit:
-        bits.append(f"Unit: {col.unit}.")
-    bits.append(("Required. " if col.required else "Optional. ") + f"Expected: {col.expected()}.")
-    if col.default not in (None, ""):
-        bits.append(f"Default: {col.default}.")
-    return " ".join(bits)
+from model.case.dress import LAST_ROW, column_note, dropdown
+from model.case.schema import SETTINGS, SHEETS
 
 
 def write_template(path: str | Path) -> Path:
@@ -28,12 +19,19 @@ def write_template(path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False})
     head = wb.add_format({"bold": True, "bg_color": "#DDE6F0", "border": 1})
+    present = {sheet.name: sheet.column_names for sheet in SHEETS}
     for sheet in SHEETS:
         ws = wb.add_worksheet(sheet.name)
         for j, col in enumerate(sheet.columns):
             ws.write(0, j, col.name, head)
-            ws.write_comment(0, j, _col_doc(col), {"x_scale": 3, "y_scale": 2})
+            ws.write_comment(0, j, column_note(col), {"x_scale": 3, "y_scale": 2})
             ws.set_column(j, j, max(12, len(col.name) + 2))
+            formula = dropdown(col, present)
+            if formula:
+                ws.data_validation(1, j, LAST_ROW - 1, j, {
+                    "validate": "list", "source": "=" + formula if not formula.startswith('"') else
+                    formula.strip('"').split(","), "error_type": "warning", "error_title": col.name,
+                    "error_message": f"Not in the list: {col.expected()} (validation will check it)"[:255]})
         ws.freeze_panes(1, 0)
         if sheet.name == "settings":
             rows = [s for s in SETTINGS if s.required or s.default is not None]
