@@ -150,3 +150,11 @@ def test_run_writes_under_outputs_of_the_current_folder(tmp_path, monkeypatch):
     assert main(["-q", "run", str(EXAMPLE), "--no-explain"]) == 0
     (folder,) = (tmp_path / "outputs").iterdir()
     assert (folder / "report.xlsx").exists()
+
+
+def test_a_single_run_says_each_step_and_its_time_on_standard_error(tmp_path, capsys):
+    assert main(["run", str(EXAMPLE), "--scenario", "vault_60_days", "--out", str(tmp_path)]) == 0
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("run: ")]
+    assert err[0] == "run: solving example.xlsx, scenario vault_60_days ..."
+    assert any("took" in ln and "solving base case to compare ..." in ln for ln in err)
+    assert err[-1].startswith("run: writing the report took ") and err[-1].endswith(" s in all")

@@ -6,6 +6,7 @@ goes; a plan that is not optimal writes nothing."""
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -42,16 +43,39 @@ def references(case, scenario: str | None, against: str | None) -> list[str | No
     return [first, None] if first else [None]
 
 
+class Progress:
+    """A line per step on standard error, with the time the step before took (on a
+    terminal one line rewritten in place; run.log keeps every line)."""
+
+    def __init__(self) -> None:
+        self.t0 = self.t = time.perf_counter()
+        self.last: str | None = None
+
+    def step(self, label: str) -> None:
+        now = time.perf_counter()
+        done = f"{self.last} took {now - self.t:.1f} s; " if self.last else ""
+        LOG.info(f"run: {done}{label} ...", extra={"progress": True})
+        self.t, self.last = now, label
+
+    def done(self) -> None:
+        now = time.perf_counter()
+        LOG.info(f"run: {self.last} took {now - self.t:.1f} s; {now - self.t0:.1f} s in all",
+                 extra={"progress": True})
+
+
 def run_and_report(path: str, scenario: str | None = None, out: str | Path = "outputs", *,
                    compare: bool = True, explain: bool = True, against: str | None = None
                    ) -> tuple[RunResult, Path | None]:
     """(the run, its folder or None when it is not optimal). Raises InputError, listing
     every problem, before anything is solved or written."""
     with recording() as record:
+        progress = Progress()
+        progress.step(f"solving {Path(path).name}" + (f", scenario {scenario}" if scenario else ""))
         result = run_case(path, scenario, keep=explain)
         comparisons: dict[str, pd.DataFrame] = {}
         if result.optimal and compare:
             for ref in references(result.case, scenario, against):
+                progress.step(f"solving {ref or BASE} to compare")
                 other = run_case(path, ref)
                 if other.optimal:
                     name = BASE if ref is None else ref
@@ -64,6 +88,7 @@ def run_and_report(path: str, scenario: str | None = None, out: str | Path = "ou
                 else:
                     LOG.warning(f"no comparison with {ref or BASE}: its solve was not optimal ({other.solve.message})")
         if result.optimal and explain and not result.tables["shortfall"].empty:
+            progress.step("ranking what limits each shortfall (re-solves)")
             result.tables["explanations"] = explain_shortfalls(result)
         result.kept = None  # the explanations were the last to re-solve it
         if not result.optimal:
@@ -82,4 +107,7 @@ def run_and_report(path: str, scenario: str | None = None, out: str | Path = "ou
             for table in comparisons.values():
                 say(versus_lines(table))
             return record.text()
-        return result, write_run(result, out, log=closing)
+        progress.step("writing the report")
+        folder = write_run(result, out, log=closing)
+        progress.done()
+        return result, folder
