@@ -61,8 +61,8 @@ def test_sankey_nodes_and_links_of_the_hand_case(tmp_path):
 def test_sankey_of_the_example_matches_production_and_flows(tmp_path):
     """Per period: a node for every country that ran a stage (mining, separation,
     reduction, magnet), no other; every link between two countries is backed by a flow
-    from the first to the second in the flows table; one trace per period, the first
-    visible."""
+    from the first to the second in the flows table; one trace per period, the worst
+    period's visible (the first when nothing is short)."""
     from test_cli import EXAMPLE
     from model.runs.pipeline import run_case
     r = run_case(str(EXAMPLE))
@@ -71,7 +71,8 @@ def test_sankey_of_the_example_matches_production_and_flows(tmp_path):
     traces = plotly_figures(page)["fig-sankey"]
     periods = list(dict.fromkeys(tables["production"]["period"]))
     assert [t["name"] for t in traces] == periods
-    assert [t.get("visible", True) for t in traces] == [True] + [False] * (len(periods) - 1)
+    worst = tables["shortfall"].iloc[0]["period"] if len(tables["shortfall"]) else periods[0]
+    assert [t.get("visible", True) for t in traces] == [t == worst for t in periods]  # opens on the worst period
     column = {"mining": "mine", "separation": "separation", "reduction": "metal", "magnet": "magnet"}
     stage = tables["chain"].drop_duplicates("process").set_index("process")["process_stage"]
     prod = tables["production"]
@@ -153,3 +154,30 @@ def test_the_probe_catches_console_errors_and_blocked_network(tmp_path):
     errors = page_errors(dom, log)
     assert any("boom" in e for e in errors)
     assert any("cdn.plot.ly" in e for e in errors)
+
+
+def test_the_sankey_opens_on_the_worst_period_and_heavy_prices_are_charted():
+    """The example's vault scenario is short in one period: the Sankey shows that period
+    first (its menu marks it), and NdPr, Dy and Tb oxide prices are drawn in China and
+    the importers, in USD/kg."""
+    from model.reports.html import heavy_price_figure, sankey_figure, worst_period
+    from model.runs.pipeline import run_case
+    from test_cli import EXAMPLE
+    r = run_case(str(EXAMPLE), "vault_60_days")
+    tables = with_derived_tables(r.tables)
+    worst = worst_period(tables)
+    assert worst == r.tables["shortfall"].iloc[0]["period"]
+    fig = sankey_figure(tables)
+    visible = [t.name for t in fig.data if t.visible]
+    assert visible == [worst]
+    menu = fig.layout.updatemenus[0]
+    assert menu.buttons[menu.active].label == worst
+    heavy = heavy_price_figure(tables)
+    names = {t.name for t in heavy.data}
+    assert "Dy oxide, China" in names and heavy.layout.yaxis.type == "log"
+    p = r.tables["prices"]
+    dy = p[(p["product"] == "Dy_ox") & (p["country"] == "CHN") & (p["origin_class"].fillna("") == "")]
+    trace = next(t for t in heavy.data if t.name == "Dy oxide, China")
+    by = dict(zip(trace.x, trace.y))
+    for t, v in zip(dy["period"], dy["price_usd_per_t"]):
+        assert by[t] == pytest.approx(v / 1000.0, rel=1e-12)

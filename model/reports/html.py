@@ -100,30 +100,71 @@ def _links(feed: pd.DataFrame, shares: pd.DataFrame, up: str, down: str) -> list
 
 # -- plotly figures ---------------------------------------------------------------
 
+def worst_period(tables: dict[str, pd.DataFrame]) -> str | None:
+    """The period of the worst shortfall (its share of that period's demand), if any."""
+    short = tables.get("shortfall")
+    return None if short is None or short.empty else str(short.iloc[0]["period"])
+
+
 def sankey_figure(tables: dict[str, pd.DataFrame]) -> "go.Figure | None":
-    """One Sankey trace per period, the first visible, a menu to choose the period."""
+    """One Sankey trace per period and a menu to choose the period; it opens on the worst
+    period of shortfall (the crisis), else on the first."""
     import plotly.graph_objects as go
     periods = [t for t in period_order(tables) if t in set(tables["production"]["period"])]
     fig = go.Figure()
-    kept = []
-    for i, t in enumerate(periods):
+    kept, data = [], []
+    for t in periods:
         s = sankey_data(tables, t)
-        if s.links.empty:
-            continue
-        kept.append(t)
+        if not s.links.empty:
+            kept.append(t)
+            data.append(s)
+    if not kept:
+        return None
+    start = kept.index(worst_period(tables)) if worst_period(tables) in kept else 0
+    for i, (t, s) in enumerate(zip(kept, data)):
         fig.add_trace(go.Sankey(
-            name=t, visible=not fig.data, valueformat=",.0f", valuesuffix=" t/yr",
+            name=t, visible=i == start, valueformat=",.0f", valuesuffix=" t/yr",
             node={"label": s.nodes, "pad": 14, "thickness": 16},
             link={"source": s.links["source"].tolist(), "target": s.links["target"].tolist(),
                   "value": s.links["value_t_per_yr"].round(3).tolist()}))
-    if not kept:
-        return None
     buttons = [{"label": t, "method": "update",
                 "args": [{"visible": [j == i for j in range(len(kept))]},
                          {"title.text": _sankey_title(t)}]} for i, t in enumerate(kept)]
-    fig.update_layout(title={"text": _sankey_title(kept[0])}, height=560, font={"size": 11},
+    fig.update_layout(title={"text": _sankey_title(kept[start])}, height=560, font={"size": 11},
                       updatemenus=[{"buttons": buttons, "direction": "down", "x": 1.0, "xanchor": "right",
-                                    "y": 1.12, "yanchor": "top", "showactive": True}] if len(kept) > 1 else [])
+                                    "y": 1.12, "yanchor": "top", "showactive": True, "active": start}]
+                      if len(kept) > 1 else [])
+    return fig
+
+
+HEAVY_PRICE_SERIES = [("NdPr_ox", "NdPr oxide"), ("Dy_ox", "Dy oxide"), ("Tb_ox", "Tb oxide")]
+HEAVY_PRICE_ZONES = [("CHN", "China"), ("EUR", "EU"), ("USA", "US"), ("JPN", "Japan")]
+
+
+def heavy_price_figure(tables: dict[str, pd.DataFrame]) -> "go.Figure | None":
+    """NdPr, Dy and Tb oxide prices by period in China and the main importers (USD/kg, log
+    axis): where heavy rare earths are at issue, the gap between China and the rest is the
+    story."""
+    import plotly.graph_objects as go
+    p = tables.get("prices")
+    if p is None or p.empty:
+        return None
+    p = p[p["origin_class"].fillna("") == ""]  # each country's use pool
+    periods = period_order(tables)
+    fig = go.Figure()
+    dash = {"CHN": "solid", "EUR": "dash", "USA": "dot", "JPN": "dashdot"}
+    for prod, pname in HEAVY_PRICE_SERIES:
+        for zone, zname in HEAVY_PRICE_ZONES:
+            q = p[(p["product"] == prod) & (p["country"] == zone)].set_index("period")["price_usd_per_t"]
+            if q.empty:
+                continue
+            fig.add_trace(go.Scatter(x=periods, y=[q.get(t, float("nan")) / 1000.0 for t in periods],
+                                     name=f"{pname}, {zname}", mode="lines+markers",
+                                     line={"dash": dash[zone]}, legendgroup=prod))
+    if not fig.data:
+        return None
+    fig.update_layout(title={"text": "Oxide prices by period: China against the EU, US and Japan (USD/kg)"},
+                      yaxis={"type": "log", "title": "USD/kg"}, height=460, font={"size": 11})
     return fig
 
 
@@ -299,6 +340,9 @@ def write_html(path: Path, tables: dict[str, pd.DataFrame], title: str,
     sank = sankey_figure(tables) if "chain" in tables and "production" in tables else None
     if sank is not None:
         plots.append(("sankey", "The chain by country", sank))
+    heavy = heavy_price_figure(tables)
+    if heavy is not None:
+        plots.append(("heavy_prices", "NdPr, Dy and Tb oxide prices", heavy))
     for fig in figs:
         plots.append((fig.name, fig.title, plotly_figure(fig)))
     parts.append("<h2>Headline figures</h2>" + table_html(headline_table(tables))
