@@ -250,3 +250,20 @@ def test_a_table_too_long_for_a_sheet_stays_in_its_csv(tmp_path, monkeypatch):
     assert book.sheetnames == ["small", "csv_only"]
     ws = book["csv_only"]
     assert [c.value for c in ws[2]][:3] == ["long", 4, "long.csv"]
+
+
+def test_png_charts_read_at_a_glance():
+    """Distinct colours for every series up to 20 ('other' grey), money in M or bn USD (no
+    '1e11' offset), and time on a real axis where each value spans its period: a quarter
+    a quarter wide, 2028-30 three years."""
+    import numpy as np
+    from model.reports.charts import OTHER_COLOUR, money_scale, series_colours, step_xy
+    cols = [f"s{i}" for i in range(19)] + ["other"]
+    colours = series_colours(cols)
+    assert len(set(colours[:-1])) == 19 and colours[-1] == OTHER_COLOUR
+    assert money_scale(np.array([1.3e11, 2e9]), "USD (present value)") == (1e9, "bn USD (present value)")
+    assert money_scale(np.array([4.2e7]), "USD") == (1e6, "M USD")
+    assert money_scale(np.array([1.3e11]), "t") == (1.0, "t")
+    spans = {"2025Q1": (2025.0, 2025.25), "2028-30": (2028.0, 2031.0)}
+    x, y = step_xy(spans, ["2025Q1", "2028-30"], [5.0, 7.0])
+    assert x == [2025.0, 2025.25, 2028.0, 2031.0] and y == [5.0, 5.0, 7.0, 7.0]

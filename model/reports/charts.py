@@ -33,6 +33,58 @@ class Figure:
     horizontal: bool = False
     log_scale: bool = False
     note: str = ""
+    spans: dict[str, tuple[float, float]] | None = None  # period -> (start, end) year: a time axis
+
+
+# Distinct colours for up to 20 series (Tableau 10, then its lighter pairs); 'other' is grey.
+PALETTE = ["#4E79A7", "#F28E2B", "#E15759", "#76B7B2", "#59A14F", "#EDC948", "#B07AA1", "#FF9DA7",
+           "#9C755F", "#BAB0AC", "#1F3A5F", "#A0CBE8", "#FFBE7D", "#8CD17D", "#B6992D", "#F1CE63",
+           "#499894", "#86BCB6", "#D37295", "#FABFD2"]
+OTHER_COLOUR = "#9E9E9E"
+
+
+def series_colours(columns: list[str]) -> list[str]:
+    """One colour per series, none repeated up to len(PALETTE) series; 'other' grey."""
+    out, k = [], 0
+    for c in columns:
+        if str(c) == "other":
+            out.append(OTHER_COLOUR)
+        else:
+            out.append(PALETTE[k % len(PALETTE)])
+            k += 1
+    return out
+
+
+def period_spans(tables: dict[str, pd.DataFrame]) -> dict[str, tuple[float, float]]:
+    """Each period's (start, end) in years, from the periods table."""
+    per = tables.get("periods")
+    if per is None or per.empty or not {"start_year", "duration_yr"} <= set(per.columns):
+        return {}
+    return {str(t): (float(a), float(a) + float(d)) for t, a, d in zip(per["period"], per["start_year"],
+                                                                       per["duration_yr"])}
+
+
+def step_xy(spans: dict[str, tuple[float, float]], periods: list[str], values: list[float]
+            ) -> tuple[list[float], list[float]]:
+    """A step line: each value held across its period, as wide as the period lasts."""
+    x, y = [], []
+    for t, v in zip(periods, values):
+        a, b = spans[t]
+        x += [a, b]
+        y += [v, v]
+    return x, y
+
+
+def money_scale(values: np.ndarray, label: str) -> tuple[float, str]:
+    """(divisor, axis label): USD shown in M or bn, never with a '1e11' offset."""
+    if "USD" not in label:
+        return 1.0, label
+    top = float(np.nanmax(np.abs(values))) if values.size and np.isfinite(values).any() else 0.0
+    if top >= 1e9:
+        return 1e9, label.replace("USD", "bn USD", 1)
+    if top >= 1e6:
+        return 1e6, label.replace("USD", "M USD", 1)
+    return 1.0, label
 
 
 def top_columns(wide: pd.DataFrame, n: int = MAX_SERIES, by_abs: bool = True) -> pd.DataFrame:
@@ -199,16 +251,14 @@ def summary_figures(tables: dict[str, pd.DataFrame]) -> list[Figure]:
         Figure("price_paths", "Model prices of the most demanded products (USD/t, log scale)",
                positive(price_paths(tables)), "line", "USD/t", log_scale=True,
                note="Balance duals / period weight; prices at a shortfall penalty mark rationing; "
-                    "zero or negative prices (gluts) are left out of the log scale (see the prices sheet)."),
-        Figure("stockpile_levels", "Stockpile levels (t, end of period)", stockpile_levels(tables), "line", "t"),
+                    "zero or negative prices (gluts) are left out of the log scale (see the prices sheet).",
+               spans=period_spans(tables) or None),
+        Figure("stockpile_levels", "Stockpile levels (t, end of period)", stockpile_levels(tables), "line", "t",
+               spans=period_spans(tables) or None),
         Figure("content_shares", f"Where supply was mined, {first}: content share (not the taint rule)",
                content_chart_data(tables), "percent", "content share", horizontal=True, note=CONTENT_NOTE),
     ]
     return [f for f in figs if not f.data.empty and np.isfinite(f.data.to_numpy(float)).any()]
-
-
-def _short(text: str, n: int = 40) -> str:
-    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 def draw_png(fig: Figure, path: Path) -> Path:
@@ -217,18 +267,30 @@ def draw_png(fig: Figure, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    import textwrap
     data = fig.data.fillna(0.0) if fig.kind != "line" else fig.data
+    scale, label = money_scale(data.to_numpy(float), fig.value_label)
+    data = data / scale
+    colours = series_colours([str(c) for c in data.columns])
     height = 4.5 if not fig.horizontal else max(3.0, 0.35 * len(data) + 1.8)
     f, ax = plt.subplots(figsize=(10, height), dpi=120)
     try:
-        if fig.kind == "line":
-            data.plot(ax=ax, marker="o", logy=fig.log_scale and bool((data > 0).any().any()))
+        timed = fig.kind == "line" and fig.spans and all(str(t) in fig.spans for t in data.index)
+        if timed:  # each value held across its period, on a time axis of years
+            for col, colour in zip(data.columns, colours):
+                x, y = step_xy(fig.spans, [str(t) for t in data.index], list(data[col]))
+                ax.plot(x, y, color=colour, label=str(col), linewidth=1.8)
+            if fig.log_scale and bool((data > 0).any().any()):
+                ax.set_yscale("log")
+            ax.set_xlabel("year (each value spans its period)")
+        elif fig.kind == "line":
+            data.plot(ax=ax, marker="o", color=colours, logy=fig.log_scale and bool((data > 0).any().any()))
         elif fig.kind == "bar":
-            data.iloc[:, 0].plot(kind="barh" if fig.horizontal else "bar", ax=ax, color="#4472C4")
+            data.iloc[:, 0].plot(kind="barh" if fig.horizontal else "bar", ax=ax, color=PALETTE[0])
         else:
-            data.plot(kind="barh" if fig.horizontal else "bar", stacked=True, ax=ax, width=0.8)
-        ax.set_title(_short(fig.title, 110), fontsize=10)
-        (ax.set_xlabel if fig.horizontal else ax.set_ylabel)(fig.value_label)
+            data.plot(kind="barh" if fig.horizontal else "bar", stacked=True, ax=ax, width=0.8, color=colours)
+        ax.set_title(textwrap.fill(fig.title, 80), fontsize=10)
+        (ax.set_xlabel if fig.horizontal else ax.set_ylabel)(label)
         if fig.kind == "percent":
             ax.set_xlim(0, 1) if fig.horizontal else ax.set_ylim(0, 1)
         if fig.horizontal:
