@@ -379,12 +379,17 @@ def batch_figures(table: pd.DataFrame) -> list:
         return []
     comp = [c for c in ok.columns if c.startswith("resource_") and c.endswith("_pv_usd")
             and c != "resource_cost_pv_usd"]
-    cost = ok[comp].rename(columns=lambda c: c[len("resource_"):-len("_pv_usd")]) / 1e9
+    # changes against the base case: every scenario costs about the same in total, so levels
+    # would hide what differs
+    base = ok.loc[BASELINE, comp] if BASELINE in ok.index else ok[comp].iloc[0]
+    cost = (ok[comp] - base).rename(columns=lambda c: c[len("resource_"):-len("_pv_usd")])
+    cost = cost.loc[:, cost.abs().sum() > 1e-6] if (cost.abs().sum() > 1e-6).any() else cost.iloc[:, :1]
     short = [c for c in ok.columns if c.startswith("unserved_") and c.endswith("_t") and c != "unserved_t"]
     unserved = ok[short].rename(columns=lambda c: c[len("unserved_"):-len("_t")].replace("_", " / ", 1))
     unserved = unserved.loc[:, unserved.abs().sum() > 1e-9] if len(unserved.columns) else unserved
-    figs = [Figure("batch_resource_cost", "Resource cost by component (present value; transfers and "
-                   "unserved demand excluded)", cost, "stacked", "bn USD", horizontal=True)]
+    figs = [Figure("batch_resource_cost", "Resource cost against the base case, by component (present value; "
+                   "transfers and unserved demand excluded)", cost, "stacked", "USD (present value)",
+                   horizontal=True)]
     if unserved.shape[1]:
         figs.append(Figure("batch_unserved", "Unserved demand over the horizon by country / segment",
                            top_columns(unserved), "stacked", "t", horizontal=True))
