@@ -138,3 +138,30 @@ def test_comparison_xlsx_opens_on_a_readable_overview_with_delta_charts(tmp_path
         titles = " ".join(z.read(n).decode() for n in charts)
     assert len(charts) == 2
     assert "Resource cost against the base" in titles and "Unserved demand against the base" in titles
+
+
+def test_a_batch_writes_one_self_contained_dashboard(tmp_path):
+    """dashboard.html of the quarter case's batch: plotly.js inlined once, the changes against
+    the base charted, unserved tonnes by scenario and period from each scenario's shortfall
+    (crisis: 25 t in Q, relief 18.75 t, the base 12.5 t)."""
+    import json as _json
+    from model.case.casewriter import write_case
+    from model.cli import main
+    path = write_case(tmp_path / "q.xlsx", sheets(), SETTINGS)
+    assert main(["-q", "run", str(path), "--all-scenarios", "--out", str(tmp_path / "out")]) == 0
+    (folder,) = (tmp_path / "out").iterdir()
+    page = (folder / "dashboard.html").read_text(encoding="utf-8")
+    assert _json.loads((folder / "manifest.json").read_text())["dashboard"] == "dashboard.html"
+    assert page.count("plotly.js v") == 1 or page.count("* plotly.js") == 1  # the bundle's banner, once
+    assert "<script src=" not in page  # nothing fetched: opens offline
+    for div in ("fig-cost_delta", "fig-unserved_delta", "fig-unserved_by_period", "fig-unserved_by_country"):
+        assert f'id="{div}"' in page
+    from model.reports.dashboard import unserved_grid
+    shortfalls = {n: pd.read_csv(folder / d / "shortfall.csv")
+                  for n, d in (("base case", "base_case"), ("crisis", "crisis"), ("relief", "relief"))}
+    grid = unserved_grid(shortfalls, "period", ["Q", "R"])
+    assert list(grid.columns) == ["Q"]
+    assert grid["Q"].to_dict() == pytest.approx({"base case": 12.5, "crisis": 25.0, "relief": 18.75})
+    heat = page[page.index('id="fig-unserved_by_period"'):]
+    heat = heat[:heat.index("</script>")]
+    assert '"x":["Q"],"y":["base case","crisis","relief"]' in heat

@@ -710,6 +710,7 @@ def _finish(job: BatchJob, order: list, outcomes: dict, tmp: Path, final: Path, 
         "seconds": round(seconds, 3),
         # a sweep charts distributions instead (model.runs.sweep): a bar per sample reads as noise
         "charts": write_charts(tmp, batch_figures(table)) if job.charts and kind == "batch" else [],
+        "dashboard": _dashboard(tmp, table, done, job, kind),
         "package_versions": package_versions(),
         "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
@@ -727,6 +728,24 @@ def _finish(job: BatchJob, order: list, outcomes: dict, tmp: Path, final: Path, 
             final.rmdir()  # a claimed name never filled
         raise
     return result
+
+
+def _dashboard(tmp: Path, table: pd.DataFrame, done: list, job: BatchJob, kind: str) -> str | None:
+    """dashboard.html: the scenarios side by side (model.reports.dashboard), with unserved
+    tonnes by period and country read from each scenario's shortfall table where its
+    report was written."""
+    from model.reports.dashboard import write_dashboard
+    if not any(o.ok for o in done):
+        return None
+    shortfalls = {}
+    for o in done:
+        f = tmp / o.folder / "shortfall.csv" if o.ok and o.folder else None
+        if f is not None and f.exists():
+            shortfalls[o.name] = pd.read_csv(f)
+    per = job.case.tables["periods"].sort_values("start_year", kind="mergesort")
+    title = f"{'Sweep' if kind != 'batch' else 'Scenario'} comparison: {Path(job.case.path).name}"
+    write_dashboard(tmp / "dashboard.html", table, shortfalls, [str(t) for t in per["period"]], title)
+    return "dashboard.html"
 
 
 # --------------------------------------------------------------------------- exit code
