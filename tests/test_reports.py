@@ -52,7 +52,7 @@ def test_summary_sheet_after_the_briefing_with_a_native_chart_per_figure(vault, 
     tables = with_derived_tables(vault.tables)
     figs = summary_figures(tables)
     assert [f.name for f in figs] == ["cost_breakdown", "shortfall_by_country", "production_shares",
-                                      "price_paths", "stockpile_levels", "content_shares"]
+                                      "price_paths", "stockpile_cover", "content_shares"]
     book = vault_folder / "report.xlsx"
     charts = chart_xml(book)
     assert len(charts) == len(figs) + 2  # the briefing's two
@@ -72,7 +72,7 @@ def test_summary_sheet_after_the_briefing_with_a_native_chart_per_figure(vault, 
     prod = chart_titled(charts, "Production by chain stage")
     assert '<c:grouping val="percentStacked"/>' in prod
     assert '<c:logBase val="10"/>' in chart_titled(charts, "Model prices")
-    assert "<c:lineChart>" in chart_titled(charts, "Stockpile levels")
+    assert "<c:lineChart>" in chart_titled(charts, "Stockpile cover")
     # Shortfall in time: the share of each period's demand left unserved, one cluster per period.
     short = chart_titled(charts, "Share of each period's demand left unserved")
     assert '<c:grouping val="clustered"/>' in short
@@ -82,9 +82,12 @@ def test_summary_sheet_after_the_briefing_with_a_native_chart_per_figure(vault, 
     by = tables["costs"].groupby(["category", "component"], sort=False)["pv_usd"].sum()
     assert cells(ws, ref) == pytest.approx(list(by.sort_index(level=0, key=lambda s: s.map(
         {"resource": 0, "transfer": 1, "penalty": 2}), sort_remaining=False).to_numpy()), rel=1e-12)
-    level = chart_titled(charts, "Stockpile levels")
-    ref = re.search(r"<c:val><c:numRef><c:f>([^<]+)</c:f>", level).group(1)
-    assert cells(ws, ref) == pytest.approx(list(tables["stockpiles"]["level_t"]), rel=1e-12)
+    cover = chart_titled(charts, "Stockpile cover")
+    refs = re.findall(r"<c:val><c:numRef><c:f>([^<]+)</c:f>", cover)
+    st = tables["stockpiles"]
+    assert len(refs) == 2  # the reserve's days of cover, and its target
+    assert cells(ws, refs[0]) == pytest.approx(list(st["days_of_cover"]), rel=1e-12)
+    assert cells(ws, refs[1]) == pytest.approx(list(st["target_t"] / st["final_demand_t_per_yr"] * 365), rel=1e-12)
 
 
 def summary_value(ws, label: str, col: int = 2):

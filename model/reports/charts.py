@@ -209,6 +209,29 @@ def stockpile_levels(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return top_columns(wide.loc[[t for t in period_order(tables) if t in wide.index]])
 
 
+TARGET = " target"  # suffix of a target series (drawn dashed in its stockpile's colour)
+
+
+def stockpile_cover(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Days of the holder's demand for the product each reserve covers at the end of each
+    period, and its target in days (a column '<reserve> target'); reserves of products
+    without final demand (a miner's concentrate stock) are left to the levels chart."""
+    sp = tables.get("stockpiles")
+    if sp is None or sp.empty or "days_of_cover" not in sp:
+        return pd.DataFrame()
+    sp = sp[np.isfinite(pd.to_numeric(sp["days_of_cover"], errors="coerce")) & (sp["final_demand_t_per_yr"] > 0)]
+    if sp.empty:
+        return pd.DataFrame()
+    sp = sp.assign(series=sp["stockpile"] + " (" + sp["product"] + ")",
+                   target_days=sp["target_t"] / sp["final_demand_t_per_yr"] * 365.0)
+    days = sp.pivot_table(index="period", columns="series", values="days_of_cover", aggfunc="sum", sort=False)
+    target = sp[sp["target_t"].fillna(0) > 0].pivot_table(index="period", columns="series", values="target_days",
+                                                          aggfunc="sum", sort=False)
+    wide = days.join(target.add_suffix(TARGET), how="left")
+    order = [c for s in days.columns for c in (s, s + TARGET) if c in wide.columns]
+    return wide.loc[[t for t in period_order(tables) if t in wide.index], order]
+
+
 def content_chart_data(tables: dict[str, pd.DataFrame], basis: str = "mined_in") -> pd.DataFrame:
     """Content shares of the first period for the largest supplies of magnet-stage
     products (all final products if none): rows 'country product', columns origin."""
@@ -236,6 +259,16 @@ def positive(wide: pd.DataFrame) -> pd.DataFrame:
     return wide.where(wide > 0) if not wide.empty else wide
 
 
+def stockpile_figure(tables: dict[str, pd.DataFrame]) -> Figure:
+    """Reserves in days of cover with their targets where the product has demand, else levels."""
+    cover = stockpile_cover(tables)
+    if not cover.empty:
+        return Figure("stockpile_cover", "Stockpile cover: days of the holder's demand for the product, end of "
+                      "period (dashed: the target)", cover, "line", "days of demand", spans=period_spans(tables) or None)
+    return Figure("stockpile_levels", "Stockpile levels (t, end of period)", stockpile_levels(tables), "line", "t",
+                  spans=period_spans(tables) or None)
+
+
 def summary_figures(tables: dict[str, pd.DataFrame]) -> list[Figure]:
     """The summary charts that have data, in reading order."""
     periods = period_order(tables)
@@ -253,8 +286,7 @@ def summary_figures(tables: dict[str, pd.DataFrame]) -> list[Figure]:
                note="Balance duals / period weight; prices at a shortfall penalty mark rationing; "
                     "zero or negative prices (gluts) are left out of the log scale (see the prices sheet).",
                spans=period_spans(tables) or None),
-        Figure("stockpile_levels", "Stockpile levels (t, end of period)", stockpile_levels(tables), "line", "t",
-               spans=period_spans(tables) or None),
+        stockpile_figure(tables),
         Figure("content_shares", f"Where supply was mined, {first}: content share (not the taint rule)",
                content_chart_data(tables), "percent", "content share", horizontal=True, note=CONTENT_NOTE),
     ]
@@ -271,7 +303,10 @@ def draw_png(fig: Figure, path: Path) -> Path:
     data = fig.data.fillna(0.0) if fig.kind != "line" else fig.data
     scale, label = money_scale(data.to_numpy(float), fig.value_label)
     data = data / scale
-    colours = series_colours([str(c) for c in data.columns])
+    base_cols = [str(c) for c in data.columns if not str(c).endswith(TARGET)]
+    colour_of = dict(zip(base_cols, series_colours(base_cols)))
+    colours = [colour_of.get(str(c)[: -len(TARGET)] if str(c).endswith(TARGET) else str(c), OTHER_COLOUR)
+               for c in data.columns]
     height = 4.5 if not fig.horizontal else max(3.0, 0.35 * len(data) + 1.8)
     f, ax = plt.subplots(figsize=(10, height), dpi=120)
     try:
@@ -279,9 +314,12 @@ def draw_png(fig: Figure, path: Path) -> Path:
         if timed:  # each value held across its period, on a time axis of years
             for col, colour in zip(data.columns, colours):
                 x, y = step_xy(fig.spans, [str(t) for t in data.index], list(data[col]))
-                ax.plot(x, y, color=colour, label=str(col), linewidth=1.8)
+                ax.plot(x, y, color=colour, label=str(col), linewidth=1.8,
+                        linestyle="--" if str(col).endswith(TARGET) else "-")
             if fig.log_scale and bool((data > 0).any().any()):
                 ax.set_yscale("log")
+            elif bool((data.fillna(0.0) >= 0).all().all()):
+                ax.set_ylim(bottom=0)  # levels and days from zero: a cut axis exaggerates
             ax.set_xlabel("year (each value spans its period)")
         elif fig.kind == "line":
             data.plot(ax=ax, marker="o", color=colours, logy=fig.log_scale and bool((data > 0).any().any()))
