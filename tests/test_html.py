@@ -181,3 +181,17 @@ def test_the_sankey_opens_on_the_worst_period_and_heavy_prices_are_charted():
     by = dict(zip(trace.x, trace.y))
     for t, v in zip(dy["period"], dy["price_usd_per_t"]):
         assert by[t] == pytest.approx(v / 1000.0, rel=1e-12)
+
+
+def test_page_charts_use_the_palette_money_scale_and_a_time_axis():
+    """Lines over periods are steps on a year axis (a quarter a quarter wide), money in M/bn."""
+    import pandas as pd
+    from model.reports.charts import PALETTE, Figure
+    from model.reports.html import plotly_figure
+    data = pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0]}, index=pd.Index(["Q", "R"], name="period"))
+    fig = plotly_figure(Figure("x", "x", data, "line", "t", spans={"Q": (2025.0, 2025.25), "R": (2025.25, 2026.0)}))
+    a = fig.data[0]
+    assert list(a.x) == [2025.0, 2025.25, 2026.0] and list(a.y) == [1.0, 2.0, 2.0] and a.line.shape == "hv"
+    assert [t.line.color for t in fig.data] == PALETTE[:2]
+    cost = plotly_figure(Figure("c", "c", pd.DataFrame({"v": [1.3e11, 2e9]}, index=["a", "b"]), "bar", "USD"))
+    assert cost.layout.yaxis.title.text == "bn USD" and list(cost.data[0].y) == [130.0, 2.0]

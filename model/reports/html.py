@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 from model.analysis.tracing import TOL, period_flows, trace_period
-from model.reports.charts import CONTENT_NOTE, Figure, period_order, summary_figures
+from model.reports.charts import (CONTENT_NOTE, OTHER_COLOUR, TARGET, Figure, money_scale, period_order,
+                                  series_colours, summary_figures)
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -174,23 +175,35 @@ def _sankey_title(period: str) -> str:
 
 
 def plotly_figure(fig: Figure) -> "go.Figure":
-    """A summary Figure drawn with plotly."""
+    """A summary Figure drawn with plotly: the PNGs' colours and money scale; a line over
+    periods on a time axis of years where each value spans its period."""
     import plotly.graph_objects as go
     data = fig.data
+    scale, label = money_scale(data.to_numpy(float), fig.value_label)
+    data = data / scale
+    base_cols = [str(c) for c in data.columns if not str(c).endswith(TARGET)]
+    colour_of = dict(zip(base_cols, series_colours(base_cols)))
     pf = go.Figure()
     cats = [str(i) for i in data.index]
+    timed = fig.kind == "line" and fig.spans and all(c in fig.spans for c in cats)
     for col in data.columns:
         vals = [None if pd.isna(v) else float(v) for v in data[col]]
-        if fig.kind == "line":
-            pf.add_trace(go.Scatter(x=cats, y=vals, mode="lines+markers", name=str(col)))
+        name = str(col)
+        colour = colour_of.get(name[: -len(TARGET)] if name.endswith(TARGET) else name, OTHER_COLOUR)
+        if timed:  # held across each period: x at the period starts, the last end closing the step
+            x = [fig.spans[c][0] for c in cats] + [fig.spans[cats[-1]][1]]
+            pf.add_trace(go.Scatter(x=x, y=vals + vals[-1:], mode="lines", name=name, line_shape="hv",
+                                    line={"color": colour, "dash": "dash" if name.endswith(TARGET) else "solid"}))
+        elif fig.kind == "line":
+            pf.add_trace(go.Scatter(x=cats, y=vals, mode="lines+markers", name=name, line={"color": colour}))
         elif fig.horizontal:
-            pf.add_trace(go.Bar(y=cats, x=vals, name=str(col), orientation="h"))
+            pf.add_trace(go.Bar(y=cats, x=vals, name=name, orientation="h", marker_color=colour))
         else:
-            pf.add_trace(go.Bar(x=cats, y=vals, name=str(col)))
+            pf.add_trace(go.Bar(x=cats, y=vals, name=name, marker_color=colour))
     layout = {"title": {"text": fig.title}, "barmode": "stack" if fig.kind in ("stacked", "percent") else "group",
               "height": 420 if not fig.horizontal else max(320, 26 * len(data) + 160),
               "showlegend": data.shape[1] > 1, "margin": {"l": 220 if fig.horizontal else 60}}
-    axis = {"title": {"text": fig.value_label}}
+    axis = {"title": {"text": label}}
     if fig.log_scale:
         axis["type"] = "log"
     if fig.kind == "percent":
@@ -200,6 +213,8 @@ def plotly_figure(fig: Figure) -> "go.Figure":
         layout["yaxis"] = {"autorange": "reversed"}
     else:
         layout["yaxis"] = axis
+    if timed:
+        layout["xaxis"] = {"title": {"text": "year (each value spans its period)"}, "dtick": 1}
     pf.update_layout(**layout)
     return pf
 
