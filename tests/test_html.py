@@ -195,3 +195,13 @@ def test_page_charts_use_the_palette_money_scale_and_a_time_axis():
     assert [t.line.color for t in fig.data] == PALETTE[:2]
     cost = plotly_figure(Figure("c", "c", pd.DataFrame({"v": [1.3e11, 2e9]}, index=["a", "b"]), "bar", "USD"))
     assert cost.layout.yaxis.title.text == "bn USD" and list(cost.data[0].y) == [130.0, 2.0]
+
+
+def test_period_codes_are_categories_not_dates():
+    """'2025-04' or '2026' would be read as dates by plotly and the other periods dropped."""
+    import pandas as pd
+    from model.reports.charts import Figure
+    from model.reports.html import plotly_figure
+    data = pd.DataFrame({"a": [1.0, 2.0, 3.0]}, index=["2025Q1", "2025-04", "2026"])
+    assert plotly_figure(Figure("x", "x", data, "bar", "t")).layout.xaxis.type == "category"
+    assert plotly_figure(Figure("x", "x", data, "bar", "t", horizontal=True)).layout.yaxis.type == "category"

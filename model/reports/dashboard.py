@@ -75,7 +75,7 @@ def figures(table: pd.DataFrame, shortfalls: dict[str, pd.DataFrame], periods: l
                                  colorscale="Reds", colorbar={"title": "t"},
                                  hovertemplate="%{y}, %{x}: %{z:,.0f} t<extra></extra>"))
         f.update_layout(title=f"Unserved tonnes by scenario and {label}", yaxis={"autorange": "reversed"},
-                        height=max(300, 28 * len(grid) + 140))
+                        xaxis={"type": "category"}, height=max(300, 28 * len(grid) + 140))
         figs.append((f"unserved_by_{by}", f"Unserved by {label}", f))
     prices = price_columns(ok)
     if prices:
@@ -84,6 +84,7 @@ def figures(table: pd.DataFrame, shortfalls: dict[str, pd.DataFrame], periods: l
             f.add_trace(go.Bar(name=c[len("price_"):-len("_usd_per_t")].replace("_", " ", 1).replace("_", ", "),
                                x=names, y=ok[c] / 1000.0))
         f.update_layout(title="Key oxide prices, mean over the periods (USD/kg)", barmode="group",
+                        xaxis={"type": "category"},
                         yaxis={"type": "log", "title": "USD/kg"}, height=460)
         figs.append(("prices", "Key prices", f))
     return figs

@@ -165,7 +165,8 @@ def heavy_price_figure(tables: dict[str, pd.DataFrame]) -> "go.Figure | None":
     if not fig.data:
         return None
     fig.update_layout(title={"text": "Oxide prices by period: China against the EU, US and Japan (USD/kg)"},
-                      yaxis={"type": "log", "title": "USD/kg"}, height=460, font={"size": 11})
+                      yaxis={"type": "log", "title": "USD/kg"}, xaxis={"type": "category"}, height=460,
+                      font={"size": 11})
     return fig
 
 
@@ -208,11 +209,13 @@ def plotly_figure(fig: Figure) -> "go.Figure":
         axis["type"] = "log"
     if fig.kind == "percent":
         axis["tickformat"] = ".0%"
+    # period codes such as 2025-04 or 2026 are categories, never dates plotly should guess
     if fig.horizontal:
         layout["xaxis"] = axis
-        layout["yaxis"] = {"autorange": "reversed"}
+        layout["yaxis"] = {"autorange": "reversed", "type": "category"}
     else:
         layout["yaxis"] = axis
+        layout["xaxis"] = {"type": "category"}
     if timed:
         layout["xaxis"] = {"title": {"text": "year (each value spans its period)"}, "dtick": 1}
     pf.update_layout(**layout)
