@@ -173,7 +173,7 @@ def print_setup(ws) -> None:
 
 
 def write_table_sheet(xw, book, name: str, df: pd.DataFrame) -> None:
-    """One table: frozen header, filters, widths, number formats by unit suffix. Text is
+    """One table (an Excel table): frozen header, filters, widths, number formats by unit suffix. Text is
     written as text (the workbook never turns strings into formulas). A table longer
     than an Excel sheet gets a sheet that points to its CSV twin instead."""
     head = header_format(book)
@@ -193,8 +193,12 @@ def write_table_sheet(xw, book, name: str, df: pd.DataFrame) -> None:
                       f"this sheet and in {name}.csv&R&P of &N")
     else:
         ws.set_footer(f"&L{name}&R&P of &N")
-    if len(df.columns):
-        ws.autofilter(0, 0, max(len(df), 1), len(df.columns) - 1)
+    if len(df.columns) and len(df):  # an Excel table: filters, banded rows, structured references
+        ws.add_table(0, 0, len(df), len(df.columns) - 1, {
+            "name": "t_" + re.sub(r"\W", "_", sheet_name), "style": "Table Style Light 9",
+            "columns": [{"header": str(c)} for c in df.columns]})
+    elif len(df.columns):
+        ws.autofilter(0, 0, 1, len(df.columns) - 1)
     for j, col in enumerate(df.columns):
         ws.write_string(0, j, str(col), head)
         lengths = [len(str(v)) for v in df[col].head(200)]
