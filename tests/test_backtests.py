@@ -235,9 +235,9 @@ def test_first_half_exports_by_destination_fall_as_in_the_customs_within_10_poin
 
 H1_US_LEVEL = ("the unrestricted base sends the US 13,060 t/yr of Chinese magnets against 7,233 t/yr in the customs "
                "(H1 2024: 2,510 t / 0.694, doubled): 1.81x. The case's US demand is 15,000 t/yr (a midpoint of "
-               "published ranges, magnets in every form) less 2,000 t/yr made in the US in 2025 and 140 t/yr from Japan; the customs count "
-               "magnets shipped as magnets. The missing figures "
-               "are US magnet imports by origin and the magnet content of imported motors and assemblies")
+               "published ranges, magnets in every form) less 2,000 t/yr made in the US in 2025 and 140 t/yr from "
+               "Japan; the customs count magnets shipped as magnets. The missing figures are US magnet imports by "
+               "origin and the magnet content of imported motors and assemblies")
 
 
 @pytest.mark.parametrize("country", ["EUR", pytest.param("USA", marks=pytest.mark.xfail(strict=True,
@@ -247,7 +247,6 @@ def test_base_exports_by_destination_within_25_percent_of_2024_customs(country):
     Measured: EU 16,423 t/yr against 21,546 (-23.8 %)."""
     customs_2024_t_per_yr = 2 * H1_T[country] / H1_YOY[country]
     assert china_magnet_exports(solved(), "2025Q1", country) == pytest.approx(customs_2024_t_per_yr, rel=0.25)
-
 
 
 # Argus assessments of Rotterdam (Europe) oxide prices in May 2025 (gmteight.com, 6 May 2025; reference set)
