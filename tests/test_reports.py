@@ -270,3 +270,16 @@ def test_png_charts_read_at_a_glance():
     spans = {"2025Q1": (2025.0, 2025.25), "2028-30": (2028.0, 2031.0)}
     x, y = step_xy(spans, ["2025Q1", "2028-30"], [5.0, 7.0])
     assert x == [2025.0, 2025.25, 2028.0, 2031.0] and y == [5.0, 5.0, 7.0, 7.0]
+
+
+def test_table_cells_keep_their_types(tmp_path):
+    """Numbers stay numbers, booleans booleans, text text (even '=1+1'), blanks blank."""
+    import numpy as np
+    df = pd.DataFrame({"flag": [True, False], "t": [1.5, np.nan], "n": pd.Series([3, None], dtype="Int64"),
+                       "label": ["=1+1", None], "mixed": ["a", 2.0]})
+    write_xlsx(tmp_path / "t.xlsx", {"cells": df})
+    ws = openpyxl.load_workbook(tmp_path / "t.xlsx")["cells"]
+    assert [c.value for c in ws[1]] == ["flag", "t", "n", "label", "mixed"]
+    assert [c.value for c in ws[2]] == [True, 1.5, 3, "=1+1", "a"]
+    assert [c.value for c in ws[3]] == [False, None, None, None, 2]
+    assert ws["D2"].data_type == "s"  # text, not a formula
