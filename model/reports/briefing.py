@@ -28,7 +28,7 @@ class BriefingSheet(SheetWriter):
         super().__init__(book, tables, title, "briefing")
         f = book.add_format
         self.f |= {"musd": f({"num_format": M_USD}), "bnusd": f({"num_format": BN_USD}),
-                   "kg": f({"num_format": "#,##0.0"}), "bold": f({"bold": True})}
+                   "kg": f({"num_format": "#,##0.0"})}
         self.periods = period_order(tables)
 
     def write(self) -> None:
@@ -48,6 +48,17 @@ class BriefingSheet(SheetWriter):
         ws.hide_gridlines(2)
 
     # -- blocks -----------------------------------------------------------------
+    def figures(self, header: list[str], rows: list[tuple]) -> None:
+        """A figure/value/unit block whose value cells each take their row's format
+        (label, value, unit, format)."""
+        first, _ = self.block(header, [], [])
+        self.row = first
+        for label, value, unit, fmt in rows:
+            self.put(self.row, 0, label)
+            self.put(self.row, 1, value, fmt)
+            self.put(self.row, 2, unit)
+            self.row += 1
+
     def _cost(self, category: str) -> float:
         c = self.tables.get("costs")
         return 0.0 if c is None or c.empty else float(c.loc[c["category"] == category, "pv_usd"].sum())
@@ -64,15 +75,13 @@ class BriefingSheet(SheetWriter):
         else:
             worst = "none: all demand is served"
         self.heading("Headline")
-        rows = [["solver status", status.iloc[0] if len(status) else "", ""],
-                ["resource cost, present value", self._cost("resource"), "bn USD"],
-                ["worst shortfall (share of that period's demand)", worst, ""],
-                ["unserved over the horizon", float(unserved.get("unserved tonnes", 0.0)), "t"],
-                ["value of lost use (penalty), present value", self._cost("penalty"), "M USD"],
-                ["transfers (duties, rents, floor payments), present value", self._cost("transfer"), "M USD"]]
-        first, _ = self.block(["figure", "value", "unit"], rows, [None, None, None])
-        for k, fmt in ((1, "bnusd"), (3, "t"), (4, "musd"), (5, "musd")):
-            self.put(first + k, 1, rows[k][1], fmt)
+        self.figures(["figure", "value", "unit"], [
+            ("solver status", status.iloc[0] if len(status) else "", "", None),
+            ("resource cost, present value", self._cost("resource"), "bn USD", "bnusd"),
+            ("worst shortfall (share of that period's demand)", worst, "", None),
+            ("unserved over the horizon", float(unserved.get("unserved tonnes", 0.0)), "t", "t"),
+            ("value of lost use (penalty), present value", self._cost("penalty"), "M USD", "musd"),
+            ("transfers (duties, rents, floor payments), present value", self._cost("transfer"), "M USD", "musd")])
 
     def shortfall_block(self) -> tuple[int, int] | None:
         """Per period with a shortfall: tonnes unserved and the worst row's share; returns
@@ -99,15 +108,13 @@ class BriefingSheet(SheetWriter):
         h = v[v["period"] == "horizon"].iloc[0]
         self.heading(f"Change against {h['reference']} over the horizon (this run minus the reference)")
         per = h["resource_cost_per_avoided_t_usd"]
-        rows = [["unserved", -h["avoided_unserved_t"], "t", "t"],
-                ["value of lost use, present value", -h["avoided_penalty_value_pv_usd"], "M USD", "musd"],
-                ["resource cost, present value", h["resource_cost_change_pv_usd"], "M USD", "musd"],
-                ["transfers, present value", h["transfers_change_pv_usd"], "M USD", "musd"]]
+        rows = [("unserved", -float(h["avoided_unserved_t"]), "t", "t"),
+                ("value of lost use, present value", -float(h["avoided_penalty_value_pv_usd"]), "M USD", "musd"),
+                ("resource cost, present value", float(h["resource_cost_change_pv_usd"]), "M USD", "musd"),
+                ("transfers, present value", float(h["transfers_change_pv_usd"]), "M USD", "musd")]
         if pd.notna(per):
-            rows.append(["resource cost per tonne of shortfall avoided", per, "USD/t", "usd"])
-        first, _ = self.block(["figure", "change", "unit"], [r[:3] for r in rows], [None, None, None])
-        for k, r in enumerate(rows):
-            self.put(first + k, 1, float(r[1]), r[3])
+            rows.append(("resource cost per tonne of shortfall avoided", float(per), "USD/t", "usd"))
+        self.figures(["figure", "change", "unit"], rows)
 
     def who_pays_block_brief(self, limit: int = 6) -> None:
         w = self.tables.get("who_pays")

@@ -13,8 +13,17 @@ import numpy as np
 import pandas as pd
 
 from model.analysis.tracing import TOL, period_flows, trace_period
-from model.reports.charts import (CONTENT_NOTE, OTHER_COLOUR, TARGET, Figure, money_scale, period_order,
-                                  series_colours, summary_figures)
+from model.reports.briefing import WATCHED
+from model.reports.charts import (
+    CONTENT_NOTE,
+    OTHER_COLOUR,
+    TARGET,
+    Figure,
+    money_scale,
+    period_order,
+    series_colours,
+    summary_figures,
+)
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -138,7 +147,7 @@ def sankey_figure(tables: dict[str, pd.DataFrame]) -> "go.Figure | None":
     return fig
 
 
-HEAVY_PRICE_SERIES = [("NdPr_ox", "NdPr oxide"), ("Dy_ox", "Dy oxide"), ("Tb_ox", "Tb oxide")]
+HEAVY_PRICE_SERIES = WATCHED[:3]  # the briefing's watched oxides: NdPr, Dy, Tb
 HEAVY_PRICE_ZONES = [("CHN", "China"), ("EUR", "EU"), ("USA", "US"), ("JPN", "Japan")]
 
 
