@@ -1462,6 +1462,74 @@ def reserve_tree(sheets: dict, base: dict) -> None:
             "source": TREE_SRC})
 
 
+OCT_MILITARY_SRC = ("China export controls 9 Oct 2025, MOFCOM Announcement No. 61 (sscollege.cn/en/news/44800, in the "
+                    f"reference set's policy rows, {RF}): applications for military end users are in principle refused, "
+                    "civilian uses licensed; the 0.1 % rule extends it to foreign goods with Chinese-origin rare "
+                    "earths; suspended for a year after the 30 Oct 2025 Busan meeting")
+
+
+def end_use_scenarios(sheets: dict) -> None:
+    """Questions of issue 18 that are rows of the base case: China's military end-use denial."""
+    _scenario(sheets, "military_enduse_2027", "",
+              "China denies its rare earths to every defence user abroad from 2027 (the October 2025 rule on "
+              "military end users, in force once the Busan suspension ends): no separated oxide, metal or magnet of "
+              "Chinese origin, nor a magnet made abroad from them (the 0.1 % rule), may serve a defence segment; "
+              "civilian segments keep buying Chinese material",
+              "defence magnets outside China come from chains clear of Chinese oxide (Australian and US oxide, "
+              "Japanese, EU and US magnet makers); civilian flows barely change; the defence segments' price of "
+              "magnets rises above the civilian price; shortfall only where no clear chain reaches",
+              [_append("export_controls", control="military_enduse", exporter="CHN", product="separated_oxides",
+                       destinations="*", periods="2027,2028-30,2031-35", kind="ban", segments="defence",
+                       extraterritorial=True, source=OCT_MILITARY_SRC)])
+
+
+CRMA_SRC = ("EU Critical Raw Materials Act (Regulation 2024/1252) art. 5(1): by 2030 the Union's capacity covers at "
+            "least 10 % of its annual consumption of strategic raw materials by extraction, 40 % by processing and 25 % "
+            "by recycling; measured here in t REO of the EU's final demand, applied from the 2028-30 period")
+CRMA_GAP = 1.0e6
+CRMA_GAP_SRC = ("assumption: a missed tonne of content per year is priced at 1e6 USD/t (above any build in the case), "
+                "so the plan meets a benchmark wherever capacity can come online and the gap shows where it cannot")
+AUD_USD = 0.66
+SEP_CAPEX_USD = round(1750e6 / 17500 * AUD_USD, -3)
+SEP_CAPEX_SRC = (f"derived: Iluka Eneabba refinery capex A$1,700-1,800 M for 17,500 t/yr TREO (nsenergybusiness.com, in "
+                 f"the reference set) = A$100k per t/yr, at {AUD_USD} USD/AUD (assumption: the 2024 average rate)")
+SEP_LEAD_SRC = ("derived: Iluka Eneabba, approved 2022 with commissioning planned in 2027 (wa.gov.au, in the reference "
+                "set): 5 years; the IEA's 8-year average lead time would bring nothing online inside the horizon")
+
+
+def benchmark_scenarios(sheets: dict) -> None:
+    """The EU's CRMA benchmarks with their price (issue 18 part 3)."""
+    eu_sep = next(r for r in FPS if r["facility"] == "eu_solvay_la_rochelle" and r["process"] == "sep_mon")
+    eu_rec = next(r for r in FPS if r["facility"] == "eur_eol_recycling" and r["process"] == "recycle_eol")
+    _scenario(sheets, "eu_crma_benchmarks", "",
+              "The EU Critical Raw Materials Act's 2030 benchmarks from the 2028-30 period: EU extraction at least "
+              "10 %, processing (separation) 40 % and recycling 25 % of the EU's consumption (t REO of final "
+              "demand); new EU separation and recycling plants may be built (5-year lead time) to meet them",
+              "the benchmarks table gives each one's price per percentage point and gap: extraction cannot be met "
+              "(the case has no EU mine or mine project); processing and recycling are met from 2031-35 by new "
+              "plants (benchmark_supply) and missed in 2028-30, when nothing decided from 2025 is online yet",
+              [_append("benchmarks", benchmark=f"crma_{name}", bloc="EU", stage=stage, min_share=share,
+                       from_period="2028-30", gap_penalty_usd_per_t=CRMA_GAP,
+                       source=f"{CRMA_SRC}; gap price {CRMA_GAP_SRC}"
+                              + ("; the case has no EU mine or mine project (none in the reference set)"
+                                 if stage == "mining" else ""))
+               for name, stage, share in (("extraction", "mining", 0.10), ("processing", "separation", 0.40),
+                                          ("recycling", "recycling", 0.25))]
+              + [_append("expansion", option="eu_separation_new", country="EUR", process="sep_mon",
+                         max_build_t_per_yr=20000, capex_usd_per_t_per_yr=SEP_CAPEX_USD, lifetime_yr=20,
+                         unit_cost_usd_per_t=eu_sep["unit_cost_usd_per_t"], lead_time_yr=5, earliest_year=2025,
+                         source=f"capex {SEP_CAPEX_SRC}; running cost as Solvay La Rochelle's ({eu_sep['source']}); "
+                                f"lead time {SEP_LEAD_SRC}; assumption: at most 20,000 t/yr of feed (not binding), "
+                                "20-year life"),
+                 _append("expansion", option="eu_recycling_new", country="EUR", process="recycle_eol",
+                         max_build_t_per_yr=20000, capex_usd_per_t_per_yr=SEP_CAPEX_USD, lifetime_yr=20,
+                         unit_cost_usd_per_t=eu_rec["unit_cost_usd_per_t"], lead_time_yr=5, earliest_year=2025,
+                         source=f"assumption: capex per t/yr as a separation refinery ({SEP_CAPEX_SRC}; a magnet "
+                                f"recycler is a hydrometallurgical separation plant on magnet feed; no recycler capex "
+                                f"with its capacity in the reference set); running cost as the EU's recycling "
+                                f"({eu_rec['source']}); lead time {SEP_LEAD_SRC}; at most 20,000 t/yr, 20-year life")])
+
+
 FPS_BY_FAC: dict[str, dict] = {}
 
 NAMED = ["apr2025_licensing", "oct2025_controls", "busan_suspension", "us_tariff_100", "vault_45_days",
@@ -1488,6 +1556,8 @@ def build() -> dict:
             raise SystemExit(f"the base case does not solve: {res.solve.message}")
     scenarios(sheets, res.tables)
     reserve_tree(sheets, res.tables)
+    end_use_scenarios(sheets)
+    benchmark_scenarios(sheets)
     return sheets
 
 

@@ -19,3 +19,10 @@ def periods_in(text: str | None, periods: list[str]) -> list[str]:
     """The periods a `periods` cell names (blank or `*`: all of them), in model order."""
     named = set(expand(text or "*", {}, periods))
     return [p for p in periods if p in named]
+
+
+def split_codes(text) -> list[str]:
+    """The codes of a list cell ('defence, ev' or 'defence; ev'), each once, in order."""
+    if text is None or text != text:
+        return []
+    return list(dict.fromkeys(c.strip() for c in str(text).replace(";", ",").split(",") if c.strip()))

@@ -329,6 +329,11 @@ SHEETS: tuple[Sheet, ...] = (
                unit="USD/t", default=0.0, min=0.0),
         Column("extraterritorial", "bool", "Controls the downstream products made "
                "anywhere with controlled content (the 0.1 % rule).", default=False),
+        Column("segments", "list", "End-use control (kind ban only): the demand segments "
+               "denied, e.g. defence. Material of the exporter's origin (with "
+               "extraterritorial, products containing it) may not serve these segments "
+               "in the destinations; other segments still receive it and no flow is "
+               "banned. Blank: the control acts on flows.", default=""),
     ], key=("control",)),
     _sheet("stockpiles", "Strategic reserves: buys and releases enter the holder's "
            "market; the level is tracked period by period (end-of-period level).", [
@@ -422,6 +427,29 @@ SHEETS: tuple[Sheet, ...] = (
         Column("periods", "list", "Periods it applies in; blank or * for all.",
                ref=PERIOD, wildcard=True, default="*"),
     ], key=("cap",)),
+    _sheet("benchmarks", "Minimum shares of a bloc's annual consumption made inside the "
+           "bloc at one stage (the EU Critical Raw Materials Act's 10 % extraction, 40 % "
+           "processing, 25 % recycling), in tonnes of rare-earth content: the stage's output "
+           "in the bloc's members >= min_share x the members' final demand, each period from "
+           "from_period on.", [
+        Column("benchmark", "str", "Benchmark name.", required=True),
+        Column("bloc", "str", "The bloc (or country) whose own output and consumption are "
+               "compared.", required=True, ref=COUNTRY_OR_BLOC),
+        Column("stage", "str", "Process stage whose output counts (the processes sheet's "
+               "stage): the content of what the stage's processes make, less products other "
+               "processes of the same stage take in (separation counts oxides, not the "
+               "intermediate heavy concentrate).", required=True, codes=STAGES),
+        Column("min_share", "float", "Least output as a share of consumption (0.10 for "
+               "10 %).", required=True, min=0.0, max=1.0),
+        Column("from_period", "str", "First period it applies in; blank: every period.",
+               ref=PERIOD, default=""),
+        Column("element", "str", "Count only this element's content (e.g. Dy); blank: "
+               "every element's content (t REO).", default=""),
+        Column("gap_penalty_usd_per_t", "float", "Cost of each tonne per year the "
+               "benchmark is missed by (a penalty, never part of the resource cost); blank: "
+               "the benchmark must be met (infeasible if it cannot).", unit="USD/t",
+               default=None, min=0.0, min_exclusive=True),
+    ], key=("benchmark",)),
     _sheet("calibration", "Calibration terms per facility, derived by `python run.py calibrate` "
            "(positive mathematical programming in LP form, DESIGN section 4): the first "
            "period is solved with each observed facility's output held within a tolerance of "

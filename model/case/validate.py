@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 
 from model.case import schema as S
-from model.case.codes import expand, periods_in
+from model.case.codes import expand, periods_in, split_codes
 from model.case.derived import NO_ELEMENT, active_pairs, build_schedule, content_coefficients
 from model.case.schema import SHEETS, InputError, Problem
 from model.case.tree import check_branches
@@ -226,11 +226,15 @@ def _check_export_controls(file: str, t: dict[str, pd.DataFrame], out: list[Prob
                                    "an element the controlled products contain",
                                    f"none of the controlled products contains {r['element']}, so the quota "
                                    "would do nothing"))
+        segs = split_codes(r.get("segments"))
+        _check_segments(file, t, row, r, segs, out)
         pers = periods_in(r["periods"], periods)
         listed = [x.strip() for x in str(r["periods"] or "").split(",") if x.strip()]
         if len(listed) != len(set(listed)):
             out.append(Problem(file, "export_controls", row, "periods", r["periods"],
                                "each period once", "a period is listed twice"))
+        if segs:  # two denials of one segment are not ambiguous, nor one beside a flow control
+            continue
         for other in seen:
             name, kind2, x2, prods2, dest2, pers2 = other
             both = set(pers) & set(pers2)
@@ -240,6 +244,24 @@ def _check_export_controls(file: str, t: dict[str, pd.DataFrame], out: list[Prob
                                    f"overlaps control '{name}' in period {sorted(both, key=periods.index)[0]} "
                                    f"(two {kind}s on one flow are ambiguous)"))
         seen.append((r["control"], kind, r["exporter"], prods, dest, pers))
+
+
+def _check_segments(file: str, t: dict[str, pd.DataFrame], row: int | None, r: dict, segs: list[str],
+                    out: list[Problem]) -> None:
+    """An end-use control is a ban naming segments the demand sheet uses."""
+    if not segs:
+        return
+    if r["kind"] != "ban":
+        out.append(Problem(file, "export_controls", row, "segments", r["segments"],
+                           "blank for a quota or licence (an end-use control is a ban on the segments)",
+                           f"a {r['kind']} cannot name segments: licences and quotas act on flows, "
+                           "which carry no end use"))
+    known = set(t["demand"]["segment"].astype(str))
+    for seg in segs:
+        if seg not in known:
+            out.append(Problem(file, "export_controls", row, "segments", seg,
+                               "a segment of the demand sheet (" + ", ".join(sorted(known)) + ")",
+                               "unknown segment" + did_you_mean(seg, known)))
 
 
 def _check_tariffs(file: str, t: dict[str, pd.DataFrame], out: list[Problem]) -> None:
@@ -530,6 +552,41 @@ def _check_supply_caps(file: str, t: dict[str, pd.DataFrame], out: list[Problem]
                 "no process makes this product")
 
 
+def _check_benchmarks(file: str, t: dict[str, pd.DataFrame], out: list[Problem],
+                      read_problems: list[Problem]) -> None:
+    """A benchmark names a stage some process has, an element some product has, a bloc
+    that demands something, and no other benchmark on the same bloc, stage and element."""
+    rows = t["benchmarks"]
+    rows = rows[~rows[ROW].isin(_unread_rows("benchmarks", read_problems))]
+    if rows.empty:
+        return
+    blocs, _, countries, _ = _members(t)
+    stages = set(t["processes"]["stage"])
+    elements = {e for e in t["products"]["element"] if e not in ("", "mix", None)}
+    demanders = set(t["demand"].loc[t["demand"]["quantity_t_per_yr"] > 0, "country"])
+    seen: dict[tuple, str] = {}
+    for r in rows.to_dict("records"):
+        row = _row(r[ROW])
+
+        def bad(col: str, value, expected: str, msg: str) -> None:
+            out.append(Problem(file, "benchmarks", row, col, value, expected, f"benchmark '{r['benchmark']}': {msg}"))
+        if r["stage"] and r["stage"] not in stages:
+            bad("stage", r["stage"], "a stage some process has (" + ", ".join(sorted(stages)) + ")",
+                "no process has this stage, so nothing could count toward it")
+        if r["element"] and r["element"] not in elements:
+            bad("element", r["element"], "an element named in the products sheet",
+                "unknown element" + did_you_mean(r["element"], elements))
+        members = set(expand(r["bloc"], blocs, countries))
+        if members and not members & demanders:
+            bad("bloc", r["bloc"], "a bloc or country with demand rows",
+                "its members demand nothing, so the share has no consumption to apply to")
+        key = (r["bloc"], r["stage"], r["element"] or "")
+        if key in seen:
+            bad("stage", r["stage"], "one benchmark per bloc, stage and element",
+                f"benchmark '{seen[key]}' already sets a share for this bloc, stage and element")
+        seen.setdefault(key, r["benchmark"])
+
+
 def _check_calibration(file: str, t: dict[str, pd.DataFrame], out: list[Problem]) -> None:
     """The step above the observed output must not be cheaper than below it (else the
     excess variable of model.lp.modules.calibration would be unbounded)."""
@@ -583,6 +640,7 @@ def check_case(case: Case) -> list[Problem]:
     _check_tariffs(file, t, out)
     _check_expansion(file, t, out, case.read_problems)
     _check_supply_caps(file, t, out, case.read_problems)
+    _check_benchmarks(file, t, out, case.read_problems)
     _check_stockpiles(file, t, out)
     _check_price_floors(file, t, out)
     check_branches(file, t, out)

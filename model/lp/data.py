@@ -18,7 +18,7 @@ from model.case.codes import expand
 from model.case.derived import active_pairs, content_coefficients
 from model.case.schema import InputError, Problem
 from model.case.workbook import ROW, Case
-from model.lp.origin import Origin, class_lanes, derive_origin, split_modes
+from model.lp.origin import Origin, class_lanes, denied_demand, derive_origin, split_modes
 
 @dataclass
 class ModelData:
@@ -35,7 +35,8 @@ class ModelData:
     activities: pd.DataFrame       # facility, process, country, period, mode, unit_cost_usd_per_t, capacity_t_per_yr
     facilities: pd.DataFrame       # index facility: country, capacity_t_per_yr, first_year, last_year
     lanes: pd.DataFrame            # from_country, to_country, product, cls, cost_usd_per_t, max_flow_t_per_yr
-    demand: pd.DataFrame           # country, product, segment, period, quantity_t_per_yr, shortfall_penalty_usd_per_t
+    demand: pd.DataFrame           # country, product, segment, period, quantity_t_per_yr, shortfall_penalty_usd_per_t,
+                                   # denied_by (end-use control or ''), node_product (pool or class node it draws from)
     content: pd.DataFrame          # index product, columns element: t element (as REO) per t product
     origin: Origin = field(default_factory=Origin)  # export controls and origin classes
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
@@ -174,7 +175,7 @@ def build_model_data(case: Case, classes: tuple[dict, set] | None = None) -> Mod
     demand = t["demand"].drop(columns=["source"]).copy()
     demand["shortfall_penalty_usd_per_t"] = demand["shortfall_penalty_usd_per_t"].fillna(
         s["default_shortfall_penalty_usd_per_t"]).astype(float)
-    demand = demand[demand["quantity_t_per_yr"] > 0].reset_index(drop=True)
+    demand = denied_demand(demand[demand["quantity_t_per_yr"] > 0].reset_index(drop=True), origin)
 
     lanes = expand_lanes(t["transport"], list(countries.index), blocs, plist, groups, file)
     sources, sinks = lane_ends(activities, t["expansion"], t["stockpiles"], recipes, demand)

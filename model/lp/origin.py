@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from model.case.codes import expand, periods_in
+from model.case.codes import expand, periods_in, split_codes
 from model.case.schema import InputError, Problem
 
 OTHER = "other"
@@ -62,6 +62,13 @@ class Control:
     reference_flow_t_per_yr: float | None
     extraterritorial: bool
     classes: bool                # whether the control acts through origin classes
+    segments: list[str] = field(default_factory=list)  # end-use control: segments denied
+
+    @property
+    def on_flows(self) -> bool:
+        """Whether the control acts on flows (a ban, quota or licence); an end-use
+        control acts on the demand of its segments instead (`denied_demand`)."""
+        return not self.segments
 
 
 @dataclass
@@ -126,7 +133,10 @@ def derive_origin(controls: pd.DataFrame, countries: list[str], blocs: dict[str,
         if extra:
             prods = sorted(downstream_closure(set(prods), recipes), key=products.index)
         everyone = set(countries) - {x}
-        classes = extra or set(dest) != everyone
+        segments = split_codes(r.get("segments"))
+        # An end-use control needs classes even on every destination: the denied segments
+        # draw from the other class while the rest of demand draws from the pool.
+        classes = extra or set(dest) != everyone or bool(segments)
         ref = r["reference_flow_t_per_yr"]
         ref = None if ref is None or ref != ref else float(ref)
         if r["kind"] == "quota":
@@ -140,7 +150,7 @@ def derive_origin(controls: pd.DataFrame, countries: list[str], blocs: dict[str,
         origin.controls.append(Control(r["control"], r["kind"], x, prods, dest, pers,
                                        r["element"] or "", cap,
                                        float(cost) if cost == cost and cost is not None else 0.0,
-                                       ref, extra, classes))
+                                       ref, extra, classes, segments))
         if classes:
             for p in prods:
                 prev = origin.controller.setdefault(p, x)
@@ -158,6 +168,23 @@ def derive_origin(controls: pd.DataFrame, countries: list[str], blocs: dict[str,
             for p in expand(r["product"], groups, products):
                 origin.controller.setdefault(p, r["exporter"])
     return origin
+
+
+def denied_demand(demand: pd.DataFrame, origin: Origin) -> pd.DataFrame:
+    """Demand with two columns: `denied_by`, the end-use control that denies the row
+    (its country a destination, its product and segment named, its period covered), ''
+    where none does; and `node_product`, the node the row draws from: the product's
+    `other` class where denied (no X-origin material may reach it), else the use pool."""
+    by = pd.Series("", index=demand.index, dtype=object)
+    for ctrl in origin.controls:
+        if ctrl.on_flows:
+            continue
+        hit = (demand["country"].isin(ctrl.destinations) & demand["product"].isin(ctrl.products)
+               & demand["segment"].isin(ctrl.segments) & demand["period"].isin(ctrl.periods)
+               & (by == ""))
+        by[hit] = ctrl.name
+    node = demand["product"].astype(object).where(by == "", demand["product"] + SEP + OTHER)
+    return demand.assign(denied_by=by.to_numpy(), node_product=node.to_numpy())
 
 
 def split_modes(acts: pd.DataFrame, recipes: pd.DataFrame, origin: Origin) -> pd.DataFrame:
@@ -213,7 +240,10 @@ def class_lanes(lanes: pd.DataFrame, origin: Origin) -> pd.DataFrame:
 
 def controlled_mask(flows: pd.DataFrame, ctrl: Control) -> np.ndarray:
     """Which flow rows (from_country, to_country, product, cls, period) a control covers:
-    X-class flows from anywhere to D, or, without classes, X's own flows to D."""
+    X-class flows from anywhere to D, or, without classes, X's own flows to D. An
+    end-use control covers no flow."""
+    if not ctrl.on_flows:
+        return np.zeros(len(flows), dtype=bool)
     base = (flows["product"].isin(ctrl.products) & flows["to_country"].isin(ctrl.destinations)
             & flows["period"].isin(ctrl.periods))
     if ctrl.classes:

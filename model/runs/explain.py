@@ -58,6 +58,8 @@ ROW_MAP: dict[str, tuple[str, str, str]] = {
     "production_quota": ("supply_caps", "cap_t_per_yr", "production quota {0} in {1}"),
     "supplier_share_cap": ("supply_caps", "max_share", "share cap {0} on supplier {1} in {2}"),
     "bloc_use_definition": ("supply_caps", "max_share", "use of the bloc protected by cap {0} in {1}"),
+    "benchmark_share": ("benchmarks", "min_share",
+                        "benchmark {0} in {1} (the bloc's own output >= min_share x its consumption)"),
     "stock_level_balance": ("stockpiles", "initial_t",
                             "level of stockpile {0} in {1} (initial level + buys - releases)"),
     "stock_target": ("stockpiles", "target_t", "target of stockpile {0} in {1}"),

@@ -49,8 +49,9 @@ previous scenario, so the order of scenarios does not matter.
 
 Readers of these columns that are not updated here make the scenario rebuild instead
 (`_guard`): stockpiles read demand (days-of-cover targets), price floors read
-capacity (offtake volumes). Export controls read freight (ban values): the controls
-module's forbidden flows are recomputed from the scenario's data. A module added later
+capacity (offtake volumes), benchmarks read demand (consumption). Export controls
+read freight (ban values): the controls module's forbidden flows are recomputed from
+the scenario's data. A module added later
 that reads one of these columns must be handled here or added to the guard.
 """
 
@@ -323,6 +324,8 @@ class Resolver:
         t = self.union.tables
         if ("demand", "quantity_t_per_yr") in changed and not t["stockpiles"].empty:
             return "demand changed and stockpiles read demand (days-of-cover targets and the cover report)"
+        if ("demand", "quantity_t_per_yr") in changed and not t["benchmarks"].empty:
+            return "demand changed and benchmarks read demand (the consumption a share applies to)"
         if ("facilities", "capacity_t_per_yr") in changed and not t["price_floors"].empty:
             return "capacity changed and price floors read capacity (offtake volumes)"
         # Freight is read by ban values: apply() rebinds the controls module's forbidden
@@ -343,6 +346,8 @@ class Resolver:
             return "the lanes changed"
         if not _keys_equal(self.data.demand, data.demand, ["country", "product", "segment", "period"]):
             return "demand blocks appeared or went (a quantity became 0 or positive)"
+        if not _keys_equal(self.data.demand, data.demand, ["node_product"]):
+            return "an end-use control denies other demand segments (they draw from another node)"
         if ("transport", "max_flow_t_per_yr") in changed and self._shared_cap(self.mod["trade"].lanes).any():
             return "lane capacity changed and origin classes share it in lane_capacity rows"
         sp = self.mod.get("stockpiles")
@@ -441,7 +446,7 @@ class Resolver:
         if term is not None:
             term.coefs = data.demand["shortfall_penalty_usd_per_t"].to_numpy(float)
         reg.demand_t_per_yr = {}
-        for node, q in zip(zip(data.demand["country"], data.demand["product"], data.demand["period"]), qty):
+        for node, q in zip(zip(data.demand["country"], data.demand["node_product"], data.demand["period"]), qty):
             reg.demand_t_per_yr[node] = reg.demand_t_per_yr.get(node, 0.0) + float(q)
         bal = mod["balance"]
         rhs = np.array([reg.demand_t_per_yr.get(n, 0.0) for n in

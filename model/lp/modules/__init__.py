@@ -1,6 +1,7 @@
 """One module per supply-chain concern; `CORE_MODULES` lists them in build order."""
 
 from model.lp.modules.balance import Balance
+from model.lp.modules.benchmarks import Benchmarks
 from model.lp.modules.calibration import Calibration
 from model.lp.modules.controls import Controls
 from model.lp.modules.demand import Demand
@@ -17,10 +18,10 @@ from model.lp.modules.trade import Trade
 def core_modules() -> list:
     """Fresh module instances in build order: whatever makes activity or flow
     variables first (controls and tariffs act on flows; controls pool every origin
-    class node made so far; supply caps constrain every activity and flow, expansion's
+    class node made so far; supply caps and benchmarks constrain every activity and flow, expansion's
     included); disposal needs every supply term; the balance is
     assembled last from everything registered. Calibration terms follow production,
     whose activities they price. Price floors come before stockpiles:
     an offtake registers stockpile inflows that the stockpile level balance reads."""
-    return [Production(), Calibration(), Expansion(), Trade(), Controls(), Tariffs(), SupplyCaps(),
+    return [Production(), Calibration(), Expansion(), Trade(), Controls(), Tariffs(), SupplyCaps(), Benchmarks(),
             PriceFloors(), Stockpiles(), Demand(), Disposal(), Balance()]

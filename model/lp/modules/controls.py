@@ -9,7 +9,7 @@ import pyomo.environ as pyo
 from pyomo.core.expr.numeric_expr import LinearExpression
 
 from model.lp.core import RESOURCE, BalanceTerm, CostTerm, Registry, Solution
-from model.lp.origin import SEP, controlled_mask
+from model.lp.origin import OTHER, SEP, controlled_mask
 from model.lp.sensitivity import allowance_value, limit_values
 
 
@@ -99,6 +99,8 @@ class Controls:
                        "extraterritorial": ctrl.extraterritorial, "element": ctrl.element,
                        "reference_flow_t_per_yr": ctrl.reference_flow_t_per_yr,
                        "allowed_t_per_yr": ctrl.cap_t_per_yr if ctrl.kind != "ban" else 0.0}
+                if ctrl.segments:
+                    rec["segments"] = ", ".join(ctrl.segments)
                 if (ctrl.name, t) in self.terms:
                     vs, ws = self.terms[ctrl.name, t]
                     used = float(np.dot(sol.values(vs), ws)) if vs else 0.0
@@ -107,7 +109,8 @@ class Controls:
                     rec["binding"] = used >= ctrl.cap_t_per_yr - 1e-6 * max(1.0, ctrl.cap_t_per_yr)
                 else:  # a ban: valued by allowing one tonne of its flows (ban_value)
                     rec["used_t_per_yr"] = 0.0
-                    rec["shadow_value_usd_per_t"] = self.ban_value(sol, data, ctrl, t, per.loc[t, "weight"])
+                    value = self.ban_value if ctrl.on_flows else self.denial_value
+                    rec["shadow_value_usd_per_t"] = value(sol, data, ctrl, t, per.loc[t, "weight"])
                     rec["binding"] = bool(rec["shadow_value_usd_per_t"] > 1e-6)
                 ref = ctrl.reference_flow_t_per_yr
                 rec["refused_t_per_yr"] = (max(0.0, ref - rec["used_t_per_yr"]) if ref is not None else np.nan)
@@ -148,7 +151,33 @@ class Controls:
         value = allowance_value(sol, entries, np.asarray(costs), weight, np.asarray(counts))
         return value if np.isnan(value) else max(0.0, value)
 
+    def denial_value(self, sol: Solution, data, ctrl, period: str, weight: float) -> float:
+        """What letting one tonne of any origin serve the denied segments in `period` would
+        save, USD per t: a 1 t/yr allowance over columns that move material from each
+        destination's use pool into the `other` class node its denied demand draws from
+        (free, like the pool's own absorption), the kept model re-solved."""
+        dem = data.demand
+        hit = dem[(dem["denied_by"] == ctrl.name) & (dem["period"] == period)]
+        rows = self.reg.node_rows
+        entries = []
+        for c, p, node in dict.fromkeys(zip(hit["country"], hit["product"], hit["node_product"])):
+            src, dst = rows.get((c, p, period)), rows.get((c, node, period))
+            if src is None or dst is None:
+                continue
+            r = sol.rows_of([src, dst])
+            if (r >= 0).all():
+                entries.append([(int(r[0]), -1.0), (int(r[1]), 1.0)])
+        if not entries:
+            return 0.0
+        value = allowance_value(sol, entries, np.zeros(len(entries)), weight)
+        return value if np.isnan(value) else max(0.0, value)
+
     def post_extract(self, tables: dict[str, pd.DataFrame], data) -> dict[str, pd.DataFrame]:
+        out = end_use_tables(tables, data)
+        out.update(self._ban_lanes(tables))
+        return out
+
+    def _ban_lanes(self, tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
         """Per forbidden lane: the reduced cost the flow would have at the model prices,
         price at destination - price at origin - freight, and whether both prices are
         proven unique (where not, the figure is one valid value, not the only one). The
@@ -192,3 +221,54 @@ def ban_values(banned: pd.DataFrame, prices: pd.DataFrame) -> pd.DataFrame:
     dest_unique = out["_udc"].where(out["_dc"].notna(), out["_udp"])
     out["prices_unique"] = out["_uo"].fillna(False).astype(bool) & dest_unique.fillna(False).astype(bool)
     return out.drop(columns=["_dc", "_dp", "_uo", "_udc", "_udp"])
+
+
+def end_use_tables(tables: dict[str, pd.DataFrame], data) -> dict[str, pd.DataFrame]:
+    """For end-use controls: `end_use` (per denied demand row: demand, served, unserved
+    and its share of the row's demand, tonnes in the period) and `end_use_supply` (per
+    control, destination, product, period and supplier: the tonnes not of the
+    controller's origin reaching the node the denied segments draw from). A supplier is
+    the shipping country for imports, or the destination itself for its own output and
+    reserve releases (the node's balance: served + exports + absorbed into the general
+    pool - imports). The node also feeds the destination's other segments through the
+    pool, so `serves_denied_t_per_yr` splits the denied segments' served tonnes among
+    suppliers pro rata to what each brings (a convention: material of one class is
+    interchangeable at the node)."""
+    dem = tables.get("demand")
+    if dem is None or "denied_by" not in dem.columns:
+        return {}
+    rows = dem[dem["denied_by"] != ""]
+    cols = ["denied_by", "country", "product", "segment", "period", "demand_t_per_yr", "served_t_per_yr",
+            "unserved_t_per_yr", "unserved_share", "unserved_t", "penalty_value_usd"]
+    end_use = rows[cols].rename(columns={"denied_by": "control"}).reset_index(drop=True)
+    key = ["control", "country", "product", "period"]
+    node = end_use.groupby(key, sort=False)["served_t_per_yr"].sum().rename("denied_served_t_per_yr").reset_index()
+    node["label"] = node["product"] + SEP + OTHER
+    flows = tables.get("flows", pd.DataFrame(columns=["from_country", "to_country", "product", "origin_class",
+                                                      "period", "flow_t_per_yr"]))
+    other = flows[flows["origin_class"] == OTHER]
+    imports = node.merge(other.rename(columns={"to_country": "country", "from_country": "supplier"}),
+                         on=["country", "product", "period"])[key + ["supplier", "flow_t_per_yr"]]
+    out_of = other.groupby(["from_country", "product", "period"])["flow_t_per_yr"].sum()
+    pools = tables.get("origin_pools", pd.DataFrame(columns=["country", "label", "period", "absorbed_t_per_yr"]))
+    absorbed = pools.set_index(["country", "label", "period"])["absorbed_t_per_yr"]
+    imp = imports.groupby(key, sort=False)["flow_t_per_yr"].sum()
+    own = node.assign(supplier=node["country"])
+    k3 = list(zip(node["country"], node["product"], node["period"]))
+    own["flow_t_per_yr"] = (node["denied_served_t_per_yr"].to_numpy(float)
+                            + np.array([out_of.get(k, 0.0) for k in k3], float)
+                            + np.array([absorbed.get((c, lab, t), 0.0) for (c, _, t), lab
+                                        in zip(k3, node["label"])], float)
+                            - np.array([imp.get(tuple(r), 0.0) for r in node[key].itertuples(index=False)], float))
+    own["flow_t_per_yr"] = own["flow_t_per_yr"].clip(lower=0.0)  # rounding of a node that balances
+    sup = pd.concat([imports, own[key + ["supplier", "flow_t_per_yr"]]], ignore_index=True)
+    sup = sup[sup["flow_t_per_yr"] > 1e-9].rename(columns={"flow_t_per_yr": "supply_t_per_yr"})
+    sup = sup.merge(node[key + ["denied_served_t_per_yr"]], on=key)
+    total = sup.groupby(key, sort=False)["supply_t_per_yr"].transform("sum")
+    sup["supply_share"] = sup["supply_t_per_yr"] / total
+    sup["serves_denied_t_per_yr"] = sup["denied_served_t_per_yr"] * sup["supply_share"]
+    sup["serves_denied_t"] = sup["serves_denied_t_per_yr"] * sup["period"].map(data.periods["duration_yr"]).to_numpy()
+    order = {p: i for i, p in enumerate(data.period_list)}
+    sup = sup.sort_values(key + ["supply_t_per_yr", "supplier"], key=lambda c: c.map(order) if c.name == "period" else c,
+                          ascending=[True, True, True, True, False, True])
+    return {"end_use": end_use, "end_use_supply": sup.reset_index(drop=True)}

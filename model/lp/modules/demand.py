@@ -10,7 +10,9 @@ from model.lp.core import PENALTY, BalanceTerm, CostTerm, Registry, Solution, ke
 
 class Demand:
     """Set DEMANDS (country, product, segment, period); variable shortfall_t_per_yr in
-    [0, demand]: unserved demand supplies the balance at the segment's penalty."""
+    [0, demand]: unserved demand supplies the balance at the segment's penalty. A row an
+    end-use control denies (data.demand `denied_by`) is a demand at the product's `other`
+    origin class node, so only material not of the controller's origin can serve it."""
 
     name = "demand"
 
@@ -23,7 +25,8 @@ class Demand:
         m.shortfall_t_per_yr = pyo.Var(m.DEMANDS, within=pyo.NonNegativeReals,
                                        bounds=lambda m, *k: (0.0, qty[k]))
         self.vars = list(m.shortfall_t_per_yr.values())
-        nodes = list(zip(dem["country"], dem["product"], dem["period"]))
+        # A segment an end-use control denies draws from the product's `other` class node.
+        nodes = list(zip(dem["country"], dem["node_product"], dem["period"]))
         for node, q in zip(nodes, dem["quantity_t_per_yr"]):
             reg.demand_t_per_yr[node] = reg.demand_t_per_yr.get(node, 0.0) + float(q)
         reg.add_balance(BalanceTerm("shortfall", nodes, [1.0] * len(nodes), self.vars))
@@ -39,4 +42,6 @@ class Demand:
         out["unserved_share"] = out["unserved_t_per_yr"] / out["demand_t_per_yr"]
         out["unserved_t"] = out["unserved_t_per_yr"] * out["period"].map(data.periods["duration_yr"]).to_numpy()
         out["penalty_value_usd"] = out["unserved_t"] * out["shortfall_penalty_usd_per_t"]
+        if (self.demand["denied_by"] != "").any():
+            out["denied_by"] = self.demand["denied_by"].to_numpy()
         return {"demand": out}
