@@ -264,3 +264,33 @@ def test_bad_scrap_rows_all_named_at_once(tmp_path):
     assert one("scrap_supply", 2, "country").value == "C"
     assert one("scrap_supply", 3, "quantity_t_per_yr").value == -1
     assert "Traceback" not in text
+
+
+# ---------------------------------------------------------------- re-solves
+
+def test_resolver_keeps_scrap_supply_and_rebuilds_when_demand_moves(tmp_path):
+    """A number-only scenario (B's recycling costs 40 USD/t of scrap) re-solves on the kept
+    model with the scrap supply still on the balance's right-hand side: recycling saves
+    0.5 x 150 - 50 = 25 USD/t, all scrap is still recycled, cost rises 20 x (1 + 2 x 5 + 3 x 6)
+    = 580 to 10,675. A demand change rebuilds: end-of-life returns read demand."""
+    from model.runs.batch import BatchJob, load_inputs, scenario_case
+    from model.runs.resolve import Resolver
+    sheets = case()
+    sheets["scenarios"] = [{"scenario": "dear_recycling"}, {"scenario": "more_demand"}]
+    sheets["scenario_changes"] = [
+        {"scenario": "dear_recycling", "sheet": "facility_processes", "filter": "facility=b_recycle",
+         "column": "unit_cost_usd_per_t", "op": "set", "value": "40"},
+        {"scenario": "more_demand", "sheet": "demand", "filter": "country=A", "column": "quantity_t_per_yr",
+         "op": "set", "value": "12"}]
+    path = write_case(tmp_path / "r.xlsx", sheets, {"base_year": 2025, "discount_rate": 0.0}, overwrite=True)
+    base, source = load_inputs(str(path))
+    job = BatchJob("t", base, source)
+    res = Resolver(base)
+    why, data = res.check(scenario_case(job, "dear_recycling"))
+    assert why is None, why
+    sol, tables, _ = res.resolve(scenario_case(job, "dear_recycling"), data)
+    assert sol.objective == pytest.approx(10675, **APPROX)
+    s = tables["scrap"]
+    assert s.loc[s["country"] == "B", "recycled_t_per_yr"].tolist() == pytest.approx([1, 5, 6], **APPROX)
+    why, _ = res.check(scenario_case(job, "more_demand"))
+    assert why is not None and "scrap" in why
