@@ -180,13 +180,22 @@ def test_shortfall_returns_no_scrap(tmp_path):
     assert value(res.tables["flows"], "flow_t_per_yr", product="mag", period=P2) == pytest.approx(4.25, **APPROX)
 
 
-def test_scrap_export_ban(tmp_path):
+@pytest.mark.parametrize("destinations", ["*", "B"])
+def test_scrap_export_ban(tmp_path, destinations):
     """A bans scrap exports in 2026-27: its 5 t/yr is disposed of (5 USD/t) and B imports all
     6 t/yr of magnets: P2's cost rate 16 x 100 + 6 x 50 + 5 x 5 = 1,925 (x 2 = 3,850), 500 more
-    than without the ban; objective 10,595. The other periods are unchanged."""
-    ban = [{"control": "scrap_ban", "exporter": "A", "product": "mscrap", "destinations": "*",
+    than without the ban; objective 10,595. The other periods are unchanged. A ban to B alone
+    tracks origin classes: scrap arising in A enters A's class node (and may not reach B)."""
+    ban = [{"control": "scrap_ban", "exporter": "A", "product": "mscrap", "destinations": destinations,
             "periods": P2, "kind": "ban"}]
-    res = run(tmp_path, case(controls=ban))
+    sheets = case(controls=ban)
+    if destinations == "B":  # a third country makes B not every destination: origin classes
+        sheets["countries"] = sheets["countries"] + [{"country": "C"}]
+    res = run(tmp_path, sheets)
+    if destinations == "B":
+        f = res.tables["flows"]
+        scrap_flows = f[f["product"] == "mscrap"]
+        assert set(scrap_flows["origin_class"]) == {"A"} and set(scrap_flows["period"]) == {P1, P3}
     assert res.solve.objective == pytest.approx(10595, **APPROX)
     row = scrap_row(res, P2)
     assert row["exported_t_per_yr"] == pytest.approx(0, abs=1e-9)
