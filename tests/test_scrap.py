@@ -303,3 +303,23 @@ def test_resolver_keeps_scrap_supply_and_rebuilds_when_demand_moves(tmp_path):
     assert s.loc[s["country"] == "B", "recycled_t_per_yr"].tolist() == pytest.approx([1, 5, 6], **APPROX)
     why, _ = res.check(scenario_case(job, "more_demand"))
     assert why is not None and "scrap" in why
+
+
+def test_validate_command_names_bad_scrap_rows_without_a_traceback(tmp_path):
+    """`run.py validate` on a workbook with bad scrap rows: exit status 2, every problem on
+    its own line with file, sheet, row and column, no traceback."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    sheets = case()
+    sheets["end_of_life"] = [dict(EOL[0], share=0.7), EOL[1]]
+    sheets["scrap_supply"] = [{"country": "A", "scrap_product": "mag", "period": "*", "quantity_t_per_yr": 1}]
+    path = write_case(tmp_path / "bad.xlsx", sheets, {"base_year": 2025}, overwrite=True)
+    proc = subprocess.run([sys.executable, "run.py", "validate", str(path)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    text = proc.stdout + proc.stderr
+    assert proc.returncode == 2, text
+    assert "Traceback" not in text
+    assert "bad.xlsx, sheet 'end_of_life', row 3, column 'share'" in text
+    assert "bad.xlsx, sheet 'scrap_supply', row 2, column 'scrap_product'" in text
