@@ -79,6 +79,21 @@ def _by_key(df: pd.DataFrame, country: str, product: str, value: np.ndarray | pd
     return f.groupby(KEY)[name].sum()
 
 
+def _recipe_use(acts: pd.DataFrame | None, recipes: pd.DataFrame, scrap: set[str]) -> tuple[pd.Series, pd.Series]:
+    """(made, consumed) scrap by key from activity rows (production or new capacity)."""
+    if acts is None or acts.empty:
+        return _by_key(pd.DataFrame(), "", "", [], "", scrap), _by_key(pd.DataFrame(), "", "", [], "", scrap)
+    j = acts.merge(recipes, on="process")
+    j = j[j["product"].isin(scrap)]
+    q = j["activity_t_per_yr"].to_numpy(float) * j["coefficient"].to_numpy(float)
+    return (_by_key(j, "country", "product", np.clip(q, 0, None), "made", scrap),
+            _by_key(j, "country", "product", np.clip(-q, 0, None), "used", scrap))
+
+
+COLS = ["returned_t_per_yr", "arising_t_per_yr", "legacy_t_per_yr", "collected_t_per_yr", "made_t_per_yr",
+        "imported_t_per_yr", "exported_t_per_yr", "recycled_t_per_yr", "disposed_t_per_yr"]
+
+
 def scrap_table(tables: dict[str, pd.DataFrame], data, scrap: set[str]) -> pd.DataFrame:
     """Scrap by country, scrap product and period, t/yr (and t over the period):
 
@@ -88,41 +103,29 @@ def scrap_table(tables: dict[str, pd.DataFrame], data, scrap: set[str]) -> pd.Da
     returned_t_per_yr is end-of-life scrap before collection; recycled is what recipes
     consume; recycled_share = recycled / (collected + made + imported), the share of the
     scrap a country has that it recycles."""
-    parts = []
+    parts: dict[str, list[pd.Series]] = {c: [] for c in COLS}
     ret = data.scrap_returns
     if not ret.empty:
         served = tables["demand"]["served_t_per_yr"].to_numpy(float)[ret["demand_row"].to_numpy(int)]
         r = ret.assign(product=ret["scrap_product"])
-        parts.append(_by_key(r, "country", "product", ret["returned_per_served"].to_numpy(float) * served,
-                             "returned_t_per_yr", scrap))
-        parts.append(_by_key(r, "country", "product", ret["collected_per_served"].to_numpy(float) * served,
-                             "arising_t_per_yr", scrap))
+        for col, per_served in (("returned_t_per_yr", "returned_per_served"), ("arising_t_per_yr", "collected_per_served")):
+            parts[col].append(_by_key(r, "country", "product", ret[per_served].to_numpy(float) * served, col, scrap))
     leg = data.scrap_supply.assign(product=data.scrap_supply["scrap_product"])
-    parts.append(_by_key(leg, "country", "product", leg["legacy_t_per_yr"], "legacy_t_per_yr", scrap))
-    prod = tables["production"]
-    made = prod.merge(data.recipes, on="process")
-    made = made[made["product"].isin(scrap)]
-    q = made["activity_t_per_yr"].to_numpy(float) * made["coefficient"].to_numpy(float)
-    parts.append(_by_key(made, "country", "product", np.clip(q, 0, None), "made_t_per_yr", scrap))
-    parts.append(_by_key(made, "country", "product", np.clip(-q, 0, None), "recycled_t_per_yr", scrap))
-    new = tables.get("expansion_capacity")
-    if new is not None and not new.empty:
-        mk = new.merge(data.recipes, on="process")
-        mk = mk[mk["product"].isin(scrap)]
-        qn = mk["activity_t_per_yr"].to_numpy(float) * mk["coefficient"].to_numpy(float)
-        parts.append(_by_key(mk, "country", "product", np.clip(qn, 0, None), "made_t_per_yr", scrap))
-        parts.append(_by_key(mk, "country", "product", np.clip(-qn, 0, None), "recycled_t_per_yr", scrap))
+    parts["legacy_t_per_yr"].append(_by_key(leg, "country", "product", leg["legacy_t_per_yr"], "legacy", scrap))
+    for acts in (tables["production"], tables.get("expansion_capacity")):
+        made, used = _recipe_use(acts, data.recipes, scrap)
+        parts["made_t_per_yr"].append(made)
+        parts["recycled_t_per_yr"].append(used)
     flows = tables["flows"]
     if not flows.empty:
-        parts.append(_by_key(flows, "to_country", "product", flows["flow_t_per_yr"], "imported_t_per_yr", scrap))
-        parts.append(_by_key(flows, "from_country", "product", flows["flow_t_per_yr"], "exported_t_per_yr", scrap))
+        parts["imported_t_per_yr"].append(_by_key(flows, "to_country", "product", flows["flow_t_per_yr"], "in", scrap))
+        parts["exported_t_per_yr"].append(_by_key(flows, "from_country", "product", flows["flow_t_per_yr"], "out",
+                                                  scrap))
     disp = tables["disposal"]
     if not disp.empty:
-        parts.append(_by_key(disp, "country", "product", disp["disposal_t_per_yr"], "disposed_t_per_yr", scrap))
-    cols = ["returned_t_per_yr", "arising_t_per_yr", "legacy_t_per_yr", "collected_t_per_yr", "made_t_per_yr",
-            "imported_t_per_yr", "exported_t_per_yr", "recycled_t_per_yr", "disposed_t_per_yr"]
-    out = pd.concat([p.groupby(level=[0, 1, 2]).sum() for p in parts], axis=1)
-    out = out.T.groupby(level=0).sum().T.reindex(columns=cols, fill_value=0.0).fillna(0.0)
+        parts["disposed_t_per_yr"].append(_by_key(disp, "country", "product", disp["disposal_t_per_yr"], "d", scrap))
+    out = pd.concat({c: pd.concat(v).groupby(level=[0, 1, 2]).sum() for c, v in parts.items() if v}, axis=1)
+    out = out.reindex(columns=COLS).fillna(0.0)
     out["collected_t_per_yr"] = out["arising_t_per_yr"] + out["legacy_t_per_yr"]
     out = out.reset_index()
     order = {p: i for i, p in enumerate(data.period_list)}
@@ -131,7 +134,7 @@ def scrap_table(tables: dict[str, pd.DataFrame], data, scrap: set[str]) -> pd.Da
     out["recycled_share"] = np.where(avail > 0, out["recycled_t_per_yr"] / avail.where(avail > 0, 1.0), 0.0)
     dur = out["period"].map(data.periods["duration_yr"]).to_numpy(float)
     out["duration_yr"] = dur
-    for c in cols:
+    for c in COLS:
         out[c.replace("_t_per_yr", "_t")] = out[c].to_numpy(float) * dur
-    keep = (out[cols].abs() > 1e-9).any(axis=1)
+    keep = (out[COLS].abs() > 1e-9).any(axis=1)
     return out[keep].reset_index(drop=True)
