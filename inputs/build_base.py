@@ -415,6 +415,10 @@ def products() -> list[dict]:
           f"sintered NdFeB, high-temperature (Dy/Tb-bearing) grades; reference price as magnet_std ({RF})"),
         p("smco", "magnet", "mix", "t_magnet",
           src="SmCo magnets (defence, high-temperature industrial); no price in the reference set"),
+        p("magnet_scrap", "scrap", "mix", "t_magnet", disp=0,
+          src="collected end-of-life NdFeB magnets (HS 8505 scrap, the EU's 2026 export limit's object), t of magnet; "
+              "no price in the reference set; assumption: scrap not recycled stays in products, landfill or mixed "
+              "steel scrap at no cost to the model (scrap_supply is a potential), so disposal costs 0"),
     ]
 
 
@@ -537,7 +541,10 @@ def processes_and_recipes() -> tuple[list[dict], list[dict]]:
     magnet("make_smco", "smco", {"Sm_ox": 0.25 * OXIDE_PER_METAL["Sm"]},
            "assumption: Sm2Co17-type magnets, ~25 wt % Sm (no SmCo composition in the reference set); " + STOICH)
     eol = ("assumption: end-of-life magnets average 28 wt % NdPr and 1 wt % Dy, 90 % recovered; " + STOICH)
-    rec += [{"process": "recycle_eol", "product": "NdPr_ox", "coefficient": round(0.28 * 1.17 * 0.9, 6), "source": eol},
+    rec += [{"process": "recycle_eol", "product": "magnet_scrap", "coefficient": -1.0,
+             "source": "one t of collected end-of-life magnet per unit of activity (the unit the output coefficients "
+                       "are per)"},
+            {"process": "recycle_eol", "product": "NdPr_ox", "coefficient": round(0.28 * 1.17 * 0.9, 6), "source": eol},
             {"process": "recycle_eol", "product": "Dy_ox", "coefficient": round(0.01 * 1.148 * 0.9, 6), "source": eol},
             {"process": "subst_std", "product": "magnet_std", "coefficient": 1.0,
              "source": "one t of standard-magnet function replaced per unit of activity"},
@@ -948,9 +955,7 @@ def facilities() -> None:
     # Recycling and substitution in each demand region
     rec_cost = round(1.5 * (0.28 * 1.17 * 0.9 * 69000 + 0.01 * 1.148 * 0.9 * 239000), -2)
     for c, (q, _) in REGION_MAGNETS.items():
-        _fac(f"{c.lower()}_eol_recycling", c, round(0.2 * q, -1),
-             f"end-of-life magnet recycling potential: recycling could meet 20 % of EU magnet demand (European "
-             f"Commission, Dec 2025; {RF}); assumption: the same 20 % of 2025 demand in every region",
+        _fac(f"{c.lower()}_eol_recycling", c, round(EOL_SHARE * q, -1), EOL_SRC,
              {"recycle_eol": (rec_cost, "assumption: 1.5x the Argus 2025 value of its NdPr and Dy output: EOL "
                                         "recycling is uneconomic at 2025 prices (its rate is ~1 %)")})
         std = q * SEGMENTS["consumer"][1]
@@ -962,6 +967,24 @@ def facilities() -> None:
                                           "below the consumer penalty"),
                      "subst_ht": (200000, "assumption: induction or wound-rotor motors, geared turbines 200 USD/kg of "
                                           "NdFeB replaced, below the industrial penalty")}, first=year)
+
+
+EOL_SHARE = 0.2  # recycling could meet 20 % of EU magnet demand (European Commission, Dec 2025)
+EOL_SRC = (f"end-of-life magnet recycling potential: recycling could meet 20 % of EU magnet demand (European "
+           f"Commission, Dec 2025; {RF}); assumption: the same 20 % of 2025 demand in every region")
+
+
+def scrap_supply() -> list[dict]:
+    """Collected end-of-life magnet scrap from the stock put into use before 2025: the same
+    figure as each region's recycling capacity, so recycling keeps its sourced limit and is
+    now also limited by the scrap there is (and scrap can trade)."""
+    return [{"country": c, "scrap_product": "magnet_scrap", "period": "*",
+             "quantity_t_per_yr": round(EOL_SHARE * q, -1),
+             "source": f"{EOL_SRC}; the potential read as collected scrap a year (t of magnet at 28 wt % NdPr, as "
+                       f"recycle_eol), the stock put into use before the horizon; assumption: flat to 2035 (the "
+                       f"reference set has no lifetimes or arisings by year; in-horizon returns of 10-20 year "
+                       f"magnet lifetimes fall mostly after 2035, so end_of_life is left empty)"}
+            for c, (q, _) in REGION_MAGNETS.items()]
 
 
 # Substitution grows at most SUBST_STEP of a region's 2025 NdFeB use a year, from 2026, to 20 %.
@@ -1123,7 +1146,7 @@ def base_sheets() -> dict:
         "facilities": facs, "facility_processes": list(FPS), "demand": demand(), "transport": transport(),
         "tariffs": tariffs(), "export_controls": export_controls(), "supply_caps": supply_caps(),
         "stockpiles": stockpiles(), "expansion": expansion(), "price_floors": price_floors(),
-        "scenarios": [], "scenario_changes": [],
+        "scrap_supply": scrap_supply(), "end_of_life": [], "scenarios": [], "scenario_changes": [],
     }
 
 
@@ -1394,6 +1417,36 @@ def scenarios(sheets: dict, base: dict) -> None:
                        source="EU Critical Raw Materials Act (Regulation 2024/1252) art. 5: by 2030 at most 65 % of "
                               "the Union's annual consumption of a strategic raw material at any stage of processing "
                               "from a single third country; applied to NdFeB magnets")])
+
+    scrap_ban = (f"EU REsourceEU package (European Commission, 3 Dec 2025): a ban or restriction on exports of "
+                 f"rare-earth magnet scrap, effective early 2026 ({RF}); modelled as a ban on the EU's magnet-scrap "
+                 f"exports to every destination from 2026")
+    eu_scrap_ban = _append("export_controls", control="eu_magnet_scrap_exports", exporter="EUR", product="magnet_scrap",
+                           destinations="*", periods=",".join(FROM_2026), kind="ban", source=scrap_ban)
+    _scenario(sheets, "eu_scrap_export_limit", "",
+              "The EU's 2026 limit on magnet-scrap exports (REsourceEU): from 2026 no EU magnet scrap leaves the EU",
+              "no change against the base where EU scrap stays in the EU anyway (every region's recycling capacity "
+              "equals its own scrap); where another region could recycle EU scrap (cn_scrap_processing) the limit "
+              "keeps it in the EU: EU recycling or disposal rises, the importer's recycling falls",
+              [eu_scrap_ban])
+    rec_cost, rec_src = FPS_BY_FAC["chn_eol_recycling"]["recycle_eol"]
+    _scenario(sheets, "cn_scrap_processing", "",
+              "Helper for the scrap scenarios: China's separation plants also recycle end-of-life magnets (their own "
+              "and imported ones, sharing cn_separation's capacity) at China's conversion cost, half the recycling "
+              "cost of the base case (which is the same everywhere); scrap then has a buyer beyond each region's "
+              "own recyclers, as in the trade the EU limit targets",
+              "China recycles more of its own scrap and imports scrap from every region; lower resource cost",
+              [_append("facility_processes", facility="cn_separation", process="recycle_eol",
+                       unit_cost_usd_per_t=round(rec_cost / EX_CN_FACTOR, -2),
+                       source="assumption: China's magnet recyclers are separation plants (as the swarf note of "
+                              f"the base case) and recycle at China's cost, the base case's recycling cost ({rec_src}) "
+                              f"/ {EX_CN_FACTOR:g} (the base case's ex-China conversion factor read in reverse: "
+                              f"{EX_CN_SRC})")])
+    _scenario(sheets, "eu_scrap_export_limit_cn", "cn_scrap_processing",
+              "The EU's 2026 limit on magnet-scrap exports where China could recycle EU scrap (cn_scrap_processing)",
+              "EU scrap exports to China stop from 2026; the EU recycles or disposes of it; China's recycling of "
+              "imported scrap falls: resource cost rises against cn_scrap_processing",
+              [eu_scrap_ban])
 
     lynas_src = (f"Lynas produced the first separated Dy oxide outside China in Malaysia in May 2025, Tb in June 2025 "
                  f"({RF}); assumption: capacity sized to Lynas's own SEG+ stream, derived 29,000 t x {SEG_SHARE_ARAXA:.4f}"

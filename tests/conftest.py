@@ -89,6 +89,10 @@ def assert_feasible(result) -> None:
         s = stock.rename(columns={"holder": "country"})
         parts.append(s.assign(q=s["release_t_per_yr"] - s["buy_t_per_yr"])[key + ["q"]])
     parts += offtake_parts(t.get("price_floors"), case)
+    scrap = t.get("scrap")
+    if scrap is not None:  # scrap arising from products in use (end of life, legacy stock)
+        parts.append(scrap.rename(columns={"scrap_product": "product"}).assign(
+            q=scrap["collected_t_per_yr"])[key + ["q"]])
     net = pd.concat(parts).groupby(key)["q"].sum()
     bad = net[net.abs() > 1e-6 * max(1.0, float(net.abs().max()))]
     assert bad.empty, f"product_balance broken at {bad.to_dict()}"

@@ -277,6 +277,37 @@ SHEETS: tuple[Sheet, ...] = (
                "(the value of lost use); blank takes the settings default.",
                unit="USD/t", default=None, min=0.0, min_exclusive=True),
     ], key=("country", "product", "segment", "period"), required=True),
+    _sheet("end_of_life", "Products in use return as scrap: served demand of a product (in a segment) "
+           "returns after a lifetime, spread over the discrete lifetimes of its rows (their shares sum to 1 "
+           "per product and segment); a share collection_rate of it is collected as scrap_product, "
+           "scrap_yield_t_per_t t per t of product. Demand served at a rate s in a period [a, a+d) returns "
+           "uniformly over [a+L, a+d+L); a later period receives the overlap's tonnes as a rate over its own "
+           "length (exact for any period lengths).", [
+        Column("product", "str", "Product put into use (a demanded product).", required=True, ref=PRODUCT),
+        Column("segment", "str", "Use segment of the demand rows it applies to; * for every segment "
+               "without a row of its own.", default="*"),
+        Column("lifetime_yr", "float", "Years from being put into use to end of life.", unit="yr",
+               required=True, min=0.0, min_exclusive=True, max=200.0),
+        Column("share", "float", "Share of the product reaching end of life after lifetime_yr (the "
+               "shares of a product and segment sum to 1).", required=True, min=0.0, max=1.0),
+        Column("collection_rate", "float", "Share of end-of-life product collected for recycling "
+               "(the same on every row of a product and segment).", required=True, min=0.0, max=1.0),
+        Column("scrap_product", "str", "Scrap product collected (a product of stage scrap; the same on "
+               "every row of a product and segment).", required=True, ref=PRODUCT),
+        Column("scrap_yield_t_per_t", "float", "Tonnes of scrap per tonne of product collected (the same "
+               "on every row of a product and segment).", unit="t/t", default=1.0, min=0.0,
+               min_exclusive=True, max=10.0),
+    ], key=("product", "segment", "lifetime_yr")),
+    _sheet("scrap_supply", "Collected scrap arising from products put into use before the horizon "
+           "(the installed stock), as a rate by country and period; in-horizon returns come from "
+           "end_of_life. Unused scrap is disposed of at the product's disposal cost.", [
+        Column("country", "str", "Where the scrap is collected.", required=True, ref=COUNTRY),
+        Column("scrap_product", "str", "Scrap product (stage scrap).", required=True, ref=PRODUCT),
+        Column("period", "str", "Period; * for every period without a row of its own.", required=True,
+               ref=PERIOD, wildcard=True),
+        Column("quantity_t_per_yr", "float", "Collected scrap available.", unit="t/yr", required=True,
+               min=0.0),
+    ], key=("country", "scrap_product", "period")),
     _sheet("transport", "Allowed lanes and their costs. A lane exists only where a row "
            "allows it; the most specific row (country over bloc over *) sets its cost.", [
                Column("from_country", "str", "Exporting country, bloc or *.",

@@ -599,6 +599,62 @@ def _check_calibration(file: str, t: dict[str, pd.DataFrame], out: list[Problem]
                            "output above the observed output cannot cost less than output below it"))
 
 
+SHARE_TOL = 1e-6  # lifetime shares of a product and segment sum to 1 within this
+EOL_SAME = ("collection_rate", "scrap_product", "scrap_yield_t_per_t")  # one value per product and segment
+
+
+def _check_scrap_stage(file: str, sheet: str, df: pd.DataFrame, stage: dict, out: list[Problem]) -> None:
+    """A scrap_product cell must name a product of stage scrap (an unknown code is the reference check's)."""
+    for r in df.to_dict("records"):
+        p = r["scrap_product"]
+        if p in stage and stage[p] != "scrap":
+            out.append(Problem(file, sheet, _row(r[ROW]), "scrap_product", p, "a product of stage scrap",
+                               f"product '{p}' is of stage {stage[p]}"))
+
+
+def _check_end_of_life(file: str, t: dict[str, pd.DataFrame], out: list[Problem],
+                       read_problems: list[Problem]) -> None:
+    """Lifetime shares sum to 1 per (product, segment); collection rate, scrap product and
+    yield agree within it; a named segment is one the product's demand uses."""
+    eol = t["end_of_life"]
+    eol = eol[~eol[ROW].isin(_unread_rows("end_of_life", read_problems))]
+    stage = dict(zip(t["products"]["product"], t["products"]["stage"]))
+    _check_scrap_stage(file, "end_of_life", eol, stage, out)
+    dem = t["demand"]
+    segments: dict[str, set] = {}
+    for p, g in zip(dem["product"], dem["segment"]):
+        segments.setdefault(p, set()).add(g)
+    for (prod, seg), g in eol.groupby(["product", "segment"], sort=False):
+        rows = [_row(r) for r in g[ROW]]
+        where = f"product '{prod}', segment '{seg}'"
+        total = float(g["share"].sum())
+        if abs(total - 1.0) > SHARE_TOL:
+            out.append(Problem(file, "end_of_life", rows[-1], "share", round(total, 9),
+                               f"shares summing to 1 over the rows of {where} (rows "
+                               f"{', '.join(str(r) for r in rows if r is not None)})",
+                               f"{where}: lifetime shares sum to {total:g}"))
+        for col in EOL_SAME:
+            first = g[col].iloc[0]
+            for v, r in zip(g[col].iloc[1:], rows[1:]):
+                if v != first:
+                    out.append(Problem(file, "end_of_life", r, col, v,
+                                       f"the value of the first row of {where} ({first})",
+                                       f"{where}: {col} differs between rows"))
+        if seg != "*" and prod in segments and seg not in segments[prod]:
+            out.append(Problem(file, "end_of_life", rows[0], "segment", seg,
+                               f"a segment of {prod}'s demand rows or * ({', '.join(sorted(segments[prod]))})",
+                               "no demand row of the product has this segment"
+                               + did_you_mean(seg, segments[prod])))
+
+
+def _check_scrap_supply(file: str, t: dict[str, pd.DataFrame], out: list[Problem],
+                        read_problems: list[Problem]) -> None:
+    sup = t["scrap_supply"]
+    sup = sup[~sup[ROW].isin(_unread_rows("scrap_supply", read_problems))]
+    stage = dict(zip(t["products"]["product"], t["products"]["stage"]))
+    _check_scrap_stage(file, "scrap_supply", sup, stage, out)
+
+
 # Columns that define codes other cells refer to; '@' separates an origin class from a
 # product, ',' and ';' separate list items, '*' means all, '=' marks a scenario filter.
 CODE_COLUMNS = (("countries", "country"), ("countries", "blocs"), ("products", "product"),
@@ -643,6 +699,8 @@ def check_case(case: Case) -> list[Problem]:
     _check_benchmarks(file, t, out, case.read_problems)
     _check_stockpiles(file, t, out)
     _check_price_floors(file, t, out)
+    _check_end_of_life(file, t, out, case.read_problems)
+    _check_scrap_supply(file, t, out, case.read_problems)
     check_branches(file, t, out)
     return out
 

@@ -76,6 +76,9 @@ class Registry:
     balance: list[BalanceTerm] = field(default_factory=list)
     costs: list[CostTerm] = field(default_factory=list)
     demand_t_per_yr: dict[Node, float] = field(default_factory=dict)
+    # Exogenous supply at a node (scrap arising from products in use), t/yr: the balance's
+    # right-hand side is demand - supply.
+    supply_t_per_yr: dict[Node, float] = field(default_factory=dict)
     activities: list[ActivityTerm] = field(default_factory=list)
     flows: list[FlowTerm] = field(default_factory=list)
     # Extra inflows into stockpile levels (model.lp.modules.stockpiles.StockInflow), such
@@ -108,8 +111,9 @@ class Registry:
             self.costs.append(term)
 
     def supply_nodes(self) -> set[Node]:
-        """Nodes where some term can bring product in (positive coefficient)."""
-        out: set[Node] = set()
+        """Nodes where some term can bring product in (positive coefficient), or an
+        exogenous supply does."""
+        out: set[Node] = {n for n, q in self.supply_t_per_yr.items() if q > 0}
         for term in self.balance:
             coefs = np.asarray(term.coefs, float)
             if (coefs > 0).all():
@@ -124,7 +128,12 @@ class Registry:
         for term in self.balance:
             seen.update(dict.fromkeys(term.nodes))
         seen.update(dict.fromkeys(self.demand_t_per_yr))
+        seen.update(dict.fromkeys(self.supply_t_per_yr))
         return list(seen)
+
+    def rhs_t_per_yr(self, nodes: list[Node]) -> list[float]:
+        """The balance's right-hand side at each node: demand - exogenous supply."""
+        return [self.demand_t_per_yr.get(n, 0.0) - self.supply_t_per_yr.get(n, 0.0) for n in nodes]
 
 
 class Solution(Protocol):

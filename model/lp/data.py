@@ -20,6 +20,10 @@ from model.case.schema import InputError, Problem
 from model.case.workbook import ROW, Case
 from model.lp.origin import Origin, class_lanes, denied_demand, derive_origin, split_modes
 
+RETURN_COLS = ["demand_row", "country", "scrap_product", "period", "returned_per_served", "collected_per_served"]
+SUPPLY_COLS = ["country", "scrap_product", "period", "legacy_t_per_yr"]
+
+
 @dataclass
 class ModelData:
     """Validated, derived tables the modules build the model from."""
@@ -39,6 +43,11 @@ class ModelData:
                                    # denied_by (end-use control or ''), node_product (pool or class node it draws from)
     content: pd.DataFrame          # index product, columns element: t element (as REO) per t product
     origin: Origin = field(default_factory=Origin)  # export controls and origin classes
+    # in-horizon scrap returns per demand row: demand_row, country, scrap_product, period,
+    # returned_per_served (t/yr of end-of-life scrap per t/yr served), collected_per_served
+    scrap_returns: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=RETURN_COLS))
+    # collected legacy scrap: country, scrap_product, period, legacy_t_per_yr
+    scrap_supply: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SUPPLY_COLS))
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     @property
@@ -177,15 +186,79 @@ def build_model_data(case: Case, classes: tuple[dict, set] | None = None) -> Mod
         s["default_shortfall_penalty_usd_per_t"]).astype(float)
     demand = denied_demand(demand[demand["quantity_t_per_yr"] > 0].reset_index(drop=True), origin)
 
+    returns = scrap_returns(demand, periods, t["end_of_life"])
+    legacy = scrap_supply_table(t["scrap_supply"], list(periods.index))
     lanes = expand_lanes(t["transport"], list(countries.index), blocs, plist, groups, file)
     sources, sinks = lane_ends(activities, t["expansion"], t["stockpiles"], recipes, demand)
+    sources |= set(zip(returns["country"], returns["scrap_product"])) | set(
+        zip(legacy["country"], legacy["scrap_product"]))  # scrap arises there
     lanes = class_lanes(prune_lanes(lanes, sources, sinks), origin)
 
     return ModelData(
         case_name=case.name, settings=s, periods=periods, countries=countries, blocs=blocs,
         products=products, groups=groups, recipes=recipes, activities=activities,
         facilities=facilities, lanes=lanes, demand=demand,
-        content=content_coefficients(products, recipes), origin=origin, tables=t)
+        content=content_coefficients(products, recipes), origin=origin, scrap_returns=returns,
+        scrap_supply=legacy, tables=t)
+
+
+def overlap_yr(a0: np.ndarray, a1: np.ndarray, b0: np.ndarray, b1: np.ndarray) -> np.ndarray:
+    """Length of [a0, a1) intersected with [b0, b1), elementwise (0 if apart)."""
+    return np.clip(np.minimum(a1, b1) - np.maximum(a0, b0), 0.0, None)
+
+
+def scrap_returns(demand: pd.DataFrame, periods: pd.DataFrame, eol: pd.DataFrame) -> pd.DataFrame:
+    """Per demand row and later period, the end-of-life scrap rate per t/yr served.
+
+    Served at rate s through [a, a+d), a share w of the product ends its life L years on,
+    uniformly through [a+L, a+d+L); period t = [b, b+e) receives s x w x overlap / e t/yr,
+    times the scrap yield (returned) and the collection rate (collected). A segment's own
+    rows take precedence over the product's * rows."""
+    if eol.empty or demand.empty:
+        return pd.DataFrame(columns=RETURN_COLS)
+    rows = eol[["product", "segment", "lifetime_yr", "share", "collection_rate", "scrap_product",
+                "scrap_yield_t_per_t"]]
+    dem = demand[["country", "product", "segment", "period"]].reset_index(names="demand_row")
+    own = dem.merge(rows, on=["product", "segment"])
+    has_own = set(zip(rows.loc[rows["segment"] != "*", "product"], rows.loc[rows["segment"] != "*", "segment"]))
+    rest = dem[[(p, g) not in has_own for p, g in zip(dem["product"], dem["segment"])]]
+    star = rest.merge(rows[rows["segment"] == "*"].drop(columns="segment"), on="product")
+    j = pd.concat([own, star], ignore_index=True)
+    if j.empty:
+        return pd.DataFrame(columns=RETURN_COLS)
+    per = periods[["start_year", "duration_yr"]]
+    a = j["period"].map(per["start_year"]).to_numpy(float) + j["lifetime_yr"].to_numpy(float)
+    d = j["period"].map(per["duration_yr"]).to_numpy(float)
+    parts = []
+    for t, (b, e) in per.iterrows():
+        frac = j["share"].to_numpy(float) * overlap_yr(a, a + d, b, b + e) / e
+        hit = frac > 0
+        if hit.any():
+            part = j.loc[hit, ["demand_row", "country", "scrap_product"]].assign(period=t)
+            part["returned_per_served"] = frac[hit] * j.loc[hit, "scrap_yield_t_per_t"].to_numpy(float)
+            part["collected_per_served"] = part["returned_per_served"] * j.loc[hit, "collection_rate"].to_numpy(float)
+            parts.append(part)
+    if not parts:
+        return pd.DataFrame(columns=RETURN_COLS)
+    out = pd.concat(parts, ignore_index=True)
+    return out.groupby(RETURN_COLS[:4], sort=False, as_index=False)[RETURN_COLS[4:]].sum()
+
+
+def scrap_supply_table(sheet: pd.DataFrame, periods: list[str]) -> pd.DataFrame:
+    """Legacy scrap by country, scrap product and period: a * row fills the periods that
+    have no row of their own."""
+    if sheet.empty:
+        return pd.DataFrame(columns=SUPPLY_COLS)
+    own = sheet[sheet["period"] != "*"]
+    star = sheet[sheet["period"] == "*"]
+    have = set(zip(own["country"], own["scrap_product"], own["period"]))
+    filled = [(c, p, t, q) for c, p, q in zip(star["country"], star["scrap_product"], star["quantity_t_per_yr"])
+              for t in periods if (c, p, t) not in have]
+    out = pd.DataFrame(list(zip(own["country"], own["scrap_product"], own["period"], own["quantity_t_per_yr"]))
+                       + filled, columns=SUPPLY_COLS)
+    order = {t: i for i, t in enumerate(periods)}
+    out = out.assign(_o=out["period"].map(order)).sort_values(["country", "scrap_product", "_o"])
+    return out[out["legacy_t_per_yr"] > 0].drop(columns="_o").reset_index(drop=True)
 
 
 def _origin(t: dict, countries: list[str], blocs: dict, plist: list[str], groups: dict, periods: list[str],

@@ -48,10 +48,11 @@ scenario's data before extraction. Values are set absolutely, never relative to 
 previous scenario, so the order of scenarios does not matter.
 
 Readers of these columns that are not updated here make the scenario rebuild instead
-(`_guard`): stockpiles read demand (days-of-cover targets), price floors read
-capacity (offtake volumes), benchmarks read demand (consumption). Export controls
-read freight (ban values): the controls module's forbidden flows are recomputed from
-the scenario's data. A module added later
+(`_guard`): stockpiles read demand (days-of-cover targets), scrap returns read demand
+(end-of-life scrap supply, model.lp.modules.scrap), benchmarks read demand
+(consumption), price floors read capacity (offtake volumes). Export controls read
+freight (ban values): the controls module's forbidden flows are recomputed from the
+scenario's data. A module added later
 that reads one of these columns must be handled here or added to the guard.
 """
 
@@ -326,6 +327,8 @@ class Resolver:
             return "demand changed and stockpiles read demand (days-of-cover targets and the cover report)"
         if ("demand", "quantity_t_per_yr") in changed and not t["benchmarks"].empty:
             return "demand changed and benchmarks read demand (the consumption a share applies to)"
+        if ("demand", "quantity_t_per_yr") in changed and not self.data.scrap_returns.empty:
+            return "demand changed and end-of-life scrap returns read it (scrap supply)"
         if ("facilities", "capacity_t_per_yr") in changed and not t["price_floors"].empty:
             return "capacity changed and price floors read capacity (offtake volumes)"
         # Freight is read by ban values: apply() rebinds the controls module's forbidden
@@ -449,8 +452,10 @@ class Resolver:
         for node, q in zip(zip(data.demand["country"], data.demand["node_product"], data.demand["period"]), qty):
             reg.demand_t_per_yr[node] = reg.demand_t_per_yr.get(node, 0.0) + float(q)
         bal = mod["balance"]
-        rhs = np.array([reg.demand_t_per_yr.get(n, 0.0) for n in
-                        zip(bal.keys["country"], bal.keys["product"], bal.keys["period"])], float)
+        # supply_t_per_yr (scrap arising) is the base model's: the guard rebuilds where demand
+        # changes and scrap returns read it
+        rhs = np.array(reg.rhs_t_per_yr(list(zip(bal.keys["country"], bal.keys["product"], bal.keys["period"]))),
+                       float)
         row_lo[pos.balance_rows] = rhs
         row_hi[pos.balance_rows] = rhs
 

@@ -9,6 +9,7 @@ from model.lp.modules.disposal import Disposal
 from model.lp.modules.expansion import Expansion
 from model.lp.modules.price_floors import PriceFloors
 from model.lp.modules.production import Production
+from model.lp.modules.scrap import Scrap
 from model.lp.modules.stockpiles import Stockpiles
 from model.lp.modules.supply_caps import SupplyCaps
 from model.lp.modules.tariffs import Tariffs
@@ -22,6 +23,8 @@ def core_modules() -> list:
     included); disposal needs every supply term; the balance is
     assembled last from everything registered. Calibration terms follow production,
     whose activities they price. Price floors come before stockpiles:
-    an offtake registers stockpile inflows that the stockpile level balance reads."""
+    an offtake registers stockpile inflows that the stockpile level balance reads.
+    Scrap follows demand, whose shortfall variables its end-of-life returns read, and
+    comes before disposal, which must reach every node scrap arises at."""
     return [Production(), Calibration(), Expansion(), Trade(), Controls(), Tariffs(), SupplyCaps(), Benchmarks(),
-            PriceFloors(), Stockpiles(), Demand(), Disposal(), Balance()]
+            PriceFloors(), Stockpiles(), Demand(), Scrap(), Disposal(), Balance()]

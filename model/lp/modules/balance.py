@@ -35,12 +35,12 @@ class Balance:
         cols = np.arange(len(x), dtype=np.int64)
         A = sp.csr_array((coefs, (rows, cols)), shape=(len(nodes), len(x)))
         A.sum_duplicates()
-        rhs = [reg.demand_t_per_yr.get(n, 0.0) for n in nodes]
+        rhs = reg.rhs_t_per_yr(nodes)
         self.keys = pd.DataFrame(nodes, columns=["country", "product", "period"])
         m.NODES = pyo.Set(initialize=nodes, dimen=3, ordered=True)
         # product_balance[i] is the balance of the i-th node of NODES:
         # production + imports - exports - disposal + shortfall (+ releases - buys ...)
-        # == demand, at rates in t/yr.
+        # == demand - exogenous supply (scrap arising), at rates in t/yr.
         m.product_balance = MatrixConstraint(A.data.tolist(), A.indices.tolist(), A.indptr.tolist(),
                                              rhs, list(rhs), x)
         self.cons = [m.product_balance[i] for i in range(len(nodes))]
