@@ -129,7 +129,7 @@ def test_the_summary_says_how_the_objective_adds_up(case, tmp_path, capsys):
     s = r.tables["summary"]
     add = s[s["section"] == "how the objective adds up"].set_index("item")["value"]
     assert add["resource cost (present value)"] == pytest.approx(13_125.0, rel=1e-12)
-    assert add["penalty value of unserved demand (present value)"] == pytest.approx(1_250_000.0, rel=1e-12)
+    assert add["penalty value (unserved demand, missed targets) (present value)"] == pytest.approx(1_250_000.0, rel=1e-12)
     assert add["calibration terms (present value)"] == 0.0
     assert add["= objective (present value)"] == pytest.approx(1_263_125.0, rel=1e-12)
     words = set(s.loc[s["section"] == "glossary", "item"])

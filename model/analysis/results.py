@@ -84,7 +84,9 @@ GLOSSARY = {
     "transfers": "money that changes hands without using resources: tariffs and duties, price-floor payments, "
                  "stockpile purchases at the reference price. In the objective only where it steers decisions.",
     "penalty value": "unserved tonnes x their shortfall penalty (USD/t): what the case says a missing tonne costs "
-                     "its buyer. Not a resource cost; it makes the solver serve demand worth more than its cost.",
+                     "its buyer. Not a resource cost; it makes the solver serve demand worth more than its cost. "
+                     "It also holds the priced gap of a missed benchmark or offtake (component benchmark_gap, "
+                     "floor_offtake_unmet), where the case prices one.",
     "calibration terms": "per-facility adjustments (below and above observed output) that make the base case "
                          "reproduce observed production. A modelling device: no one pays them.",
     "objective": "what the solver minimises: resource cost + transfers in the objective + penalty value + "
@@ -96,7 +98,7 @@ def objective_rows(costs: pd.DataFrame, objective: float) -> list[tuple[str, str
     """How the objective adds up, category by category (present value)."""
     inside = costs[costs["in_objective"].astype(bool)].groupby("category")["pv_usd"].sum()
     parts = [("resource cost", RESOURCE), ("transfers in the objective", TRANSFER),
-             ("penalty value of unserved demand", PENALTY), ("calibration terms", CALIBRATION)]
+             ("penalty value (unserved demand, missed targets)", PENALTY), ("calibration terms", CALIBRATION)]
     rows = [("how the objective adds up", name + " (present value)", float(inside.get(cat, 0.0)), "USD")
             for name, cat in parts]
     rows.append(("how the objective adds up", "= objective (present value)", float(objective), "USD"))

@@ -122,7 +122,7 @@ def cost_breakdown(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
         costs = costs[costs["category"] != "calibration"]
     if costs is None or costs.empty:
         return pd.DataFrame(columns=["pv_usd"])
-    labels = {"resource": "resource", "transfer": "transfer", "penalty": "unserved (penalty value)"}
+    labels = {"resource": "resource", "transfer": "transfer", "penalty": "penalty value (unserved, missed targets)"}
     by = costs.groupby(["category", "component"], sort=False)["pv_usd"].sum().reset_index()
     by["rank"] = by["category"].map({"resource": 0, "transfer": 1, "penalty": 2}).fillna(3)
     by = by.sort_values(["rank"], kind="stable")

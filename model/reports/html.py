@@ -337,7 +337,7 @@ def headline_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     rows = []
     if costs is not None and not costs.empty:
         by = costs.groupby(["category", "component"], sort=False)[["pv_usd", "cost_usd"]].sum()
-        for cat, label in (("resource", "resource cost"), ("penalty", "unserved demand (penalty value)"),
+        for cat, label in (("resource", "resource cost"), ("penalty", "penalty value (unserved demand, missed targets)"),
                            ("transfer", "transfer")):
             if cat in by.index.get_level_values(0):
                 part = by.loc[cat]
