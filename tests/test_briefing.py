@@ -165,3 +165,21 @@ def test_a_batch_writes_one_self_contained_dashboard(tmp_path):
     heat = page[page.index('id="fig-unserved_by_period"'):]
     heat = heat[:heat.index("</script>")]
     assert '"x":["Q"],"y":["base case","crisis","relief"]' in heat
+
+
+def test_market_prices_skip_an_unused_pool():
+    """A pool nobody uses has an arbitrary dual (0 here, price_unique False): the EU's Dy
+    price is then its unique `other`-class price; a unique pool price is kept as it is;
+    with nothing unique the `other` class's price stands."""
+    import pandas as pd
+
+    from model.reports.sheet import market_prices
+    prices = pd.DataFrame({
+        "country": ["EUR"] * 3 + ["USA"] * 2 + ["JPN"] * 3,
+        "product": ["Dy_ox"] * 8,
+        "period": ["2031-35"] * 8,
+        "origin_class": ["", "other", "CHN", "", "other", "", "other", "CHN"],
+        "price_usd_per_t": [0.0, 436_557.7, 427_546.1, 402_242.8, 436_557.7, -50.0, 277_572.4, 277_000.0],
+        "price_unique": [False, True, False, True, True, False, False, False]})
+    got = market_prices(prices).set_index("country")["price_usd_per_t"]
+    assert got.to_dict() == {"EUR": 436_557.7, "USA": 402_242.8, "JPN": 277_572.4}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from model.reports.charts import period_order
-from model.reports.sheet import SheetWriter
+from model.reports.sheet import SheetWriter, market_prices
 
 WATCHED = [("NdPr_ox", "NdPr oxide"), ("Dy_ox", "Dy oxide"), ("Tb_ox", "Tb oxide"),
            ("magnet_std", "standard NdFeB"), ("magnet_ht", "high-temperature NdFeB")]
@@ -40,6 +40,7 @@ class BriefingSheet(SheetWriter):
         self.headline_block()
         short = self.shortfall_block()
         self.reference_block()
+        self.targets_block()
         self.who_pays_block_brief()
         series = self.price_block_brief()
         self.shortfall_chart(short)
@@ -59,9 +60,15 @@ class BriefingSheet(SheetWriter):
             self.put(self.row, 2, unit)
             self.row += 1
 
-    def _cost(self, category: str) -> float:
+    def _cost(self, category: str, component: str | None = None, other: bool = False) -> float:
+        """Present value of a category (of one component, or of every other component)."""
         c = self.tables.get("costs")
-        return 0.0 if c is None or c.empty else float(c.loc[c["category"] == category, "pv_usd"].sum())
+        if c is None or c.empty:
+            return 0.0
+        hit = c["category"] == category
+        if component is not None:
+            hit &= (c["component"] != component) if other else (c["component"] == component)
+        return float(c.loc[hit, "pv_usd"].sum())
 
     def headline_block(self) -> None:
         summ = self.tables["summary"]
@@ -80,8 +87,12 @@ class BriefingSheet(SheetWriter):
             ("resource cost, present value", self._cost("resource"), "bn USD", "bnusd"),
             ("worst shortfall (share of that period's demand)", worst, "", None),
             ("unserved over the horizon", float(unserved.get("unserved tonnes", 0.0)), "t", "t"),
-            ("value of lost use (penalty), present value", self._cost("penalty"), "M USD", "musd"),
-            ("transfers (duties, rents, floor payments), present value", self._cost("transfer"), "M USD", "musd")])
+            ("value of lost use (penalty), present value", self._cost("penalty", "shortfall_penalty"), "M USD",
+             "musd")]
+            + ([("missed targets (benchmark gaps, unmet offtakes; penalty), present value",
+                 self._cost("penalty", "shortfall_penalty", other=True), "M USD", "musd")]
+               if self._cost("penalty", "shortfall_penalty", other=True) else [])
+            + [("transfers (duties, rents, floor payments), present value", self._cost("transfer"), "M USD", "musd")])
 
     def shortfall_block(self) -> tuple[int, int] | None:
         """Per period with a shortfall: tonnes unserved and the worst row's share; returns
@@ -109,12 +120,37 @@ class BriefingSheet(SheetWriter):
         self.heading(f"Change against {h['reference']} over the horizon (this run minus the reference)")
         per = h["resource_cost_per_avoided_t_usd"]
         rows = [("unserved", -float(h["avoided_unserved_t"]), "t", "t"),
-                ("value of lost use, present value", -float(h["avoided_penalty_value_pv_usd"]), "M USD", "musd"),
+                ("penalty value (lost use, missed targets), present value", -float(h["avoided_penalty_value_pv_usd"]),
+                 "M USD", "musd"),
                 ("resource cost, present value", float(h["resource_cost_change_pv_usd"]), "M USD", "musd"),
                 ("transfers, present value", float(h["transfers_change_pv_usd"]), "M USD", "musd")]
         if pd.notna(per):
             rows.append(("resource cost per tonne of shortfall avoided", float(per), "USD/t", "usd"))
         self.figures(["figure", "change", "unit"], rows)
+
+    def targets_block(self) -> None:
+        """Benchmarks (last period: share made in the bloc, gap, price of one more point)
+        and end-use denials (share of the denied demand unserved in the worst period),
+        where the run has them."""
+        rows = []
+        b = self.tables.get("benchmarks")
+        if b is not None and not b.empty:
+            for name, g in b.groupby("benchmark", sort=False):
+                r = g.iloc[-1]
+                rows.append([f"{name} ({r['bloc']} {r['stage']} >= {r['min_share']:.0%})",
+                             r["period"], float(r["share_made_in_bloc"]), float(r["gap_t_per_yr"]),
+                             float(r["cost_of_one_more_point_usd_pv"])])
+        e = self.tables.get("end_use")
+        if e is not None and not e.empty:
+            for name, g in e.groupby("control", sort=False):
+                per = g.groupby("period", sort=False)[["unserved_t_per_yr", "demand_t_per_yr"]].sum()
+                share = per["unserved_t_per_yr"] / per["demand_t_per_yr"]
+                t = share.idxmax()
+                rows.append([f"{name}: denied demand unserved", t, float(share[t]), None, None])
+        if rows:
+            self.heading("Policy targets and end-use denials")
+            self.block(["target", "period", "share (made in bloc; unserved)", "gap (t/yr)", "1 point more (M USD PV)"], rows,
+                       [None, None, "share", "t", "musd"])
 
     def who_pays_block_brief(self, limit: int = 6) -> None:
         w = self.tables.get("who_pays")
@@ -131,7 +167,7 @@ class BriefingSheet(SheetWriter):
         p = self.tables.get("prices")
         if p is None or p.empty:
             return pd.DataFrame(columns=["product", "country", "period", "price_usd_per_t"])
-        p = p[p["origin_class"].fillna("") == ""] if "origin_class" in p else p
+        p = market_prices(p)
         return p[p["product"].isin([k for k, _ in WATCHED]) & p["country"].isin([k for k, _ in WATCHED_ZONES])]
 
     def _key_periods(self) -> list[str]:

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from model.reports.sheet import market_prices
+
 # Process stages of the rare-earth chain, upstream first ('other' inputs such as
 # iron-boron are not part of it).
 CHAIN_STAGES = ("mining", "cracking", "separation", "reduction", "magnet", "recycling", "substitution")
@@ -176,7 +178,7 @@ def key_prices(tables: dict[str, pd.DataFrame], limit: int = MAX_PRICE_SERIES) -
     cols = ["product", "country", "period", "price_usd_per_t", "tag"]
     if prices is None or dem is None or prices.empty or dem.empty:
         return pd.DataFrame(columns=cols)
-    p = prices[prices["origin_class"].fillna("") == ""] if "origin_class" in prices else prices
+    p = market_prices(prices)
     vol = dem.groupby(["product", "country"], sort=False)["demand_t_per_yr"].sum()
     level = p.groupby(["product", "country"])["price_usd_per_t"].agg(lambda x: x.clip(lower=0.0).mean())
     value = (vol * level.reindex(vol.index).fillna(0.0)).where(lambda v: v > 0, vol * 1e-12)

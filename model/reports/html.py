@@ -24,6 +24,7 @@ from model.reports.charts import (
     series_colours,
     summary_figures,
 )
+from model.reports.sheet import market_prices
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -159,7 +160,7 @@ def heavy_price_figure(tables: dict[str, pd.DataFrame]) -> "go.Figure | None":
     p = tables.get("prices")
     if p is None or p.empty:
         return None
-    p = p[p["origin_class"].fillna("") == ""]  # each country's use pool
+    p = market_prices(p)  # each country's use pool, or its class price where the pool is unused
     periods = period_order(tables)
     fig = go.Figure()
     dash = {"CHN": "solid", "EUR": "dash", "USA": "dot", "JPN": "dashdot"}

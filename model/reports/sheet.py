@@ -7,6 +7,24 @@ import numpy as np
 import pandas as pd
 
 
+def market_prices(prices: pd.DataFrame) -> pd.DataFrame:
+    """One price per country, product and period (origin_class dropped). Where a product
+    carries origin classes a country has a use-pool price and one per class, and a node
+    nobody uses (a pool that every maker bypasses by running clean) has an arbitrary dual
+    (0, or minus the disposal cost): so take the pool's price where it is proven unique,
+    else a unique class price (`other` before the controller's), else the `other` class's,
+    the controller's, the pool's, in that order."""
+    if "origin_class" not in prices.columns:
+        return prices
+    cls = prices["origin_class"].fillna("").astype(str)
+    unique = prices["price_unique"].astype(bool) if "price_unique" in prices.columns else pd.Series(True, prices.index)
+    rank = np.where(cls == "", 0, np.where(cls == "other", 1, 2))
+    fallback = np.where(cls == "other", 0, np.where(cls == "", 2, 1))
+    order = np.where(unique.to_numpy(), rank, 3 + fallback)
+    best = prices.assign(_o=order).sort_values("_o", kind="stable").drop_duplicates(["country", "product", "period"])
+    return best.sort_index().drop(columns=["_o"]).assign(origin_class="")
+
+
 def header_format(book):
     return book.add_format({"bold": True, "bg_color": "#DDE6F0", "border": 1, "text_wrap": True})
 
