@@ -14,3 +14,22 @@ ones before it (tests/test_layout.py checks this from the source):
 """
 
 __version__ = "0.1.0"
+
+
+def _skip_scipy_stats_hook() -> None:
+    """Pyomo registers an import hook so that when anything first imports scipy (the model
+    uses scipy.sparse) it also imports scipy.stats, scipy.integrate and scipy.spatial:
+    0.6-0.8 s per process, none of it used here. Drop that one hook before scipy is
+    imported (Pyomo's own deferred `scipy` attribute still finalises when Pyomo uses it).
+    The registry is private to Pyomo, so a change there only costs the time again."""
+    import sys
+    if "scipy" in sys.modules:
+        return
+    try:
+        from pyomo.common.dependencies import DeferredImportCallbackFinder
+        DeferredImportCallbackFinder._callbacks.pop("scipy", None)
+    except (ImportError, AttributeError):
+        pass
+
+
+_skip_scipy_stats_hook()
