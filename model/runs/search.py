@@ -52,12 +52,16 @@ reading.
 
 Lost export revenue. The controller's export revenue is who_pays's export_revenue_usd
 (tonnes exported x the exporter-side node price, each period's USD to present value by
-the period's pv_factor) in the least-norm plan; lost = no-control run - controlled run.
-Prices can be non-unique: `revenue_prices_unique` says so.
+the period's pv_factor); lost = no-control run - controlled run. The no-control run and
+the rows shown (the top rows for k = 1, every pick for k > 1) are solved again with the
+least-norm plan (model.lp.canonical) so their revenue is the project's one answer; the
+others are screened at the solver's vertex plan (a least-norm QP costs ~3 s a solve on the
+base case, the re-solve itself ~0.1 s), and `revenue_plan` says which. Prices can be
+non-unique: `revenue_prices_unique` says so. The ranking never reads revenue.
 
 Method. k = 1: every candidate is solved (exhaustive: exact over the set). k > 1: greedy,
 a heuristic: k rounds, each adding the candidate with the largest harm given those chosen
-(ties: the lower lost revenue, then the name); it is not guaranteed to find the best set.
+(ties: the names); it is not guaranteed to find the best set.
 
 Output: one folder `outputs/<timestamp>_<case>_search/` written under a temporary name
 and renamed when complete: ranking.csv and ranking.xlsx (rank, controls, harm, its
@@ -522,7 +526,8 @@ def evaluate(built, col_of: dict, h: highspy.Highs, sol, harm: Harm, exporters: 
     per = tables["periods"].set_index("period")
     dem = tables["demand"]
     if harm.kind == "penalty":
-        rec["harm_least_norm_usd"] = float(coef @ np.asarray(sol.x, float)[idx])
+        least_norm = str(sol.stats.get("canonical", "")).startswith("least-norm")
+        rec["harm_least_norm_usd"] = float(coef @ np.asarray(sol.x, float)[idx]) if least_norm else math.nan
         b = keys.assign(harm_usd=coef * x, unserved_t=x * keys["period"].map(per["duration_yr"]).to_numpy(float))
     else:
         w = tables["who_pays"]
@@ -574,7 +579,7 @@ def _resolver():
 def solve_combination(task: tuple[tuple[str, ...], pd.DataFrame]) -> dict:
     """Solve the base case with these candidates' rows (union form) on the kept model;
     a combination the kept model cannot take is rebuilt (its reason recorded)."""
-    names, rows = task
+    names, rows, canonical = task
     t0 = time.perf_counter()
     base, harm, exporters = _STATE["base"], _STATE["harm"], _STATE["exporters"]
     try:
@@ -584,15 +589,17 @@ def solve_combination(task: tuple[tuple[str, ...], pd.DataFrame]) -> dict:
         if why is None:
             res.apply(case, data)
             from model.lp.solve import run_highs
-            sol = run_highs(res.h, res.cols, res.rows, dict(res.stats, handoff_route="resolve"), case.settings)
+            # the least-norm plan (a QP, ~3 s on the base case) only where its figures are read
+            settings = dict(case.settings, canonical_plan=canonical and case.settings.get("canonical_plan", True))
+            sol = run_highs(res.h, res.cols, res.rows, dict(res.stats, handoff_route="resolve"), settings)
             rec = (evaluate(res.built, res.col_of, res.h, sol, harm, exporters) if sol.optimal
                    else {"status": sol.status, "message": sol.message})
             if names == () and sol.optimal:
                 rec["references"] = _references(res, sol)
-            rec["mode"] = "resolve"
+            rec["mode"], rec["plan"] = "resolve", "least-norm" if settings["canonical_plan"] else "vertex"
         else:
             rec = plain_evaluate(case, harm, exporters)
-            rec["mode"], rec["rebuild_reason"] = "rebuild", why
+            rec["mode"], rec["rebuild_reason"], rec["plan"] = "rebuild", why, "least-norm"
     except InputError as exc:
         rec = {"status": "input_error", "message": str(exc)}
     except Exception as exc:  # one bad combination must not stop the search
@@ -675,16 +682,19 @@ def fill_references(cands: list[Candidate], refs: dict[str, float]) -> None:
             r["reference_flow_t_per_yr"] = refs.get(r["control"], 0.0)
 
 
-def _task(cands: dict[str, Candidate], names: tuple[str, ...]) -> tuple[tuple[str, ...], pd.DataFrame]:
+def _task(cands: dict[str, Candidate], names: tuple[str, ...], canonical: bool = False
+          ) -> tuple[tuple[str, ...], pd.DataFrame, bool]:
     rows = union_rows([cands[n] for n in names]) if names else pd.DataFrame(columns=ROW_COLS)
-    return names, rows
+    return names, rows, canonical
 
 
-def _score(rec: dict, base: dict, controller: list[str]) -> tuple:
-    """Sort key: the larger harm first; ties: the smaller lost revenue, then the name."""
+def _score(rec: dict) -> tuple:
+    """Sort key: the larger harm first (a property of the LP: the same whichever plan the
+    solver returns); ties by the controls' names, so the order never depends on a figure
+    that could differ between least-cost plans."""
     if rec.get("status") != "optimal":
-        return (1, 0.0, 0.0, ",".join(rec["controls"]))
-    return (0, -round(rec["harm_usd"], 6), round(lost_revenue(rec, base, controller), 6), ",".join(rec["controls"]))
+        return (1, 0.0, ",".join(rec["controls"]))
+    return (0, -round(rec["harm_usd"], 6), ",".join(rec["controls"]))
 
 
 def lost_revenue(rec: dict, base: dict, exporters: list[str]) -> float:
@@ -701,7 +711,7 @@ def search(case: Case, spec: SearchSpec, workers: int = 1, k: int | None = None)
     runner = _Runner(min(workers, max(1, len(cands))), (case, union, spec.harm, exporters))
     evaluations: list[dict] = []
     try:
-        base = runner.map([_task(cands, ())])[0]
+        base = runner.map([_task(cands, (), canonical=True)])[0]
         if base.get("status") != "optimal":
             raise RuntimeError(f"the no-control run is not optimal: {base.get('message')}")
         base["controls"], base["round"] = [], 0
@@ -718,9 +728,17 @@ def search(case: Case, spec: SearchSpec, workers: int = 1, k: int | None = None)
             ok = [r for r in recs if r.get("status") == "optimal"]
             if not ok:
                 break
-            best = min(ok, key=lambda r: _score(r, base, exporters))
+            best = min(ok, key=_score)
             chosen.append(best["controls"][-1])
             picks.append(best)
+        # the reported rows' plan figures (revenue, least-norm harm) from the least-norm plan
+        first = [r for r in evaluations if r["round"] == 1 and r.get("status") == "optimal"]
+        shown = picks if k > 1 else sorted(first, key=_score)[:spec.top]
+        again = runner.map([_task(cands, tuple(r["controls"]), canonical=True) for r in shown])
+        for old_rec, new_rec in zip(shown, again):
+            new_rec["round"] = old_rec["round"]
+            old_rec.clear()
+            old_rec.update(new_rec)
     finally:
         runner.close()
     method = "exhaustive (exact over the candidate set)" if k == 1 else \
@@ -737,7 +755,7 @@ def ranking_table(recs: list[dict], base: dict, exporters: list[str], cands: dic
     """One row per ranked result: rank, controls, harm (least and most over least-cost
     plans), harm over the no-control run, the exporters' lost revenue, the named
     countries' unserved tonnes and its share of demand by period."""
-    order = recs if greedy else sorted(recs, key=lambda r: _score(r, base, exporters))
+    order = recs if greedy else sorted(recs, key=_score)
     rows = []
     prev = base.get("harm_usd", 0.0)
     for i, r in enumerate(order, 1):
@@ -752,7 +770,7 @@ def ranking_table(recs: list[dict], base: dict, exporters: list[str], cands: dic
                        marginal_harm_usd=r["harm_usd"] - prev,
                        lost_export_revenue_usd=lost_revenue(r, base, exporters),
                        revenue_prices_unique=all(r.get(f"revenue_{x}_unique", True) for x in exporters),
-                       objective_usd=r["objective_usd"], solve_mode=r.get("mode", ""))
+                       revenue_plan=r.get("plan", ""), objective_usd=r["objective_usd"], solve_mode=r.get("mode", ""))
             b = pd.DataFrame(r["breakdown"])
             for (c, t), v in zip(zip(b["country"], b["period"]), b["harm_usd"]):
                 if abs(v) > 1e-6:
