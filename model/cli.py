@@ -169,7 +169,7 @@ def cmd_sweep(args) -> int:
 def cmd_search(args) -> int:
     """`search SPEC`: the most damaging export control(s) of a candidate set."""
     from model.runs.batch import default_workers
-    from model.runs.search import run_search
+    from model.runs.search import SearchError, run_search
     prepare_out(args.out)
     try:
         result = run_search(args.spec, args.workbook, default_case=str(DEFAULT_CASE),
@@ -177,6 +177,10 @@ def cmd_search(args) -> int:
                             check=not args.no_check)
     except InputError as exc:
         return input_error(exc)
+    except SearchError as exc:
+        LOG.error(str(exc))
+        LOG.error(NOTHING_WRITTEN)
+        return EXIT_NOT_OPTIMAL
     if result.recheck is not None and not result.recheck["agrees"]:
         LOG.error("the plain run of the top result does not reproduce its harm (see manifest.json)")
         return EXIT_NOT_OPTIMAL

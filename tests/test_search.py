@@ -221,3 +221,19 @@ def test_command_line_reports_bad_spec_without_a_traceback(tmp_path, capsys):
     err = capsys.readouterr()
     assert "Traceback" not in err.out + err.err
     assert "ATLANTIS" in err.out + err.err
+
+
+def test_two_exporters_on_one_product_is_a_spec_problem(tmp_path):
+    """Candidates by CHN and by the USA on `mag`: one product carries one foreign origin
+    class, so the spec is refused, naming the product and both exporters' candidates."""
+    case, _, _ = setup(tmp_path, {"harm": {"kind": "penalty", "countries": ["JPN"]}, "candidates": [GEN]})
+    path = tmp_path / "two.yaml"
+    import yaml
+    path.write_text(yaml.safe_dump({"harm": {"kind": "penalty", "countries": ["JPN"]},
+                                    "candidates": [dict(GEN, destinations=["JPN"], kinds=["ban"]),
+                                                   dict(GEN, exporter="USA", destinations=["JPN"], kinds=["ban"])]}))
+    with pytest.raises(InputError) as err:
+        S.read_spec(path, case)
+    (p,) = err.value.problems
+    assert (p.file, p.sheet, p.column, p.value) == ("two.yaml", "candidates", "product", "mag")
+    assert "ban_USA_mag_JPN" in p.message and "ban_CHN_mag_JPN" in p.expected

@@ -227,6 +227,8 @@ def read_spec(path: str | Path, case: Case) -> SearchSpec:
         problems.append(Problem(file, "", None, "candidates", None, "a candidates or controls list",
                                 "no candidate controls"))
     _check_names(cands, case, file, problems)
+    if not problems:
+        _check_origins(cands, case, codes, file, problems)
     if not problems and k > len(cands):
         problems.append(Problem(file, "", None, "k", k, f"at most the number of candidates ({len(cands)})",
                                 "more controls asked for than there are candidates"))
@@ -405,6 +407,30 @@ def _check_names(cands: list[Candidate], case: Case, file: str, problems: list[P
             problems.append(Problem(file, "candidates", None, "control", c.name,
                                     "a name the case's export_controls sheet does not use", "name taken"))
         seen.add(c.name)
+
+
+def _check_origins(cands: list[Candidate], case: Case, codes: _Codes, file: str, problems: list[Problem]) -> None:
+    """One controller per product: every candidate is a class-tracked row of the kept
+    model, and the model tracks one foreign origin per product (model.lp.origin), so a
+    candidate may not control a product whose origin the case tracks for another country
+    (a control or share cap of the case's), nor one another candidate's exporter controls."""
+    from model.lp.data import build_model_data
+    try:
+        owner = dict(build_model_data(case).origin.controller)
+    except InputError:  # the case's own problems are the case's (validation says them)
+        return
+    taken = {p: f"the case's origin tracking ({x})" for p, x in owner.items()}
+    for c in cands:
+        for r in c.rows:
+            for p in expand(r["product"], codes.groups, codes.products):
+                x = owner.setdefault(p, c.exporter)
+                taken.setdefault(p, f"candidate {c.name} ({x})")
+                if x != c.exporter:
+                    problems.append(Problem(file, "candidates", None, "product", p,
+                                            f"a product no other exporter controls: {taken[p]} does",
+                                            f"candidate {c.name}: two exporters' controls on one product need "
+                                            "two origin classes, which this model does not track"))
+                    break
 
 
 # --------------------------------------------------------------------------- rows
@@ -650,9 +676,18 @@ class _Runner:
                                         initargs=init_args + (os.getpid(),))
 
     def map(self, tasks: list) -> list[dict]:
+        """Records in the order of the tasks; a worker that dies gives an error record."""
         if self.pool is None:
             return [solve_combination(t) for t in tasks]
-        return list(self.pool.map(solve_combination, tasks))
+        futures = [self.pool.submit(solve_combination, t) for t in tasks]
+        out = []
+        for t, f in zip(tasks, futures):
+            try:
+                out.append(f.result())
+            except Exception as exc:  # the worker process died (memory, a signal)
+                out.append({"status": "error", "message": f"worker failed: {type(exc).__name__}: {exc}",
+                            "controls": list(t[0]), "seconds": 0.0})
+        return out
 
     def close(self) -> None:
         if self.pool is not None:
@@ -661,6 +696,10 @@ class _Runner:
 
 
 # --------------------------------------------------------------------------- the search
+
+class SearchError(Exception):
+    """The search cannot go on (the no-control run fails): said in one line, no folder."""
+
 
 @dataclass
 class SearchResult:
@@ -713,7 +752,8 @@ def search(case: Case, spec: SearchSpec, workers: int = 1, k: int | None = None)
     try:
         base = runner.map([_task(cands, (), canonical=True)])[0]
         if base.get("status") != "optimal":
-            raise RuntimeError(f"the no-control run is not optimal: {base.get('message')}")
+            raise SearchError(f"the no-control run is not {'optimal' if base.get('status') != 'input_error' else 'valid'}"
+                              f" ({base.get('status')}): {base.get('message')}")
         base["controls"], base["round"] = [], 0
         evaluations.append(base)
         fill_references(spec.candidates, base.pop("references", {}))
