@@ -131,6 +131,9 @@ def test_greedy_k2_adds_the_best_marginal_control(tmp_path):
     # + licence 50 % JPN: 25 t of Chinese magnets reach JPN, the USA sends 25 of its own 30
     # there too (2 000 > 1 000 + 5) and keeps 5: USA 95 t short = 95 000, JPN none
     assert round2[("ban_CHN_mag_USA", "licence50_CHN_mag_JPN")] == pytest.approx(95_000, **APPROX)
+    check = S.recheck(case, spec, res)  # the final pair, as two plain bans
+    assert check["controls"] == "ban_CHN_mag_USA + ban_CHN_mag_JPN"
+    assert check["agrees"] and check["harm_usd_plain_run"] == pytest.approx(140_000, rel=1e-6)
 
 
 def test_harm_is_the_least_over_least_cost_plans_and_a_plain_run_agrees(tmp_path):

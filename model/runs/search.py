@@ -47,8 +47,8 @@ properties of the LP, not of the vertex or of the model's representation, which 
 a plain run (bans as bans, no union of rows) reproduces `harm_usd` (re-checked).
 Breakdowns by country and period are read from the plan that attains `harm_usd`.
 Spending harm depends on prices (duals), which can be non-unique: it is read from the
-least-norm plan at the solver's prices and `prices_unique` says whether that is the only
-reading.
+least-norm plan (every solve, so slower) at the solver's prices and `prices_unique` says
+whether that is the only reading; `harm_max_usd` is blank for it.
 
 Lost export revenue. The controller's export revenue is who_pays's export_revenue_usd
 (tonnes exported x the exporter-side node price, each period's USD to present value by
@@ -615,7 +615,9 @@ def solve_combination(task: tuple[tuple[str, ...], pd.DataFrame]) -> dict:
         if why is None:
             res.apply(case, data)
             from model.lp.solve import run_highs
-            # the least-norm plan (a QP, ~3 s on the base case) only where its figures are read
+            # the least-norm plan (a QP, ~3 s on the base case) only where its figures are read:
+            # the rows shown, and every solve of a spending harm (it is read off the plan)
+            canonical = canonical or harm.kind == "spending"
             settings = dict(case.settings, canonical_plan=canonical and case.settings.get("canonical_plan", True))
             sol = run_highs(res.h, res.cols, res.rows, dict(res.stats, handoff_route="resolve"), settings)
             rec = (evaluate(res.built, res.col_of, res.h, sol, harm, exporters) if sol.optimal
@@ -847,9 +849,11 @@ def breakdown_table(result: SearchResult) -> pd.DataFrame:
 
 
 def recheck(case: Case, spec: SearchSpec, result: SearchResult) -> dict:
-    """Re-run the top result as an ordinary scenario (its rows appended as written: bans
-    as bans; no other candidate in the model) and compare its harm."""
-    top = result.ranking.iloc[0]
+    """Re-run the top result (k = 1: the first row; greedy: the final set, the last row)
+    as an ordinary scenario (its rows appended as written: bans as bans; no other
+    candidate in the model) and compare its harm."""
+    greedy = "marginal_harm_usd" in result.ranking
+    top = result.ranking.iloc[-1 if greedy else 0]
     names = top["controls"].split(" + ")
     cands = {c.name: c for c in spec.candidates}
     exporters = list(dict.fromkeys(c.exporter for c in spec.candidates))
