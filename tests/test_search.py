@@ -240,3 +240,14 @@ def test_two_exporters_on_one_product_is_a_spec_problem(tmp_path):
     (p,) = err.value.problems
     assert (p.file, p.sheet, p.column, p.value) == ("two.yaml", "candidates", "product", "mag")
     assert "ban_USA_mag_JPN" in p.message and "ban_CHN_mag_JPN" in p.expected
+
+
+def test_worker_pool_gives_the_serial_ranking(tmp_path):
+    """Two worker processes, each with its own kept model: the same harms as in-process."""
+    case, spec, _ = setup(tmp_path, {"harm": {"kind": "penalty", "countries": ["USA"]},
+                                     "candidates": [dict(GEN, destinations=["USA", "*"])]})
+    res = S.search(case, spec, workers=2)
+    assert list(res.ranking["controls"]) == ["ban_CHN_mag_all", "ban_CHN_mag_USA", "licence50_CHN_mag_all",
+                                             "licence50_CHN_mag_USA"]
+    assert list(res.ranking["harm_usd"]) == pytest.approx([100_000, 70_000, 45_000, 20_000], **APPROX)
+    assert set(res.ranking["plan"]) == {"least-norm"}  # every row shown (top 10) is re-solved least-norm

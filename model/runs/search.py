@@ -56,7 +56,8 @@ the period's pv_factor); lost = no-control run - controlled run. The no-control 
 the rows shown (the top rows for k = 1, every pick for k > 1) are solved again with the
 least-norm plan (model.lp.canonical) so their revenue is the project's one answer; the
 others are screened at the solver's vertex plan (a least-norm QP costs ~3 s a solve on the
-base case, the re-solve itself ~0.1 s), and `revenue_plan` says which. Prices can be
+base case, the re-solve itself ~0.1 s), and the ranking's `plan` column says which plan a
+row's revenue and `harm_least_norm_usd` come from (`least-norm` or `vertex`). Prices can be
 non-unique: `revenue_prices_unique` says so. The ranking never reads revenue.
 
 Method. k = 1: every candidate is solved (exhaustive: exact over the set). k > 1: greedy,
@@ -812,7 +813,7 @@ def ranking_table(recs: list[dict], base: dict, exporters: list[str], cands: dic
                        marginal_harm_usd=r["harm_usd"] - prev,
                        lost_export_revenue_usd=lost_revenue(r, base, exporters),
                        revenue_prices_unique=all(r.get(f"revenue_{x}_unique", True) for x in exporters),
-                       revenue_plan=r.get("plan", ""), objective_usd=r["objective_usd"], solve_mode=r.get("mode", ""))
+                       plan=r.get("plan", ""), objective_usd=r["objective_usd"], solve_mode=r.get("mode", ""))
             b = pd.DataFrame(r["breakdown"])
             for (c, t), v in zip(zip(b["country"], b["period"]), b["harm_usd"]):
                 if abs(v) > 1e-6:
@@ -911,7 +912,9 @@ def summary_lines(result: SearchResult, spec: SearchSpec, top: int) -> list[str]
         if row.status != "optimal":
             lines.append(f"  {row.rank}. {row.controls}: {row.status}")
             continue
-        lines.append(f"  {row.rank}. {row.controls}: harm {row.harm_usd / 1e6:,.1f} M USD "
+        adds = (f" (this round adds {row.marginal_harm_usd / 1e6:,.1f} M)" if hasattr(row, "marginal_harm_usd")
+                else "")
+        lines.append(f"  {row.rank}. {row.controls}: harm {row.harm_usd / 1e6:,.1f} M USD{adds} "
                      f"(up to {row.harm_max_usd / 1e6:,.1f} M over least-cost plans), controller's lost export "
                      f"revenue {row.lost_export_revenue_usd / 1e6:,.1f} M USD")
     if result.recheck:
