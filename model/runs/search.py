@@ -308,8 +308,9 @@ def _generator(g, i: int, file: str, codes: _Codes, problems: list[Problem]) -> 
             bad("kinds", k, "ban or licence", "unknown kind" + did_you_mean(k, GEN_KINDS))
     shares = _as_list(g.get("licence_shares"))
     for s in shares:
-        if isinstance(s, bool) or not isinstance(s, (int, float)) or not 0 <= s < 1 or s != s:
-            bad("licence_shares", s, "a number from 0 up to (not including) 1", "bad licence share")
+        if isinstance(s, bool) or not isinstance(s, (int, float)) or not 0 <= s <= 1:
+            bad("licence_shares", s, "a number from 0 to 1 (the share of the no-control flow approved)",
+                "bad licence share")
     if "licence" in kinds and not shares:
         bad("licence_shares", None, "one share or more (0.25, 0.5)", "a licence needs the share it approves")
     cost = g.get("licence_cost_usd_per_t", 0.0)
@@ -872,7 +873,14 @@ def recheck(case: Case, spec: SearchSpec, result: SearchResult) -> dict:
 
 def write_search(result: SearchResult, case: Case, spec: SearchSpec, out: str | Path) -> Path:
     """The search folder, written under a temporary name and renamed when complete."""
-    from model.reports.files import claim_name, commit_run_dir, new_run_dir, package_versions, write_csv, write_xlsx
+    from model.reports.files import (
+        claim_name,
+        commit_run_dir,
+        new_run_dir,
+        package_versions,
+        write_csv,
+        write_xlsx,
+    )
     tmp, final = new_run_dir(Path(out), case.name, "search")
     try:
         ranking = result.ranking
@@ -906,8 +914,8 @@ def summary_lines(result: SearchResult, spec: SearchSpec, top: int) -> list[str]
     r = result.ranking
     h = spec.harm
     what = "unserved-demand penalty value" if h.kind == "penalty" else "spending"
-    lines = [f"control search: {len(spec.candidates)} candidates, {len(result.evaluations)} solves in "
-             f"{result.seconds:.1f} s; harm = {what} of {h.named} (USD PV); method: {result.method}"]
+    lines = [(f"control search: {len(spec.candidates)} candidates, {len(result.evaluations)} solves in "
+              f"{result.seconds:.1f} s; harm = {what} of {h.named} (USD PV); method: {result.method}")]
     for row in r.head(top).itertuples():
         if row.status != "optimal":
             lines.append(f"  {row.rank}. {row.controls}: {row.status}")
