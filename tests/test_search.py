@@ -107,6 +107,9 @@ def test_exhaustive_ranking_harm_revenue_and_cost_known_on_paper(tmp_path):
         assert row["solve_mode"] == "resolve"
     assert r.loc["ban_CHN_mag_USA", "unserved_2025_share"] == pytest.approx(0.7, **APPROX)  # 70 of 100 t
     assert r.loc["ban_CHN_mag_USA", "harm_USA_2025_usd"] == pytest.approx(70_000, **APPROX)
+    # a licence's reference is what its flows carried in the no-control plan: 100 t to the USA
+    lic = {c.name: c for c in spec.candidates}["licence50_CHN_mag_USA"]
+    assert [row["reference_flow_t_per_yr"] for row in lic.rows] == pytest.approx([100.0], **APPROX)
     assert "exhaustive" in res.method
 
 
@@ -171,6 +174,8 @@ def test_recheck_plain_run_and_folder(tmp_path):
     ranking = pd.read_csv(res.folder / "ranking.csv")
     assert list(ranking["controls"]) == ["ban_CHN_mag_USA", "q_usa_40"]
     assert (res.folder / "ranking.xlsx").exists() and (res.folder / "breakdown.csv").exists()
+    rows = pd.read_csv(res.folder / "candidates.csv")
+    assert list(rows["candidate"]) == ["ban_CHN_mag_USA", "q_usa_40"] and list(rows["kind"]) == ["ban", "quota"]
     manifest = json.loads((res.folder / "manifest.json").read_text())
     assert manifest["candidates"] == 2 and manifest["recheck"]["agrees"]
 

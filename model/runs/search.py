@@ -67,8 +67,9 @@ a heuristic: k rounds, each adding the candidate with the largest harm given tho
 Output: one folder `outputs/<timestamp>_<case>_search/` written under a temporary name
 and renamed when complete: ranking.csv and ranking.xlsx (rank, controls, harm, its
 breakdown, lost revenue, shortfall by period with its share of demand), evaluations.csv
-(every solve), breakdown.csv (harm by country and period per ranked row), the spec as
-run and manifest.json. Reports read the result tables and the evaluation records only.
+(every solve), breakdown.csv (harm by country and period per ranked row), candidates.csv
+(every candidate's export_controls rows as a plain run takes them, generated licences'
+reference flows filled in), the spec as run and manifest.json. Reports read the result tables and the evaluation records only.
 """
 
 from __future__ import annotations
@@ -890,6 +891,9 @@ def write_search(result: SearchResult, case: Case, spec: SearchSpec, out: str | 
         ev = pd.DataFrame([{k: v for k, v in r.items() if k not in ("breakdown", "demand_t_by_period")}
                            | {"controls": " + ".join(r["controls"])} for r in result.evaluations])
         write_csv(ev, tmp / "evaluations.csv")
+        rows = plain_rows(spec.candidates)  # as a plain run takes them, licences' references filled
+        rows.insert(0, "candidate", [c.name for c in spec.candidates for _ in c.rows])
+        write_csv(rows.drop(columns=[ROW]), tmp / "candidates.csv")
         write_xlsx(tmp / "ranking.xlsx", {"ranking": ranking, "breakdown": bd, "evaluations": ev},
                    f"Control search: {Path(case.path).name}")
         shutil.copyfile(spec.path, tmp / ("spec" + Path(spec.path).suffix))
