@@ -229,6 +229,15 @@ def test_command_line_reports_bad_spec_without_a_traceback(tmp_path, capsys):
     err = capsys.readouterr()
     assert "Traceback" not in err.out + err.err
     assert "ATLANTIS" in err.out + err.err
+    path.write_text("harm: {kind: penalty, countries: [USA]}\n"
+                    "candidates: [{exporter: CHN, products: [mag], destinations: [USA]}]\n")
+    wb = tmp_path / "tiny.xlsx"
+    write_case(wb, sheets(), {"base_year": 2025}, overwrite=True)
+    for k in ("0", "2"):  # one candidate: --k must be 1
+        assert main(["search", str(path), "--workbook", str(wb), "--k", k, "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr()
+    assert "column 'k'" in err.out + err.err and "Traceback" not in err.out + err.err
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
 
 
 def test_two_exporters_on_one_product_is_a_spec_problem(tmp_path):

@@ -748,7 +748,7 @@ def lost_revenue(rec: dict, base: dict, exporters: list[str]) -> float:
 def search(case: Case, spec: SearchSpec, workers: int = 1, k: int | None = None) -> SearchResult:
     """Exhaustive over the set for k = 1 (exact), greedy for k > 1 (a heuristic)."""
     t0 = time.perf_counter()
-    k = k or spec.k
+    k = spec.k if k is None else k
     cands = {c.name: c for c in spec.candidates}
     exporters = list(dict.fromkeys(c.exporter for c in spec.candidates))
     union = union_rows(spec.candidates)
@@ -949,9 +949,10 @@ def run_search(spec_path: str, workbook: str | None = None, default_case: str | 
     wb = workbook or (str(Path(spec_path).parent / raw["workbook"]) if raw.get("workbook") else default_case)
     case = validate_case(read_case(wb))
     spec = read_spec(spec_path, case)
-    if k is not None and k > len(spec.candidates):
+    if k is not None and not 1 <= k <= len(spec.candidates):
         raise InputError([Problem(Path(spec_path).name, "", None, "k", k,
-                                  f"at most the number of candidates ({len(spec.candidates)})", "too many controls")])
+                                  f"1 to the number of candidates ({len(spec.candidates)})",
+                                  "--k: bad number of controls")])
     result = search(case, spec, workers, k)
     if check and not result.ranking.empty and result.ranking.iloc[0]["status"] == "optimal":
         result.recheck = recheck(case, spec, result)
