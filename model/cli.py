@@ -1,4 +1,4 @@
-"""The command line: run, sweep, validate, list-scenarios, calibrate, template, docs. Bare `rare-earth`
+"""The command line: run, sweep, search, validate, list-scenarios, calibrate, template, docs. Bare `rare-earth`
 (or `python run.py`) runs the shipped case. Everything a command says goes through
 logging (model.logs): the compact story on the console, -q for warnings and errors
 only, -v for timings and the solver's log; every run folder keeps all of it in run.log."""
@@ -166,6 +166,27 @@ def cmd_sweep(args) -> int:
     return exit_code(result)
 
 
+def cmd_search(args) -> int:
+    """`search SPEC`: the most damaging export control(s) of a candidate set."""
+    from model.runs.batch import default_workers
+    from model.runs.search import SearchError, run_search
+    prepare_out(args.out)
+    try:
+        result = run_search(args.spec, args.workbook, default_case=str(DEFAULT_CASE),
+                            workers=args.workers or default_workers(), k=args.k, out=args.out,
+                            check=not args.no_check)
+    except InputError as exc:
+        return input_error(exc)
+    except SearchError as exc:
+        LOG.error(str(exc))
+        LOG.error(NOTHING_WRITTEN)
+        return EXIT_NOT_OPTIMAL
+    if result.recheck is not None and not result.recheck["agrees"]:
+        LOG.error("the plain run of the top result does not reproduce its harm (see manifest.json)")
+        return EXIT_NOT_OPTIMAL
+    return EXIT_OK
+
+
 def cmd_validate(args) -> int:
     from model.runs.pipeline import load_case, scenario_problems
     try:
@@ -291,6 +312,17 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--reports", action="store_true", help="also write a report folder per sample")
     _batch_options(s)
     s.set_defaults(func=cmd_sweep)
+    se = sub.add_parser("search", help="find the export control (or k controls) of a candidate set that "
+                        "does the most harm to named countries, with the controller's lost export revenue")
+    se.add_argument("spec", help="search spec (YAML), e.g. inputs/control_search.yaml")
+    se.add_argument("--workbook", help="case workbook (default: the spec's workbook, else the shipped case)")
+    se.add_argument("--k", type=int, help="controls imposed together (default: the spec's k; 1 is exhaustive "
+                    "and exact over the set, more is greedy, a heuristic)")
+    se.add_argument("--out", default="outputs", help="folder for run folders (default: outputs/ under the "
+                    "current folder)")
+    se.add_argument("--workers", type=int, help="local worker processes (default: all cores)")
+    se.add_argument("--no-check", action="store_true", help="skip the plain re-run of the top result")
+    se.set_defaults(func=cmd_search)
     v = sub.add_parser("validate", help="check a workbook and list every problem")
     v.add_argument("workbook")
     v.add_argument("--scenario")
@@ -308,7 +340,7 @@ def parser() -> argparse.ArgumentParser:
     d = sub.add_parser("docs", help="write the input reference (inputs/README.md)")
     d.add_argument("path", nargs="?", default=str(ROOT / "inputs" / "README.md"))
     d.set_defaults(func=cmd_docs)
-    for command in (r, s, v, ls, c, t, d):
+    for command in (r, s, se, v, ls, c, t, d):
         _talk_options(command)
     return p
 
