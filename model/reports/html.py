@@ -259,6 +259,42 @@ def table_html(df: pd.DataFrame, limit: int = MAX_TABLE_ROWS) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}"
 
 
+def targets_html(tables: dict[str, pd.DataFrame]) -> str:
+    """Benchmarks (share made in the bloc, gap and the price of one more point, by period),
+    end-use denials (denied demand served and unserved by period, and whose material
+    serves it) and scrap (collected, recycled and disposed by period), where the run has
+    them."""
+    out = ""
+    b = tables.get("benchmarks")
+    if b is not None and not b.empty:
+        cols = ["benchmark", "bloc", "stage", "period", "min_share", "consumption_t_per_yr", "output_t_per_yr",
+                "gap_t_per_yr", "share_made_in_bloc", "cost_of_one_more_point_usd_pv"]
+        out += ("<h2>Benchmarks: made inside the bloc, and what one more point costs</h2><p class='note'>t REO "
+                "per year; a point is 1 % of the period's consumption; its cost is measured by moving the "
+                "requirement and re-solving (present value, USD). Where a gap remains, the point costs the gap's "
+                "price: the benchmark cannot be met that period.</p>" + table_html(b[cols]))
+    e = tables.get("end_use")
+    if e is not None and not e.empty:
+        cols = ["control", "country", "product", "segment", "period", "demand_t_per_yr", "served_t_per_yr",
+                "unserved_share"]
+        out += ("<h2>End-use denials: the denied segments</h2><p class='note'>Demand the control denies material "
+                "of the controller's origin; the share is of that period's demand.</p>" + table_html(e[cols]))
+        sup = tables.get("end_use_supply")
+        if sup is not None and not sup.empty:
+            by = sup.groupby(["control", "product", "supplier"], as_index=False, sort=False)["serves_denied_t"].sum()
+            by = by.sort_values(["control", "product", "serves_denied_t"], ascending=[True, True, False])
+            out += ("<h3>Whose material serves them (t over the horizon, pro rata at each node)</h3>"
+                    + table_html(by))
+    sc = tables.get("scrap")
+    if sc is not None and not sc.empty:
+        cols = ["collected_t_per_yr", "made_t_per_yr", "recycled_t_per_yr", "exported_t_per_yr", "disposed_t_per_yr"]
+        by = sc.groupby(["scrap_product", "period"], as_index=False, sort=False)[cols].sum()
+        out += ("<h2>Scrap by period (all countries, t/yr)</h2><p class='note'>Collected end-of-life and legacy "
+                "scrap, swarf made, recycled, exported and disposed; by country in the workbook's scrap sheet.</p>"
+                + table_html(by))
+    return out
+
+
 def policy_html(tables: dict[str, pd.DataFrame]) -> str:
     """What a scenario buys against its reference, and the watched prices it moves."""
     value = tables.get("policy_value")
@@ -374,8 +410,8 @@ def write_html(path: Path, tables: dict[str, pd.DataFrame], title: str,
     for fig in figs:
         plots.append((fig.name, fig.title, plotly_figure(fig)))
     parts.append("<h2>Headline figures</h2>" + table_html(headline_table(tables))
-                 + "<p class='note'>Resource cost is the headline; unserved demand (its penalty value) "
-                   "and transfers are reported on their own lines and never added to it.</p>"
+                 + "<p class='note'>Resource cost is the headline; the penalty value (unserved demand, missed "
+                   "targets) and transfers are reported on their own lines and never added to it.</p>"
                  + glossary_html(tables))
     short = tables.get("shortfall")
     horizon = tables.get("shortfall_horizon")
@@ -390,7 +426,7 @@ def write_html(path: Path, tables: dict[str, pd.DataFrame], title: str,
         items = "".join(f"<li>{html.escape(str(t))}</li>" for t in ex.drop_duplicates(
             ["country", "product", "segment"])["text"])
         parts.append(f"<h2>Why short</h2><ul>{items}</ul>")
-    parts.append(policy_html(tables) + who_pays_html(tables) + ledger_html(tables))
+    parts.append(targets_html(tables) + policy_html(tables) + who_pays_html(tables) + ledger_html(tables))
     first = True
     for name, heading, fig in plots:
         div = fig.to_html(full_html=False, include_plotlyjs=True if first else False, div_id=f"fig-{name}",
