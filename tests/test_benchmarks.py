@@ -212,3 +212,16 @@ def test_base_case_crma_benchmarks_scenario():
         assert b.loc[(name, "2028-30"), "gap_t_per_yr"] > 0.0
     sup = r.tables["benchmark_supply"]
     assert sup[sup["period"] == "2031-35"]["new_capacity"].any()
+
+
+def test_benchmarks_reach_report_html_and_briefing(tmp_path):
+    """The page and the briefing carry the benchmark: its share made in the bloc (40 %) and
+    the price of one more point (20 USD PV) from the hand case above."""
+    from model.reports.files import write_run
+    r = solve(tmp_path, eu_case(min_share=0.4))
+    folder = write_run(r, tmp_path / "out")
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    assert "Benchmarks: made inside the bloc" in page and "crma_processing" in page
+    brief = pd.read_excel(folder / "report.xlsx", sheet_name="briefing", header=None)
+    row = brief[brief[0].astype(str).str.startswith("crma_processing")].iloc[0]
+    assert row[2] == pytest.approx(0.4) and row[4] == pytest.approx(20.0)

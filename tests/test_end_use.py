@@ -221,3 +221,19 @@ def test_base_case_military_enduse_scenario():
     ctl = r.tables["controls"]
     ctl = ctl[ctl["control"] == "military_enduse"]
     assert (ctl["shadow_value_usd_per_t"] > 1000.0).all()  # USD per t: defence pays a premium
+
+
+def test_end_use_reaches_report_html_and_briefing(tmp_path):
+    """The page lists the denied segment and Japan as the supplier serving it; the
+    briefing gives the denied demand's worst unserved share (0 here)."""
+    import pandas as pd
+
+    from model.reports.files import write_run
+    case = magnet_case()
+    case["export_controls"] = deny()
+    folder = write_run(solve(tmp_path, case), tmp_path / "out")
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    assert "End-use denials: the denied segments" in page and "Whose material serves them" in page
+    brief = pd.read_excel(folder / "report.xlsx", sheet_name="briefing", header=None)
+    row = brief[brief[0].astype(str) == "no_military: denied demand unserved"].iloc[0]
+    assert row[1] == "2025" and row[2] == 0.0
