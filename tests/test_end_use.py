@@ -237,3 +237,18 @@ def test_end_use_reaches_report_html_and_briefing(tmp_path):
     brief = pd.read_excel(folder / "report.xlsx", sheet_name="briefing", header=None)
     row = brief[brief[0].astype(str) == "no_military: denied demand unserved"].iloc[0]
     assert row[1] == "2025" and row[2] == 0.0
+
+
+def test_explanations_name_the_denial(tmp_path):
+    """With no allied supply, the unserved defence demand is explained by the denial: lifting
+    it serves all 10 t (China's magnets at 15)."""
+    from model.runs.explain import explain_shortfalls
+    case = magnet_case()
+    case["facilities"] = case["facilities"][:1]
+    case["facility_processes"] = case["facility_processes"][:1]
+    case["export_controls"] = deny()
+    ex = explain_shortfalls(solve(tmp_path, case))
+    row = ex[ex["segment"] == "defence"].iloc[0]
+    assert row["kind"] == "export ban" and row["sheet"] == "export_controls" and "no_military" in row["limit"]
+    assert row["relaxation"] == "end-use denial of defence lifted"
+    assert row["shortfall_reduction_t"] == pytest.approx(10.0, **APPROX)

@@ -220,6 +220,10 @@ def _relax_ban(name: str):
         t = case.tables["export_controls"]
         mask = t["control"].astype(str) == name
         ref = t.loc[mask, "reference_flow_t_per_yr"].iloc[0]
+        segments = t.loc[mask, "segments"].iloc[0] if "segments" in t.columns else ""
+        if segments and segments == segments:  # an end-use denial has no tonnage to step
+            case.tables["export_controls"] = t[~mask].reset_index(drop=True)
+            return f"end-use denial of {segments} lifted"
         if pd.notna(ref) and float(ref) > 0:
             t.loc[mask, "kind"] = "quota"
             t["quota_t_per_yr"] = t["quota_t_per_yr"].astype(float)
