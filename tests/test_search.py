@@ -198,7 +198,9 @@ def test_bad_rows_are_all_reported_with_file_sheet_row_column_value(tmp_path):
            "controls": [{"control": "q", "exporter": "CHN", "product": "mag", "kind": "quota",
                          "quota_t_per_yr": -5},
                         {"control": "l", "exporter": "CHN", "product": "mag", "kind": "licence",
-                         "licence_approval_share": 0.5}]}
+                         "licence_approval_share": 0.5},
+                        {"control": "e", "exporter": "CHN", "product": "mag", "kind": "ban",
+                         "segments": "defence"}]}
     path = tmp_path / "bad.yaml"
     import yaml
     path.write_text(yaml.safe_dump(bad))
@@ -212,7 +214,7 @@ def test_bad_rows_are_all_reported_with_file_sheet_row_column_value(tmp_path):
                  ("candidates", 2, "destinations", "MARS"), ("candidates", 2, "periods", "2026"),
                  ("candidates", 2, "kinds", "embargo"), ("candidates", 2, "licence_shares", "1.5"),
                  ("controls", 1, "quota_t_per_yr", "-5"),
-                 ("controls", 2, "licence_approval_share", "0.5")]:
+                 ("controls", 2, "licence_approval_share", "0.5"), ("controls", 3, "segments", "defence")]:
         assert want in got, want
     text = str(err.value)
     assert "bad.yaml, sheet 'candidates', row 2, column 'exporter'" in text and "found 'CHX'" in text

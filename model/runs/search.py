@@ -379,6 +379,10 @@ def _control_row(r, i: int, file: str, codes: _Codes, problems: list[Problem]) -
     for p in codes.bad_periods(row["periods"] or "*"):
         problems.append(Problem(file, sheet, i, "periods", p, "periods of the case or *", "unknown period"))
     kind = row["kind"]
+    if row.get("segments"):
+        problems.append(Problem(file, sheet, i, "segments", row["segments"], "blank (a control on flows)",
+                                "an end-use denial moves demand to another node, which one kept model cannot "
+                                "switch on and off; run it as a scenario instead"))
     if kind == "quota" and row["quota_t_per_yr"] is None and (row["quota_share"] is None
                                                               or row["reference_flow_t_per_yr"] is None):
         problems.append(Problem(file, sheet, i, "quota_t_per_yr", None, "quota_t_per_yr, or quota_share with "
@@ -448,7 +452,7 @@ def plain_rows(cands: list[Candidate]) -> pd.DataFrame:
     out["source"] = "control search candidate"
     out[ROW] = float("nan")  # not a row of the workbook
     out["extraterritorial"] = out["extraterritorial"].fillna(False).astype(bool)
-    for col in ("element", "exempt"):
+    for col in ("element", "exempt", "segments"):
         out[col] = out[col].fillna("")
     out["licence_cost_usd_per_t"] = out["licence_cost_usd_per_t"].fillna(0.0)
     return out
