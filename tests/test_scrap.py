@@ -323,3 +323,27 @@ def test_validate_command_names_bad_scrap_rows_without_a_traceback(tmp_path):
     assert "Traceback" not in text
     assert "bad.xlsx, sheet 'end_of_life', row 3, column 'share'" in text
     assert "bad.xlsx, sheet 'scrap_supply', row 2, column 'scrap_product'" in text
+
+
+def test_a_control_on_scrap_leaves_other_countries_recycling_their_own(tmp_path):
+    """B recycles its 4 t/yr of legacy scrap at home (20 USD per t of scrap for 0.5 t of
+    magnet: 40 USD per t of magnet against A's 100 + 50 landed), with no scrap lanes. A ban
+    by A on scrap to a third country C gives scrap origin classes; B's scrap arises in its
+    `other` class and must still reach B's pool: recycled 4 t/yr in every period and the
+    same cost as without the ban (it once went to disposal: the pools were declared before
+    the scrap nodes existed)."""
+    s = case()
+    s["end_of_life"] = []
+    s["scrap_supply"] = [{"country": "B", "scrap_product": "mscrap", "period": "*", "quantity_t_per_yr": 4}]
+    s["transport"] = [r for r in s["transport"] if r["product"] == "mag"]
+    (tmp_path / "free").mkdir()
+    (tmp_path / "ban").mkdir()
+    free = run(tmp_path / "free", s)
+    s["countries"] = s["countries"] + [{"country": "C"}]
+    s["export_controls"] = [{"control": "scrap_ban", "exporter": "A", "product": "mscrap", "destinations": "C",
+                             "kind": "ban"}]
+    banned = run(tmp_path / "ban", s)
+    assert banned.solve.objective == pytest.approx(free.solve.objective, rel=1e-12)
+    for p in (P1, P2, P3):
+        assert scrap_row(banned, p, "B")["recycled_t_per_yr"] == pytest.approx(4.0, rel=1e-9)
+        assert scrap_row(banned, p, "B")["disposed_t_per_yr"] == pytest.approx(0.0, abs=1e-9)

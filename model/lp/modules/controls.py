@@ -13,21 +13,16 @@ from model.lp.origin import OTHER, SEP, controlled_mask
 from model.lp.sensitivity import allowance_value, limit_values
 
 
-class Controls:
+class OriginPools:
     """Set CLASS_NODES (country, class label, period) with variable absorb_t_per_yr moving
-    each origin class into the country's use pool; set CONTROL_PERIODS with constraint
-    export_quota; licence cost on licensed flows."""
+    each origin class into the country's use pool, where processes and demand draw from
+    either class. Declared after every module that can register a class node (trade,
+    production, stockpile releases, floor offtakes, denied demand, scrap arising) and
+    before disposal, so every class node reaches its pool."""
 
-    name = "controls"
+    name = "origin_pools"
 
     def declare(self, m: pyo.ConcreteModel, data, reg: Registry) -> None:
-        self.controls = data.origin.controls
-        self.banned = banned_flows(data)
-        self.reg = reg  # its node_rows are filled when the balance is assembled
-        self._declare_pools(m, reg)
-        self._declare_caps(m, data, reg)
-
-    def _declare_pools(self, m: pyo.ConcreteModel, reg: Registry) -> None:
         nodes = [n for n in reg.nodes() if SEP in n[1]]
         self.pool_keys = pd.DataFrame(nodes, columns=["country", "label", "period"])
         m.CLASS_NODES = pyo.Set(initialize=nodes, dimen=3, ordered=True)
@@ -37,6 +32,26 @@ class Controls:
         use = [(c, lab.split(SEP, 1)[0], t) for c, lab, t in nodes]
         reg.add_balance(BalanceTerm("origin_pool", nodes + use,
                                     np.concatenate([-np.ones(n), np.ones(n)]), self.absorb + self.absorb))
+
+    def extract(self, sol: Solution, data) -> dict[str, pd.DataFrame]:
+        pools = self.pool_keys.copy()
+        if pools.empty:
+            return {}
+        pools["absorbed_t_per_yr"] = sol.values(self.absorb)
+        return {"origin_pools": pools[pools["absorbed_t_per_yr"] > 1e-9].reset_index(drop=True)}
+
+
+class Controls:
+    """Set CONTROL_PERIODS with constraint export_quota; licence cost on licensed flows
+    (origin-class pools: OriginPools)."""
+
+    name = "controls"
+
+    def declare(self, m: pyo.ConcreteModel, data, reg: Registry) -> None:
+        self.controls = data.origin.controls
+        self.banned = banned_flows(data)
+        self.reg = reg  # its node_rows are filled when the balance is assembled
+        self._declare_caps(m, data, reg)
 
     def _declare_caps(self, m: pyo.ConcreteModel, data, reg: Registry) -> None:
         flows, fvars = reg.flow_table()
@@ -115,12 +130,7 @@ class Controls:
                 ref = ctrl.reference_flow_t_per_yr
                 rec["refused_t_per_yr"] = (max(0.0, ref - rec["used_t_per_yr"]) if ref is not None else np.nan)
                 out.append(rec)
-        pools = self.pool_keys.copy()
-        pools["absorbed_t_per_yr"] = sol.values(self.absorb)
-        tables = {"controls": pd.DataFrame(out)} if out else {}
-        if not pools.empty:
-            tables["origin_pools"] = pools[pools["absorbed_t_per_yr"] > 1e-9].reset_index(drop=True)
-        return tables
+        return {"controls": pd.DataFrame(out)} if out else {}
 
     def ban_value(self, sol: Solution, data, ctrl, period: str, weight: float) -> float:
         """What allowing one tonne of the ban's flows in `period` would save, USD per t:
