@@ -267,3 +267,32 @@ def test_worker_pool_gives_the_serial_ranking(tmp_path):
                                              "licence50_CHN_mag_USA"]
     assert list(res.ranking["harm_usd"]) == pytest.approx([100_000, 70_000, 45_000, 20_000], **APPROX)
     assert set(res.ranking["plan"]) == {"least-norm"}  # every row shown (top 10) is re-solved least-norm
+
+
+def test_case_with_an_end_use_denial_keeps_licence_references(tmp_path):
+    """The case itself denies Chinese magnets to defence users everywhere (an end-use
+    control to *, which is structure, not a simple ban). US defence (10 t) is made at home
+    (cap 30); US civil demand (100 t, penalty 1,000) buys Chinese. A ban to the USA leaves
+    30 - 10 = 20 t for civil use: 80 t short, harm 80,000. A 50 % licence keeps 50 of the
+    no-control 100 t: 30 t short, harm 30,000 (it was scored as a ban when the no-control
+    run was rebuilt and its reference read as 0)."""
+    sh = sheets()
+    for r in sh["demand"]:
+        r["segment"] = "civil"
+    sh["demand"].append({"country": "USA", "product": "mag", "segment": "defence", "period": "2025",
+                         "quantity_t_per_yr": 10, "shortfall_penalty_usd_per_t": 5000})
+    sh["export_controls"] = [{"control": "deny_def", "exporter": "CHN", "product": "mag", "destinations": "*",
+                              "kind": "ban", "segments": "defence"}]
+    wb = write_case(tmp_path / "seg.xlsx", sh, {"base_year": 2025}, overwrite=True)
+    case = validate_case(read_case(str(wb)))
+    import yaml
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump({"harm": {"kind": "penalty", "countries": ["USA"]},
+                                    "candidates": [{"exporter": "CHN", "products": ["mag"], "destinations": ["USA"],
+                                                    "kinds": ["ban", "licence"], "licence_shares": [0.5]}]}))
+    spec = S.read_spec(path, case)
+    res = S.search(case, spec, workers=1)
+    got = by_control(res.ranking)
+    assert got.loc["ban_CHN_mag_USA", "harm_usd"] == pytest.approx(80000.0, rel=1e-9)
+    assert got.loc["licence50_CHN_mag_USA", "harm_usd"] == pytest.approx(30000.0, rel=1e-9)
+    assert res.baseline["mode"] == "resolve"

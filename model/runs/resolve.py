@@ -109,7 +109,8 @@ DATA_CONTROLS = ("quota", "licence")  # kinds whose rows are export_quota rows (
 
 def simple_ban_mask(controls: pd.DataFrame) -> np.ndarray:
     """Rows of an export_controls sheet that are bans to every destination (`*` or
-    blank), with no exemption and not extraterritorial: they need no origin class."""
+    blank), with no exemption, not extraterritorial and not an end-use denial (which moves
+    demand to a class node): they need no origin class."""
     if controls.empty:
         return np.zeros(0, bool)
 
@@ -117,8 +118,9 @@ def simple_ban_mask(controls: pd.DataFrame) -> np.ndarray:
         return controls[col].fillna("").astype(str).str.strip()
 
     extra = controls["extraterritorial"].fillna(False).astype(bool)
+    segments = text("segments") if "segments" in controls.columns else pd.Series("", index=controls.index)
     return ((text("kind") == "ban") & text("destinations").isin(["*", ""]) & (text("exempt") == "")
-            & ~extra).to_numpy(bool)
+            & (segments == "") & ~extra).to_numpy(bool)
 
 
 def data_control_rows(case: Case) -> pd.DataFrame:

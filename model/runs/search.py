@@ -721,13 +721,21 @@ class SearchResult:
     recheck: dict | None = None
 
 
-def fill_references(cands: list[Candidate], refs: dict[str, float]) -> None:
-    """A generated licence's rows get their period's no-control flow as reference."""
+def fill_references(cands: list[Candidate], refs: dict[str, float], why: str = "") -> None:
+    """A generated licence's rows get their period's no-control flow as reference. The
+    flows are read on the kept model; a licence without one is an error, never a 0 t/yr
+    reference (which would turn the licence into a ban)."""
+    missing = [r["control"] for c in cands if c.licence_share is not None for r in c.rows
+               if r["control"] not in refs]
+    if missing:
+        raise SearchError(f"no reference flow for {len(missing)} licence row(s) ({', '.join(missing[:3])}"
+                          f"{' ...' if len(missing) > 3 else ''}): the no-control run was rebuilt, not solved on "
+                          f"the kept model{f' ({why})' if why else ''}")
     for c in cands:
         if c.licence_share is None:
             continue
         for r in c.rows:
-            r["reference_flow_t_per_yr"] = refs.get(r["control"], 0.0)
+            r["reference_flow_t_per_yr"] = refs[r["control"]]
 
 
 def _task(cands: dict[str, Candidate], names: tuple[str, ...], canonical: bool = False
@@ -765,7 +773,7 @@ def search(case: Case, spec: SearchSpec, workers: int = 1, k: int | None = None)
                               f" ({base.get('status')}): {base.get('message')}")
         base["controls"], base["round"] = [], 0
         evaluations.append(base)
-        fill_references(spec.candidates, base.pop("references", {}))
+        fill_references(spec.candidates, base.pop("references", {}), base.get("rebuild_reason", ""))
         chosen: list[str] = []
         picks: list[dict] = []
         for rnd in range(1, k + 1):
