@@ -98,6 +98,8 @@ def test_defence_served_only_by_allied_supply(tmp_path):
     assert sup.iloc[0]["supply_t_per_yr"] == pytest.approx(10.0, **APPROX)
     assert sup.iloc[0]["serves_denied_t"] == pytest.approx(10.0, **APPROX)
     assert "ban_lane_values" not in t  # no flow is banned
+    # Consumers' spending prices each segment where it buys: 10 x 35 + 50 x 15 = 1,100.
+    assert value(t["who_pays"], "consumer_spending_usd", country="USA") == pytest.approx(1100.0, **APPROX)
     assert_denied_node_balances(t)
 
 

@@ -44,7 +44,9 @@ def who_pays_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     price = _price(prices)
     parts = []
     dem = tables["demand"]
-    d = dem.assign(origin_class="")
+    # A segment an end-use control denies draws from the `other` class node, at its price.
+    denied = dem["denied_by"].fillna("") != "" if "denied_by" in dem.columns else pd.Series(False, index=dem.index)
+    d = dem.assign(origin_class=np.where(denied.to_numpy(bool), "other", ""))
     per_len = tables["periods"].set_index("period")["duration_yr"]
     d["served_t"] = d["served_t_per_yr"] * d["period"].map(per_len).to_numpy(float)
     v, u = _at(price, d)
