@@ -53,7 +53,8 @@ def assert_denied_node_balances(t) -> None:
     for (c, p, per), g in sup.groupby(["country", "product", "period"]):
         served = use[(use["country"] == c) & (use["product"] == p) & (use["period"] == per)]["served_t_per_yr"].sum()
         assert g["serves_denied_t_per_yr"].sum() == pytest.approx(served, **APPROX)
-        imports = g[g["supplier"] != c]["supply_t_per_yr"].sum()
+        node = g.drop_duplicates("supplier")  # a node's suppliers repeat for each control it serves
+        imports = node[node["supplier"] != c]["supply_t_per_yr"].sum()
         flows = t["flows"]
         arrive = flows[(flows["to_country"] == c) & (flows["product"] == p) & (flows["period"] == per)]
         assert arrive[arrive["origin_class"] == "other"]["flow_t_per_yr"].sum() == pytest.approx(imports, **APPROX)
@@ -254,3 +255,25 @@ def test_explanations_name_the_denial(tmp_path):
     assert row["kind"] == "export ban" and row["sheet"] == "export_controls" and "no_military" in row["limit"]
     assert row["relaxation"] == "end-use denial of defence lifted"
     assert row["shortfall_reduction_t"] == pytest.approx(10.0, **APPROX)
+
+
+def test_two_denials_at_one_node_share_its_suppliers(tmp_path):
+    """Two controls deny US defence (10 t) and aero (10 t); the USA makes 15 t/yr at 25,
+    Japan ships the other 5 at 30 + 5: cost 50 x 15 + 15 x 25 + 5 x 35 = 1,300. The node's
+    supply is 15 US + 5 JPN (shares 0.75 / 0.25), and each control's 10 t split so:
+    7.5 t US and 2.5 t JPN each."""
+    c = magnet_case()
+    c["demand"].append({"country": "USA", "product": "mag", "segment": "aero", "period": "2025",
+                        "quantity_t_per_yr": 10, "shortfall_penalty_usd_per_t": 1e4})
+    c["facilities"].append({"facility": "us", "country": "USA", "capacity_t_per_yr": 15})
+    c["facility_processes"].append({"facility": "us", "process": "make", "unit_cost_usd_per_t": 25})
+    c["export_controls"] = deny() + [{"control": "no_aero", "exporter": "CHN", "product": "mag",
+                                      "destinations": "USA", "kind": "ban", "segments": "aero"}]
+    r = solve(tmp_path, c)
+    assert r.solve.objective == pytest.approx(1300.0, **APPROX)
+    sup = r.tables["end_use_supply"].set_index(["control", "supplier"])
+    for ctl in ("no_military", "no_aero"):
+        assert sup.loc[(ctl, "USA"), "supply_share"] == pytest.approx(0.75, **APPROX)
+        assert sup.loc[(ctl, "USA"), "serves_denied_t"] == pytest.approx(7.5, **APPROX)
+        assert sup.loc[(ctl, "JPN"), "serves_denied_t"] == pytest.approx(2.5, **APPROX)
+    assert_denied_node_balances(r.tables)

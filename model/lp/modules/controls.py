@@ -239,11 +239,11 @@ def end_use_tables(tables: dict[str, pd.DataFrame], data) -> dict[str, pd.DataFr
     control, destination, product, period and supplier: the tonnes not of the
     controller's origin reaching the node the denied segments draw from). A supplier is
     the shipping country for imports, or the destination itself for its own output and
-    reserve releases (the node's balance: served + exports + absorbed into the general
-    pool - imports). The node also feeds the destination's other segments through the
-    pool, so `serves_denied_t_per_yr` splits the denied segments' served tonnes among
-    suppliers pro rata to what each brings (a convention: material of one class is
-    interchangeable at the node)."""
+    reserve releases (the node's balance: denied demand served + exports + absorbed into
+    the general pool + disposed - imports). The node also feeds the destination's other
+    segments through the pool, and may serve the segments of several controls, so each
+    control's served tonnes are split among the node's suppliers pro rata to what each
+    brings (a convention: material of one class is interchangeable at the node)."""
     dem = tables.get("demand")
     if dem is None or "denied_by" not in dem.columns:
         return {}
@@ -251,34 +251,46 @@ def end_use_tables(tables: dict[str, pd.DataFrame], data) -> dict[str, pd.DataFr
     cols = ["denied_by", "country", "product", "segment", "period", "demand_t_per_yr", "served_t_per_yr",
             "unserved_t_per_yr", "unserved_share", "unserved_t", "penalty_value_usd"]
     end_use = rows[cols].rename(columns={"denied_by": "control"}).reset_index(drop=True)
+    sup = _node_suppliers(tables, end_use)
     key = ["control", "country", "product", "period"]
-    node = end_use.groupby(key, sort=False)["served_t_per_yr"].sum().rename("denied_served_t_per_yr").reset_index()
-    node["label"] = node["product"] + SEP + OTHER
-    flows = tables.get("flows", pd.DataFrame(columns=["from_country", "to_country", "product", "origin_class",
-                                                      "period", "flow_t_per_yr"]))
-    other = flows[flows["origin_class"] == OTHER]
-    imports = node.merge(other.rename(columns={"to_country": "country", "from_country": "supplier"}),
-                         on=["country", "product", "period"])[key + ["supplier", "flow_t_per_yr"]]
-    out_of = other.groupby(["from_country", "product", "period"])["flow_t_per_yr"].sum()
-    pools = tables.get("origin_pools", pd.DataFrame(columns=["country", "label", "period", "absorbed_t_per_yr"]))
-    absorbed = pools.set_index(["country", "label", "period"])["absorbed_t_per_yr"]
-    imp = imports.groupby(key, sort=False)["flow_t_per_yr"].sum()
-    own = node.assign(supplier=node["country"])
-    k3 = list(zip(node["country"], node["product"], node["period"]))
-    own["flow_t_per_yr"] = (node["denied_served_t_per_yr"].to_numpy(float)
-                            + np.array([out_of.get(k, 0.0) for k in k3], float)
-                            + np.array([absorbed.get((c, lab, t), 0.0) for (c, _, t), lab
-                                        in zip(k3, node["label"])], float)
-                            - np.array([imp.get(tuple(r), 0.0) for r in node[key].itertuples(index=False)], float))
-    own["flow_t_per_yr"] = own["flow_t_per_yr"].clip(lower=0.0)  # rounding of a node that balances
-    sup = pd.concat([imports, own[key + ["supplier", "flow_t_per_yr"]]], ignore_index=True)
-    sup = sup[sup["flow_t_per_yr"] > 1e-9].rename(columns={"flow_t_per_yr": "supply_t_per_yr"})
-    sup = sup.merge(node[key + ["denied_served_t_per_yr"]], on=key)
-    total = sup.groupby(key, sort=False)["supply_t_per_yr"].transform("sum")
-    sup["supply_share"] = sup["supply_t_per_yr"] / total
+    mine = end_use.groupby(key, sort=False)["served_t_per_yr"].sum().rename("denied_served_t_per_yr").reset_index()
+    sup = mine.merge(sup, on=["country", "product", "period"])
     sup["serves_denied_t_per_yr"] = sup["denied_served_t_per_yr"] * sup["supply_share"]
     sup["serves_denied_t"] = sup["serves_denied_t_per_yr"] * sup["period"].map(data.periods["duration_yr"]).to_numpy()
     order = {p: i for i, p in enumerate(data.period_list)}
     sup = sup.sort_values(key + ["supply_t_per_yr", "supplier"], key=lambda c: c.map(order) if c.name == "period" else c,
                           ascending=[True, True, True, True, False, True])
-    return {"end_use": end_use, "end_use_supply": sup.reset_index(drop=True)}
+    cols = key + ["supplier", "supply_t_per_yr", "supply_share", "denied_served_t_per_yr", "serves_denied_t_per_yr",
+                  "serves_denied_t"]
+    return {"end_use": end_use, "end_use_supply": sup[cols].reset_index(drop=True)}
+
+
+def _node_suppliers(tables: dict[str, pd.DataFrame], end_use: pd.DataFrame) -> pd.DataFrame:
+    """Per denied node (country, product's `other` class, period) and supplier: the t/yr
+    it brings and its share of the node's supply."""
+    node_key = ["country", "product", "period"]
+    node = end_use.groupby(node_key, sort=False)["served_t_per_yr"].sum().rename("served").reset_index()
+    flows = tables.get("flows", pd.DataFrame(columns=["from_country", "to_country", "product", "origin_class",
+                                                      "period", "flow_t_per_yr"]))
+    other = flows[flows["origin_class"] == OTHER]
+    imports = node.merge(other.rename(columns={"to_country": "country", "from_country": "supplier"}),
+                         on=node_key)[node_key + ["supplier", "flow_t_per_yr"]]
+    out_of = other.groupby(["from_country", "product", "period"])["flow_t_per_yr"].sum()
+    pools = tables.get("origin_pools", pd.DataFrame(columns=["country", "label", "period", "absorbed_t_per_yr"]))
+    absorbed = pools.set_index(["country", "label", "period"])["absorbed_t_per_yr"]
+    disp = tables.get("disposal")
+    disposed = (disp[disp["origin_class"].fillna("") == OTHER].groupby(node_key)["disposal_t_per_yr"].sum()
+                if disp is not None and not disp.empty and "origin_class" in disp.columns else pd.Series(dtype=float))
+    imp = imports.groupby(node_key, sort=False)["flow_t_per_yr"].sum()
+    k3 = list(zip(node["country"], node["product"], node["period"]))
+    own = node.assign(supplier=node["country"])
+    own["flow_t_per_yr"] = (node["served"].to_numpy(float)
+                            + np.array([out_of.get(k, 0.0) for k in k3], float)
+                            + np.array([absorbed.get((c, p + SEP + OTHER, t), 0.0) for c, p, t in k3], float)
+                            + np.array([disposed.get(k, 0.0) for k in k3], float)
+                            - np.array([imp.get(k, 0.0) for k in k3], float))
+    own["flow_t_per_yr"] = own["flow_t_per_yr"].clip(lower=0.0)  # rounding of a node that balances
+    sup = pd.concat([imports, own[node_key + ["supplier", "flow_t_per_yr"]]], ignore_index=True)
+    sup = sup[sup["flow_t_per_yr"] > 1e-9].rename(columns={"flow_t_per_yr": "supply_t_per_yr"})
+    sup["supply_share"] = sup["supply_t_per_yr"] / sup.groupby(node_key, sort=False)["supply_t_per_yr"].transform("sum")
+    return sup
