@@ -225,3 +225,23 @@ def test_benchmarks_reach_report_html_and_briefing(tmp_path):
     brief = pd.read_excel(folder / "report.xlsx", sheet_name="briefing", header=None)
     row = brief[brief[0].astype(str).str.startswith("crma_processing")].iloc[0]
     assert row[2] == pytest.approx(0.4) and row[4] == pytest.approx(20.0)
+
+
+def test_one_more_point_is_a_whole_point_re_solved(tmp_path):
+    """Demand 1,000 t/yr, so a point is 10 t/yr. EU1 can make 402 at 30; a gap costs 50.
+    At 40 % (400 t/yr) the next point needs 2 t/yr more from EU1 (+20 each: 40) and 8 t/yr
+    of gap (50 each: 400): 440, not 10 x the first tonne's 20. With a cheap EU plant making
+    405 anyway (5 USD/t), the requirement has 5 t/yr of slack: the next point costs 5 t/yr
+    more from EU1 at 30 - 10 = 20: 100, though the first tonne is free."""
+    c = eu_case(eu_cap=402, min_share=0.4, gap_penalty_usd_per_t=50)
+    c["demand"][0]["quantity_t_per_yr"] = 1000
+    b = solve(tmp_path, c, name="kink.xlsx").tables["benchmarks"].iloc[0]
+    assert b["value_usd_per_t"] == pytest.approx(20.0, **APPROX)
+    assert b["cost_of_one_more_point_usd_pv"] == pytest.approx(440.0, **APPROX)
+    c = eu_case(min_share=0.4)
+    c["demand"][0]["quantity_t_per_yr"] = 1000
+    c["facilities"].append({"facility": "eu_cheap", "country": "EU1", "capacity_t_per_yr": 405})
+    c["facility_processes"].append({"facility": "eu_cheap", "process": "sep", "unit_cost_usd_per_t": 5})
+    b = solve(tmp_path, c, name="slack.xlsx").tables["benchmarks"].iloc[0]
+    assert b["value_usd_per_t"] == pytest.approx(0.0, abs=1e-9)
+    assert b["cost_of_one_more_point_usd_pv"] == pytest.approx(100.0, **APPROX)

@@ -15,9 +15,10 @@ demand the case states, not what is served: a shortfall must not make a benchmar
 
     benchmark_share[b, t]:  output of B at s (+ gap[b, t]) >= min_share x consumption of B
 The gap exists only where the row prices it (gap_penalty_usd_per_t, a penalty); without
-it the benchmark must be met. What one more percentage point costs is measured by moving
-the row's limit and re-solving (model.lp.sensitivity), so it does not depend on which
-dual solution the solver returns.
+it the benchmark must be met. What one more percentage point costs is measured by raising
+the requirement by the point (1 % of consumption) and re-solving, and one more t/yr by
+moving it one unit (model.lp.sensitivity), so neither depends on which dual solution
+the solver returns.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from pyomo.core.expr.numeric_expr import LinearExpression
 
 from model.case.codes import expand
 from model.lp.core import PENALTY, CostTerm, Registry, Solution
-from model.lp.sensitivity import limit_values
+from model.lp.sensitivity import limit_values, tightening_cost
 
 
 def content_per_t(products: pd.DataFrame, content: pd.DataFrame, element: str) -> pd.Series:
@@ -135,9 +136,11 @@ class Benchmarks:
         w = out["period"].map(data.periods["weight"]).to_numpy(float)
         _, less = limit_values(sol, self.cons, w, upper=False)
         out["value_usd_per_t"] = less
-        point = 0.01 * use
-        out["cost_of_one_more_point_usd_per_yr"] = less * point
-        out["cost_of_one_more_point_usd_pv"] = less * point * w
+        # One point more: the requirement raised by 1 % of consumption and re-solved (a step
+        # past a breakpoint costs more than its first tonne says).
+        pv = tightening_cost(sol, self.cons, 0.01 * use, upper=False)
+        out["cost_of_one_more_point_usd_per_yr"] = pv / w
+        out["cost_of_one_more_point_usd_pv"] = pv
         return {"benchmarks": out, "benchmark_supply": self._supply(sol, data, out)}
 
     def _supply(self, sol: Solution, data, out: pd.DataFrame) -> pd.DataFrame:
