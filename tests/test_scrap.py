@@ -347,3 +347,17 @@ def test_a_control_on_scrap_leaves_other_countries_recycling_their_own(tmp_path)
     for p in (P1, P2, P3):
         assert scrap_row(banned, p, "B")["recycled_t_per_yr"] == pytest.approx(4.0, rel=1e-9)
         assert scrap_row(banned, p, "B")["disposed_t_per_yr"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_a_demand_segment_named_star_returns_once():
+    """A demand row whose segment is literally '*' matches the product's * end-of-life rows
+    once (it was counted as its own row and again as the * fallback): served in 2025, a
+    1-year lifetime, yield and collection 1 returns 1 t per t served in 2026."""
+    from model.lp.data import scrap_returns
+    per = pd.DataFrame({"start_year": [2025, 2026], "duration_yr": [1, 1]}, index=["a", "b"])
+    dem = pd.DataFrame({"country": ["A"], "product": ["mag"], "segment": ["*"], "period": ["a"]})
+    eol = pd.DataFrame({"product": ["mag"], "segment": ["*"], "lifetime_yr": [1.0], "share": [1.0],
+                        "collection_rate": [1.0], "scrap_product": ["s"], "scrap_yield_t_per_t": [1.0]})
+    out = scrap_returns(dem, per, eol)
+    assert list(out["period"]) == ["b"]
+    assert out["collected_per_served"].tolist() == [pytest.approx(1.0)]

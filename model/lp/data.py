@@ -219,7 +219,7 @@ def scrap_returns(demand: pd.DataFrame, periods: pd.DataFrame, eol: pd.DataFrame
     rows = eol[["product", "segment", "lifetime_yr", "share", "collection_rate", "scrap_product",
                 "scrap_yield_t_per_t"]]
     dem = demand[["country", "product", "segment", "period"]].reset_index(names="demand_row")
-    own = dem.merge(rows, on=["product", "segment"])
+    own = dem.merge(rows[rows["segment"] != "*"], on=["product", "segment"])  # * rows: `star` below
     has_own = set(zip(rows.loc[rows["segment"] != "*", "product"], rows.loc[rows["segment"] != "*", "segment"]))
     rest = dem[[(p, g) not in has_own for p, g in zip(dem["product"], dem["segment"])]]
     star = rest.merge(rows[rows["segment"] == "*"].drop(columns="segment"), on="product")
