@@ -188,6 +188,9 @@ def test_spending_harm_is_served_tonnes_at_the_price(tmp_path):
     res = S.search(case, spec, workers=1)
     assert res.baseline["harm_usd"] == pytest.approx(750.0, **APPROX)
     assert res.ranking.iloc[0]["harm_usd"] == pytest.approx(60_000.0, **APPROX)
+    assert "harm_prices_unique" in res.ranking.columns
+    lines = S.summary_lines(res, spec, 3)
+    assert not any("nan" in line for line in lines)
 
 
 def test_bad_rows_are_all_reported_with_file_sheet_row_column_value(tmp_path):

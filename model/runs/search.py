@@ -746,11 +746,19 @@ def _task(cands: dict[str, Candidate], names: tuple[str, ...], canonical: bool =
 
 def _score(rec: dict) -> tuple:
     """Sort key: the larger harm first (a property of the LP: the same whichever plan the
-    solver returns); ties by the controls' names, so the order never depends on a figure
-    that could differ between least-cost plans."""
+    solver returns); harms equal to 1e-9 relative (solver tolerance) tie, and ties go by
+    the controls' names, so the order never depends on a figure that could differ
+    between least-cost plans or on rounding noise."""
     if rec.get("status") != "optimal":
         return (1, 0.0, ",".join(rec["controls"]))
-    return (0, -round(rec["harm_usd"], 6), ",".join(rec["controls"]))
+    return (0, -_tie_level(rec["harm_usd"]), ",".join(rec["controls"]))
+
+
+def _tie_level(harm_usd: float) -> float:
+    """The harm rounded to 9 significant digits (1e-9 relative) and to 1e-6 USD near 0."""
+    if abs(harm_usd) < 1e-6:
+        return 0.0
+    return float(f"{harm_usd:.9g}")
 
 
 def lost_revenue(rec: dict, base: dict, exporters: list[str]) -> float:
@@ -826,6 +834,7 @@ def ranking_table(recs: list[dict], base: dict, exporters: list[str], cands: dic
                        harm_vs_no_control_usd=r["harm_usd"] - base["harm_usd"],
                        marginal_harm_usd=r["harm_usd"] - prev,
                        lost_export_revenue_usd=lost_revenue(r, base, exporters),
+                       harm_prices_unique=bool(r.get("prices_unique", True)),
                        revenue_prices_unique=all(r.get(f"revenue_{x}_unique", True) for x in exporters),
                        plan=r.get("plan", ""), objective_usd=r["objective_usd"], solve_mode=r.get("mode", ""))
             b = pd.DataFrame(r["breakdown"])
@@ -938,9 +947,12 @@ def summary_lines(result: SearchResult, spec: SearchSpec, top: int) -> list[str]
             continue
         adds = (f" (this round adds {row.marginal_harm_usd / 1e6:,.1f} M)" if hasattr(row, "marginal_harm_usd")
                 else "")
-        lines.append(f"  {row.rank}. {row.controls}: harm {row.harm_usd / 1e6:,.1f} M USD{adds} "
-                     f"(up to {row.harm_max_usd / 1e6:,.1f} M over least-cost plans), controller's lost export "
-                     f"revenue {row.lost_export_revenue_usd / 1e6:,.1f} M USD")
+        if math.isnan(row.harm_max_usd):  # spending: read at the model prices, no range
+            spread = "" if row.harm_prices_unique else " (prices not unique: one valid value)"
+        else:
+            spread = f" (up to {row.harm_max_usd / 1e6:,.1f} M over least-cost plans)"
+        lines.append(f"  {row.rank}. {row.controls}: harm {row.harm_usd / 1e6:,.1f} M USD{adds}{spread}, "
+                     f"controller's lost export revenue {row.lost_export_revenue_usd / 1e6:,.1f} M USD")
     if result.recheck:
         c = result.recheck
         lines.append(f"  re-check: a plain run of {c['controls']} gives harm {c['harm_usd_plain_run'] / 1e6:,.3f} M USD "
