@@ -277,3 +277,19 @@ def test_two_denials_at_one_node_share_its_suppliers(tmp_path):
         assert sup.loc[(ctl, "USA"), "serves_denied_t"] == pytest.approx(7.5, **APPROX)
         assert sup.loc[(ctl, "JPN"), "serves_denied_t"] == pytest.approx(2.5, **APPROX)
     assert_denied_node_balances(r.tables)
+
+
+def test_an_end_use_control_that_denies_nothing_is_a_problem(tmp_path):
+    """Defence demands magnets only; a denial of oxide without the extraterritorial flag
+    would deny nothing: a problem naming the row and column (with the flag it reaches the
+    magnets made from the oxide and is accepted)."""
+    case = chain_case()
+    case["export_controls"] = deny(product="ox")
+    path = write_case(tmp_path / "none.xlsx", case, {"base_year": 2025})
+    with pytest.raises(InputError) as exc:
+        load_case(str(path))
+    (p,) = [p for p in exc.value.problems if p.column == "segments"]
+    assert p.sheet == "export_controls" and p.row == 2 and "denies nothing" in str(p)
+    assert "extraterritorial" in str(p)
+    case["export_controls"] = deny(product="ox", extraterritorial=True)
+    load_case(str(write_case(tmp_path / "extra.xlsx", case, {"base_year": 2025})))

@@ -141,3 +141,16 @@ def build_schedule(options: pd.DataFrame, periods: pd.DataFrame) -> pd.DataFrame
     life = s["lifetime_yr"].astype(float)
     s = s[(s["start_year"] >= s["online_year"] - EPS) & (s["start_year"] < s["online_year"] + life - EPS)]
     return s[BUILD_COLS].reset_index(drop=True)
+
+
+def downstream_closure(products: set[str], recipes: pd.DataFrame) -> set[str]:
+    """Products made by processes that consume any product of the set, transitively."""
+    ins = recipes[recipes["coefficient"] < 0]
+    outs = recipes[recipes["coefficient"] > 0]
+    closed = set(products)
+    while True:
+        procs = set(ins.loc[ins["product"].isin(closed), "process"])
+        more = set(outs.loc[outs["process"].isin(procs), "product"]) - closed
+        if not more:
+            return closed
+        closed |= more

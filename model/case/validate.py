@@ -9,7 +9,7 @@ import pandas as pd
 
 from model.case import schema as S
 from model.case.codes import expand, periods_in, split_codes
-from model.case.derived import NO_ELEMENT, active_pairs, build_schedule, content_coefficients
+from model.case.derived import NO_ELEMENT, active_pairs, build_schedule, content_coefficients, downstream_closure
 from model.case.schema import SHEETS, InputError, Problem
 from model.case.tree import check_branches
 from model.case.workbook import ROW, Case, did_you_mean
@@ -262,6 +262,25 @@ def _check_segments(file: str, t: dict[str, pd.DataFrame], row: int | None, r: d
             out.append(Problem(file, "export_controls", row, "segments", seg,
                                "a segment of the demand sheet (" + ", ".join(sorted(known)) + ")",
                                "unknown segment" + did_you_mean(seg, known)))
+    if not set(segs) <= known:
+        return
+    blocs, groups, countries, products = _members(t)
+    prods = set(expand(r["product"], groups, products))
+    if r["extraterritorial"]:
+        prods = downstream_closure(prods, t["recipes"][["process", "product", "coefficient"]])
+    dest = set(expand(r["destinations"] or "*", blocs, countries)) - set(
+        expand(r["exempt"], blocs, countries)) - {r["exporter"]}
+    pers = set(periods_in(r["periods"], list(t["periods"]["period"])))
+    d = t["demand"]
+    hit = (d["country"].isin(dest) & d["product"].isin(prods) & d["segment"].isin(segs) & d["period"].isin(pers)
+           & (d["quantity_t_per_yr"] > 0))
+    if not hit.any():
+        out.append(Problem(file, "export_controls", row, "segments", r["segments"],
+                           "segments that demand a controlled product in a destination and period of the control",
+                           "the control denies nothing: no demand row of these segments is for "
+                           + ", ".join(sorted(prods)) + " in its destinations and periods"
+                           + ("" if r["extraterritorial"] else
+                              " (products made from them count only with extraterritorial TRUE)")))
 
 
 def _check_tariffs(file: str, t: dict[str, pd.DataFrame], out: list[Problem]) -> None:

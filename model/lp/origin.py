@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from model.case.codes import expand, periods_in, split_codes
+from model.case.derived import downstream_closure
 from model.case.schema import InputError, Problem
 
 OTHER = "other"
@@ -82,19 +83,6 @@ class Origin:
     @property
     def active(self) -> bool:
         return bool(self.controller)
-
-
-def downstream_closure(products: set[str], recipes: pd.DataFrame) -> set[str]:
-    """Products made by processes that consume any product of the set, transitively."""
-    ins = recipes[recipes["coefficient"] < 0]
-    outs = recipes[recipes["coefficient"] > 0]
-    closed = set(products)
-    while True:
-        procs = set(ins.loc[ins["product"].isin(closed), "process"])
-        more = set(outs.loc[outs["process"].isin(procs), "product"]) - closed
-        if not more:
-            return closed
-        closed |= more
 
 
 def derive_origin(controls: pd.DataFrame, countries: list[str], blocs: dict[str, list[str]],
