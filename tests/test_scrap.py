@@ -123,10 +123,10 @@ def check_scrap(result, sheets: dict) -> None:
     bal = (s["collected_t_per_yr"] + s["made_t_per_yr"] + s["imported_t_per_yr"] - s["exported_t_per_yr"]
            - s["recycled_t_per_yr"] - s["disposed_t_per_yr"])
     assert bal.abs().max() < 1e-7, "scrap balance broken"
-    assert (s["collected_t_per_yr"] - s["arising_t_per_yr"] - s["legacy_t_per_yr"]).abs().max() < 1e-9
+    assert (s["collected_t_per_yr"] - s["collected_eol_t_per_yr"] - s["legacy_t_per_yr"]).abs().max() < 1e-9
     dem = result.tables["demand"]
     expect = returns_by_integration(sheets, dem)
-    got = s.set_index(["country", "period"])["arising_t_per_yr"]
+    got = s.set_index(["country", "period"])["collected_eol_t_per_yr"]
     for key in set(expect) | set(got[got > 1e-12].index):
         assert got.get(key, 0.0) == pytest.approx(expect.get(key, 0.0), abs=1e-6), key
     legacy = {(r["country"], r["period"]): r["quantity_t_per_yr"] for r in sheets["scrap_supply"]}
@@ -141,7 +141,7 @@ def test_scrap_returns_and_recycling_by_hand(tmp_path):
     assert res.solve.objective == pytest.approx(10095, **APPROX)
     for period, arising, returned, legacy, recycled in ((P1, 0, 0, 1, 1), (P2, 3, 3.75, 2, 5), (P3, 4, 5, 2, 6)):
         row = scrap_row(res, period)
-        assert row["arising_t_per_yr"] == pytest.approx(arising, **APPROX)
+        assert row["collected_eol_t_per_yr"] == pytest.approx(arising, **APPROX)
         assert row["returned_t_per_yr"] == pytest.approx(returned, **APPROX)
         assert row["legacy_t_per_yr"] == pytest.approx(legacy, **APPROX)
         assert row["collected_t_per_yr"] == pytest.approx(arising + legacy, **APPROX)
@@ -174,9 +174,9 @@ def test_shortfall_returns_no_scrap(tmp_path):
     dem = res.tables["demand"]
     assert value(dem, "unserved_t_per_yr", country="A", period=P1) == pytest.approx(7.5, **APPROX)
     assert dem["unserved_t_per_yr"].sum() == pytest.approx(7.5, **APPROX)
-    assert scrap_row(res, P2)["arising_t_per_yr"] == pytest.approx(1.5, **APPROX)
+    assert scrap_row(res, P2)["collected_eol_t_per_yr"] == pytest.approx(1.5, **APPROX)
     assert scrap_row(res, P2, "B")["recycled_t_per_yr"] == pytest.approx(3.5, **APPROX)
-    assert scrap_row(res, P3)["arising_t_per_yr"] == pytest.approx(4, **APPROX)
+    assert scrap_row(res, P3)["collected_eol_t_per_yr"] == pytest.approx(4, **APPROX)
     assert value(res.tables["flows"], "flow_t_per_yr", product="mag", period=P2) == pytest.approx(4.25, **APPROX)
 
 
@@ -232,7 +232,7 @@ def test_star_segment_and_no_returns_beyond_horizon(tmp_path):
                                     "collection_rate": 1, "scrap_product": "mscrap"}]
     res = run(tmp_path, sheets)
     assert res.solve.objective == pytest.approx(10095, **APPROX)
-    assert (res.tables["scrap"]["arising_t_per_yr"].sum()) == pytest.approx(7, **APPROX)
+    assert (res.tables["scrap"]["collected_eol_t_per_yr"].sum()) == pytest.approx(7, **APPROX)
 
 
 # ---------------------------------------------------------------- validation

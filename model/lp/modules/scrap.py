@@ -29,11 +29,14 @@ class Scrap:
     """No variables of its own. Exogenous supply (the balance's right-hand side) and a
     balance term on the demand module's shortfall variables:
 
-        scrap_arising[c, s, t] = legacy[c, s, t] + sum_i k[i, t] x (D_i - u_i)
+        scrap_collected[c, s, t] = legacy[c, s, t] + sum_i k[i, t] x (D_i - u_i)
 
     with k[i, t] = share x overlap(served period + lifetime, t) / d_t x yield x collection
     (model.lp.data.scrap_returns) for demand rows i in country c returning as scrap s. The
-    constant part (legacy + sum k D) is supply; -k u enters the balance on u_i."""
+    constant part (legacy + sum k D) is supply; -k u enters the balance on u_i.
+    Served demand counts whatever served it: where substitution (a ferrite motor) meets a
+    magnet demand row, end-of-life rows for that product would return it as magnet scrap
+    too; the base case has none (its scrap is the legacy figure), so mind it when adding them."""
 
     name = "scrap"
 
@@ -90,7 +93,7 @@ def _recipe_use(acts: pd.DataFrame | None, recipes: pd.DataFrame, scrap: set[str
             _by_key(j, "country", "product", np.clip(-q, 0, None), "used", scrap))
 
 
-COLS = ["returned_t_per_yr", "arising_t_per_yr", "legacy_t_per_yr", "collected_t_per_yr", "made_t_per_yr",
+COLS = ["returned_t_per_yr", "collected_eol_t_per_yr", "legacy_t_per_yr", "collected_t_per_yr", "made_t_per_yr",
         "imported_t_per_yr", "exported_t_per_yr", "recycled_t_per_yr", "disposed_t_per_yr"]
 
 
@@ -108,7 +111,7 @@ def scrap_table(tables: dict[str, pd.DataFrame], data, scrap: set[str]) -> pd.Da
     if not ret.empty:
         served = tables["demand"]["served_t_per_yr"].to_numpy(float)[ret["demand_row"].to_numpy(int)]
         r = ret.assign(product=ret["scrap_product"])
-        for col, per_served in (("returned_t_per_yr", "returned_per_served"), ("arising_t_per_yr", "collected_per_served")):
+        for col, per_served in (("returned_t_per_yr", "returned_per_served"), ("collected_eol_t_per_yr", "collected_per_served")):
             parts[col].append(_by_key(r, "country", "product", ret[per_served].to_numpy(float) * served, col, scrap))
     leg = data.scrap_supply.assign(product=data.scrap_supply["scrap_product"])
     parts["legacy_t_per_yr"].append(_by_key(leg, "country", "product", leg["legacy_t_per_yr"], "legacy", scrap))
@@ -126,7 +129,7 @@ def scrap_table(tables: dict[str, pd.DataFrame], data, scrap: set[str]) -> pd.Da
         parts["disposed_t_per_yr"].append(_by_key(disp, "country", "product", disp["disposal_t_per_yr"], "d", scrap))
     out = pd.concat({c: pd.concat(v).groupby(level=[0, 1, 2]).sum() for c, v in parts.items() if v}, axis=1)
     out = out.reindex(columns=COLS).fillna(0.0)
-    out["collected_t_per_yr"] = out["arising_t_per_yr"] + out["legacy_t_per_yr"]
+    out["collected_t_per_yr"] = out["collected_eol_t_per_yr"] + out["legacy_t_per_yr"]
     out = out.reset_index()
     order = {p: i for i, p in enumerate(data.period_list)}
     out = out.assign(_o=out["period"].map(order)).sort_values(["country", "scrap_product", "_o"]).drop(columns="_o")
