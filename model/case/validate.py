@@ -596,7 +596,8 @@ def _check_benchmarks(file: str, t: dict[str, pd.DataFrame], out: list[Problem],
             bad("element", r["element"], "an element named in the products sheet",
                 "unknown element" + did_you_mean(r["element"], elements))
         members = set(expand(r["bloc"], blocs, countries))
-        if members and not members & demanders:
+        known = r["bloc"] in blocs or r["bloc"] in countries  # an unknown code is reported once, as unknown
+        if known and members and not members & demanders:
             bad("bloc", r["bloc"], "a bloc or country with demand rows",
                 "its members demand nothing, so the share has no consumption to apply to")
         key = (r["bloc"], r["stage"], r["element"] or "")

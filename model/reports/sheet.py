@@ -8,21 +8,25 @@ import pandas as pd
 
 
 def market_prices(prices: pd.DataFrame) -> pd.DataFrame:
-    """One price per country, product and period (origin_class dropped). Where a product
-    carries origin classes a country has a use-pool price and one per class, and a node
-    nobody uses (a pool that every maker bypasses by running clean) has an arbitrary dual
-    (0, or minus the disposal cost): so take the pool's price where it is proven unique,
-    else a unique class price (`other` before the controller's), else the `other` class's,
-    the controller's, the pool's, in that order."""
+    """One price per country, product and period (origin_class dropped): what a buyer with
+    no origin restriction pays. Where a product carries origin classes a country has a
+    use-pool price and one per class; each class flows into the pool for free, so the
+    pool's price is at most every class price and equals the cheapest where the pool is
+    used. A pool nobody uses has an arbitrary dual (0, or minus the disposal cost), so
+    the pool's price stands where it is proven unique, else the cheapest class price."""
     if "origin_class" not in prices.columns:
         return prices
     cls = prices["origin_class"].fillna("").astype(str)
     unique = prices["price_unique"].astype(bool) if "price_unique" in prices.columns else pd.Series(True, prices.index)
-    rank = np.where(cls == "", 0, np.where(cls == "other", 1, 2))
-    fallback = np.where(cls == "other", 0, np.where(cls == "", 2, 1))
-    order = np.where(unique.to_numpy(), rank, 3 + fallback)
-    best = prices.assign(_o=order).sort_values("_o", kind="stable").drop_duplicates(["country", "product", "period"])
-    return best.sort_index().drop(columns=["_o"]).assign(origin_class="")
+    key = ["country", "product", "period"]
+    pool = prices[cls == ""]
+    cheapest = prices[cls != ""].groupby(key)["price_usd_per_t"].min()
+    swap = ~unique[pool.index] & pd.MultiIndex.from_frame(pool[key]).isin(cheapest.index)
+    out = pool.copy()
+    out.loc[swap, "price_usd_per_t"] = pd.MultiIndex.from_frame(pool.loc[swap, key]).map(cheapest).to_numpy(float)
+    # a node with class rows but no pool row (nothing used there) takes its cheapest class
+    only = cheapest[~cheapest.index.isin(pd.MultiIndex.from_frame(pool[key]))].rename("price_usd_per_t").reset_index()
+    return pd.concat([out, only], ignore_index=True).assign(origin_class="")
 
 
 def header_format(book):
