@@ -190,10 +190,11 @@ class _Codes:
         return [p for p in _as_list(text) if p != "*" and p not in self.periods]
 
 
-def read_spec(path: str | Path, case: Case) -> SearchSpec:
+def read_spec(path: str | Path, case: Case, k_override: int | None = None) -> SearchSpec:
     """Read and check a search spec against the case; InputError lists every problem:
     file, section (sheet), entry number (row, from 1), key (column), value found and
-    what was expected."""
+    what was expected. k_override (the command line's --k) replaces the spec's k, so a
+    spec k above the number of candidates is then no problem."""
     raw = read_raw(path)
     file = Path(path).name
     problems: list[Problem] = []
@@ -231,7 +232,7 @@ def read_spec(path: str | Path, case: Case) -> SearchSpec:
     _check_names(cands, case, file, problems)
     if not problems:
         _check_origins(cands, case, codes, file, problems)
-    if not problems and k > len(cands):
+    if not problems and k > len(cands) and k_override is None:  # --k replaces the spec's k
         problems.append(Problem(file, "", None, "k", k, f"at most the number of candidates ({len(cands)})",
                                 "more controls asked for than there are candidates"))
     if problems:
@@ -972,7 +973,7 @@ def run_search(spec_path: str, workbook: str | None = None, default_case: str | 
     raw = read_raw(spec_path)
     wb = workbook or (str(Path(spec_path).parent / raw["workbook"]) if raw.get("workbook") else default_case)
     case = validate_case(read_case(wb))
-    spec = read_spec(spec_path, case)
+    spec = read_spec(spec_path, case, k)
     if k is not None and not 1 <= k <= len(spec.candidates):
         raise InputError([Problem(Path(spec_path).name, "", None, "k", k,
                                   f"1 to the number of candidates ({len(spec.candidates)})",
