@@ -98,6 +98,50 @@ def test_capacity_values_are_what_one_tonne_more_or_less_is_worth(tmp_path):
     assert 20.0 - 1e-6 <= prices.loc["ox", "price_usd_per_t"] <= 1e4 + 1e-6
 
 
+def two_mines_case():
+    """Mine "m1" (100 t/yr, cost 10) and mine "m2" (100 t/yr, cost 30) feed a plant
+    (100 t/yr, cost 10) in the USA, which needs 150 t/yr at a shortfall penalty of 10 000:
+    m1 and the plant run full, m2 idles, 50 t/yr go short (cost 502 000)."""
+    case = series_case()
+    case["facilities"] = [{"facility": "m1", "country": "USA", "capacity_t_per_yr": 100},
+                          {"facility": "m2", "country": "USA", "capacity_t_per_yr": 100},
+                          {"facility": "plant", "country": "USA", "capacity_t_per_yr": 100}]
+    case["facility_processes"] = [{"facility": "m1", "process": "mine", "unit_cost_usd_per_t": 10},
+                                  {"facility": "m2", "process": "mine", "unit_cost_usd_per_t": 30},
+                                  {"facility": "plant", "process": "sep", "unit_cost_usd_per_t": 10}]
+    case["demand"][0]["quantity_t_per_yr"] = 150
+    return case
+
+
+@pytest.mark.parametrize("keep", [0, 10**6])
+def test_capacity_values_alike_on_the_cut_down_lp_and_the_whole(tmp_path, monkeypatch, keep):
+    """Re-solves run on the LP cut down to the columns that can move, each answer proven
+    against every column left out, else re-solved in the whole LP (model.lp.sensitivity).
+    keep=0 cuts to the basic and non-zero columns, leaving out idle m2: one less t/yr of
+    m1 is then a tonne short on the cut-down LP (9 980), refused by m2's negative reduced
+    cost, and the whole LP says 20 (m2's 30 - m1's 10); one more of the plant is fed by
+    m2 (10 000 - 30 - 10 = 9 960, likewise from the whole LP); one less of the plant
+    leaves a tonne short, 10 000 - 10 - 10 = 9 980, proven on the cut-down LP.
+    keep=10**6 keeps every column: nothing is cut. Same values either way."""
+    import model.lp.sensitivity as S
+    monkeypatch.setattr(S, "KEEP_PER_ROW", keep)
+    whole = []
+    moved = S._moved
+    monkeypatch.setattr(S, "_moved", lambda *a: whole.append(a[1]) or moved(*a))
+    r = solve(tmp_path, two_mines_case())
+    assert r.solve.objective == pytest.approx(502_000.0, **APPROX)
+    cv = r.tables["capacity_values"].set_index("facility")
+    more, less = "capacity_value_usd_per_t_per_yr", "capacity_value_one_less_usd_per_t_per_yr"
+    assert cv.loc["m1", more] == pytest.approx(0.0, abs=1e-6)
+    assert cv.loc["m1", less] == pytest.approx(20.0, **APPROX)
+    assert cv.loc["m2", more] == pytest.approx(0.0, abs=1e-6)
+    assert cv.loc["m2", less] == pytest.approx(0.0, abs=1e-6)  # 100 t/yr of slack
+    assert cv.loc["plant", more] == pytest.approx(9960.0, **APPROX)
+    assert cv.loc["plant", less] == pytest.approx(9980.0, **APPROX)
+    if keep == 0:
+        assert whole  # the refused cut-down answers went to the whole LP
+
+
 def japan_magnet_case(ban: dict | None = None):
     """test_controls' magnet case with the magnet plant moved to Japan: China mines Dy
     oxide at 100 but makes no magnets; Japan makes magnets (0.05 t Dy oxide each) at 10;

@@ -15,6 +15,11 @@ itself (no re-solve); elsewhere the kept HiGHS model is re-solved warm with the 
 moved and then put back (bounds and basis restored), so later re-solves start where
 they would have.
 
+A warm re-solve is a pivot or two, but HiGHS sets up the whole LP for each (0.2-0.3 s at
+600k columns), so re-solves run on a copy cut down to the columns that can move (see
+`_CutDown`); where the cut-down answer is not proven optimal for the whole LP the row is
+re-solved in the kept model as above. Both give the optimal cost at the moved limit.
+
 A ban is not a row: its forbidden flows are not in the model. Its value is measured the
 same way, by adding the forbidden flows as columns with a joint allowance of one tonne
 (a 1 t/yr quota in place of the ban), re-solving and removing them again.
@@ -24,10 +29,14 @@ from __future__ import annotations
 
 import highspy
 import numpy as np
+import scipy.sparse as sp
 
-from model.lp.highs import status_name
+from model.lp.highs import quiet_highs, status_name
 
 DELTA = 1.0  # t/yr: "one more tonne"
+# Columns a cut-down re-solve keeps besides the basic and non-zero ones, per row of the LP,
+# cheapest reduced cost first (2 per row: 13 re-solves at 600k columns took no fallback).
+KEEP_PER_ROW = 2
 
 
 def _resolve_change(h: highspy.Highs, x0: np.ndarray, c: np.ndarray,
@@ -41,7 +50,15 @@ def _resolve_change(h: highspy.Highs, x0: np.ndarray, c: np.ndarray,
     x1 = np.asarray(h.getSolution().col_value, float)
     n0 = len(x0)
     added = float(np.dot(new_costs, x1[n0:])) if new_costs is not None else 0.0
-    return float(np.dot(c, x1[:n0] - x0)) + added
+    return _cost_change(c, x1[:n0], x0) + added
+
+
+def _cost_change(c: np.ndarray, x1: np.ndarray, x0: np.ndarray) -> float:
+    """c (x1 - x0) over the few columns that moved (a dot over all of them cost 15 ms a
+    re-solve at 600k columns, and woke BLAS threads that then spun on a shared core)."""
+    d = x1 - x0
+    moved = np.flatnonzero(d)
+    return float(np.dot(c[moved], d[moved]))
 
 
 def _resolve_objective(h: highspy.Highs) -> float:
@@ -88,37 +105,31 @@ def limit_values(sol, cons: list, weights: np.ndarray, upper: bool = True
         return -y[idx] / weights if upper else y[idx] / weights, np.full(n, np.nan)
     lp = h.getLp()
     rl, ru = np.asarray(lp.row_lower_, float), np.asarray(lp.row_upper_, float)
-    act, r_up, r_dn = sol.row_activity, sol.range_up, sol.range_dn
-    base = float(sol.objective)
-    x0, c = sol.vertex_x, np.asarray(lp.col_cost_, float)
-    basis = h.getBasis()
     # the vertex's own duals (the canonical prices option may have replaced sol.row_dual)
     vy = getattr(sol, "vertex_dual", None)
     vy = y if vy is None else vy
-    sgn = -1.0 if upper else 1.0
-    for k, i in enumerate(idx):
-        if i < 0:
-            continue
-        lo, hi = rl[i], ru[i]
-        bound = hi if upper else lo
-        slack = (hi - act[i]) if upper else (act[i] - lo)
-        tight = slack <= 1e-7 * max(1.0, abs(bound))
-        room_up = r_up[i] >= bound + DELTA   # the basis stays optimal one unit above
-        room_dn = r_dn[i] <= bound - DELTA   # ... and one unit below
-        lin_more = tight and (room_up if upper else room_dn)
-        lin_less = tight and (room_dn if upper else room_up)
-        if not tight:
-            more[k] = 0.0
-        elif lin_more:
-            more[k] = sgn * vy[i] * DELTA
-        else:
-            more[k] = -_moved(h, i, lo, hi, upper, DELTA, x0, c, basis)
-        if slack >= DELTA:
-            less[k] = 0.0
-        elif lin_less:
-            less[k] = sgn * vy[i] * DELTA
-        else:
-            less[k] = _moved(h, i, lo, hi, upper, -DELTA, x0, c, basis)
+    ks = np.flatnonzero(idx >= 0)
+    i = idx[ks]
+    bound = ru[i] if upper else rl[i]
+    slack = (ru[i] - sol.row_activity[i]) if upper else (sol.row_activity[i] - rl[i])
+    tight = slack <= 1e-7 * np.maximum(1.0, np.abs(bound))
+    room_up = sol.range_up[i] >= bound + DELTA  # the basis stays optimal one unit above
+    room_dn = sol.range_dn[i] <= bound - DELTA  # ... and one unit below
+    lin_more = tight & (room_up if upper else room_dn)
+    lin_less = tight & (room_dn if upper else room_up)
+    dual = (-1.0 if upper else 1.0) * vy[i] * DELTA
+    # not tight: one more unit is worth 0; slack of a unit or more: one less is worth 0 too
+    more[ks] = np.where(lin_more, dual, 0.0)
+    less[ks] = np.where(lin_less & (slack < DELTA), dual, 0.0)
+    todo_more = ks[tight & ~lin_more]
+    todo_less = ks[(slack < DELTA) & ~lin_less]
+    if len(todo_more) or len(todo_less):
+        solver = _Resolver(sol, lp, vy)
+        for k in todo_more:
+            more[k] = -solver.change(idx[k], rl[idx[k]], ru[idx[k]], upper, DELTA)
+        for k in todo_less:
+            less[k] = solver.change(idx[k], rl[idx[k]], ru[idx[k]], upper, -DELTA)
+    base = float(sol.objective)
     return (_snap(more / DELTA / weights, base, weights), _snap(less / DELTA / weights, base, weights))
 
 
@@ -159,23 +170,171 @@ def tightening_cost(sol, cons: list, steps: np.ndarray, upper: bool = True) -> n
             out[k] = _moved(h, i, lo, hi, upper, -step, x0, c, basis)
     return _snap(out, float(sol.objective), np.ones(n))
 
+def _moved_bounds(lo: float, hi: float, upper: bool, step: float) -> tuple[float, float]:
+    """A row's bounds with its limit relaxed by `step` (an equality moves as a whole)."""
+    eq = lo == hi
+    if upper:
+        return (lo + step if eq else lo), hi + step
+    return lo - step, (hi - step if eq else hi)
+
+
+class _Resolver:
+    """Re-solves of the solved LP with one row's limit moved, each from the optimal basis:
+    on the cut-down copy where that proves the optimum, else in the kept model."""
+
+    def __init__(self, sol, lp: highspy.HighsLp, y0: np.ndarray):
+        self.h = sol.highs
+        self.x0, self.c = sol.vertex_x, np.asarray(lp.col_cost_, float)
+        self.basis = self.h.getBasis()
+        self.cut = _CutDown.build(self.h, lp, self.x0, y0, float(sol.objective))
+        self.stats = {"cut": 0, "whole": 0}  # re-solves answered on each (for benchmarks)
+
+    def change(self, i: int, lo: float, hi: float, upper: bool, step: float) -> float:
+        """Change in the optimal cost with row i's limit relaxed by `step` (NaN: infeasible)."""
+        new_lo, new_hi = _moved_bounds(lo, hi, upper, step)
+        if self.cut is not None:
+            value = self.cut.change(int(i), (lo, hi), (new_lo, new_hi))
+            if value is not None:
+                self.stats["cut"] += 1
+                return value
+        self.stats["whole"] += 1
+        return _moved(self.h, i, lo, hi, upper, step, self.x0, self.c, self.basis)
+
+
+class _CutDown:
+    """The LP with only the columns that can plausibly move in a one-unit re-solve: those
+    basic or away from zero at the optimum (so every column left out sits at a lower
+    bound of 0) and the KEEP_PER_ROW x rows others with the smallest reduced costs. Its
+    optimum at a moved limit is the whole LP's when no column left out has a negative
+    reduced cost at its duals: checked over all columns after every re-solve, else the
+    answer is not used. Costs are differenced against its own optimum at the limits as
+    they are (the whole LP's, from the same basis), not against another model's rounding."""
+
+    def __init__(self, h: highspy.Highs, A: sp.csc_array, c: np.ndarray, up: np.ndarray,
+                 cols: np.ndarray, tol: float):
+        self.h, self.cost, self.tol = h, c[cols], tol
+        out = np.ones(len(c), bool)
+        out[cols] = False
+        out &= up > 0  # a column fixed at 0 may have any reduced cost
+        self.out_cost, self.out_rows = c[out], A[:, out].T.tocsr()  # for pricing them
+        self.x0 = np.asarray(h.getSolution().col_value, float)
+        self.basis = h.getBasis()
+
+    @classmethod
+    def build(cls, whole: highspy.Highs, lp: highspy.HighsLp, x0: np.ndarray, y0: np.ndarray,
+              v0: float) -> "_CutDown | None":
+        """The cut-down copy, or None where it cannot stand in (nothing to cut, a matrix
+        not held by column, a start that is not the whole LP's optimum)."""
+        if lp.a_matrix_.format_ != highspy.MatrixFormat.kColwise:
+            return None
+        m, n = lp.num_row_, lp.num_col_
+        a = lp.a_matrix_
+        A = sp.csc_array((np.asarray(a.value_, float), np.asarray(a.index_, np.int32),
+                          np.asarray(a.start_, np.int32)), shape=(m, n))
+        c, lo, up = (np.asarray(v, float) for v in (lp.col_cost_, lp.col_lower_, lp.col_upper_))
+        basic = _basic_columns(whole, n)
+        cols = _kept_columns(A, c, lo, x0, y0, basic, KEEP_PER_ROW * m)
+        if len(cols) == n:
+            return None
+        h = _sub_highs(whole, lp, A[:, cols], c[cols], lo[cols], up[cols])
+        h.setBasis(_sub_basis(whole.getBasis(), basic[cols], x0[cols], lo[cols], up[cols]))
+        h.run()
+        if status_name(h) != "kOptimal" or abs(h.getInfo().objective_function_value - v0) > 1e-9 * max(1.0, abs(v0)):
+            return None  # not the whole LP's optimum: nothing it says would be about that LP
+        return cls(h, A, c, up, cols, _option(whole, "dual_feasibility_tolerance"))
+
+    def change(self, i: int, bounds: tuple[float, float], moved: tuple[float, float]) -> float | None:
+        """Change in the optimal cost with row i's bounds moved, or None where the
+        cut-down optimum is not proven the whole LP's (or the copy is infeasible)."""
+        h = self.h
+        h.changeRowBounds(i, *moved)
+        try:
+            h.run()
+            if status_name(h) != "kOptimal":
+                return None  # the columns left out may restore feasibility: ask the whole LP
+            s = h.getSolution()
+            reduced = self.out_cost - self.out_rows @ np.asarray(s.row_dual, float)
+            if reduced.size and reduced.min() < -self.tol:
+                return None  # a column left out would enter: not the whole LP's optimum
+            return _cost_change(self.cost, np.asarray(s.col_value, float), self.x0)
+        finally:
+            h.changeRowBounds(i, *bounds)
+            h.setBasis(self.basis)
+
+
+def _basic_columns(h: highspy.Highs, n: int) -> np.ndarray:
+    """Mask of the columns basic in h's optimal basis."""
+    basic = np.zeros(n, bool)
+    status, var = h.getBasicVariables()
+    if status == highspy.HighsStatus.kOk:
+        var = np.asarray(var)
+        basic[var[var >= 0]] = True
+    else:  # reading the basis vector costs a Python object per column: only as a fallback
+        basic[:] = [s == highspy.HighsBasisStatus.kBasic for s in h.getBasis().col_status]
+    return basic
+
+
+def _kept_columns(A: sp.csc_array, c: np.ndarray, lo: np.ndarray, x0: np.ndarray, y0: np.ndarray,
+                  basic: np.ndarray, extra: int) -> np.ndarray:
+    """Columns of the cut-down LP: basic, non-zero or with a non-zero lower bound at the
+    optimum x0, and the `extra` others with the smallest reduced costs at the duals y0."""
+    must = basic | (x0 != 0) | (lo != 0)
+    rest = np.flatnonzero(~must)
+    if len(rest) > extra:
+        reduced = c[rest] - A[:, rest].T @ y0
+        rest = rest[np.argpartition(reduced, extra)[:extra]]
+    return np.sort(np.concatenate([np.flatnonzero(must), rest]))
+
+
+def _sub_highs(whole: highspy.Highs, lp: highspy.HighsLp, A: sp.csc_array, c: np.ndarray,
+               lo: np.ndarray, up: np.ndarray) -> highspy.Highs:
+    """A HiGHS holding the LP's rows with columns A, under the whole model's options, set
+    for warm dual simplex re-solves (no presolve: a warm start needs none)."""
+    sub = highspy.HighsLp()
+    sub.num_col_, sub.num_row_ = A.shape[1], A.shape[0]
+    sub.col_cost_, sub.col_lower_, sub.col_upper_ = c, lo, up
+    sub.row_lower_, sub.row_upper_ = lp.row_lower_, lp.row_upper_
+    sub.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    sub.a_matrix_.start_ = A.indptr.astype(np.int32)
+    sub.a_matrix_.index_ = A.indices.astype(np.int32)
+    sub.a_matrix_.value_ = A.data.astype(float)
+    h = quiet_highs()
+    h.passOptions(whole.getOptions())
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("log_file", "")
+    h.setOptionValue("solver", "simplex")
+    h.setOptionValue("presolve", "off")
+    h.passModel(sub)
+    return h
+
+
+def _sub_basis(basis: highspy.HighsBasis, basic: np.ndarray, x: np.ndarray, lo: np.ndarray,
+               up: np.ndarray) -> highspy.HighsBasis:
+    """The optimal basis on the kept columns: their basic ones basic, the others at the
+    bound where x0 sits (every row as it was)."""
+    S = highspy.HighsBasisStatus
+    code = np.where(basic, 1, np.where((x == up) & (up != lo), 2, np.where(x == lo, 0, 3)))
+    table = [S.kLower, S.kBasic, S.kUpper, S.kZero]
+    out = highspy.HighsBasis()
+    out.col_status = [table[k] for k in code]
+    out.row_status = list(basis.row_status)
+    out.valid = True
+    out.alien = False
+    return out
+
+
+def _option(h: highspy.Highs, name: str):
+    """An option's value (highspy gives (status, value))."""
+    v = h.getOptionValue(name)
+    return v[1] if isinstance(v, tuple) else v
+
 
 def _moved(h: highspy.Highs, i: int, lo: float, hi: float, upper: bool, step: float,
            x0: np.ndarray, c: np.ndarray, basis) -> float:
     """Change in the optimal cost with row i's limit relaxed by `step` (negative: tightened),
     re-solved from the optimal basis and put back to it: each re-solve then moves few
     columns from x0, so c (x1 - x0) keeps its precision (chained re-solves lost 6e-6)."""
-    eq = lo == hi
-    new_lo, new_hi = lo, hi
-    if upper:
-        new_hi = hi + step
-        if eq:
-            new_lo = lo + step
-    else:
-        new_lo = lo - step
-        if eq:
-            new_hi = hi - step
-    h.changeRowBounds(int(i), float(new_lo), float(new_hi))
+    h.changeRowBounds(int(i), *_moved_bounds(lo, hi, upper, step))
     value = _resolve_change(h, x0, c)
     h.changeRowBounds(int(i), float(lo), float(hi))
     h.setBasis(basis)
