@@ -124,7 +124,7 @@ def limit_values(sol, cons: list, weights: np.ndarray, upper: bool = True
     todo_more = ks[tight & ~lin_more]
     todo_less = ks[(slack < DELTA) & ~lin_less]
     if len(todo_more) or len(todo_less):
-        solver = _Resolver(sol, lp, vy)
+        solver = _LimitMoves(sol, lp, vy)
         for k in todo_more:
             more[k] = -solver.change(idx[k], rl[idx[k]], ru[idx[k]], upper, DELTA)
         for k in todo_less:
@@ -178,7 +178,7 @@ def _moved_bounds(lo: float, hi: float, upper: bool, step: float) -> tuple[float
     return lo - step, (hi - step if eq else hi)
 
 
-class _Resolver:
+class _LimitMoves:
     """Re-solves of the solved LP with one row's limit moved, each from the optimal basis:
     on the cut-down copy where that proves the optimum, else in the kept model."""
 
