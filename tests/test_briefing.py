@@ -169,9 +169,9 @@ def test_a_batch_writes_one_self_contained_dashboard(tmp_path):
 
 def test_market_prices_skip_an_unused_pool():
     """A pool nobody uses has an arbitrary dual (0 here, price_unique False): the EU's Dy
-    price is then the cheapest class price (Chinese-origin oxide at 427,546; what a buyer
-    with no origin restriction pays); a unique pool price is kept as it is; Japan's
-    unused pool (-50) takes its cheapest class too."""
+    price is then its cheapest unique class price (436,558: non-Chinese oxide, the one
+    that moves there; the Chinese class's 427,546 is not unique, nothing of it arrives);
+    a unique pool price stands; with no class price unique (Japan) the cheapest class."""
     import pandas as pd
 
     from model.reports.sheet import market_prices
@@ -183,4 +183,4 @@ def test_market_prices_skip_an_unused_pool():
         "price_usd_per_t": [0.0, 436_557.7, 427_546.1, 402_242.8, 436_557.7, -50.0, 277_572.4, 277_000.0],
         "price_unique": [False, True, False, True, True, False, False, False]})
     got = market_prices(prices).set_index("country")["price_usd_per_t"]
-    assert got.to_dict() == {"EUR": 427_546.1, "USA": 402_242.8, "JPN": 277_000.0}
+    assert got.to_dict() == {"EUR": 436_557.7, "USA": 402_242.8, "JPN": 277_000.0}

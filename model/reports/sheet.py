@@ -8,24 +8,28 @@ import pandas as pd
 
 
 def market_prices(prices: pd.DataFrame) -> pd.DataFrame:
-    """One price per country, product and period (origin_class dropped): what a buyer with
-    no origin restriction pays. Where a product carries origin classes a country has a
-    use-pool price and one per class; each class flows into the pool for free, so the
-    pool's price is at most every class price and equals the cheapest where the pool is
-    used. A pool nobody uses has an arbitrary dual (0, or minus the disposal cost), so
-    the pool's price stands where it is proven unique, else the cheapest class price."""
+    """One price per country, product and period (origin_class dropped). Where a product
+    carries origin classes a country has a use-pool price and one per class; each class
+    flows into the pool for free, so the pool's price is at most every class price and
+    equals the cheapest used one. A node nobody uses has an arbitrary dual (a pool at 0 or
+    minus the disposal cost; a class below its landed price), so: the pool's price where
+    it is proven unique, else the cheapest unique class price (material that moves there),
+    else the cheapest class price, else the pool's."""
     if "origin_class" not in prices.columns:
         return prices
     cls = prices["origin_class"].fillna("").astype(str)
     unique = prices["price_unique"].astype(bool) if "price_unique" in prices.columns else pd.Series(True, prices.index)
     key = ["country", "product", "period"]
+    classes = prices[cls != ""].assign(_u=unique[cls != ""])
+    # the cheapest unique class price where one exists, else the cheapest of all
+    best = (classes.sort_values(["_u", "price_usd_per_t"], ascending=[False, True], kind="stable")
+            .drop_duplicates(key).set_index(key)["price_usd_per_t"])
     pool = prices[cls == ""]
-    cheapest = prices[cls != ""].groupby(key)["price_usd_per_t"].min()
-    swap = ~unique[pool.index] & pd.MultiIndex.from_frame(pool[key]).isin(cheapest.index)
+    at = pd.MultiIndex.from_frame(pool[key])
+    swap = ~unique[pool.index].to_numpy(bool) & at.isin(best.index)
     out = pool.copy()
-    out.loc[swap, "price_usd_per_t"] = pd.MultiIndex.from_frame(pool.loc[swap, key]).map(cheapest).to_numpy(float)
-    # a node with class rows but no pool row (nothing used there) takes its cheapest class
-    only = cheapest[~cheapest.index.isin(pd.MultiIndex.from_frame(pool[key]))].rename("price_usd_per_t").reset_index()
+    out.loc[swap, "price_usd_per_t"] = at[swap].map(best).to_numpy(float)
+    only = best[~best.index.isin(at)].rename("price_usd_per_t").reset_index()  # class rows, no pool row
     return pd.concat([out, only], ignore_index=True).assign(origin_class="")
 
 
