@@ -483,15 +483,16 @@ def _check_price_floors(file: str, t: dict[str, pd.DataFrame], out: list[Problem
                                    "so the offtake would do nothing"))
 
 
-def _unread_rows(sheet: str, read_problems: list[Problem]) -> set:
-    """Rows of a sheet with a bad cell (typed as the default): cross-checks skip them."""
-    return {p.row for p in read_problems if p.sheet == sheet and p.row is not None}
+def _read_rows(t: dict[str, pd.DataFrame], sheet: str, read_problems: list[Problem]) -> pd.DataFrame:
+    """A sheet's rows whose every cell was read: a row with a bad cell (typed as the
+    default) is already reported, and cross-checks skip it."""
+    bad = {p.row for p in read_problems if p.sheet == sheet and p.row is not None}
+    return t[sheet][~t[sheet][ROW].isin(bad)]
 
 
 def _check_expansion(file: str, t: dict[str, pd.DataFrame], out: list[Problem],
                      read_problems: list[Problem]) -> None:
-    opts = t["expansion"]
-    opts = opts[~opts[ROW].isin(_unread_rows("expansion", read_problems))]
+    opts = _read_rows(t, "expansion", read_problems)
     per = t["periods"].dropna(subset=["start_year"]).sort_values("start_year")
     if opts.empty or per.empty:
         return
@@ -526,8 +527,7 @@ def _check_expansion(file: str, t: dict[str, pd.DataFrame], out: list[Problem],
 
 def _check_supply_caps(file: str, t: dict[str, pd.DataFrame], out: list[Problem],
                        read_problems: list[Problem]) -> None:
-    caps = t["supply_caps"]
-    caps = caps[~caps[ROW].isin(_unread_rows("supply_caps", read_problems))]
+    caps = _read_rows(t, "supply_caps", read_problems)
     if caps.empty:
         return
     _, groups, _, products = _members(t)
@@ -575,8 +575,7 @@ def _check_benchmarks(file: str, t: dict[str, pd.DataFrame], out: list[Problem],
                       read_problems: list[Problem]) -> None:
     """A benchmark names a stage some process has, an element some product has, a bloc
     that demands something, and no other benchmark on the same bloc, stage and element."""
-    rows = t["benchmarks"]
-    rows = rows[~rows[ROW].isin(_unread_rows("benchmarks", read_problems))]
+    rows = _read_rows(t, "benchmarks", read_problems)
     if rows.empty:
         return
     blocs, _, countries, _ = _members(t)
@@ -636,8 +635,7 @@ def _check_end_of_life(file: str, t: dict[str, pd.DataFrame], out: list[Problem]
                        read_problems: list[Problem]) -> None:
     """Lifetime shares sum to 1 per (product, segment); collection rate, scrap product and
     yield agree within it; a named segment is one the product's demand uses."""
-    eol = t["end_of_life"]
-    eol = eol[~eol[ROW].isin(_unread_rows("end_of_life", read_problems))]
+    eol = _read_rows(t, "end_of_life", read_problems)
     stage = dict(zip(t["products"]["product"], t["products"]["stage"]))
     _check_scrap_stage(file, "end_of_life", eol, stage, out)
     dem = t["demand"]
@@ -669,8 +667,7 @@ def _check_end_of_life(file: str, t: dict[str, pd.DataFrame], out: list[Problem]
 
 def _check_scrap_supply(file: str, t: dict[str, pd.DataFrame], out: list[Problem],
                         read_problems: list[Problem]) -> None:
-    sup = t["scrap_supply"]
-    sup = sup[~sup[ROW].isin(_unread_rows("scrap_supply", read_problems))]
+    sup = _read_rows(t, "scrap_supply", read_problems)
     stage = dict(zip(t["products"]["product"], t["products"]["stage"]))
     _check_scrap_stage(file, "scrap_supply", sup, stage, out)
 

@@ -137,9 +137,9 @@ def tightening_cost(sol, cons: list, steps: np.ndarray, upper: bool = True) -> n
     """Per constraint: the rise in the optimal cost (objective units) when its limit is
     tightened by steps[k] (a cap lowered, a floor raised), measured: 0 where the slack
     covers the step, the dual times the step where HiGHS's ranging shows the optimal basis
-    stays optimal over it, else the kept model re-solved with the limit moved and put back.
-    A whole step, not one unit scaled up: the cost is convex in the limit, so a step past
-    a breakpoint costs more than its first unit says. NaN where the tightened case is
+    stays optimal over it, else re-solved with the limit moved (_LimitMoves). A whole
+    step, not one unit scaled up: the cost is convex in the limit, so a step past a
+    breakpoint costs more than its first unit says. NaN where the tightened case is
     infeasible or nothing can be measured."""
     n = len(cons)
     out = np.full(n, np.nan)
@@ -149,26 +149,26 @@ def tightening_cost(sol, cons: list, steps: np.ndarray, upper: bool = True) -> n
     idx = sol.rows_of(cons)
     lp = h.getLp()
     rl, ru = np.asarray(lp.row_lower_, float), np.asarray(lp.row_upper_, float)
-    act, r_up, r_dn = sol.row_activity, sol.range_up, sol.range_dn
-    x0, c = sol.vertex_x, np.asarray(lp.col_cost_, float)
-    basis = h.getBasis()
     vy = getattr(sol, "vertex_dual", None)
     vy = np.asarray(sol.row_dual, float) if vy is None else vy
+    solver = None
     for k, i in enumerate(idx):
         step = float(steps[k])
-        if i < 0 or step <= 0:
+        if step <= 0 or i < 0:
             out[k] = 0.0 if step <= 0 else np.nan
             continue
-        lo, hi = rl[i], ru[i]
-        bound = hi if upper else lo
-        slack = (hi - act[i]) if upper else (act[i] - lo)
+        bound = ru[i] if upper else rl[i]
+        slack = (ru[i] - sol.row_activity[i]) if upper else (sol.row_activity[i] - rl[i])
+        linear = sol.range_dn[i] <= bound - step if upper else sol.range_up[i] >= bound + step
         if slack >= step:
             out[k] = 0.0
-        elif slack <= 1e-7 * max(1.0, abs(bound)) and (r_dn[i] <= bound - step if upper else r_up[i] >= bound + step):
+        elif slack <= 1e-7 * max(1.0, abs(bound)) and linear:
             out[k] = (-vy[i] if upper else vy[i]) * step
         else:
-            out[k] = _moved(h, i, lo, hi, upper, -step, x0, c, basis)
+            solver = solver or _LimitMoves(sol, lp, vy)
+            out[k] = solver.change(i, rl[i], ru[i], upper, -step)
     return _snap(out, float(sol.objective), np.ones(n))
+
 
 def _moved_bounds(lo: float, hi: float, upper: bool, step: float) -> tuple[float, float]:
     """A row's bounds with its limit relaxed by `step` (an equality moves as a whole)."""
