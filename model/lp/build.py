@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
-from pyomo.core.expr.numeric_expr import LinearExpression
 
 from model.lp.core import Registry
+from model.lp.handoff import ArrayLinearExpression
 from model.lp.data import ModelData
 from model.lp.modules import core_modules
 
@@ -48,8 +48,6 @@ def build_model(data: ModelData) -> BuiltModel:
         vars_.extend(term.vars)
     # A variable in two cost terms (a flow paying freight and a duty) appears twice;
     # the expression is still their sum and the hand-off adds the coefficients up.
-    c = np.concatenate(coefs).tolist() if coefs else []
-    m.total_cost = pyo.Objective(
-        expr=LinearExpression(constant=0.0, linear_coefs=c, linear_vars=vars_),
-        sense=pyo.minimize)
+    c = np.concatenate(coefs) if coefs else np.zeros(0)
+    m.total_cost = pyo.Objective(expr=ArrayLinearExpression(c, vars_), sense=pyo.minimize)
     return BuiltModel(m, modules, reg, data, {"build_s": time.perf_counter() - start})

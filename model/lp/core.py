@@ -23,14 +23,25 @@ CALIBRATION = "calibration"  # calibration terms: unobserved costs inferred from
 Node = tuple[str, str, str]  # (country, product, period)
 
 
+NODE_COLUMNS = ["country", "product", "period"]
+
+
 @dataclass
 class BalanceTerm:
-    """coef x var enters the balance of node (country, product, period); + is supply."""
+    """coef x var enters the balance of node (country, product, period); + is supply.
+    nodes: one node per entry, as tuples or (for big terms, which then skip making a
+    tuple per entry) a DataFrame with columns country, product, period."""
 
     name: str
-    nodes: list[Node]
+    nodes: list[Node] | pd.DataFrame
     coefs: np.ndarray
     vars: list
+
+    def node_frame(self) -> pd.DataFrame:
+        if isinstance(self.nodes, pd.DataFrame):
+            return self.nodes[NODE_COLUMNS]
+        return pd.DataFrame(self.nodes, columns=NODE_COLUMNS) if len(self.nodes) else pd.DataFrame(
+            {c: pd.Series(dtype=object) for c in NODE_COLUMNS})
 
 
 @dataclass
@@ -114,22 +125,35 @@ class Registry:
         """Nodes where some term can bring product in (positive coefficient), or an
         exogenous supply does."""
         out: set[Node] = {n for n, q in self.supply_t_per_yr.items() if q > 0}
-        for term in self.balance:
-            coefs = np.asarray(term.coefs, float)
-            if (coefs > 0).all():
-                out.update(term.nodes)
-            else:
-                out.update(term.nodes[i] for i in np.flatnonzero(coefs > 0))
+        nodes, rows = self.node_index()
+        coefs = np.concatenate([np.asarray(t.coefs, float) for t in self.balance]) if self.balance else np.zeros(0)
+        out.update(nodes[i] for i in np.unique(rows[: len(coefs)][coefs > 0]))
         return out
 
     def nodes(self) -> list[Node]:
         """Every node with a term or a demand, in first-seen order."""
-        seen: dict[Node, None] = {}
-        for term in self.balance:
-            seen.update(dict.fromkeys(term.nodes))
-        seen.update(dict.fromkeys(self.demand_t_per_yr))
-        seen.update(dict.fromkeys(self.supply_t_per_yr))
-        return list(seen)
+        return self.node_index()[0]
+
+    def node_index(self) -> tuple[list[Node], np.ndarray]:
+        """(every node with a term, a demand or an exogenous supply in first-seen order,
+        the node's position for every balance term entry in order). Worked out on codes
+        per column: at 600 k flows a tuple per entry cost seconds and hundreds of MB."""
+        frames = [t.node_frame() for t in self.balance]
+        extra = list(self.demand_t_per_yr) + list(self.supply_t_per_yr)
+        if extra:
+            frames.append(pd.DataFrame(extra, columns=NODE_COLUMNS))
+        if not frames:
+            return [], np.zeros(0, np.int64)
+        cols = [np.concatenate([f[c].to_numpy(object) for f in frames]) for c in NODE_COLUMNS]
+        codes, uniques = zip(*(pd.factorize(c, sort=False) for c in cols))
+        key = codes[0].astype(np.int64)
+        for code, uniq in zip(codes[1:], uniques[1:]):
+            key = key * len(uniq) + code
+        pos, _ = pd.factorize(key, sort=False)
+        _, at = np.unique(pos, return_index=True)  # the first entry of each node, in node order
+        nodes = list(zip(*(c[at].tolist() for c in cols)))
+        n_terms = sum(len(t.coefs) for t in self.balance)
+        return nodes, pos[:n_terms].astype(np.int64)
 
     def rhs_t_per_yr(self, nodes: list[Node]) -> list[float]:
         """The balance's right-hand side at each node: demand - exogenous supply."""

@@ -119,3 +119,15 @@ def pass_model(h: highspy.Highs, lp: highspy.HighsLp) -> str | None:
         parts.append(f"a bound of {big.max():.3g} (HiGHS reads 1e20 and above as infinite)")
     return "the solver refused the model: " + ("; ".join(parts) if parts else
                                                f"HiGHS status {status} on loading it (see run.log)")
+
+
+def basic_columns(h: highspy.Highs, n: int) -> np.ndarray:
+    """Mask of the columns basic in h's optimal basis."""
+    basic = np.zeros(n, bool)
+    status, var = h.getBasicVariables()
+    if status == highspy.HighsStatus.kOk:
+        var = np.asarray(var)
+        basic[var[var >= 0]] = True
+    else:  # reading the basis vector costs a Python object per column: only as a fallback
+        basic[:] = [s == highspy.HighsBasisStatus.kBasic for s in h.getBasis().col_status]
+    return basic

@@ -39,6 +39,13 @@ def label(product: str, cls: str) -> str:
     return f"{product}{SEP}{cls}" if cls else product
 
 
+def labels(products: pd.Series, classes: pd.Series) -> pd.Series:
+    """label() for whole columns."""
+    products = products.astype(object)
+    cls = classes.astype(object).to_numpy()
+    return products.where(cls == "", products + SEP + classes.astype(object))
+
+
 def split_labels(labels: pd.Series) -> tuple[pd.Series, pd.Series]:
     """'Dy_ox@CHN' -> ('Dy_ox', 'CHN'); 'Dy_ox' -> ('Dy_ox', '')."""
     parts = labels.astype(str).str.split(SEP, n=1, expand=True)

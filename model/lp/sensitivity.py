@@ -31,7 +31,8 @@ import highspy
 import numpy as np
 import scipy.sparse as sp
 
-from model.lp.highs import quiet_highs, status_name
+from model.lp.canonical import LPArrays
+from model.lp.highs import basic_columns, quiet_highs, status_name
 
 DELTA = 1.0  # t/yr: "one more tonne"
 # Columns a cut-down re-solve keeps besides the basic and non-zero ones, per row of the LP,
@@ -103,8 +104,8 @@ def limit_values(sol, cons: list, weights: np.ndarray, upper: bool = True
     y = np.asarray(sol.row_dual, float)
     if h is None or sol.row_activity is None:
         return -y[idx] / weights if upper else y[idx] / weights, np.full(n, np.nan)
-    lp = h.getLp()
-    rl, ru = np.asarray(lp.row_lower_, float), np.asarray(lp.row_upper_, float)
+    lp = solved_lp(sol)
+    rl, ru = lp.rl, lp.ru
     # the vertex's own duals (the canonical prices option may have replaced sol.row_dual)
     vy = getattr(sol, "vertex_dual", None)
     vy = y if vy is None else vy
@@ -147,8 +148,8 @@ def tightening_cost(sol, cons: list, steps: np.ndarray, upper: bool = True) -> n
     if n == 0 or h is None or sol.row_activity is None:
         return out
     idx = sol.rows_of(cons)
-    lp = h.getLp()
-    rl, ru = np.asarray(lp.row_lower_, float), np.asarray(lp.row_upper_, float)
+    lp = solved_lp(sol)
+    rl, ru = lp.rl, lp.ru
     vy = getattr(sol, "vertex_dual", None)
     vy = np.asarray(sol.row_dual, float) if vy is None else vy
     solver = None
@@ -170,6 +171,13 @@ def tightening_cost(sol, cons: list, steps: np.ndarray, upper: bool = True) -> n
     return _snap(out, float(sol.objective), np.ones(n))
 
 
+def solved_lp(sol) -> LPArrays:
+    """The arrays of the LP the kept HiGHS model was solved as: those handed to it, kept
+    by the solve (reading them back from HiGHS copies the whole LP)."""
+    lp = getattr(sol, "lp", None)
+    return lp if lp is not None else LPArrays.from_highs(sol.highs)
+
+
 def _moved_bounds(lo: float, hi: float, upper: bool, step: float) -> tuple[float, float]:
     """A row's bounds with its limit relaxed by `step` (an equality moves as a whole)."""
     eq = lo == hi
@@ -182,9 +190,9 @@ class _LimitMoves:
     """Re-solves of the solved LP with one row's limit moved, each from the optimal basis:
     on the cut-down copy where that proves the optimum, else in the kept model."""
 
-    def __init__(self, sol, lp: highspy.HighsLp, y0: np.ndarray):
+    def __init__(self, sol, lp: LPArrays, y0: np.ndarray):
         self.h = sol.highs
-        self.x0, self.c = sol.vertex_x, np.asarray(lp.col_cost_, float)
+        self.x0, self.c = sol.vertex_x, lp.c
         self.basis = self.h.getBasis()
         self.cut = _CutDown.build(self.h, lp, self.x0, y0, float(sol.objective))
         self.stats = {"cut": 0, "whole": 0}  # re-solves answered on each (for benchmarks)
@@ -221,18 +229,13 @@ class _CutDown:
         self.basis = h.getBasis()
 
     @classmethod
-    def build(cls, whole: highspy.Highs, lp: highspy.HighsLp, x0: np.ndarray, y0: np.ndarray,
+    def build(cls, whole: highspy.Highs, lp: LPArrays, x0: np.ndarray, y0: np.ndarray,
               v0: float) -> "_CutDown | None":
-        """The cut-down copy, or None where it cannot stand in (nothing to cut, a matrix
-        not held by column, a start that is not the whole LP's optimum)."""
-        if lp.a_matrix_.format_ != highspy.MatrixFormat.kColwise:
-            return None
-        m, n = lp.num_row_, lp.num_col_
-        a = lp.a_matrix_
-        A = sp.csc_array((np.asarray(a.value_, float), np.asarray(a.index_, np.int32),
-                          np.asarray(a.start_, np.int32)), shape=(m, n))
-        c, lo, up = (np.asarray(v, float) for v in (lp.col_cost_, lp.col_lower_, lp.col_upper_))
-        basic = _basic_columns(whole, n)
+        """The cut-down copy, or None where it cannot stand in (nothing to cut, a start
+        that is not the whole LP's optimum)."""
+        m, n = lp.A.shape
+        A, c, lo, up = lp.A, lp.c, lp.lo, lp.up
+        basic = basic_columns(whole, n)
         cols = _kept_columns(A, c, lo, x0, y0, basic, KEEP_PER_ROW * m)
         if len(cols) == n:
             return None
@@ -262,18 +265,6 @@ class _CutDown:
             h.setBasis(self.basis)
 
 
-def _basic_columns(h: highspy.Highs, n: int) -> np.ndarray:
-    """Mask of the columns basic in h's optimal basis."""
-    basic = np.zeros(n, bool)
-    status, var = h.getBasicVariables()
-    if status == highspy.HighsStatus.kOk:
-        var = np.asarray(var)
-        basic[var[var >= 0]] = True
-    else:  # reading the basis vector costs a Python object per column: only as a fallback
-        basic[:] = [s == highspy.HighsBasisStatus.kBasic for s in h.getBasis().col_status]
-    return basic
-
-
 def _kept_columns(A: sp.csc_array, c: np.ndarray, lo: np.ndarray, x0: np.ndarray, y0: np.ndarray,
                   basic: np.ndarray, extra: int) -> np.ndarray:
     """Columns of the cut-down LP: basic, non-zero or with a non-zero lower bound at the
@@ -286,14 +277,14 @@ def _kept_columns(A: sp.csc_array, c: np.ndarray, lo: np.ndarray, x0: np.ndarray
     return np.sort(np.concatenate([np.flatnonzero(must), rest]))
 
 
-def _sub_highs(whole: highspy.Highs, lp: highspy.HighsLp, A: sp.csc_array, c: np.ndarray,
+def _sub_highs(whole: highspy.Highs, lp: LPArrays, A: sp.csc_array, c: np.ndarray,
                lo: np.ndarray, up: np.ndarray) -> highspy.Highs:
     """A HiGHS holding the LP's rows with columns A, under the whole model's options, set
     for warm dual simplex re-solves (no presolve: a warm start needs none)."""
     sub = highspy.HighsLp()
     sub.num_col_, sub.num_row_ = A.shape[1], A.shape[0]
     sub.col_cost_, sub.col_lower_, sub.col_upper_ = c, lo, up
-    sub.row_lower_, sub.row_upper_ = lp.row_lower_, lp.row_upper_
+    sub.row_lower_, sub.row_upper_ = lp.rl, lp.ru
     sub.a_matrix_.format_ = highspy.MatrixFormat.kColwise
     sub.a_matrix_.start_ = A.indptr.astype(np.int32)
     sub.a_matrix_.index_ = A.indices.astype(np.int32)
@@ -352,7 +343,7 @@ def allowance_value(sol, entries: list[list[tuple[int, float]]], costs: np.ndarr
         return float("nan")
     basis = h.getBasis()
     n0, m0 = h.getNumCol(), h.getNumRow()
-    c = np.asarray(h.getLp().col_cost_, float)
+    c = solved_lp(sol).c
     k = len(entries)
     starts, index, value = [], [], []
     for ent in entries:

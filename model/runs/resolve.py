@@ -266,6 +266,9 @@ class Resolver:
                 self.built: BuiltModel = build_model(self.data)
                 self.h, self.cols, self.rows, self.stats = to_highs(self.built.model, base.settings)
             self.adopted = False
+        # The hand-off's arrays describe the LP before any scenario is applied: a re-solve
+        # reads the changed LP back from HiGHS instead.
+        self.stats = {k: v for k, v in self.stats.items() if k != "lp"}
         self.col_of = {id(v): i for i, v in enumerate(self.cols)}
         self.row_of = {id(c): i for i, c in enumerate(self.rows)}
         lp = self.h.getLp()

@@ -87,10 +87,12 @@ def run_and_report(path: str, scenario: str | None = None, out: str | Path = "ou
                         result.tables["price_changes"] = price_changes(other.tables, result.tables, name)
                 else:
                     LOG.warning(f"no comparison with {ref or BASE}: its solve was not optimal ({other.solve.message})")
+                other.solve.release()
         if result.optimal and explain and not result.tables["shortfall"].empty:
             progress.step("ranking what limits each shortfall (re-solves)")
             result.tables["explanations"] = explain_shortfalls(result)
         result.kept = None  # the explanations were the last to re-solve it
+        result.solve.release()
         if not result.optimal:
             show_summary(result, None)
             LOG.error("no report was written: a plan that is not optimal is not an answer.")

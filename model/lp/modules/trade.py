@@ -9,7 +9,7 @@ import pyomo.environ as pyo
 from pyomo.core.expr.numeric_expr import LinearExpression
 
 from model.lp.core import RESOURCE, BalanceTerm, CostTerm, FlowTerm, Registry, Solution
-from model.lp.origin import controlled_mask, label
+from model.lp.origin import controlled_mask, labels
 
 
 def all_lane_periods(data) -> pd.DataFrame:
@@ -50,11 +50,13 @@ class Trade:
         self._shared_capacity(m, lanes, cap, classed)
         reg.flows.append(FlowTerm("trade", lanes[["from_country", "to_country", "product", "cls", "period"]],
                                   self.vars))
-        node = [label(p, c) for p, c in zip(lanes["product"].tolist(), lanes["cls"].tolist())]
+        node = labels(lanes["product"], lanes["cls"]).to_numpy(object)
+        period = lanes["period"].to_numpy(object)
         reg.add_balance(BalanceTerm(
             "trade",
-            list(zip(lanes["from_country"].tolist(), node, lanes["period"].tolist()))
-            + list(zip(lanes["to_country"].tolist(), node, lanes["period"].tolist())),
+            pd.DataFrame({"country": np.concatenate([lanes["from_country"].to_numpy(object),
+                                                     lanes["to_country"].to_numpy(object)]),
+                          "product": np.concatenate([node, node]), "period": np.concatenate([period, period])}),
             np.concatenate([-np.ones(n), np.ones(n)]), self.vars + self.vars))
         reg.add_cost(CostTerm("transport", RESOURCE, lanes["period"].tolist(),
                               lanes["cost_usd_per_t"].to_numpy(float), self.vars))
