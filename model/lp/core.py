@@ -36,6 +36,7 @@ class BalanceTerm:
     nodes: list[Node] | pd.DataFrame
     coefs: np.ndarray
     vars: list
+    codes: np.ndarray | None = field(default=None, repr=False)  # (entries x 3) node codes, set by the Registry
 
     def node_frame(self) -> pd.DataFrame:
         if isinstance(self.nodes, pd.DataFrame):
@@ -98,6 +99,8 @@ class Registry:
     # The product_balance row of each node, filled by the balance module (so a module
     # can value a flow the model does not hold, such as a banned one, by re-solving).
     node_rows: dict = field(default_factory=dict)
+    # Country, product and period codes of the balance's nodes (value -> code per column).
+    node_codes: tuple = field(default_factory=lambda: ({}, {}, {}), repr=False)
 
     def activity_table(self) -> tuple[pd.DataFrame, list]:
         """All registered activities as one table (row i is variable i of the list)."""
@@ -137,23 +140,43 @@ class Registry:
     def node_index(self) -> tuple[list[Node], np.ndarray]:
         """(every node with a term, a demand or an exogenous supply in first-seen order,
         the node's position for every balance term entry in order). Worked out on codes
-        per column: at 600 k flows a tuple per entry cost seconds and hundreds of MB."""
-        frames = [t.node_frame() for t in self.balance]
+        per column, each term's once: at 600 k flows a tuple per entry cost seconds and
+        hundreds of MB."""
+        for term in self.balance:
+            if term.codes is None:
+                if term.nodes is None:
+                    raise RuntimeError(f"balance term {term.name} was released: the balance is already assembled")
+                term.codes = self._encode(term.node_frame())
         extra = list(self.demand_t_per_yr) + list(self.supply_t_per_yr)
+        parts = [t.codes for t in self.balance]
         if extra:
-            frames.append(pd.DataFrame(extra, columns=NODE_COLUMNS))
-        if not frames:
+            parts.append(self._encode(pd.DataFrame(extra, columns=NODE_COLUMNS)))
+        if not parts:
             return [], np.zeros(0, np.int64)
-        cols = [np.concatenate([f[c].to_numpy(object) for f in frames]) for c in NODE_COLUMNS]
-        codes, uniques = zip(*(pd.factorize(c, sort=False) for c in cols))
-        key = codes[0].astype(np.int64)
-        for code, uniq in zip(codes[1:], uniques[1:]):
-            key = key * len(uniq) + code
-        pos, _ = pd.factorize(key, sort=False)
-        _, at = np.unique(pos, return_index=True)  # the first entry of each node, in node order
-        nodes = list(zip(*(c[at].tolist() for c in cols)))
+        codes = np.concatenate(parts)
+        key = (codes[:, 0] << 42) | (codes[:, 1] << 21) | codes[:, 2]
+        pos, uniq = pd.factorize(key, sort=False)
+        decode = [list(table) for table in self.node_codes]  # code -> value (dicts keep insertion order)
+        nodes = [(decode[0][k >> 42], decode[1][(k >> 21) & 0x1FFFFF], decode[2][k & 0x1FFFFF])
+                 for k in uniq.tolist()]
         n_terms = sum(len(t.coefs) for t in self.balance)
         return nodes, pos[:n_terms].astype(np.int64)
+
+    def release_balance(self) -> None:
+        """The balance is assembled (its rows hold every term): drop the terms' per-entry
+        node tables and lists, which at 600 k flows held about 80 MB for the rest of the run."""
+        for term in self.balance:
+            term.nodes = term.codes = None
+            term.vars, term.coefs = [], np.zeros(0)
+
+    def _encode(self, frame: pd.DataFrame) -> np.ndarray:
+        out = np.empty((len(frame), 3), np.int64)
+        for j, col in enumerate(NODE_COLUMNS):
+            code, uniq = pd.factorize(frame[col].to_numpy(object), sort=False)
+            table = self.node_codes[j]
+            mapped = np.array([table.setdefault(u, len(table)) for u in uniq], np.int64)
+            out[:, j] = mapped[code] if len(mapped) else 0
+        return out
 
     def rhs_t_per_yr(self, nodes: list[Node]) -> list[float]:
         """The balance's right-hand side at each node: demand - exogenous supply."""

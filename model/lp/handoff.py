@@ -117,8 +117,48 @@ class MatrixLP:
 
 
 def _bounds(vars_: list) -> tuple[np.ndarray, np.ndarray]:
+    """Column bounds (-inf/inf where none). Read in bulk from the variables' own bound
+    and domain slots where those are plain numbers (a flow's 0 and its lane capacity):
+    asking each of 600 k variables for `.bounds` took 0.35 s."""
+    fast = _raw_bounds(vars_)
+    if fast is not None:
+        return fast
     b = np.array([v.bounds for v in vars_], dtype=float).reshape(len(vars_), 2)  # None -> nan
     return np.nan_to_num(b[:, 0], nan=-np.inf), np.nan_to_num(b[:, 1], nan=np.inf)
+
+
+_PLAIN = (type(None), float, int, np.float64, np.int64)
+
+
+def _raw_bounds(vars_: list) -> tuple[np.ndarray, np.ndarray] | None:
+    """Bounds from VarData's _lb, _ub and _domain when every bound is None or a number
+    (None where this Pyomo keeps them otherwise, or a bound is a parameter or expression)."""
+    try:
+        lb = [v._lb for v in vars_]
+        ub = [v._ub for v in vars_]
+        domains = [v._domain for v in vars_]
+    except AttributeError:
+        return None
+    if not set(map(type, lb)).union(map(type, ub)) <= set(_PLAIN):
+        return None
+    lo = np.array(lb, dtype=float)  # None -> nan
+    hi = np.array(ub, dtype=float)
+    first = domains[0] if domains else None
+    if all(d is first for d in domains):
+        d_lo, d_hi = _domain_bounds(first) if domains else (np.nan, np.nan)
+        d_lo, d_hi = np.full(len(lo), d_lo), np.full(len(lo), d_hi)
+    else:
+        pairs = {id(d): _domain_bounds(d) for d in {id(d): d for d in domains}.values()}
+        db = np.array([pairs[id(d)] for d in domains], dtype=float).reshape(len(domains), 2)
+        d_lo, d_hi = db[:, 0], db[:, 1]
+    lo = np.fmax(np.nan_to_num(lo, nan=-np.inf), np.nan_to_num(d_lo, nan=-np.inf))
+    hi = np.fmin(np.nan_to_num(hi, nan=np.inf), np.nan_to_num(d_hi, nan=np.inf))
+    return lo, hi
+
+
+def _domain_bounds(domain) -> tuple[float, float]:
+    lo, hi = domain.bounds()
+    return (np.nan if lo is None else float(lo)), (np.nan if hi is None else float(hi))
 
 
 def compile_lp(model: pyo.ConcreteModel) -> MatrixLP:

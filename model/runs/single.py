@@ -5,6 +5,7 @@ goes; a plan that is not optimal writes nothing."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from pathlib import Path
@@ -93,6 +94,7 @@ def run_and_report(path: str, scenario: str | None = None, out: str | Path = "ou
             result.tables["explanations"] = explain_shortfalls(result)
         result.kept = None  # the explanations were the last to re-solve it
         result.solve.release()
+        gc.collect()  # the model's objects refer to each other: only a collection returns them before the reports
         if not result.optimal:
             show_summary(result, None)
             LOG.error("no report was written: a plan that is not optimal is not an answer.")

@@ -45,6 +45,7 @@ class Balance:
                                              rhs, list(rhs), x)
         self.cons = [m.product_balance[i] for i in range(len(nodes))]
         reg.node_rows.update(zip(nodes, self.cons))
+        reg.release_balance()
 
     def extract(self, sol: Solution, data, tables: dict[str, pd.DataFrame], tol: float) -> dict[str, pd.DataFrame]:
         out = self.keys.copy()
