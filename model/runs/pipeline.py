@@ -4,6 +4,7 @@ Each step's time is logged (DEBUG: run.log and -v)."""
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import logging
 import time
@@ -72,6 +73,19 @@ def scenario_problems(case: Case) -> list:
                 if p not in problems:
                     problems.append(p)
     return problems
+
+
+def return_memory() -> None:
+    """Collect what was released (the model's objects refer to each other, so only a
+    collection frees them) and hand the freed heap back to the system: glibc keeps freed
+    blocks for reuse, but the reports' Python objects live in arenas of their own, so at
+    600 k columns the reports otherwise stacked about 200 MB on top of the model's 500 MB
+    still held (malloc_trim; nothing happens where the C library has no such call)."""
+    gc.collect()
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (AttributeError, OSError):
+        pass
 
 
 def build_and_load(data, settings: dict):

@@ -5,7 +5,6 @@ goes; a plan that is not optimal writes nothing."""
 
 from __future__ import annotations
 
-import gc
 import logging
 import time
 from pathlib import Path
@@ -19,7 +18,7 @@ from model.logs import recording
 from model.reports.console import policy_lines, say, show_summary, versus_lines
 from model.reports.files import write_run
 from model.runs.explain import conflict_lines, diagnose_infeasible, explain_shortfalls
-from model.runs.pipeline import RunResult, run_case
+from model.runs.pipeline import RunResult, return_memory, run_case
 
 LOG = logging.getLogger(__name__)
 BASE = "base case"
@@ -94,7 +93,7 @@ def run_and_report(path: str, scenario: str | None = None, out: str | Path = "ou
             result.tables["explanations"] = explain_shortfalls(result)
         result.kept = None  # the explanations were the last to re-solve it
         result.solve.release()
-        gc.collect()  # the model's objects refer to each other: only a collection returns them before the reports
+        return_memory()  # before the reports: they need none of it
         if not result.optimal:
             show_summary(result, None)
             LOG.error("no report was written: a plan that is not optimal is not an answer.")
