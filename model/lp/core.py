@@ -198,6 +198,16 @@ class Module(Protocol):
     def extract(self, sol: Solution, data) -> dict[str, pd.DataFrame]: ...
 
 
+def var_data(comp) -> list:
+    """A Var component's VarData in construction order (index order for a dense Var),
+    read from its data dict where that holds every index: iterating a RangeSet index to
+    look each one up took 0.1 s at 600 k flows."""
+    data = getattr(comp, "_data", None)
+    if comp.is_indexed() and isinstance(data, dict) and len(data) == len(comp):
+        return list(data.values())
+    return list(comp.values())
+
+
 def keyed(frame: pd.DataFrame, cols: list[str]) -> list[tuple]:
     """Rows of `cols` as tuples, the index of a sparse Pyomo component. (Columns go
     through plain lists: iterating pandas string arrays row by row is slow.)"""

@@ -20,6 +20,8 @@ from pyomo.core.expr.numeric_expr import LinearExpression, MonomialTermExpressio
 from pyomo.core.base.matrix_constraint import MatrixConstraint
 from pyomo.repn.standard_repn import generate_standard_repn
 
+from model.lp.core import var_data
+
 
 class ArrayLinearExpression(LinearExpression):
     """sum_j coefs[j] x vars[j], held as a numpy array and a list of VarData (the
@@ -164,7 +166,8 @@ def _domain_bounds(domain) -> tuple[float, float]:
 def compile_lp(model: pyo.ConcreteModel) -> MatrixLP:
     """The model as matrices: MatrixConstraints and LinearExpressions read directly,
     anything else linear through Pyomo's standard repn."""
-    columns = list(model.component_data_objects(pyo.Var, active=True, descend_into=True))
+    columns = [v for comp in model.component_objects(pyo.Var, active=True, descend_into=True)
+               for v in var_data(comp)]
     pos = IdIndex(columns)
     objs = list(model.component_data_objects(pyo.Objective, active=True, descend_into=True))
     if len(objs) != 1:

@@ -8,7 +8,7 @@ import pandas as pd
 import pyomo.environ as pyo
 from pyomo.core.expr.numeric_expr import LinearExpression
 
-from model.lp.core import RESOURCE, BalanceTerm, CostTerm, FlowTerm, Registry, Solution
+from model.lp.core import RESOURCE, BalanceTerm, CostTerm, FlowTerm, Registry, Solution, var_data
 from model.lp.origin import controlled_mask, labels
 
 
@@ -44,7 +44,7 @@ class Trade:
         # indexed by a RangeSet, which holds no members (a Set over range(n) held 35 MB at 600 k)
         m.FLOWS = pyo.RangeSet(0, n - 1)
         m.flow_t_per_yr = pyo.Var(m.FLOWS, within=pyo.NonNegativeReals)
-        self.vars = list(m.flow_t_per_yr.values())
+        self.vars = var_data(m.flow_t_per_yr)
         cap = lanes["max_flow_t_per_yr"].to_numpy(float)
         classed = (lanes["cls"] != "").to_numpy()
         for i in np.flatnonzero(~np.isnan(cap) & ~classed):  # few lanes have a capacity
