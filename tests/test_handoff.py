@@ -4,12 +4,14 @@ expressions into the same LP HiGHS solves, with constants moved to the bounds.""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pyomo.environ as pyo
 import pytest
 from pyomo.core.base.matrix_constraint import MatrixConstraint
 from pyomo.core.expr.numeric_expr import LinearExpression
 
-from model.lp.handoff import compile_lp
+from model.lp.core import BalanceTerm, Registry
+from model.lp.handoff import ArrayLinearExpression, IdIndex, _bounds, _raw_bounds, compile_lp
 from model.lp.solve import solve_model
 
 
@@ -54,3 +56,84 @@ def test_an_empty_model_is_optimal_at_zero_cost():
     m.cost = pyo.Objective(expr=0.0)
     sol = solve_model(m, {})
     assert sol.optimal and sol.objective == 0.0 and sol.stats["columns"] == 0
+
+
+def test_row_ranges_are_those_of_the_whole_lp():
+    """At the optimum x1 = 1, x2 = 2 (basic), row 3's slack basic: moving the first row's
+    bound b keeps x1 = 9 - b with 0 <= x1 <= 2.5 and 0 <= x2 = b - 6 <= 4, so b in
+    [6.5, 9]; moving the equality to s gives x1 = 3 s - 8, x2 = 8 - 2 s, so s in [8/3, 3.5].
+    The ranges come from a copy holding the basic columns only; a basic row's range is
+    its activity (nothing is taken as proven there)."""
+    m = small_model()
+    sol = solve_model(m, {})
+    rows = sol.rows_of([m.general, m.matrix[0], m.linear])
+    assert sol.range_up[rows].tolist() == pytest.approx([9.0, 3.5, 1.0])
+    assert sol.range_dn[rows].tolist() == pytest.approx([6.5, 8.0 / 3.0, 1.0])
+    status, whole = sol.highs.getRanging()
+    nonbasic = rows[:2]
+    assert np.asarray(whole.row_bound_up.value_)[nonbasic].tolist() == pytest.approx(sol.range_up[nonbasic].tolist())
+    assert np.asarray(whole.row_bound_dn.value_)[nonbasic].tolist() == pytest.approx(sol.range_dn[nonbasic].tolist())
+
+
+def test_an_objective_held_as_arrays_reads_as_its_terms():
+    """ArrayLinearExpression: 3 x1 + 2 x2 handed over from its arrays, and the same sum
+    to anything that walks Pyomo's expression (value, its terms)."""
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var([1, 2], within=pyo.NonNegativeReals, bounds=(1, 5))
+    expr = ArrayLinearExpression(np.array([3.0, 2.0]), [m.x[1], m.x[2]])
+    m.cost = pyo.Objective(expr=expr)
+    assert compile_lp(m).c.tolist() == [3.0, 2.0]
+    m.x[1].set_value(2.0)
+    m.x[2].set_value(4.0)
+    assert pyo.value(m.cost) == 14.0
+    assert expr.nargs() == 2 and expr.linear_coefs == [3.0, 2.0] and expr.linear_vars == [m.x[1], m.x[2]]
+    assert solve_model(m, {}).objective == pytest.approx(5.0)
+
+
+def test_bounds_read_in_bulk_equal_pyomos_own():
+    m = pyo.ConcreteModel()
+    m.p = pyo.Param(mutable=True, initialize=3.0)
+    m.x = pyo.Var(range(3), within=pyo.NonNegativeReals)
+    m.x[1].setub(5)
+    m.x[2].setlb(-2)  # the domain's 0 is tighter
+    m.y = pyo.Var(range(2), within=pyo.Reals, bounds=(-1, None))
+    m.z = pyo.Var(within=pyo.Binary)
+    vs = list(m.component_data_objects(pyo.Var))
+    lo, up = _bounds(vs)
+    assert lo.tolist() == [0, 0, 0, -1, -1, 0] and up.tolist() == [np.inf, 5, np.inf, np.inf, np.inf, 1]
+    m.x[0].setub(m.p)  # a parameter as a bound: read through Pyomo
+    assert _raw_bounds(vs) is None
+    assert _bounds(vs)[1].tolist() == [3, 5, np.inf, np.inf, np.inf, 1]
+
+
+def test_columns_found_by_identity():
+    a, b, c = object(), object(), object()
+    index = IdIndex([a, b])
+    assert index.positions([b, c, a]).tolist() == [1, -1, 0]
+    assert index.get(id(a)) == 0 and index.get(id(c), "none") == "none"
+    assert IdIndex([]).positions([a]).tolist() == [-1]
+
+
+def test_a_released_solution_refuses_lookups():
+    m = small_model()
+    sol = solve_model(m, {})
+    sol.release()
+    with pytest.raises(RuntimeError, match="released"):
+        sol.values([m.x[1]])
+
+
+def test_balance_nodes_keep_first_seen_order_whatever_form_a_term_gives():
+    """Node tuples and node tables mix; demand-only nodes come last; positive
+    coefficients mark where product can come in."""
+    reg = Registry()
+    reg.add_balance(BalanceTerm("a", [("X", "p", "t1"), ("Y", "p", "t1")], np.array([1.0, -1.0]), [1, 2]))
+    reg.add_balance(BalanceTerm("b", pd.DataFrame({"country": ["Y", "Z"], "product": ["p", "q"],
+                                                   "period": ["t1", "t2"]}), np.array([1.0, 1.0]), [3, 4]))
+    reg.demand_t_per_yr[("W", "p", "t1")] = 5.0
+    nodes, rows = reg.node_index()
+    assert nodes == [("X", "p", "t1"), ("Y", "p", "t1"), ("Z", "q", "t2"), ("W", "p", "t1")]
+    assert rows.tolist() == [0, 1, 1, 2]
+    assert reg.supply_nodes() == {("X", "p", "t1"), ("Y", "p", "t1"), ("Z", "q", "t2")}
+    reg.release_balance()  # the balance is assembled: its terms' node tables are gone
+    with pytest.raises(RuntimeError, match="already assembled"):
+        reg.nodes()

@@ -67,6 +67,7 @@ class SolveResult:
     vertex_x: np.ndarray | None = None     # the LP vertex's plan (x may be canonical)
     # The arrays of the LP as handed to the kept HiGHS model (not read back from it).
     lp: LPArrays | None = field(default=None, repr=False)
+    released: bool = field(default=False, repr=False)  # release() was called: no lookups into the model
 
     @property
     def optimal(self) -> bool:
@@ -77,9 +78,16 @@ class SolveResult:
         re-solve or read them (reports read the tables only): their memory goes back
         before the reports are written."""
         self.highs, self.lp, self.col_pos, self.row_pos = None, None, {}, {}
+        self.released = True
+
+    def _check_held(self) -> None:
+        if self.released:
+            raise RuntimeError("this run's solver model was released once its tables were made (its reports "
+                               "read the tables): read result.tables, or solve with model.runs.pipeline.run_case")
 
     def values(self, vars: list) -> np.ndarray:
         """Values of variables, in the order given (0 for a column never used)."""
+        self._check_held()
         pos = self.col_pos
         if isinstance(pos, IdIndex):
             idx = pos.positions(vars)
@@ -92,6 +100,7 @@ class SolveResult:
 
     def rows_of(self, cons: list) -> np.ndarray:
         """Row positions of constraints (-1 for a row not in the model)."""
+        self._check_held()
         pos = self.row_pos
         return np.fromiter((pos.get(id(c), -1) for c in cons), np.int64, len(cons))
 
