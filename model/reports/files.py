@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from model.analysis.tracing import content_shares
+from model.analysis.tracing import Tracer, content_shares
 from model.reports.briefing import BriefingSheet, ComparisonSheet
 from model.reports.charts import Figure, summary_figures, write_pngs
 from model.reports.sheet import SheetWriter, header_format
@@ -598,11 +598,12 @@ def tree_figures(tables: dict[str, pd.DataFrame], max_branches: int = 20) -> lis
     return figs
 
 
-def with_derived_tables(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
-    """The result tables plus what reports derive from them (content shares)."""
+def with_derived_tables(tables: dict[str, pd.DataFrame], tracer: Tracer | None = None) -> dict[str, pd.DataFrame]:
+    """The result tables plus what reports derive from them (content shares). tracer: one
+    made on `tables`, kept by the caller to reuse its traces (the HTML Sankey)."""
     out = dict(tables)
     if "content_shares" not in out and "production" in out and "chain" in out:
-        out["content_shares"] = content_shares(out)
+        out["content_shares"] = content_shares(out, tracer=tracer)
     return out
 
 
@@ -642,14 +643,15 @@ def write_run(result, out_root: str | Path = "outputs", extra: dict | None = Non
 
     def fill(tmp: Path) -> None:
         t0 = time.perf_counter()
-        tables = with_derived_tables(result.tables)
+        tracer = Tracer(result.tables)  # the content shares and the Sankey trace the same flows
+        tables = with_derived_tables(result.tables, tracer)
         for name, df in tables.items():
             write_csv(df, tmp / f"{name}.csv")
         if tables:
             title = run_title(result)
             write_xlsx(tmp / "report.xlsx", tables, title)
             figs = summary_figures(tables)
-            write_html(tmp / "report.html", tables, title, figs)
+            write_html(tmp / "report.html", tables, title, figs, tracer)
             write_pngs(tables, tmp / "charts", figs)
         manifest = {
             "case": result.case.path,
