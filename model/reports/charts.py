@@ -1,5 +1,5 @@
 """The summary figures of a run, as data (shared by the workbook, the HTML page and the
-PNGs) and as PNG charts (matplotlib, Agg backend) for slides. Reads result tables only."""
+PNGs) and as PNG charts (matplotlib's Agg canvas) for slides. Reads result tables only."""
 
 from __future__ import annotations
 
@@ -295,12 +295,71 @@ def summary_figures(tables: dict[str, pd.DataFrame]) -> list[Figure]:
     return [f for f in figs if not f.data.empty and np.isfinite(f.data.to_numpy(float)).any()]
 
 
-def draw_png(fig: Figure, path: Path) -> Path:
-    """One figure as a PNG (Agg backend: no display needed)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+PNG_WIDTH_IN, PNG_DPI = 10, 120  # 1200 pixels wide: a slide's width
+PNG_COMPRESSION = 1  # zlib level: level 6 (the default) spends more time for files a tenth smaller
 
+
+def png_figure(height: float):
+    """A bare Agg figure: no pyplot (no figure manager, no backend switch for the caller)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure as MplFigure
+    f = MplFigure(figsize=(PNG_WIDTH_IN, height), dpi=PNG_DPI)
+    FigureCanvasAgg(f)
+    return f
+
+
+def _plot_bars(ax, data: pd.DataFrame, fig: Figure, colours: list[str]) -> None:
+    """Bars at 0..n-1 with each category's name: a 'bar' figure draws its first column
+    (width 0.5), the stacked kinds every column (width 0.8; negative parts below zero)."""
+    n = len(data)
+    pos = np.arange(n)
+    stacked = fig.kind != "bar"
+    width = 0.8 if stacked else 0.5
+    series = list(zip(data.columns, colours)) if stacked else [(data.columns[0], PALETTE[0])]
+    up, down = np.zeros(n), np.zeros(n)
+    bar = ax.barh if fig.horizontal else ax.bar
+    for col, colour in series:
+        y = data[col].to_numpy(float)
+        base = np.where(y >= 0, up, down) if stacked else 0.0
+        bar(pos, y, width, base, color=colour, label=str(col))
+        up, down = up + np.where(y >= 0, y, 0.0), down + np.where(y >= 0, 0.0, y)
+    edge = 0.25 + width / 2
+    cats, name = [str(i) for i in data.index], str(data.index.name or "")
+    if fig.horizontal:
+        ax.set_ylim(-edge, n - 1 + edge)
+        ax.set_yticks(pos, cats)
+        ax.set_ylabel(name)
+    else:
+        ax.set_xlim(-edge, n - 1 + edge)
+        ax.set_xticks(pos, cats, rotation=90)
+        ax.set_xlabel(name)
+
+
+def _plot_lines(ax, data: pd.DataFrame, fig: Figure, colours: list[str]) -> None:
+    """Lines: on a time axis of years, each value held across its period, where the
+    figure has the periods' spans; else one point per category, joined."""
+    cats = [str(t) for t in data.index]
+    timed = fig.spans and all(t in fig.spans for t in cats)
+    for col, colour in zip(data.columns, colours):
+        if timed:
+            x, y = step_xy(fig.spans, cats, list(data[col]))
+            ax.plot(x, y, color=colour, label=str(col), linewidth=1.8,
+                    linestyle="--" if str(col).endswith(TARGET) else "-")
+        else:
+            ax.plot(np.arange(len(cats)), data[col].to_numpy(float), marker="o", color=colour, label=str(col))
+    if fig.log_scale and bool((data > 0).any().any()):
+        ax.set_yscale("log")
+    elif timed and bool((data.fillna(0.0) >= 0).all().all()):
+        ax.set_ylim(bottom=0)  # levels and days from zero: a cut axis exaggerates
+    if timed:
+        ax.set_xlabel("year (each value spans its period)")
+    else:
+        ax.set_xticks(np.arange(len(cats)), cats)
+        ax.set_xlabel(str(data.index.name or ""))
+
+
+def draw_png(fig: Figure, path: Path) -> Path:
+    """One figure as a PNG, drawn with matplotlib's Agg canvas (no display needed)."""
     import textwrap
     data = fig.data.fillna(0.0) if fig.kind != "line" else fig.data
     scale, label = money_scale(data.to_numpy(float), fig.value_label)
@@ -309,40 +368,22 @@ def draw_png(fig: Figure, path: Path) -> Path:
     colour_of = dict(zip(base_cols, series_colours(base_cols)))
     colours = [colour_of.get(str(c)[: -len(TARGET)] if str(c).endswith(TARGET) else str(c), OTHER_COLOUR)
                for c in data.columns]
-    height = 4.5 if not fig.horizontal else max(3.0, 0.35 * len(data) + 1.8)
-    f, ax = plt.subplots(figsize=(10, height), dpi=120)
-    try:
-        timed = fig.kind == "line" and fig.spans and all(str(t) in fig.spans for t in data.index)
-        if timed:  # each value held across its period, on a time axis of years
-            for col, colour in zip(data.columns, colours):
-                x, y = step_xy(fig.spans, [str(t) for t in data.index], list(data[col]))
-                ax.plot(x, y, color=colour, label=str(col), linewidth=1.8,
-                        linestyle="--" if str(col).endswith(TARGET) else "-")
-            if fig.log_scale and bool((data > 0).any().any()):
-                ax.set_yscale("log")
-            elif bool((data.fillna(0.0) >= 0).all().all()):
-                ax.set_ylim(bottom=0)  # levels and days from zero: a cut axis exaggerates
-            ax.set_xlabel("year (each value spans its period)")
-        elif fig.kind == "line":
-            data.plot(ax=ax, marker="o", color=colours, logy=fig.log_scale and bool((data > 0).any().any()))
-        elif fig.kind == "bar":
-            data.iloc[:, 0].plot(kind="barh" if fig.horizontal else "bar", ax=ax, color=PALETTE[0])
-        else:
-            data.plot(kind="barh" if fig.horizontal else "bar", stacked=True, ax=ax, width=0.8, color=colours)
-        ax.set_title(textwrap.fill(fig.title, 80), fontsize=10)
-        (ax.set_xlabel if fig.horizontal else ax.set_ylabel)(label)
-        if fig.kind == "percent":
-            ax.set_xlim(0, 1) if fig.horizontal else ax.set_ylim(0, 1)
-        if fig.horizontal:
-            ax.invert_yaxis()
-        if data.shape[1] > 1 or fig.kind != "bar":
-            ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
-        if fig.note:
-            f.text(0.01, 0.01, fig.note, fontsize=7, color="#555555")
-        f.tight_layout()
-        f.savefig(path)
-    finally:
-        plt.close(f)
+    f = png_figure(4.5 if not fig.horizontal else max(3.0, 0.35 * len(data) + 1.8))
+    ax = f.add_subplot()
+    (_plot_lines if fig.kind == "line" else _plot_bars)(ax, data, fig, colours)
+    ax.set_title(textwrap.fill(fig.title, 80), fontsize=10)
+    (ax.set_xlabel if fig.horizontal else ax.set_ylabel)(label)
+    if fig.kind == "percent":
+        ax.set_xlim(0, 1) if fig.horizontal else ax.set_ylim(0, 1)
+    if fig.horizontal:
+        ax.invert_yaxis()
+    if data.shape[1] > 1 or fig.kind != "bar":
+        ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    if fig.note:
+        f.text(0.01, 0.01, fig.note, fontsize=7, color="#555555")
+    f.tight_layout()
+    f.set_layout_engine(None)  # laid out: left in place, savefig would lay it out again in a dry-run draw
+    f.savefig(path, pil_kwargs={"compress_level": PNG_COMPRESSION})
     return path
 
 

@@ -243,14 +243,16 @@ def xlsx_writer(path: Path) -> pd.ExcelWriter:
                                                      "strings_to_numbers": False, "nan_inf_to_errors": True}})
 
 
-def write_xlsx(path: Path, tables: dict[str, pd.DataFrame], title: str = "") -> None:
+def write_xlsx(path: Path, tables: dict[str, pd.DataFrame], title: str = "",
+               figs: list[Figure] | None = None) -> None:
     """A one-page briefing sheet first, then the summary sheet (headline figures and native
-    charts), then one sheet per table. Text that looks like a formula (=, +, -, @) is written as text."""
+    charts), then one sheet per table. Text that looks like a formula (=, +, -, @) is written as text.
+    figs: the summary figures when the caller has made them (else made here)."""
     with xlsx_writer(path) as xw:
         book = xw.book
         if "summary" in tables:
             BriefingSheet(book, tables, title).write()
-            SummarySheet(book, tables, title).write()
+            SummarySheet(book, tables, title, figs=figs).write()
         elif "tree_summary" in tables:
             TreeSummarySheet(book, tables, title).write()
         big = {n: len(df) for n, df in tables.items() if len(df) > XLSX_MAX_ROWS}
@@ -276,8 +278,10 @@ class SummarySheet(SheetWriter):
     """The summary sheet: headline blocks in columns A-H, charts to their right, the data
     each chart plots in a block of its own (so a planner sees the numbers)."""
 
-    def __init__(self, book, tables: dict[str, pd.DataFrame], title: str, sheet: str = "summary") -> None:
+    def __init__(self, book, tables: dict[str, pd.DataFrame], title: str, sheet: str = "summary",
+                 figs: list[Figure] | None = None) -> None:
         super().__init__(book, tables, title, sheet)
+        self.figs = figs
 
     def write(self) -> None:
         self.ws.set_column(0, 0, 48)
@@ -294,7 +298,7 @@ class SummarySheet(SheetWriter):
         self.shortfall_block()
         self.explanation_block()
         self.price_block()
-        self.chart_blocks()
+        self.chart_blocks(self.figs)
         self.heading("All headline figures (the summary table)")
         self.block(["section", "item", "value", "unit"],
                    summ[["section", "item", "value", "unit"]].values.tolist(), [None, None, "num", None])
@@ -649,8 +653,8 @@ def write_run(result, out_root: str | Path = "outputs", extra: dict | None = Non
             write_csv(df, tmp / f"{name}.csv")
         if tables:
             title = run_title(result)
-            write_xlsx(tmp / "report.xlsx", tables, title)
-            figs = summary_figures(tables)
+            figs = summary_figures(tables)  # made once: the workbook, the page and the PNGs draw the same
+            write_xlsx(tmp / "report.xlsx", tables, title, figs)
             write_html(tmp / "report.html", tables, title, figs, tracer)
             write_pngs(tables, tmp / "charts", figs)
         manifest = {
