@@ -197,6 +197,31 @@ def test_png_charts_for_slides(vault, vault_folder):
         assert w >= 1000 and h >= 300
 
 
+def test_png_helper_draws_the_same_charts_and_is_replaced_when_it_fails(vault, vault_folder, tmp_path):
+    """The PNGs the helper process draws (model.reports.aside) are the very files drawn in
+    the run's own process; a helper that is gone, or fails, leaves the drawing here."""
+    from model.reports.aside import PngsAside
+    from model.reports.files import ReportPrep
+    figs = ReportPrep(vault.tables).figs
+    here = {p.name: p.read_bytes() for p in (vault_folder / "charts").glob("*.png")}
+    aside = PngsAside().start()
+    assert aside.proc is not None
+    aside.send(figs)
+    assert {p.name: p.read_bytes() for p in aside.write(tmp_path / "helper")} == here
+    assert aside.proc is None  # answered and ended
+    gone = PngsAside().start()
+    gone.stop()
+    gone.send(figs)
+    assert {p.name: p.read_bytes() for p in gone.write(tmp_path / "gone")} == here
+    broken = PngsAside().start()
+    bad = [f for f in figs if f.name == "cost_breakdown"]
+    broken.send([type(bad[0])(**{**bad[0].__dict__, "value_label": None})])  # the helper fails on it
+    with pytest.raises(TypeError):  # and so does drawing here, which says why
+        broken.write(tmp_path / "broken")
+    assert broken.proc is None
+    PngsAside().start().stop()  # a run that writes no report ends its helper
+
+
 def test_run_folder_has_every_report(vault, vault_folder):
     names = {p.name for p in vault_folder.iterdir()}
     assert {"report.xlsx", "report.html", "charts", "manifest.json", "content_shares.csv", "chain.csv"} <= names

@@ -1,14 +1,17 @@
-"""The summary figures of a run, as data (shared by the workbook, the HTML page and the
-PNGs) and as PNG charts (matplotlib's Agg canvas) for slides. Reads result tables only."""
+"""The summary figures of a run, as data shared by the workbook, the HTML page and the
+PNG charts for slides (drawn by model.reports.png). Reads result tables only."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pandas as pd
 
+# the drawing's colours and scales, here too for the page's plotly charts (model.reports.html)
+from model.reports.png import OTHER_COLOUR, PALETTE, TARGET, draw, money_scale, series_colours, step_xy  # noqa: F401
 from model.reports.sheet import market_prices
 
 # Process stages of the rare-earth chain, upstream first ('other' inputs such as
@@ -38,25 +41,6 @@ class Figure:
     spans: dict[str, tuple[float, float]] | None = None  # period -> (start, end) year: a time axis
 
 
-# Distinct colours for up to 20 series (Tableau 10, then its lighter pairs); 'other' is grey.
-PALETTE = ["#4E79A7", "#F28E2B", "#E15759", "#76B7B2", "#59A14F", "#EDC948", "#B07AA1", "#FF9DA7",
-           "#9C755F", "#BAB0AC", "#1F3A5F", "#A0CBE8", "#FFBE7D", "#8CD17D", "#B6992D", "#F1CE63",
-           "#499894", "#86BCB6", "#D37295", "#FABFD2"]
-OTHER_COLOUR = "#9E9E9E"
-
-
-def series_colours(columns: list[str]) -> list[str]:
-    """One colour per series, none repeated up to len(PALETTE) series; 'other' grey."""
-    out, k = [], 0
-    for c in columns:
-        if str(c) == "other":
-            out.append(OTHER_COLOUR)
-        else:
-            out.append(PALETTE[k % len(PALETTE)])
-            k += 1
-    return out
-
-
 def period_spans(tables: dict[str, pd.DataFrame]) -> dict[str, tuple[float, float]]:
     """Each period's (start, end) in years, from the periods table."""
     per = tables.get("periods")
@@ -64,29 +48,6 @@ def period_spans(tables: dict[str, pd.DataFrame]) -> dict[str, tuple[float, floa
         return {}
     return {str(t): (float(a), float(a) + float(d)) for t, a, d in zip(per["period"], per["start_year"],
                                                                        per["duration_yr"])}
-
-
-def step_xy(spans: dict[str, tuple[float, float]], periods: list[str], values: list[float]
-            ) -> tuple[list[float], list[float]]:
-    """A step line: each value held across its period, as wide as the period lasts."""
-    x, y = [], []
-    for t, v in zip(periods, values):
-        a, b = spans[t]
-        x += [a, b]
-        y += [v, v]
-    return x, y
-
-
-def money_scale(values: np.ndarray, label: str) -> tuple[float, str]:
-    """(divisor, axis label): USD shown in M or bn, never with a '1e11' offset."""
-    if "USD" not in label:
-        return 1.0, label
-    top = float(np.nanmax(np.abs(values))) if values.size and np.isfinite(values).any() else 0.0
-    if top >= 1e9:
-        return 1e9, label.replace("USD", "bn USD", 1)
-    if top >= 1e6:
-        return 1e6, label.replace("USD", "M USD", 1)
-    return 1.0, label
 
 
 def top_columns(wide: pd.DataFrame, n: int = MAX_SERIES, by_abs: bool = True) -> pd.DataFrame:
@@ -227,9 +188,6 @@ def stockpile_levels(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return top_columns(wide.loc[[t for t in period_order(tables) if t in wide.index]])
 
 
-TARGET = " target"  # suffix of a target series (drawn dashed in its stockpile's colour)
-
-
 def stockpile_cover(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Days of the holder's demand for the product each reserve covers at the end of each
     period, and its target in days (a column '<reserve> target'); reserves of products
@@ -311,99 +269,21 @@ def summary_figures(tables: dict[str, pd.DataFrame]) -> list[Figure]:
     return [f for f in figs if not f.data.empty and np.isfinite(f.data.to_numpy(float)).any()]
 
 
-PNG_WIDTH_IN, PNG_DPI = 10, 120  # 1200 pixels wide: a slide's width
-PNG_COMPRESSION = 1  # zlib level: level 6 (the default) spends more time for files a tenth smaller
+def png_chart(fig: Figure) -> dict:
+    """A figure as model.reports.png's plain chart data (labels as text, values as floats)."""
+    return {"name": fig.name, "title": fig.title, "kind": fig.kind, "value_label": fig.value_label,
+            "horizontal": fig.horizontal, "log_scale": fig.log_scale, "note": fig.note, "spans": fig.spans,
+            "index": [str(i) for i in fig.data.index], "index_name": str(fig.data.index.name or ""),
+            "columns": [str(c) for c in fig.data.columns], "values": fig.data.to_numpy(float)}
 
 
-def png_figure(height: float):
-    """A bare Agg figure: no pyplot (no figure manager, no backend switch for the caller)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure as MplFigure
-    f = MplFigure(figsize=(PNG_WIDTH_IN, height), dpi=PNG_DPI)
-    FigureCanvasAgg(f)
-    return f
-
-
-def _plot_bars(ax, data: pd.DataFrame, fig: Figure, colours: list[str]) -> None:
-    """Bars at 0..n-1 with each category's name: a 'bar' figure draws its first column
-    (width 0.5), the stacked kinds every column (width 0.8; negative parts below zero)."""
-    n = len(data)
-    pos = np.arange(n)
-    stacked = fig.kind != "bar"
-    width = 0.8 if stacked else 0.5
-    series = list(zip(data.columns, colours)) if stacked else [(data.columns[0], PALETTE[0])]
-    up, down = np.zeros(n), np.zeros(n)
-    bar = ax.barh if fig.horizontal else ax.bar
-    for col, colour in series:
-        y = data[col].to_numpy(float)
-        base = np.where(y >= 0, up, down) if stacked else 0.0
-        bar(pos, y, width, base, color=colour, label=str(col))
-        up, down = up + np.where(y >= 0, y, 0.0), down + np.where(y >= 0, 0.0, y)
-    edge = 0.25 + width / 2
-    cats, name = [str(i) for i in data.index], str(data.index.name or "")
-    if fig.horizontal:
-        ax.set_ylim(-edge, n - 1 + edge)
-        ax.set_yticks(pos, cats)
-        ax.set_ylabel(name)
-    else:
-        ax.set_xlim(-edge, n - 1 + edge)
-        ax.set_xticks(pos, cats, rotation=90)
-        ax.set_xlabel(name)
-
-
-def _plot_lines(ax, data: pd.DataFrame, fig: Figure, colours: list[str]) -> None:
-    """Lines: on a time axis of years, each value held across its period, where the
-    figure has the periods' spans; else one point per category, joined."""
-    cats = [str(t) for t in data.index]
-    timed = fig.spans and all(t in fig.spans for t in cats)
-    for col, colour in zip(data.columns, colours):
-        if timed:
-            x, y = step_xy(fig.spans, cats, list(data[col]))
-            ax.plot(x, y, color=colour, label=str(col), linewidth=1.8,
-                    linestyle="--" if str(col).endswith(TARGET) else "-")
-        else:
-            ax.plot(np.arange(len(cats)), data[col].to_numpy(float), marker="o", color=colour, label=str(col))
-    if fig.log_scale and bool((data > 0).any().any()):
-        ax.set_yscale("log")
-    elif timed and bool((data.fillna(0.0) >= 0).all().all()):
-        ax.set_ylim(bottom=0)  # levels and days from zero: a cut axis exaggerates
-    if timed:
-        ax.set_xlabel("year (each value spans its period)")
-    else:
-        ax.set_xticks(np.arange(len(cats)), cats)
-        ax.set_xlabel(str(data.index.name or ""))
-
-
-def draw_png(fig: Figure, path: Path) -> Path:
-    """One figure as a PNG, drawn with matplotlib's Agg canvas (no display needed)."""
-    import textwrap
-    data = fig.data.fillna(0.0) if fig.kind != "line" else fig.data
-    scale, label = money_scale(data.to_numpy(float), fig.value_label)
-    data = data / scale
-    base_cols = [str(c) for c in data.columns if not str(c).endswith(TARGET)]
-    colour_of = dict(zip(base_cols, series_colours(base_cols)))
-    colours = [colour_of.get(str(c)[: -len(TARGET)] if str(c).endswith(TARGET) else str(c), OTHER_COLOUR)
-               for c in data.columns]
-    f = png_figure(4.5 if not fig.horizontal else max(3.0, 0.35 * len(data) + 1.8))
-    ax = f.add_subplot()
-    (_plot_lines if fig.kind == "line" else _plot_bars)(ax, data, fig, colours)
-    ax.set_title(textwrap.fill(fig.title, 80), fontsize=10)
-    (ax.set_xlabel if fig.horizontal else ax.set_ylabel)(label)
-    if fig.kind == "percent":
-        ax.set_xlim(0, 1) if fig.horizontal else ax.set_ylim(0, 1)
-    if fig.horizontal:
-        ax.invert_yaxis()
-    if data.shape[1] > 1 or fig.kind != "bar":
-        ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
-    if fig.note:
-        f.text(0.01, 0.01, fig.note, fontsize=7, color="#555555")
-    f.tight_layout()
-    f.set_layout_engine(None)  # laid out: left in place, savefig would lay it out again in a dry-run draw
-    f.savefig(path, pil_kwargs={"compress_level": PNG_COMPRESSION})
-    return path
+def draw_png(fig: Figure, path: Path | IO[bytes]) -> Path | IO[bytes]:
+    """One figure as a PNG (a file, or a binary stream), drawn with matplotlib's Agg
+    canvas (no display needed)."""
+    return draw(png_chart(fig), path)
 
 
 def write_pngs(tables: dict[str, pd.DataFrame], folder: Path, figs: list[Figure] | None = None) -> list[Path]:
-    """Every summary figure as folder/<name>.png."""
+    """Every summary figure (figs: the ones already made from `tables`) as folder/<name>.png."""
     folder.mkdir(parents=True, exist_ok=True)
-    return [draw_png(fig, folder / f"{fig.name}.png") for fig in (figs or summary_figures(tables))]
+    return [draw_png(fig, folder / f"{fig.name}.png") for fig in (summary_figures(tables) if figs is None else figs)]

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from model.analysis.tracing import Tracer, content_shares
+from model.reports.aside import PngsAside
 from model.reports.briefing import BriefingSheet, ComparisonSheet
 from model.reports.charts import Figure, summary_figures, write_pngs
 from model.reports.sheet import SheetWriter, header_format
@@ -636,27 +637,51 @@ def write_folder(out_root: str | Path, case_name: str, label: str | None, fill: 
     return final
 
 
+class ReportPrep:
+    """What a run's report derives from the solve's tables, made once and as soon as they
+    exist (a single run sends the figures to the PNG helper before its explanations):
+    the tracer (the content shares and the Sankey share its traces), the content shares
+    and the summary figures. The figures read the solve's tables only, never the
+    explanations or comparisons added later."""
+
+    def __init__(self, tables: dict[str, pd.DataFrame]) -> None:
+        self.tracer = Tracer(tables)
+        self.derived = with_derived_tables(tables, self.tracer)
+        self.figs = summary_figures(self.derived) if self.derived else []
+
+    def tables(self, tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+        """The report's tables: the run's as they are now, then the derived ones."""
+        out = dict(tables)
+        out.update({k: v for k, v in self.derived.items() if k not in out})
+        return out
+
+
 def write_run(result, out_root: str | Path = "outputs", extra: dict | None = None,
-              log: Callable[[Path], str] | None = None) -> Path:
+              log: Callable[[Path], str] | None = None, prep: ReportPrep | None = None,
+              aside: PngsAside | None = None) -> Path:
     """Write report.xlsx, report.html, PNG charts (charts/), one CSV per table,
     manifest.json and (when `log` is given) run.log into a new folder. Derived tables
-    (content shares) are added here from the result tables. `log(final)` is called
-    last, with the folder's final path, and returns run.log's text (so the caller can
-    say its closing lines, the path included, before the record is taken)."""
+    (content shares) are added here from the result tables (or taken from `prep`, made
+    from them earlier). `log(final)` is called last, with the folder's final path, and
+    returns run.log's text (so the caller can say its closing lines, the path included,
+    before the record is taken). aside: the helper process prep's figures were sent to
+    (model.reports.aside), which draws the PNGs; else they are drawn here."""
     from model.reports.html import write_html
 
     def fill(tmp: Path) -> None:
         t0 = time.perf_counter()
-        tracer = Tracer(result.tables)  # the content shares and the Sankey trace the same flows
-        tables = with_derived_tables(result.tables, tracer)
+        p = prep or ReportPrep(result.tables)
+        tables = p.tables(result.tables)
         for name, df in tables.items():
             write_csv(df, tmp / f"{name}.csv")
         if tables:
             title = run_title(result)
-            figs = summary_figures(tables)  # made once: the workbook, the page and the PNGs draw the same
-            write_xlsx(tmp / "report.xlsx", tables, title, figs)
-            write_html(tmp / "report.html", tables, title, figs, tracer)
-            write_pngs(tables, tmp / "charts", figs)
+            write_xlsx(tmp / "report.xlsx", tables, title, p.figs)
+            write_html(tmp / "report.html", tables, title, p.figs, p.tracer)
+            if aside is not None:
+                aside.write(tmp / "charts")
+            else:
+                write_pngs(tables, tmp / "charts", p.figs)
         manifest = {
             "case": result.case.path,
             "input_sha256": result.case.input_hash,
