@@ -14,6 +14,7 @@ import logging
 import pickle
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -57,11 +58,13 @@ class PngsAside:
     def write(self, folder: Path) -> list[Path]:
         """folder/<name>.png for each figure sent: the helper's, or drawn here if it has none."""
         figs = self.figs or []
+        t0 = time.perf_counter()
         answer = self._answer()
         if answer is None or answer[0] != "ok" or [n for n, _ in answer[1]] != [f.name for f in figs]:
-            if answer is not None:
-                LOG.debug("the PNG helper failed; the PNGs are drawn here:\n%s", answer[1])
+            LOG.debug("no PNGs from the helper process (%s); drawn here",
+                      "no answer" if answer is None else answer[1] if answer[0] != "ok" else "other charts")
             return write_pngs({}, folder, figs)
+        LOG.debug("PNG charts drawn by the helper process (waited %.2f s for them)", time.perf_counter() - t0)
         folder.mkdir(parents=True, exist_ok=True)
         paths = [folder / f"{name}.png" for name, _ in answer[1]]
         for path, (_, data) in zip(paths, answer[1]):
