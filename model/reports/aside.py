@@ -22,7 +22,7 @@ from model.reports import png
 from model.reports.charts import Figure, png_chart, write_pngs
 
 LOG = logging.getLogger(__name__)
-WAIT_S = 300.0  # a helper that has not answered by then is stopped and the PNGs drawn here
+WAIT_S = 120.0  # a helper that has not answered by then is stopped and the PNGs drawn here
 # Load png.py by its path: importing it as model.reports.png would import the package (Pyomo's hooks).
 _SERVE = ("import importlib.util as u; s = u.spec_from_file_location('rare_earth_png', {path!r}); "
           "m = u.module_from_spec(s); s.loader.exec_module(m); m.serve()")
@@ -30,18 +30,18 @@ _SERVE = ("import importlib.util as u; s = u.spec_from_file_location('rare_earth
 
 class PngsAside:
     """One run's helper: start() it first, send() the figures as soon as they are made,
-    write() the PNGs into the run folder, and stop() it in every case."""
+    write() them as PNGs into the run folder, and stop() it in every case."""
 
     def __init__(self) -> None:
         self.proc: subprocess.Popen | None = None
         self.figs: list[Figure] | None = None
 
     def start(self) -> PngsAside:
-        try:
-            self.proc = subprocess.Popen([sys.executable, "-c", _SERVE.format(path=png.__file__)],
+        try:  # -P: the current folder's files do not shadow the modules the helper imports
+            self.proc = subprocess.Popen([sys.executable, "-P", "-c", _SERVE.format(path=png.__file__)],
                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        except OSError:
-            self.proc = None  # drawn here
+        except Exception:  # no interpreter to start (an embedded Python), no process left: drawn here
+            self.proc = None
         return self
 
     def send(self, figs: list[Figure]) -> None:
@@ -55,11 +55,12 @@ class PngsAside:
         except Exception:  # a helper gone, a figure that does not pickle: drawn here
             self.stop()
 
-    def write(self, folder: Path) -> list[Path]:
-        """folder/<name>.png for each figure sent: the helper's, or drawn here if it has none."""
-        figs = self.figs or []
+    def write(self, folder: Path, figs: list[Figure]) -> list[Path]:
+        """folder/<name>.png for each figure: the helper's when these are the figures it was
+        sent, else drawn here."""
         t0 = time.perf_counter()
-        answer = self._answer()
+        answer = self._answer() if figs is self.figs else None
+        self.stop()  # done with it either way
         if answer is None or answer[0] != "ok" or [n for n, _ in answer[1]] != [f.name for f in figs]:
             LOG.debug("no PNGs from the helper process (%s); drawn here",
                       "no answer" if answer is None else answer[1] if answer[0] != "ok" else "other charts")
@@ -76,7 +77,7 @@ class PngsAside:
         return paths
 
     def _answer(self) -> tuple | None:
-        if self.proc is None or self.figs is None:
+        if self.proc is None:
             return None
         try:
             out, _ = self.proc.communicate(timeout=WAIT_S)

@@ -679,7 +679,7 @@ def write_run(result, out_root: str | Path = "outputs", extra: dict | None = Non
             write_xlsx(tmp / "report.xlsx", tables, title, p.figs)
             write_html(tmp / "report.html", tables, title, p.figs, p.tracer)
             if aside is not None:
-                aside.write(tmp / "charts")
+                aside.write(tmp / "charts", p.figs)
             else:
                 write_pngs(tables, tmp / "charts", p.figs)
         manifest = {
