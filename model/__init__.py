@@ -16,20 +16,21 @@ ones before it (tests/test_layout.py checks this from the source):
 __version__ = "0.1.0"
 
 
-def _skip_scipy_stats_hook() -> None:
-    """Pyomo registers an import hook so that when anything first imports scipy (the model
-    uses scipy.sparse) it also imports scipy.stats, scipy.integrate and scipy.spatial:
-    0.6-0.8 s per process, none of it used here. Drop that one hook before scipy is
-    imported (Pyomo's own deferred `scipy` attribute still finalises when Pyomo uses it).
-    The registry is private to Pyomo, so a change there only costs the time again."""
+def _skip_import_hooks() -> None:
+    """Pyomo registers import hooks so that when anything first imports scipy (the model
+    uses scipy.sparse) it also imports scipy.stats, scipy.integrate and scipy.spatial
+    (0.6-0.8 s per process), and when anything imports matplotlib (the PNG charts) it also
+    imports pyplot and pylab (0.03 s): none of it used here. Drop those hooks before the
+    packages are imported (Pyomo's own deferred attributes still finalise when Pyomo uses
+    them). The registry is private to Pyomo, so a change there only costs the time again."""
     import sys
-    if "scipy" in sys.modules:
-        return
     try:
         from pyomo.common.dependencies import DeferredImportCallbackFinder
-        DeferredImportCallbackFinder._callbacks.pop("scipy", None)
+        for name in ("scipy", "matplotlib"):
+            if name not in sys.modules:
+                DeferredImportCallbackFinder._callbacks.pop(name, None)
     except (ImportError, AttributeError):
         pass
 
 
-_skip_scipy_stats_hook()
+_skip_import_hooks()

@@ -82,14 +82,18 @@ def cmd_run(args) -> int:
         return cmd_tree(args)
     if args.all_scenarios or args.scenarios or args.scenario_file:
         return cmd_batch(args)
-    from model.runs.single import run_and_report
-    prepare_out(args.out)
+    from model.reports.aside import PngsAside
+    aside = PngsAside().start()  # first: it imports matplotlib while this process imports the model and solves
     try:
+        from model.runs.single import run_and_report
+        prepare_out(args.out)
         result, _ = run_and_report(args.workbook or str(DEFAULT_CASE), args.scenario, args.out,
                                    compare=not args.no_compare, explain=not args.no_explain,
-                                   against=args.against)
+                                   against=args.against, aside=aside)
     except InputError as exc:
         return input_error(exc)
+    finally:
+        aside.stop()
     return EXIT_OK if result.optimal else EXIT_NOT_OPTIMAL
 
 

@@ -30,9 +30,9 @@ def is_tty(stream) -> bool:
 class ConsoleHandler(logging.Handler):
     """Plain lines: INFO to standard output, warnings and errors to standard error.
     The streams are looked up when a line is written (so a redirected sys.stdout is
-    followed). A record with a `rich` attribute (a rich renderable) is drawn by rich
-    when its stream is a terminal; one with `progress` set goes to standard error and,
-    on a terminal, rewrites a single line in place."""
+    followed). A record with a `rich` attribute (a rich renderable, or a function
+    making one) is drawn by rich when its stream is a terminal; one with `progress`
+    set goes to standard error and, on a terminal, rewrites a single line in place."""
 
     def __init__(self, level: int = logging.INFO, out=None, err=None) -> None:
         super().__init__(level)
@@ -56,6 +56,8 @@ class ConsoleHandler(logging.Handler):
             renderable = getattr(record, "rich", None)
             if renderable is not None and tty:
                 from rich.console import Console
+                if callable(renderable):  # made only for a terminal (rich costs its import otherwise)
+                    renderable = renderable()
                 Console(file=stream, highlight=False, soft_wrap=True).print(renderable)
             elif progress and tty:
                 stream.write("\r" + self.format(record).ljust(100))

@@ -197,6 +197,44 @@ def test_png_charts_for_slides(vault, vault_folder):
         assert w >= 1000 and h >= 300
 
 
+def test_png_helper_draws_the_same_charts_and_is_replaced_when_it_fails(vault, vault_folder, tmp_path, caplog):
+    """The PNGs the helper process draws (model.reports.aside) are the very files drawn in
+    the run's own process; a helper that is gone or fails, or figures it was not sent,
+    leave the drawing here."""
+    import logging
+
+    from model.reports.aside import PngsAside
+    from model.reports.files import ReportPrep
+    caplog.set_level(logging.DEBUG, logger="model.reports.aside")
+    figs = ReportPrep(vault.tables).figs
+    here = {p.name: p.read_bytes() for p in (vault_folder / "charts").glob("*.png")}
+
+    def drawn(aside: PngsAside, name: str, sent: list) -> tuple[dict, str]:
+        caplog.clear()
+        pngs = {p.name: p.read_bytes() for p in aside.write(tmp_path / name, sent)}
+        assert aside.proc is None  # answered (or stopped) and ended
+        return pngs, caplog.text
+
+    aside = PngsAside().start()
+    aside.send(figs)
+    assert drawn(aside, "helper", figs)[0] == here and "drawn by the helper process" in caplog.text
+    gone = PngsAside().start()
+    gone.stop()
+    gone.send(figs)
+    assert drawn(gone, "gone", figs)[0] == here and "drawn here" in caplog.text
+    unsent = PngsAside().start()
+    unsent.send(figs[:1])
+    assert drawn(unsent, "unsent", figs)[0] == here and "drawn here" in caplog.text
+    broken = PngsAside().start()
+    bad = [f for f in figs if f.name == "cost_breakdown"]
+    bad = [type(bad[0])(**{**bad[0].__dict__, "value_label": None})]
+    broken.send(bad)  # the helper fails on it
+    with pytest.raises(TypeError):  # and so does drawing here, which says why
+        broken.write(tmp_path / "broken", bad)
+    assert broken.proc is None and "Traceback" in caplog.text  # the helper's, in run.log
+    PngsAside().start().stop()  # a run that writes no report ends its helper
+
+
 def test_run_folder_has_every_report(vault, vault_folder):
     names = {p.name for p in vault_folder.iterdir()}
     assert {"report.xlsx", "report.html", "charts", "manifest.json", "content_shares.csv", "chain.csv"} <= names

@@ -64,8 +64,9 @@ def _activities(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return act.groupby(["country", "process", "period"], as_index=False)["activity_t_per_yr"].sum()
 
 
-def period_flows(tables: dict[str, pd.DataFrame], period: str) -> PeriodFlows:
-    act = _activities(tables)
+def period_flows(tables: dict[str, pd.DataFrame], period: str, act: pd.DataFrame | None = None) -> PeriodFlows:
+    """One period's movements; act: _activities(tables) when the caller has it (Tracer)."""
+    act = _activities(tables) if act is None else act
     flows = tables.get("flows")
     if flows is None or flows.empty:
         trade = pd.DataFrame(columns=["from_country", "to_country", "product", "flow_t_per_yr"])
@@ -82,103 +83,156 @@ def period_flows(tables: dict[str, pd.DataFrame], period: str) -> PeriodFlows:
     return PeriodFlows(act[act["period"] == period], trade, rel)
 
 
+def _ints(values: list[int]) -> np.ndarray:
+    return np.asarray(values, dtype=np.int64)
+
+
+class PeriodNet:
+    """The parts of one period's mixing system that no stage changes (nodes, inflows,
+    trade, the production lines and their input mix), so each stage's trace only labels
+    the stage's own outputs and solves."""
+
+    def __init__(self, pf: PeriodFlows, chain: pd.DataFrame) -> None:
+        lines = pf.made.merge(chain[["process", "process_stage", "product", "coefficient", "re_content_t_per_t"]],
+                              on="process")
+        lines["q"] = lines["activity_t_per_yr"] * lines["coefficient"]
+        out = lines[lines["q"] > TOL]
+        ins = lines[(lines["q"] < -TOL) & (lines["re_content_t_per_t"] > 0)].copy()
+        ins["w"] = -ins["q"] * ins["re_content_t_per_t"]
+        nodes = pd.concat([out[["country", "product"]], ins[["country", "product"]],
+                           pf.trade.rename(columns={"from_country": "country"})[["country", "product"]],
+                           pf.trade.rename(columns={"to_country": "country"})[["country", "product"]],
+                           pf.release[["country", "product"]]]).drop_duplicates()
+        self.index = pd.MultiIndex.from_frame(nodes.reset_index(drop=True))
+        pos = {k: i for i, k in enumerate(self.index)}  # plain lookups: pandas' reindex costs more on small tables
+
+        def at(frame: pd.DataFrame, c: str = "country", p: str = "product") -> np.ndarray:
+            return _ints([pos[k] for k in zip(frame[c], frame[p])])
+
+        self.n = n = len(self.index)
+        self.inflow = np.zeros(n)
+        self.trade: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        if not pf.trade.empty:  # imports carry the exporter's mix
+            dst, src = at(pf.trade, "to_country"), at(pf.trade, "from_country")
+            q = pf.trade["flow_t_per_yr"].to_numpy(float)
+            np.add.at(self.inflow, dst, q)
+            self.trade = (dst, src, q)
+        self.release: tuple[np.ndarray, np.ndarray] | None = None
+        if not pf.release.empty:
+            dst = at(pf.release)
+            q = pf.release["release_t_per_yr"].to_numpy(float)
+            np.add.at(self.inflow, dst, q)
+            self.release = (dst, q)
+        self.out_stage = out["process_stage"].to_numpy()
+        self.out_at = at(out) if not out.empty else _ints([])
+        self.out_country = out["country"].tolist()
+        self.out_q = out["q"].astype(float).tolist()
+        if not out.empty:
+            np.add.at(self.inflow, self.out_at, out["q"].to_numpy(float))
+        key = ["country", "process"]
+        weight_sum = ins.groupby(key)["w"].sum()
+        self.has_in = out.set_index(key).index.isin(weight_sum.index)
+        # Processes of other stages pass on the mix of their inputs, by rare-earth content.
+        fed = out[self.has_in][key + ["process_stage", "product", "q"]]
+        j = fed.merge(ins[key + ["product", "w"]].rename(columns={"product": "in_product"}), on=key)
+        share = j["w"].to_numpy(float) / pd.MultiIndex.from_frame(j[key]).map(weight_sum).to_numpy(float) \
+            if not j.empty else np.zeros(0)
+        self.mix_stage = j["process_stage"].to_numpy()
+        self.mix = (at(j) if not j.empty else _ints([]), at(j, p="in_product") if not j.empty else _ints([]),
+                    j["q"].to_numpy(float) * share)
+
+    def trace(self, stage: str) -> tuple[pd.DataFrame, pd.Series]:
+        """(shares, inflow) for `stage`: see trace_period."""
+        n, inflow = self.n, self.inflow
+        labels: list[str] = []
+        lab_pos: dict[str, int] = {}
+
+        def label_id(name: str) -> int:
+            if name not in lab_pos:
+                lab_pos[name] = len(labels)
+                labels.append(name)
+            return lab_pos[name]
+
+        rows, cols, vals = [], [], []
+        b_rows: list[int] = []
+        b_cols: list[int] = []
+        b_vals: list[float] = []
+        if self.trade is not None:
+            rows.append(self.trade[0])
+            cols.append(self.trade[1])
+            vals.append(self.trade[2])
+        if self.release is not None:  # stockpile releases
+            s = label_id(STOCKPILE)
+            b_rows += self.release[0].tolist()
+            b_cols += [s] * len(self.release[0])
+            b_vals += self.release[1].tolist()
+        own = self.out_stage == stage
+        if len(own):
+            # Stage-s processes label their output with their country.
+            b_rows += self.out_at[own].tolist()
+            b_cols += [label_id(c) for c, o in zip(self.out_country, own) if o]
+            b_vals += [q for q, o in zip(self.out_q, own) if o]
+            # Processes without rare-earth inputs (before any stage-s step).
+            orphan = ~own & ~self.has_in
+            if orphan.any():
+                k = label_id(none_label(stage))
+                b_rows += self.out_at[orphan].tolist()
+                b_cols += [k] * int(orphan.sum())
+                b_vals += [q for q, o in zip(self.out_q, orphan) if o]
+            mixed = self.mix_stage != stage
+            if mixed.any():
+                rows.append(self.mix[0][mixed])
+                cols.append(self.mix[1][mixed])
+                vals.append(self.mix[2][mixed])
+        index = self.index
+        if not labels:
+            return pd.DataFrame(index=index), pd.Series(inflow, index=index)
+        W = sp.csr_array((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)) \
+            if vals else sp.csr_array((n, n))
+        live = inflow > TOL
+        diag = np.where(live, inflow, 1.0)  # nodes with no inflow: x = 0
+        A = sp.diags(diag, format="csc") - sp.csc_array(W.multiply(live[:, None]))
+        B = np.zeros((n, len(labels)))
+        np.add.at(B, (_ints(b_rows), _ints(b_cols)), np.asarray(b_vals, float))
+        B[~live] = 0.0
+        X = spla.splu(sp.csc_matrix(A)).solve(B)
+        X = np.where(np.abs(X) < 1e-12, 0.0, X)
+        return pd.DataFrame(X, index=index, columns=labels), pd.Series(inflow, index=index)
+
+
 def trace_period(pf: PeriodFlows, chain: pd.DataFrame, stage: str) -> tuple[pd.DataFrame, pd.Series]:
     """Label shares for every node of one period: (shares, inflow). shares has index
     (country, product) and one column per label; rows sum to 1 where inflow > 0.
     inflow is each node's total inflow in t/yr."""
-    lines = pf.made.merge(chain[["process", "process_stage", "product", "coefficient", "re_content_t_per_t"]],
-                          on="process")
-    lines["q"] = lines["activity_t_per_yr"] * lines["coefficient"]
-    out = lines[lines["q"] > TOL]
-    ins = lines[(lines["q"] < -TOL) & (lines["re_content_t_per_t"] > 0)].copy()
-    ins["w"] = -ins["q"] * ins["re_content_t_per_t"]
+    return PeriodNet(pf, chain).trace(stage)
 
-    nodes = pd.concat([out[["country", "product"]], ins[["country", "product"]],
-                       pf.trade.rename(columns={"from_country": "country"})[["country", "product"]],
-                       pf.trade.rename(columns={"to_country": "country"})[["country", "product"]],
-                       pf.release[["country", "product"]]]).drop_duplicates()
-    index = pd.MultiIndex.from_frame(nodes.reset_index(drop=True))
-    pos = pd.Series(np.arange(len(index)), index=index)
 
-    def at(frame: pd.DataFrame, c: str = "country", p: str = "product") -> np.ndarray:
-        return pos.reindex(pd.MultiIndex.from_arrays([frame[c], frame[p]])).to_numpy(np.int64)
+class Tracer:
+    """One run's tracing with each period's flows and each (period, stage) trace made
+    once: the Sankey (four stages) and the content shares (two of them) read the same
+    traces. The results are shared: callers must not change them."""
 
-    labels: list[str] = []
-    lab_pos: dict[str, int] = {}
+    def __init__(self, tables: dict[str, pd.DataFrame]) -> None:
+        self.tables = tables
+        self._act: pd.DataFrame | None = None
+        self._flows: dict[str, PeriodFlows] = {}
+        self._nets: dict[str, PeriodNet] = {}
+        self._traces: dict[tuple[str, str], tuple[pd.DataFrame, pd.Series]] = {}
 
-    def label_id(name: str) -> int:
-        if name not in lab_pos:
-            lab_pos[name] = len(labels)
-            labels.append(name)
-        return lab_pos[name]
+    def flows(self, period: str) -> PeriodFlows:
+        if period not in self._flows:
+            if self._act is None:
+                self._act = _activities(self.tables)
+            self._flows[period] = period_flows(self.tables, period, self._act)
+        return self._flows[period]
 
-    n = len(index)
-    inflow = np.zeros(n)
-    rows: list[np.ndarray] = []
-    cols: list[np.ndarray] = []
-    vals: list[np.ndarray] = []
-    b_rows: list[int] = []
-    b_cols: list[int] = []
-    b_vals: list[float] = []
-
-    # Trade: imports carry the exporter's mix.
-    if not pf.trade.empty:
-        dst = at(pf.trade, "to_country")
-        src = at(pf.trade, "from_country")
-        q = pf.trade["flow_t_per_yr"].to_numpy(float)
-        np.add.at(inflow, dst, q)
-        rows.append(dst)
-        cols.append(src)
-        vals.append(q)
-    # Stockpile releases.
-    if not pf.release.empty:
-        dst = at(pf.release)
-        q = pf.release["release_t_per_yr"].to_numpy(float)
-        np.add.at(inflow, dst, q)
-        s = label_id(STOCKPILE)
-        b_rows += dst.tolist()
-        b_cols += [s] * len(dst)
-        b_vals += q.tolist()
-    # Production.
-    if not out.empty:
-        np.add.at(inflow, at(out), out["q"].to_numpy(float))
-        key = ["country", "process"]
-        weight_sum = ins.groupby(key)["w"].sum()
-        own = (out["process_stage"] == stage).to_numpy()
-        has_in = out.set_index(key).index.isin(weight_sum.index)
-        # Stage-s processes label their output with their country.
-        direct = out[own]
-        b_rows += at(direct).tolist()
-        b_cols += [label_id(x) for x in direct["country"]]
-        b_vals += direct["q"].astype(float).tolist()
-        # Processes without rare-earth inputs (before any stage-s step).
-        orphan = out[~own & ~has_in]
-        if not orphan.empty:
-            k = label_id(none_label(stage))
-            b_rows += at(orphan).tolist()
-            b_cols += [k] * len(orphan)
-            b_vals += orphan["q"].astype(float).tolist()
-        # Other processes pass on the mix of their inputs, by rare-earth content.
-        mixed = out[~own & has_in][key + ["product", "q"]]
-        if not mixed.empty:
-            j = mixed.merge(ins[key + ["product", "w"]].rename(columns={"product": "in_product"}), on=key)
-            share = j["w"].to_numpy(float) / pd.MultiIndex.from_frame(j[key]).map(weight_sum).to_numpy(float)
-            rows.append(at(j))
-            cols.append(at(j, p="in_product"))
-            vals.append(j["q"].to_numpy(float) * share)
-    if not labels:
-        return pd.DataFrame(index=index), pd.Series(inflow, index=index)
-    W = sp.csr_array((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)) \
-        if vals else sp.csr_array((n, n))
-    live = inflow > TOL
-    diag = np.where(live, inflow, 1.0)  # nodes with no inflow: x = 0
-    A = sp.diags(diag, format="csc") - sp.csc_array(W.multiply(live[:, None]))
-    B = np.zeros((n, len(labels)))
-    np.add.at(B, (np.asarray(b_rows, np.int64), np.asarray(b_cols, np.int64)), np.asarray(b_vals, float))
-    B[~live] = 0.0
-    X = spla.splu(sp.csc_matrix(A)).solve(B)
-    X = np.where(np.abs(X) < 1e-12, 0.0, X)
-    return pd.DataFrame(X, index=index, columns=labels), pd.Series(inflow, index=index)
+    def trace(self, period: str, stage: str) -> tuple[pd.DataFrame, pd.Series]:
+        """trace_period for the period and stage, made once."""
+        if (period, stage) not in self._traces:
+            if period not in self._nets:
+                self._nets[period] = PeriodNet(self.flows(period), self.tables["chain"])
+            self._traces[period, stage] = self._nets[period].trace(stage)
+        return self._traces[period, stage]
 
 
 def final_products(tables: dict[str, pd.DataFrame]) -> list[str]:
@@ -187,11 +241,14 @@ def final_products(tables: dict[str, pd.DataFrame]) -> list[str]:
     return [] if dem is None or dem.empty else list(dict.fromkeys(dem["product"]))
 
 
-def content_shares(tables: dict[str, pd.DataFrame], stages: dict[str, str] | None = None) -> pd.DataFrame:
+def content_shares(tables: dict[str, pd.DataFrame], stages: dict[str, str] | None = None,
+                   tracer: Tracer | None = None) -> pd.DataFrame:
     """For each country, final product (one with demand) and period with supply: the
     content share of that supply by country of mining and of separation (see the module
-    docstring). One row per (country, product, period, basis, origin_country)."""
+    docstring). One row per (country, product, period, basis, origin_country). tracer:
+    one made on the same tables, to share its traces (the report's Sankey)."""
     stages = stages or BASES
+    tracer = tracer or Tracer(tables)
     cols = ["country", "product", "period", "basis", "origin_country", "content_share",
             "supply_t_per_yr", "origin_t_per_yr"]
     chain = tables.get("chain")
@@ -201,9 +258,8 @@ def content_shares(tables: dict[str, pd.DataFrame], stages: dict[str, str] | Non
     periods = list(dict.fromkeys(tables["demand"]["period"]))
     parts = []
     for t in periods:
-        pf = period_flows(tables, t)
         for stage, basis in stages.items():
-            shares, inflow = trace_period(pf, chain, stage)
+            shares, inflow = tracer.trace(t, stage)
             if shares.empty:
                 continue
             keep = shares.index.get_level_values("product").isin(finals) & (inflow.to_numpy() > TOL)

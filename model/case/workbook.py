@@ -252,18 +252,32 @@ def _rows(ws, cap: int, cells: list[int]) -> list[tuple]:
     return rows
 
 
+_FORMULA = re.compile(rb"<(?:\w+:)?f[\s>/]")  # a cell's formula element, namespace prefix or not
+
+
+def _has_formulas(path: Path) -> bool:
+    """Whether any worksheet of the file holds a formula (True when unsure): a workbook
+    without any needs no second pass looking for formulas without a cached value."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            return any(_FORMULA.search(z.read(n)) for n in z.namelist() if "worksheets/" in n)
+    except Exception:
+        return True
+
+
 def _read_all(path: Path) -> tuple[dict[str, list[tuple]], dict[str, set[tuple[int, int]]]]:
     cap = limit("RARE_EARTH_MAX_ROWS") + 1  # the header row
     cells = [limit("RARE_EARTH_MAX_CELLS")]
     values_wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    formula_wb = openpyxl.load_workbook(path, read_only=True, data_only=False)
+    formula_wb = openpyxl.load_workbook(path, read_only=True, data_only=False) if _has_formulas(path) else None
     values: dict[str, list[tuple]] = {}
     uncached: dict[str, set[tuple[int, int]]] = {}
     try:
         for ws in values_wb.worksheets:
             ws.reset_dimensions()
             values[ws.title] = _rows(ws, cap, cells)
-        for ws in formula_wb.worksheets:
+            uncached[ws.title] = set()
+        for ws in formula_wb.worksheets if formula_wb is not None else []:
             ws.reset_dimensions()
             rows = values[ws.title]
             missing = set()
@@ -275,7 +289,8 @@ def _read_all(path: Path) -> tuple[dict[str, list[tuple]], dict[str, set[tuple[i
             uncached[ws.title] = missing
     finally:
         values_wb.close()
-        formula_wb.close()
+        if formula_wb is not None:
+            formula_wb.close()
     return values, uncached
 
 

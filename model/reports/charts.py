@@ -1,14 +1,17 @@
-"""The summary figures of a run, as data (shared by the workbook, the HTML page and the
-PNGs) and as PNG charts (matplotlib, Agg backend) for slides. Reads result tables only."""
+"""The summary figures of a run, as data shared by the workbook, the HTML page and the
+PNG charts for slides (drawn by model.reports.png). Reads result tables only."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pandas as pd
 
+# the drawing's colours and scales, here too for the page's plotly charts (model.reports.html)
+from model.reports.png import OTHER_COLOUR, PALETTE, TARGET, draw, money_scale, series_colours, step_xy  # noqa: F401
 from model.reports.sheet import market_prices
 
 # Process stages of the rare-earth chain, upstream first ('other' inputs such as
@@ -38,25 +41,6 @@ class Figure:
     spans: dict[str, tuple[float, float]] | None = None  # period -> (start, end) year: a time axis
 
 
-# Distinct colours for up to 20 series (Tableau 10, then its lighter pairs); 'other' is grey.
-PALETTE = ["#4E79A7", "#F28E2B", "#E15759", "#76B7B2", "#59A14F", "#EDC948", "#B07AA1", "#FF9DA7",
-           "#9C755F", "#BAB0AC", "#1F3A5F", "#A0CBE8", "#FFBE7D", "#8CD17D", "#B6992D", "#F1CE63",
-           "#499894", "#86BCB6", "#D37295", "#FABFD2"]
-OTHER_COLOUR = "#9E9E9E"
-
-
-def series_colours(columns: list[str]) -> list[str]:
-    """One colour per series, none repeated up to len(PALETTE) series; 'other' grey."""
-    out, k = [], 0
-    for c in columns:
-        if str(c) == "other":
-            out.append(OTHER_COLOUR)
-        else:
-            out.append(PALETTE[k % len(PALETTE)])
-            k += 1
-    return out
-
-
 def period_spans(tables: dict[str, pd.DataFrame]) -> dict[str, tuple[float, float]]:
     """Each period's (start, end) in years, from the periods table."""
     per = tables.get("periods")
@@ -64,29 +48,6 @@ def period_spans(tables: dict[str, pd.DataFrame]) -> dict[str, tuple[float, floa
         return {}
     return {str(t): (float(a), float(a) + float(d)) for t, a, d in zip(per["period"], per["start_year"],
                                                                        per["duration_yr"])}
-
-
-def step_xy(spans: dict[str, tuple[float, float]], periods: list[str], values: list[float]
-            ) -> tuple[list[float], list[float]]:
-    """A step line: each value held across its period, as wide as the period lasts."""
-    x, y = [], []
-    for t, v in zip(periods, values):
-        a, b = spans[t]
-        x += [a, b]
-        y += [v, v]
-    return x, y
-
-
-def money_scale(values: np.ndarray, label: str) -> tuple[float, str]:
-    """(divisor, axis label): USD shown in M or bn, never with a '1e11' offset."""
-    if "USD" not in label:
-        return 1.0, label
-    top = float(np.nanmax(np.abs(values))) if values.size and np.isfinite(values).any() else 0.0
-    if top >= 1e9:
-        return 1e9, label.replace("USD", "bn USD", 1)
-    if top >= 1e6:
-        return 1e6, label.replace("USD", "M USD", 1)
-    return 1.0, label
 
 
 def top_columns(wide: pd.DataFrame, n: int = MAX_SERIES, by_abs: bool = True) -> pd.DataFrame:
@@ -169,6 +130,22 @@ def production_shares(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return wide.div(wide.sum(axis=1), axis=0)
 
 
+def _mean_of_positive(p: pd.DataFrame) -> pd.Series:
+    """Each (product, country)'s mean price, negative prices counted as 0 and NaN left out
+    (Series.clip(lower=0).mean() per group, on numpy arrays: a pandas call per group cost
+    more than the rest of key_prices)."""
+    v = p["price_usd_per_t"].to_numpy(float)
+    v = np.where(v < 0.0, 0.0, v)  # NaN stays NaN
+    keys, means = [], []
+    for k, i in p.groupby(["product", "country"]).indices.items():
+        x = v[i]
+        n = int((~np.isnan(x)).sum())
+        keys.append(k)
+        means.append(float(np.where(np.isnan(x), 0.0, x).sum() / n) if n else np.nan)
+    index = pd.MultiIndex.from_tuples(keys, names=["product", "country"]) if keys else None
+    return pd.Series(means, index=index, dtype=float)
+
+
 def key_prices(tables: dict[str, pd.DataFrame], limit: int = MAX_PRICE_SERIES) -> pd.DataFrame:
     """Model prices of demanded products where they are demanded (origin pool): the
     `limit` series with the largest demand value (demand x mean positive price), so
@@ -180,7 +157,7 @@ def key_prices(tables: dict[str, pd.DataFrame], limit: int = MAX_PRICE_SERIES) -
         return pd.DataFrame(columns=cols)
     p = market_prices(prices)
     vol = dem.groupby(["product", "country"], sort=False)["demand_t_per_yr"].sum()
-    level = p.groupby(["product", "country"])["price_usd_per_t"].agg(lambda x: x.clip(lower=0.0).mean())
+    level = _mean_of_positive(p)
     value = (vol * level.reindex(vol.index).fillna(0.0)).where(lambda v: v > 0, vol * 1e-12)
     top = value.sort_values(ascending=False, kind="stable").head(limit).index
     p = p.set_index(["product", "country"]).loc[lambda d: d.index.isin(top)].reset_index()
@@ -209,9 +186,6 @@ def stockpile_levels(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
         return pd.DataFrame()
     wide = sp.pivot_table(index="period", columns="stockpile", values="level_t", aggfunc="sum", sort=False)
     return top_columns(wide.loc[[t for t in period_order(tables) if t in wide.index]])
-
-
-TARGET = " target"  # suffix of a target series (drawn dashed in its stockpile's colour)
 
 
 def stockpile_cover(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -295,58 +269,21 @@ def summary_figures(tables: dict[str, pd.DataFrame]) -> list[Figure]:
     return [f for f in figs if not f.data.empty and np.isfinite(f.data.to_numpy(float)).any()]
 
 
-def draw_png(fig: Figure, path: Path) -> Path:
-    """One figure as a PNG (Agg backend: no display needed)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def png_chart(fig: Figure) -> dict:
+    """A figure as model.reports.png's plain chart data (labels as text, values as floats)."""
+    return {"name": fig.name, "title": fig.title, "kind": fig.kind, "value_label": fig.value_label,
+            "horizontal": fig.horizontal, "log_scale": fig.log_scale, "note": fig.note, "spans": fig.spans,
+            "index": [str(i) for i in fig.data.index], "index_name": str(fig.data.index.name or ""),
+            "columns": [str(c) for c in fig.data.columns], "values": fig.data.to_numpy(float)}
 
-    import textwrap
-    data = fig.data.fillna(0.0) if fig.kind != "line" else fig.data
-    scale, label = money_scale(data.to_numpy(float), fig.value_label)
-    data = data / scale
-    base_cols = [str(c) for c in data.columns if not str(c).endswith(TARGET)]
-    colour_of = dict(zip(base_cols, series_colours(base_cols)))
-    colours = [colour_of.get(str(c)[: -len(TARGET)] if str(c).endswith(TARGET) else str(c), OTHER_COLOUR)
-               for c in data.columns]
-    height = 4.5 if not fig.horizontal else max(3.0, 0.35 * len(data) + 1.8)
-    f, ax = plt.subplots(figsize=(10, height), dpi=120)
-    try:
-        timed = fig.kind == "line" and fig.spans and all(str(t) in fig.spans for t in data.index)
-        if timed:  # each value held across its period, on a time axis of years
-            for col, colour in zip(data.columns, colours):
-                x, y = step_xy(fig.spans, [str(t) for t in data.index], list(data[col]))
-                ax.plot(x, y, color=colour, label=str(col), linewidth=1.8,
-                        linestyle="--" if str(col).endswith(TARGET) else "-")
-            if fig.log_scale and bool((data > 0).any().any()):
-                ax.set_yscale("log")
-            elif bool((data.fillna(0.0) >= 0).all().all()):
-                ax.set_ylim(bottom=0)  # levels and days from zero: a cut axis exaggerates
-            ax.set_xlabel("year (each value spans its period)")
-        elif fig.kind == "line":
-            data.plot(ax=ax, marker="o", color=colours, logy=fig.log_scale and bool((data > 0).any().any()))
-        elif fig.kind == "bar":
-            data.iloc[:, 0].plot(kind="barh" if fig.horizontal else "bar", ax=ax, color=PALETTE[0])
-        else:
-            data.plot(kind="barh" if fig.horizontal else "bar", stacked=True, ax=ax, width=0.8, color=colours)
-        ax.set_title(textwrap.fill(fig.title, 80), fontsize=10)
-        (ax.set_xlabel if fig.horizontal else ax.set_ylabel)(label)
-        if fig.kind == "percent":
-            ax.set_xlim(0, 1) if fig.horizontal else ax.set_ylim(0, 1)
-        if fig.horizontal:
-            ax.invert_yaxis()
-        if data.shape[1] > 1 or fig.kind != "bar":
-            ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
-        if fig.note:
-            f.text(0.01, 0.01, fig.note, fontsize=7, color="#555555")
-        f.tight_layout()
-        f.savefig(path)
-    finally:
-        plt.close(f)
-    return path
+
+def draw_png(fig: Figure, path: Path | IO[bytes]) -> Path | IO[bytes]:
+    """One figure as a PNG (a file, or a binary stream), drawn with matplotlib's Agg
+    canvas (no display needed)."""
+    return draw(png_chart(fig), path)
 
 
 def write_pngs(tables: dict[str, pd.DataFrame], folder: Path, figs: list[Figure] | None = None) -> list[Path]:
-    """Every summary figure as folder/<name>.png."""
+    """Every summary figure (figs: the ones already made from `tables`) as folder/<name>.png."""
     folder.mkdir(parents=True, exist_ok=True)
-    return [draw_png(fig, folder / f"{fig.name}.png") for fig in (figs or summary_figures(tables))]
+    return [draw_png(fig, folder / f"{fig.name}.png") for fig in (summary_figures(tables) if figs is None else figs)]

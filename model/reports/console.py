@@ -181,7 +181,7 @@ def show_summary(result, folder: Path | None, out=None) -> None:
     given (rich tables if it is a terminal, plain lines otherwise)."""
     plain = "\n".join(summary_lines(result, folder))
     if out is None:
-        LOG.info(plain, extra={"rich": rich_summary(result, folder)})
+        LOG.info(plain, extra={"rich": lambda: rich_summary(result, folder)})
     elif is_tty(out):
         from rich.console import Console
         Console(file=out, highlight=False, soft_wrap=True).print(rich_summary(result, folder))

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from model.analysis.tracing import content_shares
+from model.analysis.tracing import Tracer, content_shares
+from model.reports.aside import PngsAside
 from model.reports.briefing import BriefingSheet, ComparisonSheet
 from model.reports.charts import Figure, summary_figures, write_pngs
 from model.reports.sheet import SheetWriter, header_format
@@ -243,14 +244,16 @@ def xlsx_writer(path: Path) -> pd.ExcelWriter:
                                                      "strings_to_numbers": False, "nan_inf_to_errors": True}})
 
 
-def write_xlsx(path: Path, tables: dict[str, pd.DataFrame], title: str = "") -> None:
+def write_xlsx(path: Path, tables: dict[str, pd.DataFrame], title: str = "",
+               figs: list[Figure] | None = None) -> None:
     """A one-page briefing sheet first, then the summary sheet (headline figures and native
-    charts), then one sheet per table. Text that looks like a formula (=, +, -, @) is written as text."""
+    charts), then one sheet per table. Text that looks like a formula (=, +, -, @) is written as text.
+    figs: the summary figures when the caller has made them (else made here)."""
     with xlsx_writer(path) as xw:
         book = xw.book
         if "summary" in tables:
             BriefingSheet(book, tables, title).write()
-            SummarySheet(book, tables, title).write()
+            SummarySheet(book, tables, title, figs=figs).write()
         elif "tree_summary" in tables:
             TreeSummarySheet(book, tables, title).write()
         big = {n: len(df) for n, df in tables.items() if len(df) > XLSX_MAX_ROWS}
@@ -276,8 +279,10 @@ class SummarySheet(SheetWriter):
     """The summary sheet: headline blocks in columns A-H, charts to their right, the data
     each chart plots in a block of its own (so a planner sees the numbers)."""
 
-    def __init__(self, book, tables: dict[str, pd.DataFrame], title: str, sheet: str = "summary") -> None:
+    def __init__(self, book, tables: dict[str, pd.DataFrame], title: str, sheet: str = "summary",
+                 figs: list[Figure] | None = None) -> None:
         super().__init__(book, tables, title, sheet)
+        self.figs = figs
 
     def write(self) -> None:
         self.ws.set_column(0, 0, 48)
@@ -294,7 +299,7 @@ class SummarySheet(SheetWriter):
         self.shortfall_block()
         self.explanation_block()
         self.price_block()
-        self.chart_blocks()
+        self.chart_blocks(self.figs)
         self.heading("All headline figures (the summary table)")
         self.block(["section", "item", "value", "unit"],
                    summ[["section", "item", "value", "unit"]].values.tolist(), [None, None, "num", None])
@@ -598,11 +603,12 @@ def tree_figures(tables: dict[str, pd.DataFrame], max_branches: int = 20) -> lis
     return figs
 
 
-def with_derived_tables(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
-    """The result tables plus what reports derive from them (content shares)."""
+def with_derived_tables(tables: dict[str, pd.DataFrame], tracer: Tracer | None = None) -> dict[str, pd.DataFrame]:
+    """The result tables plus what reports derive from them (content shares). tracer: one
+    made on `tables`, kept by the caller to reuse its traces (the HTML Sankey)."""
     out = dict(tables)
     if "content_shares" not in out and "production" in out and "chain" in out:
-        out["content_shares"] = content_shares(out)
+        out["content_shares"] = content_shares(out, tracer=tracer)
     return out
 
 
@@ -631,26 +637,51 @@ def write_folder(out_root: str | Path, case_name: str, label: str | None, fill: 
     return final
 
 
+class ReportPrep:
+    """What a run's report derives from the solve's tables, made once and as soon as they
+    exist (a single run sends the figures to the PNG helper before its explanations):
+    the tracer (the content shares and the Sankey share its traces), the content shares
+    and the summary figures. The figures read the solve's tables only, never the
+    explanations or comparisons added later."""
+
+    def __init__(self, tables: dict[str, pd.DataFrame]) -> None:
+        self.tracer = Tracer(tables)
+        self.derived = with_derived_tables(tables, self.tracer)
+        self.figs = summary_figures(self.derived) if self.derived else []
+
+    def tables(self, tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+        """The report's tables: the run's as they are now, then the derived ones."""
+        out = dict(tables)
+        out.update({k: v for k, v in self.derived.items() if k not in out})
+        return out
+
+
 def write_run(result, out_root: str | Path = "outputs", extra: dict | None = None,
-              log: Callable[[Path], str] | None = None) -> Path:
+              log: Callable[[Path], str] | None = None, prep: ReportPrep | None = None,
+              aside: PngsAside | None = None) -> Path:
     """Write report.xlsx, report.html, PNG charts (charts/), one CSV per table,
     manifest.json and (when `log` is given) run.log into a new folder. Derived tables
-    (content shares) are added here from the result tables. `log(final)` is called
-    last, with the folder's final path, and returns run.log's text (so the caller can
-    say its closing lines, the path included, before the record is taken)."""
+    (content shares) are added here from the result tables (or taken from `prep`, made
+    from them earlier). `log(final)` is called last, with the folder's final path, and
+    returns run.log's text (so the caller can say its closing lines, the path included,
+    before the record is taken). aside: the helper process prep's figures were sent to
+    (model.reports.aside), which draws the PNGs; else they are drawn here."""
     from model.reports.html import write_html
 
     def fill(tmp: Path) -> None:
         t0 = time.perf_counter()
-        tables = with_derived_tables(result.tables)
+        p = prep or ReportPrep(result.tables)
+        tables = p.tables(result.tables)
         for name, df in tables.items():
             write_csv(df, tmp / f"{name}.csv")
         if tables:
             title = run_title(result)
-            write_xlsx(tmp / "report.xlsx", tables, title)
-            figs = summary_figures(tables)
-            write_html(tmp / "report.html", tables, title, figs)
-            write_pngs(tables, tmp / "charts", figs)
+            write_xlsx(tmp / "report.xlsx", tables, title, p.figs)
+            write_html(tmp / "report.html", tables, title, p.figs, p.tracer)
+            if aside is not None:
+                aside.write(tmp / "charts", p.figs)
+            else:
+                write_pngs(tables, tmp / "charts", p.figs)
         manifest = {
             "case": result.case.path,
             "input_sha256": result.case.input_hash,

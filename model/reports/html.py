@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from model.analysis.tracing import TOL, period_flows, trace_period
+from model.analysis.tracing import TOL, Tracer
 from model.reports.briefing import WATCHED
 from model.reports.charts import (
     CONTENT_NOTE,
@@ -53,15 +53,16 @@ def _inputs_by_stage(pf, chain: pd.DataFrame) -> pd.DataFrame:
     return lines.assign(w=w).groupby(["country", "process_stage", "product"], as_index=False)["w"].sum()
 
 
-def sankey_data(tables: dict[str, pd.DataFrame], period: str) -> Sankey:
+def sankey_data(tables: dict[str, pd.DataFrame], period: str, tracer: Tracer | None = None) -> Sankey:
     """Links between consecutive columns mine -> separation -> metal -> magnet -> use
     (columns of stages that did not run in the period are skipped): what the downstream
     stage in country b consumed (t rare-earth content per year) that last passed the
     upstream stage in country a (proportional mixing, model.analysis.tracing). The use column is
     magnets served to demand in each country. Material from stockpiles or with no
-    upstream step is not drawn."""
+    upstream step is not drawn. tracer: one made on the same tables (shares its traces)."""
     chain = tables["chain"]
-    pf = period_flows(tables, period)
+    tracer = tracer or Tracer(tables)
+    pf = tracer.flows(period)
     used = _inputs_by_stage(pf, chain)
     links: list[tuple[str, str, float]] = []
     # Columns of stages that ran in the period (a chain without metal-making links
@@ -69,7 +70,7 @@ def sankey_data(tables: dict[str, pd.DataFrame], period: str) -> Sankey:
     ran = set(pf.made["process"].map(chain.drop_duplicates("process").set_index("process")["process_stage"]))
     stages = [s for s in SANKEY_STAGES if s[0] in ran]
     for (up, up_name), (down, down_name) in zip(stages, stages[1:]):
-        shares, _ = trace_period(pf, chain, up)
+        shares, _ = tracer.trace(period, up)
         feed = used[used["process_stage"] == down]
         links += _links(feed, shares, up_name, down_name)
     magnets = set(chain.loc[(chain["process_stage"] == "magnet") & (chain["coefficient"] > 0), "product"])
@@ -79,7 +80,7 @@ def sankey_data(tables: dict[str, pd.DataFrame], period: str) -> Sankey:
         content = chain.drop_duplicates("product").set_index("product")["re_content_t_per_t"]
         served = served.assign(w=served["served_t_per_yr"] * served["product"].map(content).fillna(0.0))
         served = served.groupby(["country", "product"], as_index=False)["w"].sum()
-        shares, _ = trace_period(pf, chain, "magnet")
+        shares, _ = tracer.trace(period, "magnet")
         links += _links(served, shares, "magnet", USE)
     frame = pd.DataFrame(links, columns=["source_name", "target_name", "value_t_per_yr"])
     frame = frame.groupby(["source_name", "target_name"], as_index=False, sort=False)["value_t_per_yr"].sum()
@@ -117,15 +118,16 @@ def worst_period(tables: dict[str, pd.DataFrame]) -> str | None:
     return None if short is None or short.empty else str(short.iloc[0]["period"])
 
 
-def sankey_figure(tables: dict[str, pd.DataFrame]) -> "go.Figure | None":
+def sankey_figure(tables: dict[str, pd.DataFrame], tracer: Tracer | None = None) -> "go.Figure | None":
     """One Sankey trace per period and a menu to choose the period; it opens on the worst
     period of shortfall (the crisis), else on the first."""
     import plotly.graph_objects as go
+    tracer = tracer or Tracer(tables)
     periods = [t for t in period_order(tables) if t in set(tables["production"]["period"])]
     fig = go.Figure()
     kept, data = [], []
     for t in periods:
-        s = sankey_data(tables, t)
+        s = sankey_data(tables, t, tracer)
         if not s.links.empty:
             kept.append(t)
             data.append(s)
@@ -395,13 +397,14 @@ th{background:#DDE6F0;text-align:left}td{text-align:right}td.t{text-align:left}
 
 
 def write_html(path: Path, tables: dict[str, pd.DataFrame], title: str,
-               figs: list[Figure] | None = None) -> Path:
+               figs: list[Figure] | None = None, tracer: Tracer | None = None) -> Path:
     """Write the page; plotly.js is inlined once (include_plotlyjs=True) so the file
-    opens offline."""
+    opens offline. tracer: the one the content shares were traced with (the Sankey reuses
+    its traces)."""
     figs = summary_figures(tables) if figs is None else figs
     parts = [f"<h1>{html.escape(title)}</h1>"]
     plots: list[tuple[str, str, object]] = []
-    sank = sankey_figure(tables) if "chain" in tables and "production" in tables else None
+    sank = sankey_figure(tables, tracer) if "chain" in tables and "production" in tables else None
     if sank is not None:
         plots.append(("sankey", "The chain by country", sank))
     heavy = heavy_price_figure(tables)

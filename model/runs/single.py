@@ -15,8 +15,9 @@ from model.analysis.compare import policy_value, price_changes, versus
 from model.case.schema import InputError, Problem
 from model.case.workbook import did_you_mean
 from model.logs import recording
+from model.reports.aside import PngsAside
 from model.reports.console import policy_lines, say, show_summary, versus_lines
-from model.reports.files import write_run
+from model.reports.files import ReportPrep, write_run
 from model.runs.explain import conflict_lines, diagnose_infeasible, explain_shortfalls
 from model.runs.pipeline import RunResult, return_memory, run_case
 
@@ -64,14 +65,19 @@ class Progress:
 
 
 def run_and_report(path: str, scenario: str | None = None, out: str | Path = "outputs", *,
-                   compare: bool = True, explain: bool = True, against: str | None = None
-                   ) -> tuple[RunResult, Path | None]:
+                   compare: bool = True, explain: bool = True, against: str | None = None,
+                   aside: PngsAside | None = None) -> tuple[RunResult, Path | None]:
     """(the run, its folder or None when it is not optimal). Raises InputError, listing
-    every problem, before anything is solved or written."""
+    every problem, before anything is solved or written. aside: a started helper process
+    that draws the PNG charts (model.reports.aside; the command line starts one), else
+    they are drawn here."""
     with recording() as record:
         progress = Progress()
         progress.step(f"solving {Path(path).name}" + (f", scenario {scenario}" if scenario else ""))
         result = run_case(path, scenario, keep=explain)
+        prep = ReportPrep(result.tables) if result.optimal else None  # the figures read the solve's tables only
+        if prep is not None and aside is not None:
+            aside.send(prep.figs)  # drawn while the references and explanations are solved
         comparisons: dict[str, pd.DataFrame] = {}
         if result.optimal and compare:
             for ref in references(result.case, scenario, against):
@@ -111,6 +117,6 @@ def run_and_report(path: str, scenario: str | None = None, out: str | Path = "ou
                 say(versus_lines(table))
             return record.text()
         progress.step("writing the report")
-        folder = write_run(result, out, log=closing)
+        folder = write_run(result, out, log=closing, prep=prep, aside=aside)
         progress.done()
         return result, folder
