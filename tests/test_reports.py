@@ -310,6 +310,33 @@ def test_png_charts_read_at_a_glance():
     assert x == [2025.0, 2025.25, 2028.0, 2031.0] and y == [5.0, 5.0, 7.0, 7.0]
 
 
+def test_png_bars_show_every_series_and_titles_stay_on_the_figure():
+    """A plain bar chart of two series draws both side by side (the shortfall by country
+    drew only the first); a long title beside long category labels is wrapped across the
+    figure from its left edge instead of running off the right."""
+    import numpy as np
+    from model.reports.png import render
+    chart = {"name": "s", "title": "Share of each period's demand left unserved, by country and product",
+             "kind": "bar", "value_label": "share", "horizontal": False, "log_scale": False, "note": "",
+             "spans": None, "index": ["2027-29"], "index_name": "period", "columns": ["USA magnet_std", "JPN magnet_std"],
+             "values": np.array([[0.301, 0.202]])}
+    ax = render(chart).axes[0]
+    heights = sorted(round(b.get_height(), 3) for b in ax.patches)
+    assert heights == [0.202, 0.301]
+    assert [b.get_facecolor()[:3] for b in ax.patches] != [ax.patches[0].get_facecolor()[:3]] * 2
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["USA magnet_std", "JPN magnet_std"]
+    one = render(dict(chart, columns=["USA magnet_std"], values=np.array([[0.301]]))).axes[0]
+    assert len(one.patches) == 1 and one.patches[0].get_width() == 0.5
+    long = dict(chart, horizontal=True, title="Cost by component (present value; resource, transfers and unserved "
+                "demand shown apart, never summed; calibration terms are not costs and not shown)",
+                index=["penalty value (unserved, missed targets): shortfall_penalty", "resource: running"],
+                columns=["USD"], values=np.array([[1.7e9], [2.1e10]]))
+    f = render(long)
+    f.canvas.draw()
+    box = f._suptitle.get_window_extent()
+    assert box.x0 >= 0 and box.x1 <= f.bbox.width and "\n" in f._suptitle.get_text()
+
+
 def test_table_cells_keep_their_types(tmp_path):
     """Numbers stay numbers, booleans booleans, text text (even '=1+1'), blanks blank."""
     import numpy as np

@@ -74,19 +74,21 @@ def png_figure(height: float):
 
 
 def _plot_bars(ax, chart: dict, values: np.ndarray, colours: list[str]) -> None:
-    """Bars at 0..n-1 with each category's name: a 'bar' chart draws its first column
-    (width 0.5), the stacked kinds every column (width 0.8; negative parts below zero)."""
-    n = len(values)
+    """Bars at 0..n-1 with each category's name: a 'bar' chart draws its columns side by
+    side (one series: width 0.5, in the first colour), the stacked kinds every column on
+    top of the last (width 0.8; negative parts below zero)."""
+    n, k = values.shape
     pos = np.arange(n)
     stacked = chart["kind"] != "bar"
-    width = 0.8 if stacked else 0.5
-    series = list(enumerate(colours)) if stacked else [(0, PALETTE[0])]
+    width = 0.8 if stacked or k > 1 else 0.5
+    each = width if stacked else width / max(k, 1)
     up, down = np.zeros(n), np.zeros(n)
     bar = ax.barh if chart["horizontal"] else ax.bar
-    for j, colour in series:
+    for j, colour in enumerate(colours if k > 1 or stacked else [PALETTE[0]]):
         y = values[:, j]
         base = np.where(y >= 0, up, down) if stacked else 0.0
-        bar(pos, y, width, base, color=colour, label=chart["columns"][j])
+        at = pos if stacked else pos - width / 2 + each * (j + 0.5)
+        bar(at, y, each, base, color=colour, label=chart["columns"][j])
         up, down = up + np.where(y >= 0, y, 0.0), down + np.where(y >= 0, 0.0, y)
     edge = 0.25 + width / 2
     if chart["horizontal"]:
@@ -123,6 +125,12 @@ def _plot_lines(ax, chart: dict, values: np.ndarray, colours: list[str]) -> None
 
 def draw(chart: dict, path: Path | IO[bytes]) -> Path | IO[bytes]:
     """One chart as a PNG (a file, or a binary stream)."""
+    render(chart).savefig(path, pil_kwargs={"compress_level": PNG_COMPRESSION})
+    return path
+
+
+def render(chart: dict):
+    """One chart on a laid-out matplotlib figure."""
     values = np.asarray(chart["values"], float)
     if chart["kind"] != "line":
         values = np.where(np.isnan(values), 0.0, values)
@@ -135,7 +143,9 @@ def draw(chart: dict, path: Path | IO[bytes]) -> Path | IO[bytes]:
     f = png_figure(4.5 if not chart["horizontal"] else max(3.0, 0.35 * len(values) + 1.8))
     ax = f.add_subplot()
     (_plot_lines if chart["kind"] == "line" else _plot_bars)(ax, chart, values, colours)
-    ax.set_title(textwrap.fill(chart["title"], 80), fontsize=10)
+    # The title over the whole figure from its left edge: over the axes, a long title
+    # beside long category labels ran off the right edge.
+    f.suptitle(textwrap.fill(chart["title"], 110), x=0.01, ha="left", fontsize=10)
     (ax.set_xlabel if chart["horizontal"] else ax.set_ylabel)(label)
     if chart["kind"] == "percent":
         ax.set_xlim(0, 1) if chart["horizontal"] else ax.set_ylim(0, 1)
@@ -147,8 +157,7 @@ def draw(chart: dict, path: Path | IO[bytes]) -> Path | IO[bytes]:
         f.text(0.01, 0.01, chart["note"], fontsize=7, color="#555555")
     f.tight_layout()
     f.set_layout_engine(None)  # laid out: left in place, savefig would lay it out again in a dry-run draw
-    f.savefig(path, pil_kwargs={"compress_level": PNG_COMPRESSION})
-    return path
+    return f
 
 
 def _warm() -> None:
