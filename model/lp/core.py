@@ -154,6 +154,8 @@ class Registry:
         if not parts:
             return [], np.zeros(0, np.int64)
         codes = np.concatenate(parts)
+        if any(len(table) >= 1 << 21 for table in self.node_codes):  # 21 bits a column in the key below
+            raise ValueError("more than 2 million distinct countries, products or periods in the balance")
         key = (codes[:, 0] << 42) | (codes[:, 1] << 21) | codes[:, 2]
         pos, uniq = pd.factorize(key, sort=False)
         decode = [list(table) for table in self.node_codes]  # code -> value (dicts keep insertion order)

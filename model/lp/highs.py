@@ -131,3 +131,23 @@ def basic_columns(h: highspy.Highs, n: int) -> np.ndarray:
     else:  # reading the basis vector costs a Python object per column: only as a fallback
         basic[:] = [s == highspy.HighsBasisStatus.kBasic for s in h.getBasis().col_status]
     return basic
+
+
+def warm_copy(whole: highspy.Highs, A, c: np.ndarray, lo: np.ndarray, up: np.ndarray,
+              rl: np.ndarray, ru: np.ndarray) -> tuple[highspy.Highs, str | None]:
+    """A HiGHS holding min c x s.t. rl <= A x <= ru, lo <= x <= up (A a scipy CSC array)
+    under the whole model's options, set for warm dual simplex re-solves from a basis
+    (no presolve: a warm start needs none): (highs, None) or what it refused."""
+    sub = highspy.HighsLp()
+    sub.num_row_, sub.num_col_ = A.shape
+    sub.col_cost_, sub.col_lower_, sub.col_upper_ = c, lo, up
+    sub.row_lower_, sub.row_upper_ = rl, ru
+    sub.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    sub.a_matrix_.start_ = A.indptr.astype(np.int32)
+    sub.a_matrix_.index_ = A.indices.astype(np.int32)
+    sub.a_matrix_.value_ = A.data.astype(float)
+    h = quiet_highs()
+    h.passOptions(whole.getOptions())
+    for name, value in (("output_flag", False), ("log_file", ""), ("solver", "simplex"), ("presolve", "off")):
+        h.setOptionValue(name, value)
+    return h, pass_model(h, sub)

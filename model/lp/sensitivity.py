@@ -32,7 +32,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from model.lp.canonical import LPArrays
-from model.lp.highs import basic_columns, quiet_highs, status_name
+from model.lp.highs import basic_columns, status_name, warm_copy
 
 DELTA = 1.0  # t/yr: "one more tonne"
 # Columns a cut-down re-solve keeps besides the basic and non-zero ones, per row of the LP,
@@ -241,7 +241,9 @@ class _CutDown:
         cols = _kept_columns(A, c, lo, x0, y0, basic, KEEP_PER_ROW * m)
         if len(cols) == n:
             return None
-        h = _sub_highs(whole, lp, A[:, cols], c[cols], lo[cols], up[cols])
+        h, refused = warm_copy(whole, A[:, cols], c[cols], lo[cols], up[cols], lp.rl, lp.ru)
+        if refused is not None:
+            return None
         h.setBasis(_sub_basis(whole.getBasis(), basic[cols], x0[cols], lo[cols], up[cols]))
         h.run()
         if status_name(h) != "kOptimal" or abs(h.getInfo().objective_function_value - v0) > 1e-9 * max(1.0, abs(v0)):
@@ -277,28 +279,6 @@ def _kept_columns(A: sp.csc_array, c: np.ndarray, lo: np.ndarray, x0: np.ndarray
         reduced = c[rest] - A[:, rest].T @ y0
         rest = rest[np.argpartition(reduced, extra)[:extra]]
     return np.sort(np.concatenate([np.flatnonzero(must), rest]))
-
-
-def _sub_highs(whole: highspy.Highs, lp: LPArrays, A: sp.csc_array, c: np.ndarray,
-               lo: np.ndarray, up: np.ndarray) -> highspy.Highs:
-    """A HiGHS holding the LP's rows with columns A, under the whole model's options, set
-    for warm dual simplex re-solves (no presolve: a warm start needs none)."""
-    sub = highspy.HighsLp()
-    sub.num_col_, sub.num_row_ = A.shape[1], A.shape[0]
-    sub.col_cost_, sub.col_lower_, sub.col_upper_ = c, lo, up
-    sub.row_lower_, sub.row_upper_ = lp.rl, lp.ru
-    sub.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    sub.a_matrix_.start_ = A.indptr.astype(np.int32)
-    sub.a_matrix_.index_ = A.indices.astype(np.int32)
-    sub.a_matrix_.value_ = A.data.astype(float)
-    h = quiet_highs()
-    h.passOptions(whole.getOptions())
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("log_file", "")
-    h.setOptionValue("solver", "simplex")
-    h.setOptionValue("presolve", "off")
-    h.passModel(sub)
-    return h
 
 
 def _sub_basis(basis: highspy.HighsBasis, basic: np.ndarray, x: np.ndarray, lo: np.ndarray,

@@ -18,7 +18,7 @@ from pyomo.common.gc_manager import PauseGC
 
 from model.lp.canonical import LPArrays, canonical_solution
 from model.lp.handoff import IdIndex, compile_lp
-from model.lp.highs import basic_columns, pass_model, quiet_highs, run_logged, status_name, use_threads
+from model.lp.highs import basic_columns, pass_model, quiet_highs, run_logged, status_name, use_threads, warm_copy
 
 LOG = logging.getLogger(__name__)
 # A row whose largest coefficient is this many times its smallest strains the solver's
@@ -218,8 +218,9 @@ def _ranging(h: highspy.Highs, lp: LPArrays, x: np.ndarray, ax: np.ndarray
     their activity moved into the row bounds) solved at the same basis: HiGHS's ranging
     of the whole LP also ranges every column's cost and bound, which at 600 k columns took
     0.5 s and 160 MB for the 19 k row ranges used here."""
-    row_basic = np.array([s == highspy.HighsBasisStatus.kBasic for s in h.getBasis().row_status], bool)
-    ranged = _basis_ranging(h, lp, x, ax, row_basic)
+    row_status = list(h.getBasis().row_status)
+    row_basic = np.array([s == highspy.HighsBasisStatus.kBasic for s in row_status], bool)
+    ranged = _basis_ranging(h, lp, x, ax, row_status, row_basic)
     if ranged is None:  # the copy did not stand at the same optimal basis: range the whole LP
         status, rng = h.getRanging()
         if status != highspy.HighsStatus.kOk:
@@ -231,30 +232,19 @@ def _ranging(h: highspy.Highs, lp: LPArrays, x: np.ndarray, ax: np.ndarray
     return ax, up, dn
 
 
-def _basis_ranging(h: highspy.Highs, lp: LPArrays, x: np.ndarray, ax: np.ndarray, row_basic: np.ndarray
-                   ) -> tuple[np.ndarray, np.ndarray] | None:
+def _basis_ranging(h: highspy.Highs, lp: LPArrays, x: np.ndarray, ax: np.ndarray, row_status: list,
+                   row_basic: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """Row-bound ranges (up, down) from the basic columns' copy; None if it needed a pivot."""
     cols = np.flatnonzero(basic_columns(h, lp.c.size))
     A = sp.csc_array(lp.A[:, cols])
     shift = ax - A @ x[cols]  # the fixed columns' share of each row's activity
-    sub = highspy.HighsLp()
-    sub.num_row_, sub.num_col_ = A.shape
-    sub.col_cost_, sub.col_lower_, sub.col_upper_ = lp.c[cols], lp.lo[cols], lp.up[cols]
-    sub.row_lower_, sub.row_upper_ = lp.rl - shift, lp.ru - shift
-    sub.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    sub.a_matrix_.start_ = A.indptr.astype(np.int32)
-    sub.a_matrix_.index_ = A.indices.astype(np.int32)
-    sub.a_matrix_.value_ = A.data.astype(float)
-    copy = quiet_highs()
-    copy.passOptions(h.getOptions())
-    for name, value in (("output_flag", False), ("log_file", ""), ("solver", "simplex"), ("presolve", "off")):
-        copy.setOptionValue(name, value)
-    if pass_model(copy, sub) is not None:
+    copy, refused = warm_copy(h, A, lp.c[cols], lp.lo[cols], lp.up[cols], lp.rl - shift, lp.ru - shift)
+    if refused is not None:
         return None
     S = highspy.HighsBasisStatus
     basis = highspy.HighsBasis()
     basis.col_status = [S.kBasic] * len(cols)
-    basis.row_status = list(h.getBasis().row_status)
+    basis.row_status = row_status
     basis.valid, basis.alien = True, False
     if len(cols) + int(row_basic.sum()) != lp.rl.size or copy.setBasis(basis) != highspy.HighsStatus.kOk:
         return None
