@@ -42,7 +42,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-from model.lp.highs import pass_model, quiet_highs, status_name
+from model.lp.highs import highs_lp, pass_model, quiet_highs, status_name
 
 # A reduced cost or dual smaller than this (relative to the column's cost scale) is
 # zero: HiGHS's dual feasibility tolerance is 1e-7.
@@ -171,18 +171,10 @@ def least_norm_point(A: sp.csc_array, rl: np.ndarray, ru: np.ndarray, lo: np.nda
 
 
 def _qp(A: sp.csc_array, rl, ru, lo, up, weight, start=None) -> tuple[np.ndarray, str]:
-    m, n = A.shape
+    n = A.shape[1]
     h = quiet_highs()
     h.setOptionValue("qp_nullspace_limit", 2**31 - 1)
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = n, m
-    lp.col_cost_ = np.zeros(n)
-    lp.col_lower_, lp.col_upper_ = lo, up
-    lp.row_lower_, lp.row_upper_ = rl, ru
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = A.indptr.astype(np.int32)
-    lp.a_matrix_.index_ = A.indices.astype(np.int32)
-    lp.a_matrix_.value_ = A.data.astype(float)
+    lp = highs_lp(A, np.zeros(n), lo, up, rl, ru)
     refused = pass_model(h, lp)
     if refused is not None:
         return np.zeros(n), refused

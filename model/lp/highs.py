@@ -138,16 +138,24 @@ def warm_copy(whole: highspy.Highs, A, c: np.ndarray, lo: np.ndarray, up: np.nda
     """A HiGHS holding min c x s.t. rl <= A x <= ru, lo <= x <= up (A a scipy CSC array)
     under the whole model's options, set for warm dual simplex re-solves from a basis
     (no presolve: a warm start needs none): (highs, None) or what it refused."""
-    sub = highspy.HighsLp()
-    sub.num_row_, sub.num_col_ = A.shape
-    sub.col_cost_, sub.col_lower_, sub.col_upper_ = c, lo, up
-    sub.row_lower_, sub.row_upper_ = rl, ru
-    sub.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    sub.a_matrix_.start_ = A.indptr.astype(np.int32)
-    sub.a_matrix_.index_ = A.indices.astype(np.int32)
-    sub.a_matrix_.value_ = A.data.astype(float)
     h = quiet_highs()
     h.passOptions(whole.getOptions())
     for name, value in (("output_flag", False), ("log_file", ""), ("solver", "simplex"), ("presolve", "off")):
         h.setOptionValue(name, value)
-    return h, pass_model(h, sub)
+    return h, pass_model(h, highs_lp(A, c, lo, up, rl, ru))
+
+
+def highs_lp(A, c: np.ndarray, lo: np.ndarray, up: np.ndarray, rl: np.ndarray, ru: np.ndarray,
+             offset: float = 0.0) -> highspy.HighsLp:
+    """min c x + offset s.t. rl <= A x <= ru, lo <= x <= up (A a scipy CSC array) as a HighsLp."""
+    lp = highspy.HighsLp()
+    lp.num_row_, lp.num_col_ = A.shape
+    lp.col_cost_ = np.asarray(c, float)
+    lp.col_lower_, lp.col_upper_ = np.asarray(lo, float), np.asarray(up, float)
+    lp.row_lower_, lp.row_upper_ = np.asarray(rl, float), np.asarray(ru, float)
+    lp.offset_ = float(offset)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = A.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = A.indices.astype(np.int32)
+    lp.a_matrix_.value_ = A.data.astype(float)
+    return lp

@@ -18,7 +18,8 @@ from pyomo.common.gc_manager import PauseGC
 
 from model.lp.canonical import LPArrays, canonical_solution
 from model.lp.handoff import IdIndex, compile_lp
-from model.lp.highs import basic_columns, pass_model, quiet_highs, run_logged, status_name, use_threads, warm_copy
+from model.lp.highs import (basic_columns, highs_lp, pass_model, quiet_highs, run_logged, status_name,
+                            use_threads, warm_copy)
 
 LOG = logging.getLogger(__name__)
 # A row whose largest coefficient is this many times its smallest strains the solver's
@@ -141,18 +142,7 @@ def load_arrays(c: np.ndarray, offset: float, A, col_lower: np.ndarray, col_uppe
                 row_lower: np.ndarray, row_upper: np.ndarray, settings: dict) -> tuple[highspy.Highs, str | None]:
     """min c x + offset s.t. row bounds on A x (a scipy CSC array) and column bounds, in a
     new Highs object with the case's solver settings: (highs, None) or what it refused."""
-    hl = highspy.HighsLp()
-    hl.num_row_, hl.num_col_ = A.shape
-    hl.col_cost_ = np.asarray(c, float)
-    hl.col_lower_ = np.asarray(col_lower, float)
-    hl.col_upper_ = np.asarray(col_upper, float)
-    hl.row_lower_ = np.asarray(row_lower, float)
-    hl.row_upper_ = np.asarray(row_upper, float)
-    hl.offset_ = float(offset)
-    hl.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    hl.a_matrix_.start_ = A.indptr.astype(np.int32)
-    hl.a_matrix_.index_ = A.indices.astype(np.int32)
-    hl.a_matrix_.value_ = A.data.astype(float)
+    hl = highs_lp(A, c, col_lower, col_upper, row_lower, row_upper, offset)
     h = new_highs(settings)
     return h, pass_model(h, hl)
 

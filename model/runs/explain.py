@@ -39,7 +39,7 @@ from model.case.workbook import ROW, Case
 from model.lp.build import build_model
 from model.lp.data import build_model_data
 from model.lp.handoff import compile_lp
-from model.lp.highs import pass_model, quiet_highs, status_name
+from model.lp.highs import highs_lp, pass_model, quiet_highs, status_name
 from model.lp.solve import run_highs, to_highs
 from model.runs.pipeline import build_and_load
 from model.runs.resolve import Resolver, shortfall_tables
@@ -510,14 +510,7 @@ def elastic(lp) -> tuple[list[int], list[int], dict[int, float], dict[int, float
     col_up = np.concatenate([np.where(np.isfinite(lp.col_upper), np.inf, lp.col_upper), np.full(n_all - n, np.inf)])
     row_lo = np.concatenate([lo, np.full(k, -np.inf)])
     row_up = np.concatenate([up, np.asarray(lp.col_upper, float)[bounded]])
-    hl = highspy.HighsLp()
-    hl.num_col_, hl.num_row_ = n_all, M.shape[0]
-    hl.col_cost_, hl.col_lower_, hl.col_upper_ = cost, col_lo, col_up
-    hl.row_lower_, hl.row_upper_ = row_lo, row_up
-    hl.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    hl.a_matrix_.start_ = M.indptr.astype(np.int32)
-    hl.a_matrix_.index_ = M.indices.astype(np.int32)
-    hl.a_matrix_.value_ = M.data.astype(float)
+    hl = highs_lp(M, cost, col_lo, col_up, row_lo, row_up)
     h = quiet_highs()
     if pass_model(h, hl) is not None:
         return [], [], {}, {}
