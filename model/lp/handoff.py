@@ -87,11 +87,6 @@ class IdIndex:
         i = np.minimum(np.searchsorted(self.ids, q), len(self.ids) - 1)
         return np.where(self.ids[i] == q, self.pos[i], -1)
 
-    def get(self, key: int, default=None):
-        """dict-like lookup by id."""
-        out = self.positions_of_ids(np.array([key], np.uint64))[0]
-        return default if out < 0 else int(out)
-
 
 def _columns_of(pos: IdIndex, vars_, what: str) -> np.ndarray:
     cols = pos.positions(vars_)
