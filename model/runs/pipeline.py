@@ -7,6 +7,7 @@ from __future__ import annotations
 import ctypes
 import gc
 import logging
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -80,12 +81,13 @@ def return_memory() -> None:
     collection frees them) and hand the freed heap back to the system: glibc keeps freed
     blocks for reuse, but the reports' Python objects live in arenas of their own, so at
     600 k columns the reports otherwise stacked about 200 MB on top of the model's 500 MB
-    still held (malloc_trim; nothing happens where the C library has no such call)."""
+    still held (glibc's malloc_trim, on Linux)."""
     gc.collect()
-    try:
-        ctypes.CDLL(None).malloc_trim(0)
-    except (AttributeError, OSError):
-        pass
+    if sys.platform.startswith("linux"):  # glibc's call; elsewhere (macOS, Windows) the collection is all
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (AttributeError, OSError):  # another C library (musl)
+            pass
 
 
 def build_and_load(data, settings: dict):
