@@ -10,6 +10,8 @@ import pytest
 from pyomo.core.base.matrix_constraint import MatrixConstraint
 from pyomo.core.expr.numeric_expr import LinearExpression
 
+from pyomo.repn.standard_repn import generate_standard_repn
+
 from model.lp.core import BalanceTerm, Registry
 from model.lp.handoff import ArrayLinearExpression, IdIndex, _bounds, _raw_bounds, compile_lp
 from model.lp.solve import solve_model
@@ -75,7 +77,7 @@ def test_row_ranges_are_those_of_the_whole_lp():
     assert np.asarray(whole.row_bound_dn.value_)[nonbasic].tolist() == pytest.approx(sol.range_dn[nonbasic].tolist())
 
 
-def test_an_objective_held_as_arrays_reads_as_its_terms():
+def test_an_objective_held_as_arrays_reads_as_its_terms(tmp_path):
     """ArrayLinearExpression: 3 x1 + 2 x2 handed over from its arrays, and the same sum
     to anything that walks Pyomo's expression (value, its terms)."""
     m = pyo.ConcreteModel()
@@ -88,6 +90,12 @@ def test_an_objective_held_as_arrays_reads_as_its_terms():
     assert pyo.value(m.cost) == 14.0
     assert expr.nargs() == 2 and expr.linear_coefs == [3.0, 2.0] and expr.linear_vars == [m.x[1], m.x[2]]
     assert solve_model(m, {}).objective == pytest.approx(5.0)
+    # Pyomo's own tools see the LinearExpression it stands for: its standard repn, its LP writer
+    repn = generate_standard_repn(m.cost.expr)
+    assert list(repn.linear_coefs) == [3.0, 2.0] and list(repn.linear_vars) == [m.x[1], m.x[2]]
+    path = tmp_path / "cost.lp"
+    m.write(str(path), io_options={"symbolic_solver_labels": True})
+    assert "+3.0 x(1)" in path.read_text() and "+2.0 x(2)" in path.read_text()
 
 
 def test_bounds_read_in_bulk_equal_pyomos_own():

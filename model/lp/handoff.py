@@ -32,6 +32,14 @@ class ArrayLinearExpression(LinearExpression):
 
     __slots__ = ("_coefs", "_vars", "_made")
 
+    @property
+    def __class__(self):
+        # Pyomo's expression walkers (standard repn, the LP and NL writers, persistent
+        # interfaces) dispatch on node.__class__ to handlers registered for exact classes:
+        # to them this is the LinearExpression it stands for, walked through its terms.
+        # type() still tells the two apart (the hand-off reads the arrays).
+        return LinearExpression
+
     def __init__(self, coefs, vars: list) -> None:
         self._coefs = np.asarray(coefs, float)
         self._vars = list(vars)
