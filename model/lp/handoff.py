@@ -87,9 +87,7 @@ class IdIndex:
 
     def positions(self, objs) -> np.ndarray:
         """Position of each object, -1 where it is not in the list."""
-        return self.positions_of_ids(np.fromiter(map(id, objs), np.uint64))
-
-    def positions_of_ids(self, q: np.ndarray) -> np.ndarray:
+        q = np.fromiter(map(id, objs), np.uint64)
         if not len(self.ids):
             return np.full(len(q), -1, np.int64)
         i = np.minimum(np.searchsorted(self.ids, q), len(self.ids) - 1)
