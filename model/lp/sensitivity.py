@@ -23,12 +23,26 @@ re-solved in the kept model as above. Both give the optimal cost at the moved li
 A ban is not a row: its forbidden flows are not in the model. Its value is measured the
 same way, by adding the forbidden flows as columns with a joint allowance of one tonne
 (a 1 t/yr quota in place of the ban), re-solving and removing them again.
+
+HiGHS lets go of Python's GIL while it solves, so `measuring()` runs the re-solves on one
+worker thread while the result tables that need none are made: a module returns a
+`Measured` table (finished on that thread), and a measurement asked for directly while
+the worker is up goes to it too, so one thread at a time uses the kept HiGHS model.
 """
 
 from __future__ import annotations
 
+import functools
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+
 import highspy
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from model.lp.canonical import LPArrays
@@ -38,6 +52,63 @@ DELTA = 1.0  # t/yr: "one more tonne"
 # Columns a cut-down re-solve keeps besides the basic and non-zero ones, per row of the LP,
 # cheapest reduced cost first (2 per row: 13 re-solves at 600k columns took no fallback).
 KEEP_PER_ROW = 2
+
+# The worker of the active `measuring()` block of this thread (None: measure here).
+_WORKER: ContextVar[ThreadPoolExecutor | None] = ContextVar("measuring_worker", default=None)
+_HERE = threading.local()  # is_worker: this thread is a measuring worker (a thread may inherit contexts)
+
+
+@dataclass
+class Measured:
+    """A result table finished by re-solves: `make()` returns it. Under `measuring()` it
+    is made on the worker thread while the caller goes on; elsewhere at once."""
+
+    make: Callable[[], pd.DataFrame]
+
+
+class Measurements:
+    """Measured tables handed to the worker, collected (waited for) by `results()`."""
+
+    def __init__(self, worker: ThreadPoolExecutor) -> None:
+        self._worker = worker
+        self._pending: dict[str, Future] = {}
+
+    def later(self, name: str, table: Measured) -> None:
+        self._pending[name] = self._worker.submit(table.make)
+
+    def results(self) -> dict[str, pd.DataFrame]:
+        """Every table handed over, in the order given (raises what a re-solve raised)."""
+        out = {name: job.result() for name, job in self._pending.items()}
+        self._pending.clear()
+        return out
+
+
+@contextmanager
+def measuring() -> Iterator[Measurements]:
+    """One worker thread for every re-solve of the block (the kept HiGHS model is not
+    thread-safe); it is joined, whatever happens, before the block is left."""
+    with ThreadPoolExecutor(1, thread_name_prefix="measure", initializer=_mark_worker) as worker:
+        token = _WORKER.set(worker)
+        try:
+            yield Measurements(worker)
+        finally:
+            _WORKER.reset(token)
+
+
+def _mark_worker() -> None:
+    _HERE.is_worker = True
+
+
+def _on_worker(fn):
+    """Run a measurement on the active `measuring()` worker, after what it was given
+    earlier, and wait for it (here, if no block is active or this is the worker)."""
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        worker = _WORKER.get()
+        if worker is None or getattr(_HERE, "is_worker", False):
+            return fn(*args, **kwargs)
+        return worker.submit(fn, *args, **kwargs).result()
+    return run
 
 
 def _resolve_change(h: highspy.Highs, x0: np.ndarray, c: np.ndarray,
@@ -88,6 +159,7 @@ def _snap(values: np.ndarray, objective: float, weights: np.ndarray) -> np.ndarr
     return np.where(np.abs(values) < floor, 0.0, values) + 0.0
 
 
+@_on_worker
 def limit_values(sol, cons: list, weights: np.ndarray, upper: bool = True
                  ) -> tuple[np.ndarray, np.ndarray]:
     """Per constraint: (value of one unit more room, value of one unit less room), in
@@ -134,6 +206,7 @@ def limit_values(sol, cons: list, weights: np.ndarray, upper: bool = True
     return (_snap(more / DELTA / weights, base, weights), _snap(less / DELTA / weights, base, weights))
 
 
+@_on_worker
 def tightening_cost(sol, cons: list, steps: np.ndarray, upper: bool = True) -> np.ndarray:
     """Per constraint: the rise in the optimal cost (objective units) when its limit is
     tightened by steps[k] (a cap lowered, a floor raised), measured: 0 where the slack
@@ -314,6 +387,7 @@ def _moved(h: highspy.Highs, i: int, lo: float, hi: float, upper: bool, step: fl
     return value
 
 
+@_on_worker
 def allowance_value(sol, entries: list[list[tuple[int, float]]], costs: np.ndarray,
                     weight: float, counts: np.ndarray | None = None) -> float:
     """Value of allowing DELTA in total over new columns (a ban relaxed to a quota):
