@@ -144,10 +144,10 @@ def test_capacity_values_alike_on_the_cut_down_lp_and_the_whole(tmp_path, monkey
 
 
 def test_measurements_run_on_one_worker_thread_beside_the_other_tables(tmp_path, monkeypatch):
-    """extract_tables hands the re-solves to one worker thread (HiGHS lets go of the GIL
-    while it solves) and makes the other tables meanwhile: the capacity values are the
-    hand-worked ones of the two-mines case and every table equals a run measuring in the
-    caller's own thread, in the same order."""
+    """A run measures limit values on one worker thread (HiGHS lets go of the GIL while it
+    solves), from the vertex on while the canonical plan and the other tables are made:
+    the capacity values are the hand-worked ones of the two-mines case and every table
+    equals a run measuring in the caller's own thread, in the same order."""
     import threading
     import model.lp.sensitivity as S
     threads = []
@@ -173,7 +173,9 @@ def test_measurements_run_on_one_worker_thread_beside_the_other_tables(tmp_path,
             return self.done
     import contextlib
     import model.analysis.results as R
-    monkeypatch.setattr(R, "measuring", contextlib.contextmanager(lambda: (yield Here())))
+    import model.runs.pipeline as P
+    for where in (R, P):  # no worker: nothing measured early, every re-solve in the caller's thread
+        monkeypatch.setattr(where, "measuring", contextlib.contextmanager(lambda: (yield Here())))
     threads.clear()
     here = solve(tmp_path / "here", two_mines_case())
     assert threads and threading.main_thread().name in threads

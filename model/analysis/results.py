@@ -179,6 +179,9 @@ def extract_tables(built: BuiltModel, sol: SolveResult) -> dict[str, pd.DataFram
     with measuring() as measured:  # re-solves on a worker thread while the rest is made
         tables, order = _tables(built, sol, measured)
         done = measured.results()
+        for job in sol.premeasured.values():  # none left running on the kept model
+            job.result()
+        sol.premeasured = {}
     # the order the tables were made in (a table made again later is the later one)
     return {"summary": tables.pop("summary"), **{k: tables.pop(k) if k in tables else done[k] for k in order},
             **tables}

@@ -86,7 +86,12 @@ class Measurements:
 @contextmanager
 def measuring() -> Iterator[Measurements]:
     """One worker thread for every re-solve of the block (the kept HiGHS model is not
-    thread-safe); it is joined, whatever happens, before the block is left."""
+    thread-safe); it is joined, whatever happens, before the block is left. Inside an
+    active block, the block's worker serves (one thread at a time uses the model)."""
+    active = _WORKER.get()
+    if active is not None and not getattr(_HERE, "is_worker", False):
+        yield Measurements(active)
+        return
     with ThreadPoolExecutor(1, thread_name_prefix="measure", initializer=_mark_worker) as worker:
         token = _WORKER.set(worker)
         try:
@@ -168,19 +173,42 @@ def limit_values(sol, cons: list, weights: np.ndarray, upper: bool = True
     it). A row that is not tight is worth 0 for one more unit, and for one less where
     its slack is at least one unit. NaN where tightening makes the case infeasible."""
     n = len(cons)
-    more, less = np.zeros(n), np.zeros(n)
     if n == 0:
-        return more, less
-    h = getattr(sol, "highs", None)
+        return np.zeros(0), np.zeros(0)
+    if getattr(sol, "highs", None) is None or sol.row_activity is None:
+        y = np.asarray(sol.row_dual, float)[sol.rows_of(cons)]
+        return -y / weights if upper else y / weights, np.full(n, np.nan)
+    early = getattr(sol, "premeasured", {}).get((id(cons), upper))
+    more, less = early.result() if early is not None else _limit_changes(sol, cons, upper)
+    base = float(sol.objective)
+    return (_snap(more / DELTA / weights, base, weights), _snap(less / DELTA / weights, base, weights))
+
+
+def premeasure(sol, limits: list[tuple[list, bool]]) -> None:
+    """Start measuring the limits (constraints, upper) on the active `measuring()` worker
+    as soon as the vertex is known: they need neither the canonical plan nor the tables,
+    so they run while those are made; `limit_values` then reads them from
+    sol.premeasured. Nothing happens outside a measuring() block or without a kept model."""
+    worker = _WORKER.get()
+    if worker is None or getattr(sol, "highs", None) is None or sol.row_activity is None:
+        return
+    for cons, upper in limits:
+        if len(cons):
+            sol.premeasured[id(cons), upper] = worker.submit(_limit_changes, sol, cons, upper)
+
+
+def _limit_changes(sol, cons: list, upper: bool) -> tuple[np.ndarray, np.ndarray]:
+    """limit_values before dividing by the weights: changes in the optimal cost (objective
+    units) for DELTA more and DELTA less room, from the vertex's ranging and duals where
+    the cost is linear there, else measured by re-solves."""
+    n = len(cons)
+    more, less = np.zeros(n), np.zeros(n)
     idx = sol.rows_of(cons)
-    y = np.asarray(sol.row_dual, float)
-    if h is None or sol.row_activity is None:
-        return -y[idx] / weights if upper else y[idx] / weights, np.full(n, np.nan)
     lp = solved_lp(sol)
     rl, ru = lp.rl, lp.ru
-    # the vertex's own duals (the canonical prices option may have replaced sol.row_dual)
+    # the vertex's own duals (the canonical prices option may replace sol.row_dual)
     vy = getattr(sol, "vertex_dual", None)
-    vy = y if vy is None else vy
+    vy = np.asarray(sol.row_dual, float) if vy is None else vy
     ks = np.flatnonzero(idx >= 0)
     i = idx[ks]
     bound = ru[i] if upper else rl[i]
@@ -202,8 +230,7 @@ def limit_values(sol, cons: list, weights: np.ndarray, upper: bool = True
             more[k] = -solver.change(idx[k], rl[idx[k]], ru[idx[k]], upper, DELTA)
         for k in todo_less:
             less[k] = solver.change(idx[k], rl[idx[k]], ru[idx[k]], upper, -DELTA)
-    base = float(sol.objective)
-    return (_snap(more / DELTA / weights, base, weights), _snap(less / DELTA / weights, base, weights))
+    return more, less
 
 
 @_on_worker

@@ -51,6 +51,7 @@ class Production:
             return LinearExpression(constant=0.0, linear_coefs=[1.0] * len(vs), linear_vars=vs) <= cap[f, t]
         m.capacity_limit = pyo.Constraint(m.FACILITY_PERIODS, rule=capacity_limit)
         self.cons = list(m.capacity_limit.values())
+        reg.limits.append((self.cons, True))  # valued at extract (limit_values)
 
     def extract(self, sol: Solution, data) -> dict[str, pd.DataFrame | Measured]:
         per = data.periods
