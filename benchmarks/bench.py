@@ -404,7 +404,6 @@ def run_ours(size: str, out: dict, read: bool = False) -> None:
     from model.runs.pipeline import RunResult, build_and_load, return_memory
     from model.reports.files import write_run
     from model.analysis.results import extract_tables
-    from model.lp.sensitivity import measuring
     from model.lp.solve import run_highs
     from model.case.validate import validate_case
     from model.case.workbook import read_case
@@ -428,11 +427,10 @@ def run_ours(size: str, out: dict, read: bool = False) -> None:
     clock.lap("build_handoff")
     out["build_s"] = stats["build_s"]
     out["handoff_s"] = out["build_handoff_s"] - stats["build_s"]
-    with measuring():  # as solve_case: limit values measured from the vertex on
-        sol = run_highs(h, cols, rows, stats, case.settings, built.registry.limits)
-        clock.lap("run_highs")
-        tables = extract_tables(built, sol)
-        clock.lap("extract")
+    sol = run_highs(h, cols, rows, stats, case.settings)
+    clock.lap("run_highs")
+    tables = extract_tables(built, sol)
+    clock.lap("extract")
     gc.unfreeze()
     out["maxrss_model_mb"] = _maxrss_mb()  # the model layer's peak, before any report
     secs = {"model_data_s": out["model_data_s"], "build_s": out["build_s"], "extract_s": out["extract_s"]}
@@ -788,12 +786,10 @@ def breakdown(size: str) -> None:
     t2 = time.perf_counter()
     h, cols, rows, stats = SV.to_highs(built.model, case.settings)
     t3 = time.perf_counter()
-    from model.lp.sensitivity import measuring
-    with measuring():  # as solve_case (limit values measured on a worker from the vertex on)
-        sol = SV.run_highs(h, cols, rows, stats, case.settings, built.registry.limits)
-        t4 = time.perf_counter()
-        R.extract_tables(built, sol)
-        t5 = time.perf_counter()
+    sol = SV.run_highs(h, cols, rows, stats, case.settings)
+    t4 = time.perf_counter()
+    R.extract_tables(built, sol)
+    t5 = time.perf_counter()
     phases = {"model data": t1 - t0, "build": t2 - t1, "hand-off": t3 - t2, "solve": t4 - t3, "extract": t5 - t4}
     declared = sum(v for k, v in spent.items() if k.startswith("build:"))
     spent["build: objective and the rest of build_model"] = phases["build"] - declared

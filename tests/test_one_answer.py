@@ -4,7 +4,6 @@ the order of rows in the workbook. Every figure below is computed by hand."""
 
 from __future__ import annotations
 
-import pandas as pd
 import pytest
 
 from conftest import one_period, solve, value
@@ -141,62 +140,6 @@ def test_capacity_values_alike_on_the_cut_down_lp_and_the_whole(tmp_path, monkey
     assert cv.loc["plant", less] == pytest.approx(9980.0, **APPROX)
     if keep == 0:
         assert whole  # the refused cut-down answers went to the whole LP
-
-
-def test_measurements_run_on_one_worker_thread_beside_the_other_tables(tmp_path, monkeypatch):
-    """A run measures limit values on one worker thread (HiGHS lets go of the GIL while it
-    solves), from the vertex on while the canonical plan and the other tables are made:
-    the capacity values are the hand-worked ones of the two-mines case and every table
-    equals a run measuring in the caller's own thread, in the same order."""
-    import threading
-    import model.lp.sensitivity as S
-    threads = []
-    moves = S._LimitMoves.change
-    monkeypatch.setattr(S._LimitMoves, "change",
-                        lambda self, *a: threads.append(threading.current_thread().name) or moves(self, *a))
-    (tmp_path / "worker").mkdir()
-    (tmp_path / "here").mkdir()
-    r = solve(tmp_path / "worker", two_mines_case())
-    assert threads and all(name.startswith("measure") for name in threads)
-    cv = r.tables["capacity_values"].set_index("facility")
-    assert cv.loc["m1", "capacity_value_one_less_usd_per_t_per_yr"] == pytest.approx(20.0, **APPROX)
-    assert cv.loc["plant", "capacity_value_usd_per_t_per_yr"] == pytest.approx(9960.0, **APPROX)
-
-    class Here:  # measuring() without a worker: everything in the caller's thread
-        def __init__(self):
-            self.done = {}
-
-        def later(self, name, table):
-            self.done[name] = table.make()
-
-        def results(self):
-            return self.done
-    import contextlib
-    import model.analysis.results as R
-    import model.runs.pipeline as P
-    for where in (R, P):  # no worker: nothing measured early, every re-solve in the caller's thread
-        monkeypatch.setattr(where, "measuring", contextlib.contextmanager(lambda: (yield Here())))
-    threads.clear()
-    here = solve(tmp_path / "here", two_mines_case())
-    assert threads and threading.main_thread().name in threads
-    assert list(here.tables) == list(r.tables)
-    for name, table in r.tables.items():
-        if name != "summary":  # it holds the run's timings
-            pd.testing.assert_frame_equal(table, here.tables[name], check_exact=True)
-
-
-def test_a_measurement_that_fails_on_the_worker_fails_the_extraction():
-    """What a re-solve raises on the worker is raised by results(), and the worker is
-    joined before measuring() is left."""
-    import model.lp.sensitivity as S
-
-    def broken():
-        raise RuntimeError("re-solve failed")
-    with pytest.raises(RuntimeError, match="re-solve failed"):
-        with S.measuring() as measured:
-            measured.later("capacity_values", S.Measured(broken))
-            measured.results()
-    assert S._WORKER.get() is None
 
 
 def japan_magnet_case(ban: dict | None = None):

@@ -9,7 +9,6 @@ from model.analysis.margins import reference_margins
 from model.analysis.who_pays import coercer_table, transfers_table, who_pays_table
 from model.lp.build import BuiltModel
 from model.lp.core import CALIBRATION, PENALTY, RESOURCE, TRANSFER
-from model.lp.sensitivity import Measured, Measurements, measuring
 from model.lp.solve import SolveResult
 
 
@@ -176,35 +175,13 @@ def extract_tables(built: BuiltModel, sol: SolveResult) -> dict[str, pd.DataFram
     """Every result table of an optimal solve."""
     if not sol.optimal:
         raise ValueError(f"no results: the solve was not optimal ({sol.message})")
-    with measuring() as measured:  # re-solves on a worker thread while the rest is made
-        tables, order = _tables(built, sol, measured)
-        done = measured.results()
-        for job in sol.premeasured.values():  # none left running on the kept model
-            job.result()
-        sol.premeasured = {}
-    # the order the tables were made in (a table made again later is the later one)
-    return {"summary": tables.pop("summary"), **{k: tables.pop(k) if k in tables else done[k] for k in order},
-            **tables}
-
-
-def _tables(built: BuiltModel, sol: SolveResult, measured: Measurements) -> tuple[dict[str, pd.DataFrame], list]:
-    """The tables but the measured ones (handed to `measured`), and the order of the
-    modules' tables (measured ones included)."""
     tables: dict[str, pd.DataFrame] = {}
-    order: list[str] = []
     balance = None
     for mod in built.modules:
         if mod.name == "balance":
             balance = mod
             continue
-        for name, table in mod.extract(sol, built.data).items():
-            if isinstance(table, Measured):
-                measured.later(name, table)
-                tables.pop(name, None)
-            else:
-                tables[name] = table
-            if name not in order:
-                order.append(name)
+        tables.update(mod.extract(sol, built.data))
     tol = float(built.data.settings.get("price_tolerance_usd_per_t", 1e-3))
     tables.update(balance.extract(sol, built.data, tables, tol))
     for mod in built.modules:  # tables that need prices (floor payments, landed costs, cover)
@@ -230,5 +207,5 @@ def _tables(built: BuiltModel, sol: SolveResult, measured: Measurements) -> tupl
         tables["coercer"] = ledger
     tables["reference_margins"] = reference_margins(built.data.tables, tables["production"], built.data.period_list,
                                                     tables["flows"])
-    tables["summary"] = summary_table(costs, dem, sol, built)
-    return tables, order
+    tables = {"summary": summary_table(costs, dem, sol, built), **tables}
+    return tables

@@ -101,9 +101,6 @@ class Registry:
     node_rows: dict = field(default_factory=dict)
     # Country, product and period codes of the balance's nodes (value -> code per column).
     node_codes: tuple = field(default_factory=lambda: ({}, {}, {}), repr=False)
-    # (constraints, upper) whose one-tonne values a module reports (model.lp.sensitivity.
-    # limit_values with these very lists): measured from the vertex on, beside the canonical plan
-    limits: list = field(default_factory=list)
     # (flows registered, their keys, their variables): flow_table's shared answer
     _flow_table: tuple | None = field(default=None, repr=False)
 

@@ -23,26 +23,12 @@ re-solved in the kept model as above. Both give the optimal cost at the moved li
 A ban is not a row: its forbidden flows are not in the model. Its value is measured the
 same way, by adding the forbidden flows as columns with a joint allowance of one tonne
 (a 1 t/yr quota in place of the ban), re-solving and removing them again.
-
-HiGHS lets go of Python's GIL while it solves, so `measuring()` runs the re-solves on one
-worker thread while the result tables that need none are made: a module returns a
-`Measured` table (finished on that thread), and a measurement asked for directly while
-the worker is up goes to it too, so one thread at a time uses the kept HiGHS model.
 """
 
 from __future__ import annotations
 
-import functools
-import threading
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass
-
 import highspy
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
 from model.lp.canonical import LPArrays
@@ -52,68 +38,6 @@ DELTA = 1.0  # t/yr: "one more tonne"
 # Columns a cut-down re-solve keeps besides the basic and non-zero ones, per row of the LP,
 # cheapest reduced cost first (2 per row: 13 re-solves at 600k columns took no fallback).
 KEEP_PER_ROW = 2
-
-# The worker of the active `measuring()` block of this thread (None: measure here).
-_WORKER: ContextVar[ThreadPoolExecutor | None] = ContextVar("measuring_worker", default=None)
-_HERE = threading.local()  # is_worker: this thread is a measuring worker (a thread may inherit contexts)
-
-
-@dataclass
-class Measured:
-    """A result table finished by re-solves: `make()` returns it. Under `measuring()` it
-    is made on the worker thread while the caller goes on; elsewhere at once."""
-
-    make: Callable[[], pd.DataFrame]
-
-
-class Measurements:
-    """Measured tables handed to the worker, collected (waited for) by `results()`."""
-
-    def __init__(self, worker: ThreadPoolExecutor) -> None:
-        self._worker = worker
-        self._pending: dict[str, Future] = {}
-
-    def later(self, name: str, table: Measured) -> None:
-        self._pending[name] = self._worker.submit(table.make)
-
-    def results(self) -> dict[str, pd.DataFrame]:
-        """Every table handed over, in the order given (raises what a re-solve raised)."""
-        out = {name: job.result() for name, job in self._pending.items()}
-        self._pending.clear()
-        return out
-
-
-@contextmanager
-def measuring() -> Iterator[Measurements]:
-    """One worker thread for every re-solve of the block (the kept HiGHS model is not
-    thread-safe); it is joined, whatever happens, before the block is left. Inside an
-    active block, the block's worker serves (one thread at a time uses the model)."""
-    active = _WORKER.get()
-    if active is not None and not getattr(_HERE, "is_worker", False):
-        yield Measurements(active)
-        return
-    with ThreadPoolExecutor(1, thread_name_prefix="measure", initializer=_mark_worker) as worker:
-        token = _WORKER.set(worker)
-        try:
-            yield Measurements(worker)
-        finally:
-            _WORKER.reset(token)
-
-
-def _mark_worker() -> None:
-    _HERE.is_worker = True
-
-
-def _on_worker(fn):
-    """Run a measurement on the active `measuring()` worker, after what it was given
-    earlier, and wait for it (here, if no block is active or this is the worker)."""
-    @functools.wraps(fn)
-    def run(*args, **kwargs):
-        worker = _WORKER.get()
-        if worker is None or getattr(_HERE, "is_worker", False):
-            return fn(*args, **kwargs)
-        return worker.submit(fn, *args, **kwargs).result()
-    return run
 
 
 def _resolve_change(h: highspy.Highs, x0: np.ndarray, c: np.ndarray,
@@ -164,7 +88,6 @@ def _snap(values: np.ndarray, objective: float, weights: np.ndarray) -> np.ndarr
     return np.where(np.abs(values) < floor, 0.0, values) + 0.0
 
 
-@_on_worker
 def limit_values(sol, cons: list, weights: np.ndarray, upper: bool = True
                  ) -> tuple[np.ndarray, np.ndarray]:
     """Per constraint: (value of one unit more room, value of one unit less room), in
@@ -173,42 +96,19 @@ def limit_values(sol, cons: list, weights: np.ndarray, upper: bool = True
     it). A row that is not tight is worth 0 for one more unit, and for one less where
     its slack is at least one unit. NaN where tightening makes the case infeasible."""
     n = len(cons)
-    if n == 0:
-        return np.zeros(0), np.zeros(0)
-    if getattr(sol, "highs", None) is None or sol.row_activity is None:
-        y = np.asarray(sol.row_dual, float)[sol.rows_of(cons)]
-        return -y / weights if upper else y / weights, np.full(n, np.nan)
-    early = getattr(sol, "premeasured", {}).get((id(cons), upper))
-    more, less = early.result() if early is not None else _limit_changes(sol, cons, upper)
-    base = float(sol.objective)
-    return (_snap(more / DELTA / weights, base, weights), _snap(less / DELTA / weights, base, weights))
-
-
-def premeasure(sol, limits: list[tuple[list, bool]]) -> None:
-    """Start measuring the limits (constraints, upper) on the active `measuring()` worker
-    as soon as the vertex is known: they need neither the canonical plan nor the tables,
-    so they run while those are made; `limit_values` then reads them from
-    sol.premeasured. Nothing happens outside a measuring() block or without a kept model."""
-    worker = _WORKER.get()
-    if worker is None or getattr(sol, "highs", None) is None or sol.row_activity is None:
-        return
-    for cons, upper in limits:
-        if len(cons):
-            sol.premeasured[id(cons), upper] = worker.submit(_limit_changes, sol, cons, upper)
-
-
-def _limit_changes(sol, cons: list, upper: bool) -> tuple[np.ndarray, np.ndarray]:
-    """limit_values before dividing by the weights: changes in the optimal cost (objective
-    units) for DELTA more and DELTA less room, from the vertex's ranging and duals where
-    the cost is linear there, else measured by re-solves."""
-    n = len(cons)
     more, less = np.zeros(n), np.zeros(n)
+    if n == 0:
+        return more, less
+    h = getattr(sol, "highs", None)
     idx = sol.rows_of(cons)
+    y = np.asarray(sol.row_dual, float)
+    if h is None or sol.row_activity is None:
+        return -y[idx] / weights if upper else y[idx] / weights, np.full(n, np.nan)
     lp = solved_lp(sol)
     rl, ru = lp.rl, lp.ru
-    # the vertex's own duals (the canonical prices option may replace sol.row_dual)
+    # the vertex's own duals (the canonical prices option may have replaced sol.row_dual)
     vy = getattr(sol, "vertex_dual", None)
-    vy = np.asarray(sol.row_dual, float) if vy is None else vy
+    vy = y if vy is None else vy
     ks = np.flatnonzero(idx >= 0)
     i = idx[ks]
     bound = ru[i] if upper else rl[i]
@@ -230,10 +130,10 @@ def _limit_changes(sol, cons: list, upper: bool) -> tuple[np.ndarray, np.ndarray
             more[k] = -solver.change(idx[k], rl[idx[k]], ru[idx[k]], upper, DELTA)
         for k in todo_less:
             less[k] = solver.change(idx[k], rl[idx[k]], ru[idx[k]], upper, -DELTA)
-    return more, less
+    base = float(sol.objective)
+    return (_snap(more / DELTA / weights, base, weights), _snap(less / DELTA / weights, base, weights))
 
 
-@_on_worker
 def tightening_cost(sol, cons: list, steps: np.ndarray, upper: bool = True) -> np.ndarray:
     """Per constraint: the rise in the optimal cost (objective units) when its limit is
     tightened by steps[k] (a cap lowered, a floor raised), measured: 0 where the slack
@@ -414,7 +314,6 @@ def _moved(h: highspy.Highs, i: int, lo: float, hi: float, upper: bool, step: fl
     return value
 
 
-@_on_worker
 def allowance_value(sol, entries: list[list[tuple[int, float]]], costs: np.ndarray,
                     weight: float, counts: np.ndarray | None = None) -> float:
     """Value of allowing DELTA in total over new columns (a ban relaxed to a quota):

@@ -18,7 +18,6 @@ from pyomo.common.gc_manager import PauseGC
 
 from model.lp.canonical import LPArrays, canonical_solution
 from model.lp.handoff import IdIndex, compile_lp
-from model.lp.sensitivity import premeasure
 from model.lp.highs import (basic_columns, highs_lp, pass_model, quiet_highs, run_logged, status_name,
                             use_threads, warm_copy)
 
@@ -70,9 +69,6 @@ class SolveResult:
     # The arrays of the LP as handed to the kept HiGHS model (not read back from it).
     lp: LPArrays | None = field(default=None, repr=False)
     released: bool = field(default=False, repr=False)  # release() was called: no lookups into the model
-    # (id(constraints), upper) -> the limit values being measured since the vertex was known
-    # (model.lp.sensitivity.premeasure); emptied once the tables are made
-    premeasured: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def optimal(self) -> bool:
@@ -83,7 +79,6 @@ class SolveResult:
         re-solve or read them (reports read the tables only): their memory goes back
         before the reports are written."""
         self.highs, self.lp, self.col_pos, self.row_pos = None, None, {}, {}
-        self.premeasured = {}
         self.released = True
 
     def _check_held(self) -> None:
@@ -264,12 +259,10 @@ def _row_unique(lp: LPArrays, ax: np.ndarray, up: np.ndarray, dn: np.ndarray) ->
     return slack | ((up > bound + eps) & (dn < bound - eps))
 
 
-def run_highs(h: highspy.Highs, cols: list, rows: list, stats: dict, settings: dict | None = None,
-              limits: list[tuple[list, bool]] | None = None) -> SolveResult:
+def run_highs(h: highspy.Highs, cols: list, rows: list, stats: dict, settings: dict | None = None
+              ) -> SolveResult:
     """Solve the loaded model; when optimal, read the plan by the canonical rule
-    (model.lp.canonical) unless the case's `canonical_plan` is FALSE. limits: the
-    (constraints, upper) whose values to start measuring at the vertex (Registry.limits;
-    used inside a model.lp.sensitivity.measuring() block)."""
+    (model.lp.canonical) unless the case's `canonical_plan` is FALSE."""
     settings = settings or {}
     refused = stats.pop("refused", None)
     t0 = time.perf_counter()
@@ -292,32 +285,30 @@ def run_highs(h: highspy.Highs, cols: list, rows: list, stats: dict, settings: d
     col_pos = stats.pop("col_pos", None) or IdIndex(cols)
     row_pos = {id(c): i for i, c in enumerate(rows)}
     t2 = time.perf_counter()
-    lp = stats.pop("lp", None)
-    obj = float(info.objective_function_value) if optimal else float("nan")
-    result = SolveResult(status, message, obj, x, dual, col_pos, row_pos, {}, h if optimal else None,
-                         lp=lp if optimal else None)
     extra: dict = {}
+    ax = up = dn = unique = vertex_dual = vertex_x = None
+    lp = stats.pop("lp", None)
     if optimal and len(cols):
-        lp = result.lp = lp if lp is not None else LPArrays.from_highs(h)
+        lp = lp if lp is not None else LPArrays.from_highs(h)
         ax, up, dn = _ranging(h, lp, x, np.asarray(sol.row_value, float))
-        result.row_unique = _row_unique(lp, ax, up, dn)
-        result.row_activity, result.range_up, result.range_dn = ax, up, dn
-        result.vertex_dual, result.vertex_x = dual, x
-        col_dual = np.asarray(sol.col_dual, float)  # read before the worker re-solves in h
-        premeasure(result, limits or [])  # on the measuring worker, while the canonical plan is made
-        result.x, result.row_dual, extra = _canonical(lp, x, col_dual, dual, settings)
+        unique = _row_unique(lp, ax, up, dn)
+        vertex_dual, vertex_x = dual, x
+        x, dual, extra = _canonical(h, lp, x, dual, settings)
     t3 = time.perf_counter()
-    result.stats = dict(stats, solve_s=t1 - t0, load_s=t2 - t1, canonical_s=t3 - t2,
-                        iterations=int(info.simplex_iteration_count), highs_status=raw, **extra)
-    return result
+    stats = dict(stats, solve_s=t1 - t0, load_s=t2 - t1, canonical_s=t3 - t2,
+                 iterations=int(info.simplex_iteration_count), highs_status=raw, **extra)
+    obj = float(info.objective_function_value) if optimal else float("nan")
+    return SolveResult(status, message, obj, x, dual, col_pos, row_pos, stats, h if optimal else None,
+                       unique, ax, up, dn, vertex_dual, vertex_x, lp if optimal else None)
 
 
-def _canonical(lp: LPArrays, x: np.ndarray, col_dual: np.ndarray, dual: np.ndarray, settings: dict):
+def _canonical(h: highspy.Highs, lp: LPArrays, x: np.ndarray, dual: np.ndarray, settings: dict):
     """The plan (and, if asked, the prices) by the canonical rule."""
     plan = bool(settings.get("canonical_plan", True))
     prices = bool(settings.get("canonical_prices", False))
     if not (plan or prices):
         return x, dual, {"canonical": "off"}
+    col_dual = np.asarray(h.getSolution().col_dual, float)
     xc, yc, st = canonical_solution(lp, x, col_dual, dual, prices=prices)
     if st["canonical_status"] != "optimal":  # never silently: the table says which plan it is
         st["canonical"] = f"vertex (canonical step {st['canonical_status']})"
@@ -338,7 +329,7 @@ def solve_loaded(h: highspy.Highs, settings: dict) -> tuple[str, str, np.ndarray
     x = np.asarray(sol.col_value, float)
     dual = np.asarray(sol.row_dual, float)
     if len(x):
-        x, _, extra = _canonical(LPArrays.from_highs(h), x, np.asarray(sol.col_dual, float), dual, settings)
+        x, _, extra = _canonical(h, LPArrays.from_highs(h), x, dual, settings)
     else:
         extra = {}
     return status, words, x, dual, float(h.getInfo().objective_function_value), extra

@@ -21,7 +21,6 @@ from model.case.validate import validate_case
 from model.case.workbook import Case, read_case
 from model.lp.build import build_model
 from model.lp.data import build_model_data
-from model.lp.sensitivity import measuring
 from model.lp.solve import SolveResult, run_highs, to_highs
 
 LOG = logging.getLogger(__name__)
@@ -119,11 +118,10 @@ def solve_case(case: Case, scenario: str | None = None, keep: bool = False,
     try:
         built, h, cols, rows, stats = build_and_load(data, case.settings)
         handoff = dict(stats)  # run_highs takes some entries out
-        with measuring():  # limit values measured from the vertex on, beside the canonical plan
-            sol = run_highs(h, cols, rows, stats, case.settings, built.registry.limits)
-            t3 = time.perf_counter()
-            tables = extract_tables(built, sol) if sol.optimal else {}
-            t4 = time.perf_counter()
+        sol = run_highs(h, cols, rows, stats, case.settings)
+        t3 = time.perf_counter()
+        tables = extract_tables(built, sol) if sol.optimal else {}
+        t4 = time.perf_counter()
     finally:
         gc.unfreeze()
     secs = {"model_data_s": t1 - t0, "extract_s": t4 - t3}

@@ -117,7 +117,6 @@ class Benchmarks:
             return LinearExpression(constant=0.0, linear_coefs=ws, linear_vars=vs) >= need[b, t]
         m.benchmark_share = pyo.Constraint(m.BENCHMARK_PERIODS, rule=benchmark_share)
         self.cons = [m.benchmark_share[k] for k in keys]
-        reg.limits.append((self.cons, False))  # valued at extract (limit_values)
         reg.add_cost(CostTerm("benchmark_gap", PENALTY, [t for _, t in gap_keys], np.asarray(gap_cost, float),
                               list(self.gaps.values())))
 

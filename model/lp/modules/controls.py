@@ -98,7 +98,6 @@ class Controls:
             return LinearExpression(constant=0.0, linear_coefs=ws, linear_vars=vs) <= caps[name, t]
         m.export_quota = pyo.Constraint(m.CONTROL_PERIODS, rule=export_quota)
         self.cons = [m.export_quota[k] for k in rows]
-        reg.limits.append((self.cons, True))  # valued at extract (limit_values)
         reg.add_cost(CostTerm("licence", RESOURCE, licence_periods, np.asarray(licence_cost, float),
                               licence_vars))
 

@@ -109,7 +109,6 @@ class Expansion:
                                     linear_vars=xs + bs) <= 0.0
         m.expansion_capacity_limit = pyo.Constraint(m.EXPANSION_PERIODS, rule=expansion_capacity_limit)
         self.cap_cons = list(m.expansion_capacity_limit.values())
-        reg.limits.append((self.cap_cons, True))  # valued at extract (limit_values)
 
         by_opt: dict[str, list] = {}
         for o, v in zip(builds["option"], self.build_vars):
@@ -124,7 +123,6 @@ class Expansion:
             return LinearExpression(constant=0.0, linear_coefs=[1.0] * len(vs), linear_vars=vs) <= limit[o]
         m.max_build = pyo.Constraint(m.EXPANSION_OPTIONS, rule=max_build)
         self.max_cons = list(m.max_build.values())
-        reg.limits.append((self.max_cons, True))  # valued at extract (limit_values)
 
     def extract(self, sol: Solution, data) -> dict[str, pd.DataFrame]:
         per = data.periods

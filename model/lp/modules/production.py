@@ -9,7 +9,7 @@ from pyomo.core.expr.numeric_expr import LinearExpression
 
 from model.lp.core import RESOURCE, ActivityTerm, BalanceTerm, CostTerm, Registry, Solution, keyed
 from model.lp.origin import activity_nodes
-from model.lp.sensitivity import Measured, limit_values
+from model.lp.sensitivity import limit_values
 
 
 class Production:
@@ -51,9 +51,8 @@ class Production:
             return LinearExpression(constant=0.0, linear_coefs=[1.0] * len(vs), linear_vars=vs) <= cap[f, t]
         m.capacity_limit = pyo.Constraint(m.FACILITY_PERIODS, rule=capacity_limit)
         self.cons = list(m.capacity_limit.values())
-        reg.limits.append((self.cons, True))  # valued at extract (limit_values)
 
-    def extract(self, sol: Solution, data) -> dict[str, pd.DataFrame | Measured]:
+    def extract(self, sol: Solution, data) -> dict[str, pd.DataFrame]:
         per = data.periods
         acts = self.acts
         x = sol.values(self.vars)
@@ -74,13 +73,10 @@ class Production:
             prod.groupby(["facility", "period"])["activity_t_per_yr"].sum()).to_numpy()
         cap["utilisation"] = np.where(cap["capacity_t_per_yr"] > 0,
                                       cap["used_t_per_yr"] / cap["capacity_t_per_yr"], 0.0)
+        # What one more (one less) t/yr of capacity saves (costs), per t/yr-year, measured
+        # by moving the limit (model.lp.sensitivity), so it does not depend on the vertex.
         w = cap["period"].map(per["weight"]).to_numpy()
-        return {"production": prod, "capacity_values": Measured(lambda: self._values(sol, cap, w))}
-
-    def _values(self, sol: Solution, cap: pd.DataFrame, w: np.ndarray) -> pd.DataFrame:
-        """What one more (one less) t/yr of capacity saves (costs), per t/yr-year, measured
-        by moving the limit (model.lp.sensitivity), so it does not depend on the vertex."""
         more, less = limit_values(sol, self.cons, w)
         cap["capacity_value_usd_per_t_per_yr"] = more
         cap["capacity_value_one_less_usd_per_t_per_yr"] = less
-        return cap
+        return {"production": prod, "capacity_values": cap}

@@ -210,7 +210,6 @@ class Stockpiles:
         self._level_constraints(m, keys, idx)
         self._target_constraints(m, keys, idx)
         self._build_constraints(m, keys, idx)
-        reg.limits += [(self.target_cons, False), (self.build_cons, False)]  # valued at extract (limit_values)
         self._terminal_and_budget(m, sp, keys, idx, plist)
 
     def _releases(self, i: int) -> list:

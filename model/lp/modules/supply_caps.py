@@ -89,7 +89,6 @@ class SupplyCaps:
 
         self._declare_quotas(m)
         self._declare_shares(m)
-        reg.limits += [(self.quota_cons, True), (self.share_cons, True)]  # valued at extract (limit_values)
 
     def _quota_terms(self, r: dict, acts: pd.DataFrame, pers: list[str], prods: list[str],
                      countries: list[str], data, stage_of: pd.Series) -> pd.DataFrame:
