@@ -76,12 +76,20 @@ def scenario_problems(case: Case) -> list:
     return problems
 
 
-def return_memory() -> None:
+# Below this many columns a released model holds a few MB: a full collection (0.05-0.1 s
+# over the imported modules' objects alone) costs more than the memory is worth.
+RETURN_MEMORY_MIN_COLUMNS = 50_000
+
+
+def return_memory(columns: int | None = None) -> None:
     """Collect what was released (the model's objects refer to each other, so only a
     collection frees them) and hand the freed heap back to the system: glibc keeps freed
     blocks for reuse, but the reports' Python objects live in arenas of their own, so at
     600 k columns the reports otherwise stacked about 200 MB on top of the model's 500 MB
-    still held (glibc's malloc_trim, on Linux)."""
+    still held (glibc's malloc_trim, on Linux). columns: the released model's; a small
+    one is left to the collector's own pace (RETURN_MEMORY_MIN_COLUMNS)."""
+    if columns is not None and columns < RETURN_MEMORY_MIN_COLUMNS:
+        return
     gc.collect()
     if sys.platform.startswith("linux"):  # glibc's call; elsewhere (macOS, Windows) the collection is all
         try:

@@ -99,7 +99,7 @@ def run_and_report(path: str, scenario: str | None = None, out: str | Path = "ou
             result.tables["explanations"] = explain_shortfalls(result)
         result.kept = None  # the explanations were the last to re-solve it
         result.solve.release()
-        return_memory()  # before the reports: they need none of it
+        return_memory(result.solve.stats.get("columns"))  # before the reports: they need none of it
         if not result.optimal:
             show_summary(result, None)
             LOG.error("no report was written: a plan that is not optimal is not an answer.")
