@@ -29,12 +29,13 @@ _SERVE = ("import importlib.util as u; s = u.spec_from_file_location('rare_earth
 
 
 class PngsAside:
-    """One run's helper: start() it first, send() the figures as soon as they are made,
-    write() them as PNGs into the run folder, and stop() it in every case."""
+    """One run's helper: start() it first, send() the figures as soon as they are made
+    (in one batch or several), write() them as PNGs into the run folder, and stop() it in
+    every case."""
 
     def __init__(self) -> None:
         self.proc: subprocess.Popen | None = None
-        self.figs: list[Figure] | None = None
+        self.figs: list[Figure] = []  # sent so far, in order
 
     def start(self) -> PngsAside:
         try:  # -P: the current folder's files do not shadow the modules the helper imports
@@ -45,9 +46,10 @@ class PngsAside:
         return self
 
     def send(self, figs: list[Figure]) -> None:
-        """Have the helper draw these figures."""
-        self.figs = figs
-        if self.proc is None:
+        """Have the helper draw these figures, after any sent before (it starts on each
+        batch as it arrives)."""
+        self.figs = self.figs + list(figs)
+        if self.proc is None or not figs:
             return
         try:  # left open: communicate() closes it when the answer is read
             self.proc.stdin.write(pickle.dumps([png_chart(f) for f in figs], protocol=pickle.HIGHEST_PROTOCOL))
@@ -59,7 +61,8 @@ class PngsAside:
         """folder/<name>.png for each figure: the helper's when these are the figures it was
         sent, else drawn here."""
         t0 = time.perf_counter()
-        answer = self._answer() if figs is self.figs else None
+        sent = len(figs) == len(self.figs) and all(a is b for a, b in zip(figs, self.figs))
+        answer = self._answer() if sent else None
         self.stop()  # done with it either way
         if answer is None or answer[0] != "ok" or [n for n, _ in answer[1]] != [f.name for f in figs]:
             LOG.debug("no PNGs from the helper process (%s); drawn here",

@@ -24,7 +24,7 @@ import pandas as pd
 from model.analysis.tracing import Tracer, content_shares
 from model.reports.aside import PngsAside
 from model.reports.briefing import BriefingSheet, ComparisonSheet
-from model.reports.charts import Figure, summary_figures, write_pngs
+from model.reports.charts import Figure, solve_figures, summary_figures, traced_figures, write_pngs
 from model.reports.sheet import SheetWriter, header_format
 
 LOG = logging.getLogger(__name__)
@@ -642,12 +642,20 @@ class ReportPrep:
     exist (a single run sends the figures to the PNG helper before its explanations):
     the tracer (the content shares and the Sankey share its traces), the content shares
     and the summary figures. The figures read the solve's tables only, never the
-    explanations or comparisons added later."""
+    explanations or comparisons added later. aside: the PNG helper, sent the figures as
+    they are made: those of the solve's tables first, drawn while the tracing runs, then
+    the content shares' (the PNGs were the last part of a teaching-case run to finish)."""
 
-    def __init__(self, tables: dict[str, pd.DataFrame]) -> None:
+    def __init__(self, tables: dict[str, pd.DataFrame], aside: PngsAside | None = None) -> None:
+        figs = solve_figures(tables) if tables else []
+        if aside is not None:
+            aside.send(figs)
         self.tracer = Tracer(tables)
         self.derived = with_derived_tables(tables, self.tracer)
-        self.figs = summary_figures(self.derived) if self.derived else []
+        traced = traced_figures(self.derived) if self.derived else []
+        if aside is not None:
+            aside.send(traced)
+        self.figs = figs + traced
 
     def tables(self, tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
         """The report's tables: the run's as they are now, then the derived ones."""

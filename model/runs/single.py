@@ -75,9 +75,9 @@ def run_and_report(path: str, scenario: str | None = None, out: str | Path = "ou
         progress = Progress()
         progress.step(f"solving {Path(path).name}" + (f", scenario {scenario}" if scenario else ""))
         result = run_case(path, scenario, keep=explain)
-        prep = ReportPrep(result.tables) if result.optimal else None  # the figures read the solve's tables only
-        if prep is not None and aside is not None:
-            aside.send(prep.figs)  # drawn while the references and explanations are solved
+        # the figures read the solve's tables only: the helper draws them while the
+        # references and explanations are solved
+        prep = ReportPrep(result.tables, aside) if result.optimal else None
         comparisons: dict[str, pd.DataFrame] = {}
         if result.optimal and compare:
             for ref in references(result.case, scenario, against):
