@@ -23,7 +23,6 @@ import pandas as pd
 
 from model.analysis.tracing import Tracer, content_shares
 from model.reports.aside import PngsAside
-from model.reports.briefing import BriefingSheet, ComparisonSheet
 from model.reports.charts import Figure, solve_figures, summary_figures, traced_figures, write_pngs
 from model.reports.sheet import SheetWriter, header_format
 
@@ -249,6 +248,7 @@ def write_xlsx(path: Path, tables: dict[str, pd.DataFrame], title: str = "",
     """A one-page briefing sheet first, then the summary sheet (headline figures and native
     charts), then one sheet per table. Text that looks like a formula (=, +, -, @) is written as text.
     figs: the summary figures when the caller has made them (else made here)."""
+    from model.reports.briefing import BriefingSheet  # here: a single run needs it only once its figures are sent
     with xlsx_writer(path) as xw:
         book = xw.book
         if "summary" in tables:
@@ -269,6 +269,7 @@ def write_xlsx(path: Path, tables: dict[str, pd.DataFrame], title: str = "",
 def write_comparison_xlsx(path: Path, table: pd.DataFrame, deltas: pd.DataFrame, title: str = "") -> None:
     """comparison.xlsx: the overview sheet first (plain labels, M/bn USD, delta charts), then
     every column ('comparison') and the deltas against the base ('deltas_vs_base')."""
+    from model.reports.briefing import ComparisonSheet
     with xlsx_writer(path) as xw:
         ComparisonSheet(xw.book, table, title).write()
         write_table_sheet(xw, xw.book, "comparison", table)

@@ -11,14 +11,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from model.analysis.compare import policy_value, price_changes, versus
 from model.case.schema import InputError, Problem
 from model.case.workbook import did_you_mean
 from model.logs import recording
 from model.reports.aside import PngsAside
-from model.reports.console import policy_lines, say, show_summary, versus_lines
 from model.reports.files import ReportPrep, write_run
-from model.runs.explain import conflict_lines, diagnose_infeasible, explain_shortfalls
 from model.runs.pipeline import RunResult, return_memory, run_case
 
 LOG = logging.getLogger(__name__)
@@ -78,6 +75,11 @@ def run_and_report(path: str, scenario: str | None = None, out: str | Path = "ou
         # the figures read the solve's tables only: the helper draws them while the
         # references and explanations are solved
         prep = ReportPrep(result.tables, aside) if result.optimal else None
+        # imported once the helper has the figures (its drawing is what a run waits for
+        # last): comparisons, explanations and the console's summary
+        from model.analysis.compare import policy_value, price_changes, versus
+        from model.reports.console import policy_lines, say, show_summary, versus_lines
+        from model.runs.explain import conflict_lines, diagnose_infeasible, explain_shortfalls
         comparisons: dict[str, pd.DataFrame] = {}
         if result.optimal and compare:
             for ref in references(result.case, scenario, against):
