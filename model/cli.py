@@ -15,6 +15,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
+from pyomo.common.gc_manager import PauseGC
 
 from model import __version__
 from model.case.schema import InputError
@@ -85,7 +86,8 @@ def cmd_run(args) -> int:
     from model.reports.aside import PngsAside
     aside = PngsAside().start()  # first: it imports matplotlib while this process imports the model and solves
     try:
-        from model.runs.single import run_and_report
+        with PauseGC():  # see run.py: the model's modules live as long as the process
+            from model.runs.single import run_and_report
         prepare_out(args.out)
         result, _ = run_and_report(args.workbook or str(DEFAULT_CASE), args.scenario, args.out,
                                    compare=not args.no_compare, explain=not args.no_explain,
