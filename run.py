@@ -4,13 +4,7 @@
 import gc
 import sys
 
-# The imports make some 100 k objects that live as long as the process: the collector
-# would only scan them again and again while they are made (0.1 s of a teaching-case
-# run's start-up; `run` pauses it over the model's own imports likewise).
-gc.disable()
-from model.cli import main  # noqa: E402
-
-gc.enable()
+from model.cli import main
 
 if __name__ == "__main__":
     code = main()

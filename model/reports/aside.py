@@ -17,9 +17,14 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from model.reports import png
-from model.reports.charts import Figure, png_chart, write_pngs
+if TYPE_CHECKING:
+    from model.reports.charts import Figure
+
+# The helper's file, found without importing it or model.reports.charts (numpy, pandas):
+# the command line starts the helper before it imports those (0.4 s).
+PNG_FILE = Path(__file__).with_name("png.py")
 
 LOG = logging.getLogger(__name__)
 WAIT_S = 120.0  # a helper that has not answered by then is stopped and the PNGs drawn here
@@ -39,7 +44,7 @@ class PngsAside:
 
     def start(self) -> PngsAside:
         try:  # -P: the current folder's files do not shadow the modules the helper imports
-            self.proc = subprocess.Popen([sys.executable, "-P", "-c", _SERVE.format(path=png.__file__)],
+            self.proc = subprocess.Popen([sys.executable, "-P", "-c", _SERVE.format(path=str(PNG_FILE))],
                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         except Exception:  # no interpreter to start (an embedded Python), no process left: drawn here
             self.proc = None
@@ -52,6 +57,7 @@ class PngsAside:
         if self.proc is None or not figs:
             return
         try:  # left open: communicate() closes it when the answer is read
+            from model.reports.charts import png_chart
             self.proc.stdin.write(pickle.dumps([png_chart(f) for f in figs], protocol=pickle.HIGHEST_PROTOCOL))
             self.proc.stdin.flush()
         except Exception:  # a helper gone, a figure that does not pickle: drawn here
@@ -67,6 +73,7 @@ class PngsAside:
         if answer is None or answer[0] != "ok" or [n for n, _ in answer[1]] != [f.name for f in figs]:
             LOG.debug("no PNGs from the helper process (%s); drawn here",
                       "no answer" if answer is None else answer[1] if answer[0] != "ok" else "other charts")
+            from model.reports.charts import write_pngs
             return write_pngs({}, folder, figs)
         LOG.debug("PNG charts drawn by the helper process (waited %.2f s for them)", time.perf_counter() - t0)
         folder.mkdir(parents=True, exist_ok=True)
