@@ -647,10 +647,13 @@ class ReportPrep:
     they are made: those of the solve's tables first, drawn while the tracing runs, then
     the content shares' (the PNGs were the last part of a teaching-case run to finish)."""
 
-    def __init__(self, tables: dict[str, pd.DataFrame], aside: PngsAside | None = None) -> None:
-        figs = solve_figures(tables) if tables else []
-        if aside is not None:
-            aside.send(figs)
+    def __init__(self, tables: dict[str, pd.DataFrame], aside: PngsAside | None = None,
+                 figs: list[Figure] | None = None) -> None:
+        """figs: solve_figures of the tables when the caller has made (and sent) them."""
+        if figs is None:
+            figs = solve_figures(tables) if tables else []
+            if aside is not None:
+                aside.send(figs)
         self.tracer = Tracer(tables)
         self.derived = with_derived_tables(tables, self.tracer)
         traced = traced_figures(self.derived) if self.derived else []

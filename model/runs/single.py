@@ -15,6 +15,7 @@ from model.case.schema import InputError, Problem
 from model.case.workbook import did_you_mean
 from model.logs import recording
 from model.reports.aside import PngsAside
+from model.reports.charts import Figure, solve_figures
 from model.reports.files import ReportPrep, write_run
 from model.runs.pipeline import RunResult, return_memory, run_case
 
@@ -71,10 +72,15 @@ def run_and_report(path: str, scenario: str | None = None, out: str | Path = "ou
     with recording() as record:
         progress = Progress()
         progress.step(f"solving {Path(path).name}" + (f", scenario {scenario}" if scenario else ""))
-        result = run_case(path, scenario, keep=explain)
-        # the figures read the solve's tables only: the helper draws them while the
-        # references and explanations are solved
-        prep = ReportPrep(result.tables, aside) if result.optimal else None
+        # The figures read the solve's tables only: the helper draws them while the rest of
+        # the tables are made and the references and explanations solved.
+        first: list[Figure] = []
+
+        def send_first(tables: dict[str, pd.DataFrame]) -> None:
+            first.extend(solve_figures(tables))
+            aside.send(first)
+        result = run_case(path, scenario, keep=explain, first=send_first if aside is not None else None)
+        prep = ReportPrep(result.tables, aside, first if aside is not None else None) if result.optimal else None
         # imported once the helper has the figures (its drawing is what a run waits for
         # last): comparisons, explanations and the console's summary
         from model.analysis.compare import policy_value, price_changes, versus
