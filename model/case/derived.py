@@ -6,8 +6,6 @@ serve. Pure functions of tables, so validation checks exactly what the LP will u
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import pandas as pd
 
@@ -17,20 +15,9 @@ EPS = 1e-9  # years: period starts are floats (2025.25 is a quarter in)
 BUILD_COLS = ["option", "build_period", "build_start", "online_period", "online_year", "period"]
 
 
-_CONTENT_CACHE: dict[bytes, pd.DataFrame] = {}
-
-
 def content_coefficients(products: pd.DataFrame, recipes: pd.DataFrame) -> pd.DataFrame:
-    """content_table, remembered for the same products and recipes (scenarios and
-    re-solves seldom change them, and each derivation walks every recipe)."""
-    key = hashlib.sha256(pd.util.hash_pandas_object(products[["element", "unit"]], index=True).to_numpy().tobytes()
-                         + pd.util.hash_pandas_object(recipes[["process", "product", "coefficient"]],
-                                                      index=False).to_numpy().tobytes()).digest()
-    if key not in _CONTENT_CACHE:
-        if len(_CONTENT_CACHE) > 32:
-            _CONTENT_CACHE.clear()
-        _CONTENT_CACHE[key] = content_table(products[["element", "unit"]], recipes[["process", "product", "coefficient"]])
-    return _CONTENT_CACHE[key].copy()
+    """content_table of the products' element and unit and the recipes' lines."""
+    return content_table(products[["element", "unit"]], recipes[["process", "product", "coefficient"]])
 
 
 def content_table(products: pd.DataFrame, recipes: pd.DataFrame) -> pd.DataFrame:
