@@ -98,7 +98,8 @@ def cmd_run(args) -> int:
             pandas_display()
             from model.runs.single import run_and_report
         # ... and then frozen, out of the young generations' sight: those scanned them twice
-        # more (0.08 s); the solve's gc.unfreeze() (model.runs.pipeline) hands them to the oldest
+        # more (0.08 s); the solve's gc.unfreeze() (model.runs.pipeline) hands them to the
+        # oldest, as does the end of this command (a caller's objects are not left frozen)
         gc.freeze()
         prepare_out(args.out)
         result, _ = run_and_report(args.workbook or str(DEFAULT_CASE), args.scenario, args.out,
@@ -107,6 +108,7 @@ def cmd_run(args) -> int:
     except InputError as exc:
         return input_error(exc)
     finally:
+        gc.unfreeze()
         aside.stop()
     return EXIT_OK if result.optimal else EXIT_NOT_OPTIMAL
 
