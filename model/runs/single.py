@@ -16,7 +16,6 @@ from model.case.workbook import did_you_mean
 from model.logs import recording
 from model.reports.aside import PngsAside
 from model.reports.charts import Figure, solve_figures
-from model.reports.files import ReportPrep, write_run
 from model.runs.pipeline import RunResult, return_memory, run_case
 
 LOG = logging.getLogger(__name__)
@@ -80,12 +79,13 @@ def run_and_report(path: str, scenario: str | None = None, out: str | Path = "ou
             first.extend(solve_figures(tables))
             aside.send(first)
         result = run_case(path, scenario, keep=explain, first=send_first if aside is not None else None)
-        prep = ReportPrep(result.tables, aside, first if aside is not None else None) if result.optimal else None
         # imported once the helper has the figures (its drawing is what a run waits for
-        # last): comparisons, explanations and the console's summary
+        # last): the report's files, comparisons, explanations and the console's summary
         from model.analysis.compare import policy_value, price_changes, versus
         from model.reports.console import policy_lines, say, show_summary, versus_lines
+        from model.reports.files import ReportPrep, write_run
         from model.runs.explain import conflict_lines, diagnose_infeasible, explain_shortfalls
+        prep = ReportPrep(result.tables, aside, first if aside is not None else None) if result.optimal else None
         comparisons: dict[str, pd.DataFrame] = {}
         if result.optimal and compare:
             for ref in references(result.case, scenario, against):
