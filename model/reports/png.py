@@ -8,6 +8,7 @@ NaN where missing)."""
 
 from __future__ import annotations
 
+import gc
 import io
 import pickle
 import sys
@@ -206,3 +207,6 @@ def serve() -> None:
         return  # no charts: the run writes no report
     pickle.dump(answer, out, protocol=pickle.HIGHEST_PROTOCOL)
     out.flush()
+    # The helper ends now and the run waits for that: its objects are frozen so that the
+    # interpreter's teardown skips collecting them (0.1 s; the system frees the memory).
+    gc.freeze()
