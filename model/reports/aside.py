@@ -3,7 +3,8 @@ run imports the model and solves, then draws the PNGs while the run explains its
 shortfalls and writes the workbook and the page, so with a second core free the PNGs
 add little to a run's wall time. The helper loads model/reports/png.py alone (numpy and
 matplotlib: no pandas, no model) and only draws: it gets the run's own figures as plain
-chart data and answers with the PNG files' bytes, which this process writes. Any
+chart data, in batches as the run makes them, draws each batch as it arrives and
+answers with the PNG files' bytes, which this process writes. Any
 trouble with it (it cannot start, dies, fails or does not answer) and the PNGs are drawn
 in this process instead, exactly as without it."""
 

@@ -85,7 +85,7 @@ def run_and_report(path: str, scenario: str | None = None, out: str | Path = "ou
         from model.reports.console import policy_lines, say, show_summary, versus_lines
         from model.reports.files import ReportPrep, write_run
         from model.runs.explain import conflict_lines, diagnose_infeasible, explain_shortfalls
-        prep = ReportPrep(result.tables, aside, first if aside is not None else None) if result.optimal else None
+        prep = ReportPrep(result.tables, aside, first or None) if result.optimal else None
         comparisons: dict[str, pd.DataFrame] = {}
         if result.optimal and compare:
             for ref in references(result.case, scenario, against):
