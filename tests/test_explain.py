@@ -166,3 +166,37 @@ def test_cli_writes_explanations_for_a_shortfall(tmp_path, capsys):
     folder = next(out.iterdir())
     ex = pd.read_csv(folder / "explanations.csv")
     assert list(ex["key"]) == ["fa", "fb"]
+
+
+def _same_data(a, b) -> None:
+    """Two ModelData field by field (frames with their dtypes, index and column order)."""
+    from dataclasses import fields
+    for f in fields(a):
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        if isinstance(x, pd.DataFrame):
+            pd.testing.assert_frame_equal(x, y, obj=f.name)
+        elif f.name == "tables":
+            assert x.keys() == y.keys()
+            for k in x:
+                pd.testing.assert_frame_equal(x[k], y[k], obj=k)
+        else:
+            assert x == y, f.name
+
+
+def test_a_relaxed_capacity_reuses_the_base_model_data():
+    """A trial that changes only capacities (the explanations' usual relaxation) gets the
+    model data a build would give, made from the base case's (model.lp.data.with_capacities),
+    and none when a capacity reaches 0 (the facility's periods change: built)."""
+    from model.lp.data import build_model_data, with_capacities
+    from test_cli import EXAMPLE
+    case = load_case(str(EXAMPLE), "cn_extraterritorial")  # origin classes and modal products
+    base = build_model_data(case)
+    for facility in case.tables["facilities"]["facility"]:
+        trial = case.copy()
+        t = trial.tables["facilities"]
+        t["capacity_t_per_yr"] = t["capacity_t_per_yr"].astype(float)
+        t.loc[t["facility"] == facility, "capacity_t_per_yr"] *= 1.1
+        _same_data(with_capacities(base, trial), build_model_data(trial))
+    trial = case.copy()
+    trial.tables["facilities"].loc[0, "capacity_t_per_yr"] = 0.0
+    assert with_capacities(base, trial) is None

@@ -205,3 +205,31 @@ def test_period_codes_are_categories_not_dates():
     data = pd.DataFrame({"a": [1.0, 2.0, 3.0]}, index=["2025Q1", "2025-04", "2026"])
     assert plotly_figure(Figure("x", "x", data, "bar", "t")).layout.xaxis.type == "category"
     assert plotly_figure(Figure("x", "x", data, "bar", "t", horizontal=True)).layout.yaxis.type == "category"
+
+
+def test_plain_figures_are_what_plotly_writes():
+    """The page's figures are written without plotly's Figure objects (PLAIN_FIGURES):
+    each div is what plotly's own to_html writes for the Figure of the same data (the
+    markup character for character, the traces, layout and template equal), plotly.js
+    inlined in the first only; plotly validates every figure on the way."""
+    import plotly.graph_objects as go
+    from model.reports.html import PAGE_CONFIG, figure_spec, heavy_price_spec, plotly_div, sankey_spec
+    from model.runs.pipeline import run_case
+    from test_cli import EXAMPLE
+    tables = with_derived_tables(run_case(str(EXAMPLE), "vault_60_days").tables)
+    specs = [sankey_spec(tables), heavy_price_spec(tables)] + [figure_spec(f) for f in summary_figures(tables)]
+    dec = json.JSONDecoder()
+
+    def parts(div: str) -> tuple[str, list]:
+        m = re.search(r'Plotly\.newPlot\(\s*"[^"]+",\s*', div)
+        data, i = dec.raw_decode(div, m.end())
+        i = div.index(",", i) + 1
+        layout, _ = dec.raw_decode(div, len(div[i:]) - len(div[i:].lstrip()) + i)
+        markup = re.sub(r"\[\{.*\}\],\s*\{.*\},", "FIGURE,", div, flags=re.S)
+        return markup, [data, layout]
+
+    for i, spec in enumerate(specs):
+        ours = plotly_div(spec, f"fig-{i}", with_plotlyjs=i == 0)
+        theirs = go.Figure(spec).to_html(full_html=False, include_plotlyjs=i == 0, div_id=f"fig-{i}",
+                                         config=dict(PAGE_CONFIG))
+        assert parts(ours) == parts(theirs)

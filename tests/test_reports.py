@@ -218,6 +218,10 @@ def test_png_helper_draws_the_same_charts_and_is_replaced_when_it_fails(vault, v
     aside = PngsAside().start()
     aside.send(figs)
     assert drawn(aside, "helper", figs)[0] == here and "drawn by the helper process" in caplog.text
+    batches = PngsAside().start()  # as a run sends them: the solve's figures, then the traced ones
+    batches.send(figs[:2])
+    batches.send(figs[2:])
+    assert drawn(batches, "batches", figs)[0] == here and "drawn by the helper process" in caplog.text
     gone = PngsAside().start()
     gone.stop()
     gone.send(figs)

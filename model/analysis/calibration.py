@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import openpyxl
 import pandas as pd
-import pyomo.environ as pyo
+import pyomo.core as pyo
 from pyomo.core.expr.numeric_expr import LinearExpression
 
 from model.case.schema import SHEETS_BY_NAME, InputError, Problem

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -171,8 +173,12 @@ def chain_table(data) -> pd.DataFrame:
                 "re_content_t_per_t"]]
 
 
-def extract_tables(built: BuiltModel, sol: SolveResult) -> dict[str, pd.DataFrame]:
-    """Every result table of an optimal solve."""
+def extract_tables(built: BuiltModel, sol: SolveResult,
+                   first: Callable[[dict[str, pd.DataFrame]], None] | None = None) -> dict[str, pd.DataFrame]:
+    """Every result table of an optimal solve. first: called with the modules', cost,
+    shortfall, period and chain tables before those derived from them (who pays,
+    transfers, margins, summary) are made: a single run's PNG helper draws its figures
+    from these meanwhile (model.runs.single)."""
     if not sol.optimal:
         raise ValueError(f"no results: the solve was not optimal ({sol.message})")
     tables: dict[str, pd.DataFrame] = {}
@@ -200,6 +206,8 @@ def extract_tables(built: BuiltModel, sol: SolveResult) -> dict[str, pd.DataFram
     content = built.data.content.reset_index()
     tables["content"] = content
     tables["chain"] = chain_table(built.data)  # recipes as run: tracing reads tables only
+    if first is not None:
+        first(dict(tables))
     tables["who_pays"] = who_pays_table(tables)
     tables["transfers"] = transfers_table(tables)
     ledger = coercer_table(tables)

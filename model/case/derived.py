@@ -6,8 +6,6 @@ serve. Pure functions of tables, so validation checks exactly what the LP will u
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import pandas as pd
 
@@ -17,20 +15,9 @@ EPS = 1e-9  # years: period starts are floats (2025.25 is a quarter in)
 BUILD_COLS = ["option", "build_period", "build_start", "online_period", "online_year", "period"]
 
 
-_CONTENT_CACHE: dict[bytes, pd.DataFrame] = {}
-
-
 def content_coefficients(products: pd.DataFrame, recipes: pd.DataFrame) -> pd.DataFrame:
-    """content_table, remembered for the same products and recipes (scenarios and
-    re-solves seldom change them, and each derivation walks every recipe)."""
-    key = hashlib.sha256(pd.util.hash_pandas_object(products[["element", "unit"]], index=True).to_numpy().tobytes()
-                         + pd.util.hash_pandas_object(recipes[["process", "product", "coefficient"]],
-                                                      index=False).to_numpy().tobytes()).digest()
-    if key not in _CONTENT_CACHE:
-        if len(_CONTENT_CACHE) > 32:
-            _CONTENT_CACHE.clear()
-        _CONTENT_CACHE[key] = content_table(products[["element", "unit"]], recipes[["process", "product", "coefficient"]])
-    return _CONTENT_CACHE[key].copy()
+    """content_table of the products' element and unit and the recipes' lines."""
+    return content_table(products[["element", "unit"]], recipes[["process", "product", "coefficient"]])
 
 
 def content_table(products: pd.DataFrame, recipes: pd.DataFrame) -> pd.DataFrame:
@@ -49,16 +36,23 @@ def content_table(products: pd.DataFrame, recipes: pd.DataFrame) -> pd.DataFrame
     index = list(products.index)
     known: dict[str, np.ndarray] = {}
     element_of = products["element"].to_dict()
-    by_proc = {k: g for k, g in recipes.groupby("process")}
-    outputs = {k: g[g["coefficient"] > 0] for k, g in by_proc.items()}
-    single_out = {k: o["product"].iloc[0] for k, o in outputs.items() if len(o) == 1}
+    # Each process's recipe lines as (product, coefficient), processes in name order and
+    # lines in sheet order (as a groupby gives them): plain lists, since the loops below
+    # look them up again and again (as DataFrame slices that was 30 ms of the teaching case)
+    by_proc: dict[str, list[tuple[str, float]]] = {}
+    for k, q, c in sorted(zip(recipes["process"].tolist(), recipes["product"].tolist(),
+                              recipes["coefficient"].tolist()), key=lambda line: line[0]):
+        by_proc.setdefault(k, []).append((q, c))
+    outputs = {k: [(q, c) for q, c in g if c > 0] for k, g in by_proc.items()}
+    inputs = {k: [(q, c) for q, c in g if c < 0] for k, g in by_proc.items()}
+    single_out = {k: o[0][0] for k, o in outputs.items() if len(o) == 1}
     made_by: dict[str, list[str]] = {}
     for k, p in single_out.items():
         made_by.setdefault(p, []).append(k)
     unit = {e: np.eye(len(elems))[i] for i, e in enumerate(elems)}
     zero = np.zeros(len(elems))
     def mined_only(p: str) -> bool:
-        return all((by_proc[k]["coefficient"] < 0).sum() == 0 for k in made_by.get(p, []))
+        return all(not inputs[k] for k in made_by.get(p, []))
 
     unit_of = products["unit"].to_dict()
     for p in index:
@@ -74,29 +68,28 @@ def content_table(products: pd.DataFrame, recipes: pd.DataFrame) -> pd.DataFrame
                 continue
             candidates = []
             for k in made_by.get(p, []):
-                g = by_proc[k]
-                ins = g[g["coefficient"] < 0]
-                if ins.empty:
+                ins = inputs[k]
+                if not ins:
                     continue  # a mine's mix output: its content comes from downstream use
-                if all(q in known for q in ins["product"]):
-                    a_out = float(outputs[k]["coefficient"].iloc[0])
-                    total = sum(-c * known[q] for q, c in zip(ins["product"], ins["coefficient"])) / a_out
+                if all(q in known for q, _ in ins):
+                    a_out = float(outputs[k][0][1])
+                    total = sum(-c * known[q] for q, c in ins) / a_out
                     e = element_of[p]
                     if e not in NO_ELEMENT:
                         total = total * unit[e]
                     candidates.append(np.asarray(total, dtype=float) + zero)
             if not candidates:
                 # Upstream: a mix consumed by a process whose outputs are all known.
-                for k, g in by_proc.items():
-                    ins = g[g["coefficient"] < 0]
-                    if p not in set(ins["product"]):
+                for k in by_proc:
+                    ins = inputs[k]
+                    if p not in {q for q, _ in ins}:
                         continue
-                    others = [q for q in ins["product"] if q != p]
+                    others = [q for q, _ in ins if q != p]
                     outs = outputs[k]
-                    if all(q in known for q in others) and all(q in known for q in outs["product"]):
-                        a_in = -float(ins.loc[ins["product"] == p, "coefficient"].iloc[0])
-                        total = sum(c * known[q] for q, c in zip(outs["product"], outs["coefficient"]))
-                        total = total - sum(-c * known[q] for q, c in zip(ins["product"], ins["coefficient"]) if q != p)
+                    if all(q in known for q in others) and all(q in known for q, _ in outs):
+                        a_in = -float(next(c for q, c in ins if q == p))
+                        total = sum(c * known[q] for q, c in outs)
+                        total = total - sum(-c * known[q] for q, c in ins if q != p)
                         candidates.append(np.maximum(np.asarray(total, dtype=float) / a_in, 0.0))
             if candidates:
                 known[p] = np.max(np.vstack(candidates), axis=0)

@@ -48,6 +48,8 @@ def _check_keys(file: str, sheet: S.Sheet, df: pd.DataFrame, out: list[Problem])
     if not sheet.key or df.empty:
         return
     dup = df[df.duplicated(list(sheet.key), keep="first")]
+    if dup.empty:
+        return
     first = df.drop_duplicates(list(sheet.key), keep="first").set_index(list(sheet.key))[ROW]
     for rec in dup.to_dict("records"):
         key = tuple(rec[k] for k in sheet.key)

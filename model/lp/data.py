@@ -8,7 +8,7 @@ content coefficients (tonnes of each element in one tonne of every product).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -200,6 +200,26 @@ def build_model_data(case: Case, classes: tuple[dict, set] | None = None) -> Mod
         facilities=facilities, lanes=lanes, demand=demand,
         content=content_coefficients(products, recipes), origin=origin, scrap_returns=returns,
         scrap_supply=legacy, tables=t)
+
+
+def _positive(capacity: pd.Series) -> np.ndarray:
+    """Which capacities are positive, as active_pairs reads them (blank is not)."""
+    return (pd.to_numeric(capacity).astype(float) > 0).to_numpy()
+
+
+def with_capacities(data: ModelData, case: Case) -> ModelData | None:
+    """build_model_data(case) for a case that differs from the one `data` was built from
+    only in facilities' capacities, made from `data`: the tables a capacity does not
+    touch are kept (rebuilding them was 30 ms of every relaxed capacity the teaching
+    case's explanations re-solve). None when a capacity became or stopped being positive
+    (the facility's active periods change: build it)."""
+    facilities = case.tables["facilities"].set_index("facility").drop(columns=[ROW, "source"])
+    new = facilities["capacity_t_per_yr"]
+    if not facilities.index.equals(data.facilities.index) or not np.array_equal(
+            _positive(new), _positive(data.facilities["capacity_t_per_yr"])):
+        return None
+    activities = data.activities.assign(capacity_t_per_yr=data.activities["facility"].map(new))
+    return replace(data, facilities=facilities, activities=activities, tables=case.tables)
 
 
 def overlap_yr(a0: np.ndarray, a1: np.ndarray, b0: np.ndarray, b1: np.ndarray) -> np.ndarray:

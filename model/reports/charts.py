@@ -247,8 +247,12 @@ def stockpile_figure(tables: dict[str, pd.DataFrame]) -> Figure:
 
 def summary_figures(tables: dict[str, pd.DataFrame]) -> list[Figure]:
     """The summary charts that have data, in reading order."""
-    periods = period_order(tables)
-    first = periods[0] if periods else ""
+    return solve_figures(tables) + traced_figures(tables)
+
+
+def solve_figures(tables: dict[str, pd.DataFrame]) -> list[Figure]:
+    """The summary charts read from the solve's tables alone: all but the last (the content
+    shares, which are traced from them)."""
     figs = [
         Figure("cost_breakdown", "Cost by component (present value; resource, transfers and unserved "
                "demand shown apart, never summed; calibration terms are not costs and not shown)", cost_breakdown(tables), "bar", "USD (present value)",
@@ -263,9 +267,20 @@ def summary_figures(tables: dict[str, pd.DataFrame]) -> list[Figure]:
                     "zero or negative prices (gluts) are left out of the log scale (see the prices sheet).",
                spans=period_spans(tables) or None),
         stockpile_figure(tables),
-        Figure("content_shares", f"Where supply was mined, {first}: content share (not the taint rule)",
-               content_chart_data(tables), "percent", "content share", horizontal=True, note=CONTENT_NOTE),
     ]
+    return _with_data(figs)
+
+
+def traced_figures(tables: dict[str, pd.DataFrame]) -> list[Figure]:
+    """The last summary chart: where supply was mined (the content_shares table)."""
+    periods = period_order(tables)
+    first = periods[0] if periods else ""
+    return _with_data([Figure("content_shares", f"Where supply was mined, {first}: content share (not the taint rule)",
+                              content_chart_data(tables), "percent", "content share", horizontal=True,
+                              note=CONTENT_NOTE)])
+
+
+def _with_data(figs: list[Figure]) -> list[Figure]:
     return [f for f in figs if not f.data.empty and np.isfinite(f.data.to_numpy(float)).any()]
 
 

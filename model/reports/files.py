@@ -23,8 +23,7 @@ import pandas as pd
 
 from model.analysis.tracing import Tracer, content_shares
 from model.reports.aside import PngsAside
-from model.reports.briefing import BriefingSheet, ComparisonSheet
-from model.reports.charts import Figure, summary_figures, write_pngs
+from model.reports.charts import Figure, solve_figures, summary_figures, traced_figures, write_pngs
 from model.reports.sheet import SheetWriter, header_format
 
 LOG = logging.getLogger(__name__)
@@ -249,6 +248,7 @@ def write_xlsx(path: Path, tables: dict[str, pd.DataFrame], title: str = "",
     """A one-page briefing sheet first, then the summary sheet (headline figures and native
     charts), then one sheet per table. Text that looks like a formula (=, +, -, @) is written as text.
     figs: the summary figures when the caller has made them (else made here)."""
+    from model.reports.briefing import BriefingSheet  # here: a single run needs it only once its figures are sent
     with xlsx_writer(path) as xw:
         book = xw.book
         if "summary" in tables:
@@ -269,6 +269,7 @@ def write_xlsx(path: Path, tables: dict[str, pd.DataFrame], title: str = "",
 def write_comparison_xlsx(path: Path, table: pd.DataFrame, deltas: pd.DataFrame, title: str = "") -> None:
     """comparison.xlsx: the overview sheet first (plain labels, M/bn USD, delta charts), then
     every column ('comparison') and the deltas against the base ('deltas_vs_base')."""
+    from model.reports.briefing import ComparisonSheet
     with xlsx_writer(path) as xw:
         ComparisonSheet(xw.book, table, title).write()
         write_table_sheet(xw, xw.book, "comparison", table)
@@ -642,12 +643,23 @@ class ReportPrep:
     exist (a single run sends the figures to the PNG helper before its explanations):
     the tracer (the content shares and the Sankey share its traces), the content shares
     and the summary figures. The figures read the solve's tables only, never the
-    explanations or comparisons added later."""
+    explanations or comparisons added later. aside: the PNG helper, sent the figures as
+    they are made: those of the solve's tables first, drawn while the tracing runs, then
+    the content shares' (the PNGs were the last part of a teaching-case run to finish)."""
 
-    def __init__(self, tables: dict[str, pd.DataFrame]) -> None:
+    def __init__(self, tables: dict[str, pd.DataFrame], aside: PngsAside | None = None,
+                 figs: list[Figure] | None = None) -> None:
+        """figs: solve_figures of the tables when the caller has made (and sent) them."""
+        if figs is None:
+            figs = solve_figures(tables) if tables else []
+            if aside is not None:
+                aside.send(figs)
         self.tracer = Tracer(tables)
         self.derived = with_derived_tables(tables, self.tracer)
-        self.figs = summary_figures(self.derived) if self.derived else []
+        traced = traced_figures(self.derived) if self.derived else []
+        if aside is not None:
+            aside.send(traced)
+        self.figs = figs + traced
 
     def tables(self, tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
         """The report's tables: the run's as they are now, then the derived ones."""

@@ -4,7 +4,11 @@ the headline tables. Reads result tables only."""
 
 from __future__ import annotations
 
+import functools
 import html
+import importlib.util
+import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -118,13 +122,11 @@ def worst_period(tables: dict[str, pd.DataFrame]) -> str | None:
     return None if short is None or short.empty else str(short.iloc[0]["period"])
 
 
-def sankey_figure(tables: dict[str, pd.DataFrame], tracer: Tracer | None = None) -> "go.Figure | None":
+def sankey_spec(tables: dict[str, pd.DataFrame], tracer: Tracer | None = None) -> dict | None:
     """One Sankey trace per period and a menu to choose the period; it opens on the worst
-    period of shortfall (the crisis), else on the first."""
-    import plotly.graph_objects as go
+    period of shortfall (the crisis), else on the first. A plain figure (PLAIN_FIGURES)."""
     tracer = tracer or Tracer(tables)
     periods = [t for t in period_order(tables) if t in set(tables["production"]["period"])]
-    fig = go.Figure()
     kept, data = [], []
     for t in periods:
         s = sankey_data(tables, t, tracer)
@@ -134,52 +136,60 @@ def sankey_figure(tables: dict[str, pd.DataFrame], tracer: Tracer | None = None)
     if not kept:
         return None
     start = kept.index(worst_period(tables)) if worst_period(tables) in kept else 0
-    for i, (t, s) in enumerate(zip(kept, data)):
-        fig.add_trace(go.Sankey(
-            name=t, visible=i == start, valueformat=",.0f", valuesuffix=" t/yr",
-            node={"label": s.nodes, "pad": 14, "thickness": 16},
-            link={"source": s.links["source"].tolist(), "target": s.links["target"].tolist(),
-                  "value": s.links["value_t_per_yr"].round(3).tolist()}))
-    buttons = [{"label": t, "method": "update",
-                "args": [{"visible": [j == i for j in range(len(kept))]},
-                         {"title.text": _sankey_title(t)}]} for i, t in enumerate(kept)]
-    fig.update_layout(title={"text": _sankey_title(kept[start])}, height=560, font={"size": 11},
-                      updatemenus=[{"buttons": buttons, "direction": "down", "x": 1.0, "xanchor": "right",
-                                    "y": 1.12, "yanchor": "top", "showactive": True, "active": start}]
-                      if len(kept) > 1 else [])
-    return fig
+    traces = [{"type": "sankey", "name": t, "visible": i == start, "valueformat": ",.0f", "valuesuffix": " t/yr",
+               "node": {"label": s.nodes, "pad": 14, "thickness": 16},
+               "link": {"source": s.links["source"].tolist(), "target": s.links["target"].tolist(),
+                        "value": s.links["value_t_per_yr"].round(3).tolist()}}
+              for i, (t, s) in enumerate(zip(kept, data))]
+    buttons = [{"args": [{"visible": [j == i for j in range(len(kept))]}, {"title.text": _sankey_title(t)}],
+                "label": t, "method": "update"} for i, t in enumerate(kept)]
+    layout = {"title": {"text": _sankey_title(kept[start])}, "height": 560, "font": {"size": 11}}
+    if len(kept) > 1:  # (keys by name, as plotly writes a menu)
+        layout["updatemenus"] = [{"active": start, "buttons": buttons, "direction": "down", "showactive": True,
+                                  "x": 1.0, "xanchor": "right", "y": 1.12, "yanchor": "top"}]
+    return {"data": traces, "layout": layout}
+
+
+def sankey_figure(tables: dict[str, pd.DataFrame], tracer: Tracer | None = None) -> "go.Figure | None":
+    """sankey_spec as a plotly Figure."""
+    return as_plotly(sankey_spec(tables, tracer))
 
 
 HEAVY_PRICE_SERIES = WATCHED[:3]  # the briefing's watched oxides: NdPr, Dy, Tb
 HEAVY_PRICE_ZONES = [("CHN", "China"), ("EUR", "EU"), ("USA", "US"), ("JPN", "Japan")]
 
 
-def heavy_price_figure(tables: dict[str, pd.DataFrame]) -> "go.Figure | None":
+def heavy_price_spec(tables: dict[str, pd.DataFrame]) -> dict | None:
     """NdPr, Dy and Tb oxide prices by period in China and the main importers (USD/kg, log
     axis): where heavy rare earths are at issue, the gap between China and the rest is the
-    story."""
-    import plotly.graph_objects as go
+    story. A plain figure (PLAIN_FIGURES)."""
     p = tables.get("prices")
     if p is None or p.empty:
         return None
     p = market_prices(p)  # each country's use pool, or its class price where the pool is unused
     periods = period_order(tables)
-    fig = go.Figure()
     dash = {"CHN": "solid", "EUR": "dash", "USA": "dot", "JPN": "dashdot"}
+    traces = []
     for prod, pname in HEAVY_PRICE_SERIES:
         for zone, zname in HEAVY_PRICE_ZONES:
             q = p[(p["product"] == prod) & (p["country"] == zone)].set_index("period")["price_usd_per_t"]
             if q.empty:
                 continue
-            fig.add_trace(go.Scatter(x=periods, y=[q.get(t, float("nan")) / 1000.0 for t in periods],
-                                     name=f"{pname}, {zname}", mode="lines+markers",
-                                     line={"dash": dash[zone]}, legendgroup=prod))
-    if not fig.data:
+            traces.append({"type": "scatter", "x": periods,
+                           "y": [float(q.get(t, float("nan"))) / 1000.0 for t in periods],
+                           "name": f"{pname}, {zname}", "mode": "lines+markers", "line": {"dash": dash[zone]},
+                           "legendgroup": prod})
+    if not traces:
         return None
-    fig.update_layout(title={"text": "Oxide prices by period: China against the EU, US and Japan (USD/kg)"},
-                      yaxis={"type": "log", "title": "USD/kg"}, xaxis={"type": "category"}, height=460,
-                      font={"size": 11})
-    return fig
+    return {"data": traces, "layout": {
+        "title": {"text": "Oxide prices by period: China against the EU, US and Japan (USD/kg)"},
+        "yaxis": {"type": "log", "title": {"text": "USD/kg"}}, "xaxis": {"type": "category"}, "height": 460,
+        "font": {"size": 11}}}
+
+
+def heavy_price_figure(tables: dict[str, pd.DataFrame]) -> "go.Figure | None":
+    """heavy_price_spec as a plotly Figure."""
+    return as_plotly(heavy_price_spec(tables))
 
 
 def _sankey_title(period: str) -> str:
@@ -187,16 +197,16 @@ def _sankey_title(period: str) -> str:
             "(mine -> separation -> metal -> magnet -> use)")
 
 
-def plotly_figure(fig: Figure) -> "go.Figure":
-    """A summary Figure drawn with plotly: the PNGs' colours and money scale; a line over
-    periods on a time axis of years where each value spans its period."""
-    import plotly.graph_objects as go
+def figure_spec(fig: Figure) -> dict:
+    """A summary Figure for the page: the PNGs' colours and money scale; a line over
+    periods on a time axis of years where each value spans its period. A plain figure
+    (PLAIN_FIGURES)."""
     data = fig.data
     scale, label = money_scale(data.to_numpy(float), fig.value_label)
     data = data / scale
     base_cols = [str(c) for c in data.columns if not str(c).endswith(TARGET)]
     colour_of = dict(zip(base_cols, series_colours(base_cols)))
-    pf = go.Figure()
+    traces = []
     cats = [str(i) for i in data.index]
     timed = fig.kind == "line" and fig.spans and all(c in fig.spans for c in cats)
     for col in data.columns:
@@ -205,14 +215,17 @@ def plotly_figure(fig: Figure) -> "go.Figure":
         colour = colour_of.get(name[: -len(TARGET)] if name.endswith(TARGET) else name, OTHER_COLOUR)
         if timed:  # held across each period: x at the period starts, the last end closing the step
             x = [fig.spans[c][0] for c in cats] + [fig.spans[cats[-1]][1]]
-            pf.add_trace(go.Scatter(x=x, y=vals + vals[-1:], mode="lines", name=name, line_shape="hv",
-                                    line={"color": colour, "dash": "dash" if name.endswith(TARGET) else "solid"}))
+            traces.append({"type": "scatter", "x": x, "y": vals + vals[-1:], "mode": "lines", "name": name,
+                           "line": {"color": colour, "dash": "dash" if name.endswith(TARGET) else "solid",
+                                    "shape": "hv"}})
         elif fig.kind == "line":
-            pf.add_trace(go.Scatter(x=cats, y=vals, mode="lines+markers", name=name, line={"color": colour}))
+            traces.append({"type": "scatter", "x": cats, "y": vals, "mode": "lines+markers", "name": name,
+                           "line": {"color": colour}})
         elif fig.horizontal:
-            pf.add_trace(go.Bar(y=cats, x=vals, name=name, orientation="h", marker_color=colour))
+            traces.append({"type": "bar", "y": cats, "x": vals, "name": name, "orientation": "h",
+                           "marker": {"color": colour}})
         else:
-            pf.add_trace(go.Bar(x=cats, y=vals, name=name, marker_color=colour))
+            traces.append({"type": "bar", "x": cats, "y": vals, "name": name, "marker": {"color": colour}})
     layout = {"title": {"text": fig.title}, "barmode": "stack" if fig.kind in ("stacked", "percent") else "group",
               "height": 420 if not fig.horizontal else max(320, 26 * len(data) + 160),
               "showlegend": data.shape[1] > 1, "margin": {"l": 220 if fig.horizontal else 60}}
@@ -230,8 +243,105 @@ def plotly_figure(fig: Figure) -> "go.Figure":
         layout["xaxis"] = {"type": "category"}
     if timed:
         layout["xaxis"] = {"title": {"text": "year (each value spans its period)"}, "dtick": 1}
-    pf.update_layout(**layout)
-    return pf
+    return {"data": traces, "layout": layout}
+
+
+def plotly_figure(fig: Figure) -> "go.Figure":
+    """figure_spec as a plotly Figure."""
+    return as_plotly(figure_spec(fig))
+
+
+# -- plain figures ----------------------------------------------------------------
+# PLAIN_FIGURES: the page's figures are dicts of what plotly.js reads ({"data": traces,
+# "layout": layout}) written into the page the way plotly's to_html writes a Figure (its
+# markup, its default "plotly" template, plotly.js inlined once from the plotly package's
+# own file), without plotly's Python Figure objects: importing and validating those was
+# 0.2 s of a teaching-case run. as_plotly() makes the Figure of one (tests check the two
+# agree). The template is plotly's default one whatever plotly.io.templates.default says.
+
+PAGE_CONFIG = {"displaylogo": False, "responsive": True}
+# what plotly's JSON writer escapes in a page: markup and the line separators JavaScript refuses
+_JSON_SWAPS = (("<", "\\u003c"), (">", "\\u003e"), ("/", "\\u002f"), ("\u2028", "\\u2028"),
+               ("\u2029", "\\u2029"))
+
+
+def as_plotly(spec: dict | None) -> "go.Figure | None":
+    """A plain figure as a plotly Figure (validated by plotly), None for None."""
+    if spec is None:
+        return None
+    import plotly.graph_objects as go
+    return go.Figure(spec)
+
+
+def _plotly_file(name: str) -> Path:
+    """A file of the plotly package's data, found without importing plotly."""
+    spec = importlib.util.find_spec("plotly")
+    if spec is None or spec.origin is None:
+        raise ImportError("report.html needs plotly (pip install plotly)")
+    return Path(spec.origin).parent / "package_data" / name
+
+
+@functools.cache
+def plotly_template() -> dict:
+    """plotly's default template as a Figure's layout holds it (its data, then its layout)."""
+    raw = json.loads(_plotly_file("templates/plotly.json").read_text(encoding="utf-8"))
+    return {"data": raw["data"], "layout": raw["layout"]}
+
+
+def _finite(value):
+    """NaN and infinities as null, as plotly writes them."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _json(value) -> str:
+    out = json.dumps(_finite(value), separators=(",", ":"), ensure_ascii=False)
+    for unsafe, safe in _JSON_SWAPS:
+        out = out.replace(unsafe, safe)
+    return out
+
+
+def _ordered_layout(layout: dict) -> dict:
+    """The layout in the order plotly writes it: the template, the object-valued
+    properties, then the others (each in the order given)."""
+    out = {"template": plotly_template()}
+    out.update((k, v) for k, v in layout.items() if isinstance(v, dict))
+    out.update((k, v) for k, v in layout.items() if not isinstance(v, dict))
+    return out
+
+
+def _ordered_trace(trace: dict) -> dict:
+    """A trace in the order plotly writes it: its properties by name, its type last."""
+    return {**{k: trace[k] for k in sorted(trace) if k != "type"}, "type": trace["type"]}
+
+
+def plotly_div(spec: dict, div_id: str, with_plotlyjs: bool, config: dict = PAGE_CONFIG) -> str:
+    """The figure's <div>, as plotly's to_html(full_html=False) writes it (plotly.js
+    inlined when with_plotlyjs)."""
+    height = spec["layout"].get("height")
+    load = ("        <script>window.PlotlyConfig = {MathJaxConfig: 'local'};</script>\n        <script>"
+            + _plotly_file("plotly.min.js").read_text(encoding="utf-8") + "</script>    ") if with_plotlyjs else ""
+    script = (f'                if (document.getElementById("{div_id}")) {{'
+              f'                    Plotly.newPlot('
+              f'                        "{div_id}",'
+              f'                        {_json([_ordered_trace(t) for t in spec["data"]])},'
+              f'                        {_json(_ordered_layout(spec["layout"]))},'
+              f'                        {json.dumps(config)}'
+              f'                    )'
+              f'                }}')
+    return (f'<div style="height:{"100%" if height is None else f"{height}px"}; width:100%;">'
+            f'                {load}'
+            f'            <div id="{div_id}" class="plotly-graph-div" style="height:100%; width:100%;"></div>'
+            f'            <script>'
+            f'                window.PLOTLYENV=window.PLOTLYENV || {{}};'
+            f'                {script};'
+            f'            </script>'
+            f'        </div>')
 
 
 # -- page ---------------------------------------------------------------------
@@ -398,20 +508,20 @@ th{background:#DDE6F0;text-align:left}td{text-align:right}td.t{text-align:left}
 
 def write_html(path: Path, tables: dict[str, pd.DataFrame], title: str,
                figs: list[Figure] | None = None, tracer: Tracer | None = None) -> Path:
-    """Write the page; plotly.js is inlined once (include_plotlyjs=True) so the file
+    """Write the page; plotly.js is inlined once (in the first figure's div) so the file
     opens offline. tracer: the one the content shares were traced with (the Sankey reuses
     its traces)."""
     figs = summary_figures(tables) if figs is None else figs
     parts = [f"<h1>{html.escape(title)}</h1>"]
-    plots: list[tuple[str, str, object]] = []
-    sank = sankey_figure(tables, tracer) if "chain" in tables and "production" in tables else None
+    plots: list[tuple[str, str, dict]] = []
+    sank = sankey_spec(tables, tracer) if "chain" in tables and "production" in tables else None
     if sank is not None:
         plots.append(("sankey", "The chain by country", sank))
-    heavy = heavy_price_figure(tables)
+    heavy = heavy_price_spec(tables)
     if heavy is not None:
         plots.append(("heavy_prices", "NdPr, Dy and Tb oxide prices", heavy))
     for fig in figs:
-        plots.append((fig.name, fig.title, plotly_figure(fig)))
+        plots.append((fig.name, fig.title, figure_spec(fig)))
     parts.append("<h2>Headline figures</h2>" + table_html(headline_table(tables))
                  + "<p class='note'>Resource cost is the headline; the penalty value (unserved demand, missed "
                    "targets) and transfers are reported on their own lines and never added to it.</p>"
@@ -430,11 +540,8 @@ def write_html(path: Path, tables: dict[str, pd.DataFrame], title: str,
             ["country", "product", "segment"])["text"])
         parts.append(f"<h2>Why short</h2><ul>{items}</ul>")
     parts.append(targets_html(tables) + policy_html(tables) + who_pays_html(tables) + ledger_html(tables))
-    first = True
-    for name, heading, fig in plots:
-        div = fig.to_html(full_html=False, include_plotlyjs=True if first else False, div_id=f"fig-{name}",
-                          config={"displaylogo": False, "responsive": True})
-        first = False
+    for i, (name, heading, spec) in enumerate(plots):
+        div = plotly_div(spec, f"fig-{name}", with_plotlyjs=i == 0)
         note = f"<p class='note'>{html.escape(CONTENT_NOTE)}.</p>" if name == "content_shares" else ""
         parts.append(f"<h2>{html.escape(heading)}</h2>{div}{note}")
     if name_in(tables, "content_shares"):

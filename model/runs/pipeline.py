@@ -9,6 +9,7 @@ import gc
 import logging
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -76,12 +77,20 @@ def scenario_problems(case: Case) -> list:
     return problems
 
 
-def return_memory() -> None:
+# Below this many columns a released model holds a few MB: a full collection (0.05-0.1 s
+# over the imported modules' objects alone) costs more than the memory is worth.
+RETURN_MEMORY_MIN_COLUMNS = 50_000
+
+
+def return_memory(columns: int | None = None) -> None:
     """Collect what was released (the model's objects refer to each other, so only a
     collection frees them) and hand the freed heap back to the system: glibc keeps freed
     blocks for reuse, but the reports' Python objects live in arenas of their own, so at
     600 k columns the reports otherwise stacked about 200 MB on top of the model's 500 MB
-    still held (glibc's malloc_trim, on Linux)."""
+    still held (glibc's malloc_trim, on Linux). columns: the released model's; a small
+    one is left to the collector's own pace (RETURN_MEMORY_MIN_COLUMNS)."""
+    if columns is not None and columns < RETURN_MEMORY_MIN_COLUMNS:
+        return
     gc.collect()
     if sys.platform.startswith("linux"):  # glibc's call; elsewhere (macOS, Windows) the collection is all
         try:
@@ -108,10 +117,11 @@ def build_and_load(data, settings: dict):
 
 
 def solve_case(case: Case, scenario: str | None = None, keep: bool = False,
-               classes: tuple[dict, set] | None = None) -> RunResult:
+               classes: tuple[dict, set] | None = None, first: Callable | None = None) -> RunResult:
     """Build, solve and extract; tables are empty unless the solve is optimal. keep: the
     result holds the solved model (RunResult.kept) for re-solves. classes: origin classes
-    to carry beyond the case's own (model.lp.data.build_model_data)."""
+    to carry beyond the case's own (model.lp.data.build_model_data). first: given the
+    first tables while the others are made (model.analysis.results.extract_tables)."""
     t0 = time.perf_counter()
     data = build_model_data(case, classes)
     t1 = time.perf_counter()
@@ -120,7 +130,7 @@ def solve_case(case: Case, scenario: str | None = None, keep: bool = False,
         handoff = dict(stats)  # run_highs takes some entries out
         sol = run_highs(h, cols, rows, stats, case.settings)
         t3 = time.perf_counter()
-        tables = extract_tables(built, sol) if sol.optimal else {}
+        tables = extract_tables(built, sol, first) if sol.optimal else {}
         t4 = time.perf_counter()
     finally:
         gc.unfreeze()
@@ -131,18 +141,19 @@ def solve_case(case: Case, scenario: str | None = None, keep: bool = False,
     return RunResult(case, scenario, sol, tables, secs, kept=kept)
 
 
-def run_case(path: str, scenario: str | None = None, keep: bool = False) -> RunResult:
+def run_case(path: str, scenario: str | None = None, keep: bool = False, first: Callable | None = None) -> RunResult:
     """Read, validate, apply the scenario (None: the base case), build, solve and extract:
     the Python API's one call. The result's `optimal` says whether it is an answer (its
     `solve.status` and `solve.message` say what happened otherwise); `tables` holds every
     result table as a DataFrame (costs, shortfall, prices, flows, who_pays ...); `case` the
-    data it solved. keep=True keeps the built model for re-solves (explanations). Raises
-    InputError listing every problem of the workbook before anything is solved."""
+    data it solved. keep=True keeps the built model for re-solves (explanations). first:
+    given the first tables while the others are made (solve_case). Raises InputError
+    listing every problem of the workbook before anything is solved."""
     t0 = time.perf_counter()
     case = load_case(path, scenario)
     t1 = time.perf_counter()
     LOG.debug("read and validated %s in %.2f s", path, t1 - t0)
-    res = solve_case(case, scenario, keep)
+    res = solve_case(case, scenario, keep, first=first)
     res.seconds["read_validate_s"] = t1 - t0
     return res
 

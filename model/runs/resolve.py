@@ -68,7 +68,7 @@ from pyomo.common.gc_manager import PauseGC
 from model.analysis.results import cost_table, extract_tables, shortfall_horizon_table, shortfall_table
 from model.case.workbook import ROW, Case
 from model.lp.build import BuiltModel, build_model
-from model.lp.data import ModelData, build_model_data
+from model.lp.data import ModelData, build_model_data, with_capacities
 from model.lp.modules.controls import banned_flows
 from model.lp.modules.trade import all_lane_periods
 from model.lp.origin import controlled_mask
@@ -424,9 +424,18 @@ class Resolver:
                       "extraterritorial) were added, dropped or changed")
         if reason:
             return reason, None
-        data = build_model_data(case, self.classes)
+        data = self._from_base(changed, case) or build_model_data(case, self.classes)
         reason = self._guard(changed, data)
         return reason, (None if reason else data)
+
+    def _from_base(self, changed: set[tuple[str, str]], case: Case) -> ModelData | None:
+        """The case's model data made from the base case's, where that is exact: only
+        capacities changed, and the model is the base case's own (no simple bans on
+        either side, no other case's controls). Else None (built)."""
+        if changed != {("facilities", "capacity_t_per_yr")} or self.union is not self.base \
+                or strip_simple_bans(case) is not case:
+            return None
+        return with_capacities(self.data, case)
 
     # ------------------------------------------------------------------ update
     def _term(self, vars_: list):

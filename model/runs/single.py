@@ -11,14 +11,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from model.analysis.compare import policy_value, price_changes, versus
 from model.case.schema import InputError, Problem
 from model.case.workbook import did_you_mean
 from model.logs import recording
 from model.reports.aside import PngsAside
-from model.reports.console import policy_lines, say, show_summary, versus_lines
-from model.reports.files import ReportPrep, write_run
-from model.runs.explain import conflict_lines, diagnose_infeasible, explain_shortfalls
+from model.reports.charts import Figure, solve_figures
 from model.runs.pipeline import RunResult, return_memory, run_case
 
 LOG = logging.getLogger(__name__)
@@ -74,10 +71,21 @@ def run_and_report(path: str, scenario: str | None = None, out: str | Path = "ou
     with recording() as record:
         progress = Progress()
         progress.step(f"solving {Path(path).name}" + (f", scenario {scenario}" if scenario else ""))
-        result = run_case(path, scenario, keep=explain)
-        prep = ReportPrep(result.tables) if result.optimal else None  # the figures read the solve's tables only
-        if prep is not None and aside is not None:
-            aside.send(prep.figs)  # drawn while the references and explanations are solved
+        # The figures read the solve's tables only: the helper draws them while the rest of
+        # the tables are made and the references and explanations solved.
+        first: list[Figure] = []
+
+        def send_first(tables: dict[str, pd.DataFrame]) -> None:
+            first.extend(solve_figures(tables))
+            aside.send(first)
+        result = run_case(path, scenario, keep=explain, first=send_first if aside is not None else None)
+        # imported once the helper has the figures (its drawing is what a run waits for
+        # last): the report's files, comparisons, explanations and the console's summary
+        from model.analysis.compare import policy_value, price_changes, versus
+        from model.reports.console import policy_lines, say, show_summary, versus_lines
+        from model.reports.files import ReportPrep, write_run
+        from model.runs.explain import conflict_lines, diagnose_infeasible, explain_shortfalls
+        prep = ReportPrep(result.tables, aside, first or None) if result.optimal else None
         comparisons: dict[str, pd.DataFrame] = {}
         if result.optimal and compare:
             for ref in references(result.case, scenario, against):
@@ -99,7 +107,7 @@ def run_and_report(path: str, scenario: str | None = None, out: str | Path = "ou
             result.tables["explanations"] = explain_shortfalls(result)
         result.kept = None  # the explanations were the last to re-solve it
         result.solve.release()
-        return_memory()  # before the reports: they need none of it
+        return_memory(result.solve.stats.get("columns"))  # before the reports: they need none of it
         if not result.optimal:
             show_summary(result, None)
             LOG.error("no report was written: a plan that is not optimal is not an answer.")

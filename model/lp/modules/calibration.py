@@ -17,7 +17,7 @@ own cost category (`calibration`): they steer the plan but are not resource cost
 from __future__ import annotations
 
 import pandas as pd
-import pyomo.environ as pyo
+import pyomo.core as pyo
 from pyomo.core.expr.numeric_expr import LinearExpression
 
 from model.lp.core import CALIBRATION, CostTerm, Registry, Solution

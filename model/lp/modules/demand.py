@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
-import pyomo.environ as pyo
+import pyomo.core as pyo
 
 from model.lp.core import PENALTY, BalanceTerm, CostTerm, Registry, Solution, keyed
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
-import pyomo.environ as pyo
+import pyomo.core as pyo
 
 from model.lp.core import RESOURCE, BalanceTerm, CostTerm, Registry, Solution
 from model.lp.origin import split_labels

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pyomo.environ as pyo
+import pyomo.core as pyo
 
 from model.lp.core import BalanceTerm, Node, Registry, Solution
 from model.lp.origin import OTHER, Origin, label, split_labels
