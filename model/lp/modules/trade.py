@@ -78,8 +78,10 @@ class Trade:
         m.lane_capacity = pyo.Constraint(range(len(keys)), rule=lane_capacity)
 
     def extract(self, sol: Solution, data) -> dict[str, pd.DataFrame]:
-        flows = self.lanes.rename(columns={"cls": "origin_class"})
-        flows["flow_t_per_yr"] = sol.values(self.vars)
+        q = sol.values(self.vars)
+        moving = q > 1e-9  # the table holds the flows that move (a few thousand of 600 k lanes)
+        flows = self.lanes[moving].rename(columns={"cls": "origin_class"}).reset_index(drop=True)
+        flows["flow_t_per_yr"] = q[moving]
         flows["flow_t"] = flows["flow_t_per_yr"] * flows["period"].map(data.periods["duration_yr"]).to_numpy()
         flows["transport_cost_usd"] = flows["flow_t"] * flows["cost_usd_per_t"]
-        return {"flows": flows[flows["flow_t_per_yr"] > 1e-9].reset_index(drop=True)}
+        return {"flows": flows}
