@@ -167,7 +167,7 @@ def build_model_data(case: Case, classes: tuple[dict, set] | None = None) -> Mod
         s["default_disposal_cost_usd_per_t"]).astype(float)
     groups = {g: list(d["product"]) for g, d in t["product_groups"].groupby("group")}
     recipes = t["recipes"][["process", "product", "coefficient"]].copy()
-    facilities = t["facilities"].set_index("facility").drop(columns=[ROW, "source"])
+    facilities = facility_table(t)
 
     active = active_pairs(facilities, periods)
     fp = t["facility_processes"][["facility", "process", "unit_cost_usd_per_t"]]
@@ -202,6 +202,11 @@ def build_model_data(case: Case, classes: tuple[dict, set] | None = None) -> Mod
         scrap_supply=legacy, tables=t)
 
 
+def facility_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """ModelData.facilities: the facilities sheet by facility, without row numbers and sources."""
+    return tables["facilities"].set_index("facility").drop(columns=[ROW, "source"])
+
+
 def _positive(capacity: pd.Series) -> np.ndarray:
     """Which capacities are positive, as active_pairs reads them (blank is not)."""
     return (pd.to_numeric(capacity).astype(float) > 0).to_numpy()
@@ -213,7 +218,7 @@ def with_capacities(data: ModelData, case: Case) -> ModelData | None:
     touch are kept (rebuilding them was 30 ms of every relaxed capacity the teaching
     case's explanations re-solve). None when a capacity became or stopped being positive
     (the facility's active periods change: build it)."""
-    facilities = case.tables["facilities"].set_index("facility").drop(columns=[ROW, "source"])
+    facilities = facility_table(case.tables)
     new = facilities["capacity_t_per_yr"]
     if not facilities.index.equals(data.facilities.index) or not np.array_equal(
             _positive(new), _positive(data.facilities["capacity_t_per_yr"])):
