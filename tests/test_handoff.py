@@ -12,8 +12,9 @@ from pyomo.core.expr.numeric_expr import LinearExpression
 
 from pyomo.repn.standard_repn import generate_standard_repn
 
+from model.lp.columns import ColumnMap, Columns, column_block
 from model.lp.core import BalanceTerm, Registry
-from model.lp.handoff import ArrayLinearExpression, IdIndex, _bounds, _raw_bounds, compile_lp
+from model.lp.handoff import ArrayLinearExpression, _bounds, _raw_bounds, compile_lp
 from model.lp.solve import solve_model
 
 
@@ -114,11 +115,59 @@ def test_bounds_read_in_bulk_equal_pyomos_own():
     assert _bounds(vs)[1].tolist() == [3, 5, np.inf, np.inf, np.inf, 1]
 
 
-def test_columns_found_by_identity():
-    a, b, c = object(), object(), object()
-    index = IdIndex([a, b])
-    assert index.positions([b, c, a]).tolist() == [1, -1, 0]
-    assert IdIndex([]).positions([a]).tolist() == [-1]
+def block_model() -> pyo.ConcreteModel:
+    """min x0 + 2 x1 + 3 x2 + 4 y s.t. x0 + x1 + x2 + y >= 5 (a MatrixConstraint over
+    Columns), x a column block with x0 <= 2, y a plain Var. Cheapest first: x0 = 2 (its
+    bound), x1 = 3, x2 = y = 0: objective 2 + 6 = 8, the only optimum."""
+    m = pyo.ConcreteModel()
+    m.y = pyo.Var(within=pyo.NonNegativeReals)
+    m.x = column_block(np.zeros(3), np.array([2.0, np.inf, np.inf]))
+    cols = Columns.block(m.x) + [m.y]
+    m.need = MatrixConstraint([1.0] * 4, [0, 1, 2, 3], [0, 4], [5.0], [None], ())
+    m.need._x = cols
+    m.cost = pyo.Objective(expr=ArrayLinearExpression([1.0, 2.0, 3.0, 4.0], cols))
+    return m
+
+
+def test_columns_found_by_run_or_identity():
+    m = block_model()
+    cols = Columns([[m.y], (m.x, np.array([2, 0]))])  # y, then x2 and x0
+    assert len(cols) == 3 and len(m.x._data) == 0  # no flow made yet
+    pos = ColumnMap(cols)
+    assert pos.positions(Columns.block(m.x).take([0, 2, 1])).tolist() == [2, 1, -1]
+    x2 = m.x[2]  # made after the map: found through its block
+    assert pos.positions([x2, m.y, object()]).tolist() == [1, 0, -1]
+    assert cols[1] is x2 and cols[-1] is m.x[0] and list(cols) == [m.y, x2, m.x[0]]
+    assert x2.bounds == (0, None) and m.x[0].bounds == (0, 2.0)
+    assert ColumnMap([]).positions([m.y]).tolist() == [-1]
+
+
+def test_a_column_block_is_handed_over_without_making_its_variables():
+    m = block_model()
+    lp = compile_lp(m)
+    assert len(m.x._data) == 0
+    assert lp.A.toarray().tolist() == [[1.0, 1.0, 1.0, 1.0]]  # y declared first: column 0
+    assert lp.c.tolist() == [4.0, 1.0, 2.0, 3.0]
+    assert lp.col_lower.tolist() == [0, 0, 0, 0] and lp.col_upper.tolist() == [np.inf, 2.0, np.inf, np.inf]
+    sol = solve_model(m, {})
+    assert sol.objective == pytest.approx(8.0)
+    assert sol.values(Columns.block(m.x)).tolist() == pytest.approx([2.0, 3.0, 0.0])
+    assert len(m.x._data) == 0
+    # a flow once made is an ordinary VarData: its bounds, changed, are what HiGHS gets
+    # (x1 <= 1: x0 = 2, x1 = 1, x2 = 2, objective 2 + 2 + 6 = 10)
+    m.x[1].setub(1.0)
+    assert compile_lp(m).col_upper.tolist() == [np.inf, 2.0, 1.0, np.inf]
+    sol = solve_model(m, {})
+    assert sol.objective == pytest.approx(10.0)
+    assert sol.values([m.x[0], m.x[1], m.x[2], m.y]).tolist() == pytest.approx([2.0, 1.0, 2.0, 0.0])
+
+
+def test_a_column_block_is_still_a_pyomo_model():
+    m = block_model()
+    assert m.need[0].body.to_string() == "x[0] + x[1] + x[2] + y"
+    repn = generate_standard_repn(m.cost.expr)
+    assert list(repn.linear_coefs) == [1.0, 2.0, 3.0, 4.0]
+    assert list(repn.linear_vars) == [m.x[0], m.x[1], m.x[2], m.y]
 
 
 def test_a_released_solution_refuses_lookups():

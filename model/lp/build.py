@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pyomo.core as pyo
 
+from model.lp.columns import Columns
 from model.lp.core import Registry
 from model.lp.handoff import ArrayLinearExpression
 from model.lp.data import ModelData
@@ -46,15 +47,15 @@ def build_model(data: ModelData) -> BuiltModel:
         mod.declare(m, data, reg)
     weight = data.periods["weight"]
     coefs: list[np.ndarray] = []
-    vars_: list = []
+    vars_: list = []  # each term's variables (lists or Columns)
     for term in reg.costs:
         if not term.in_objective:
             continue
         w = period_weights(term.periods, weight)
         coefs.append(np.asarray(term.coefs, float) * w)
-        vars_.extend(term.vars)
+        vars_.append(term.vars)
     # A variable in two cost terms (a flow paying freight and a duty) appears twice;
     # the expression is still their sum and the hand-off adds the coefficients up.
     c = np.concatenate(coefs) if coefs else np.zeros(0)
-    m.total_cost = pyo.Objective(expr=ArrayLinearExpression(c, vars_), sense=pyo.minimize)
+    m.total_cost = pyo.Objective(expr=ArrayLinearExpression(c, Columns.join(vars_)), sense=pyo.minimize)
     return BuiltModel(m, modules, reg, data, {"build_s": time.perf_counter() - start})

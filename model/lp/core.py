@@ -15,6 +15,8 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from model.lp.columns import Columns
+
 RESOURCE = "resource"    # real use of resources: the headline cost
 PENALTY = "penalty"      # value of unserved demand, never part of the headline
 TRANSFER = "transfer"    # money changing hands (duties, floor payments)
@@ -111,16 +113,16 @@ class Registry:
         keys = pd.concat([a.keys for a in self.activities], ignore_index=True)
         return keys, [v for a in self.activities for v in a.vars]
 
-    def flow_table(self) -> tuple[pd.DataFrame, list]:
+    def flow_table(self) -> tuple[pd.DataFrame, Columns]:
         """All registered flows as one table (row i is variable i of the list); made once
         for the flows registered so far and shared, so callers must not change it (four
         modules read it: each copy took about 0.07 s at 600 k flows)."""
         if not self.flows:
-            return pd.DataFrame(columns=["from_country", "to_country", "product", "period"]), []
+            return pd.DataFrame(columns=["from_country", "to_country", "product", "period"]), Columns([])
         made = self._flow_table
         if made is None or made[0] != len(self.flows):
             keys = pd.concat([f.keys for f in self.flows], ignore_index=True)
-            made = self._flow_table = (len(self.flows), keys, [v for f in self.flows for v in f.vars])
+            made = self._flow_table = (len(self.flows), keys, Columns.join(f.vars for f in self.flows))
         return made[1], made[2]
 
     def add_balance(self, term: BalanceTerm) -> None:

@@ -20,6 +20,7 @@ from pyomo.core.expr.numeric_expr import LinearExpression, MonomialTermExpressio
 from pyomo.core.base.matrix_constraint import MatrixConstraint
 from pyomo.repn.standard_repn import generate_standard_repn
 
+from model.lp.columns import ColumnMap, Columns, block_bounds
 from model.lp.core import var_data
 
 
@@ -40,9 +41,9 @@ class ArrayLinearExpression(LinearExpression):
         # type() still tells the two apart (the hand-off reads the arrays).
         return LinearExpression
 
-    def __init__(self, coefs, vars: list) -> None:
+    def __init__(self, coefs, vars: list | Columns) -> None:
         self._coefs = np.asarray(coefs, float)
-        self._vars = list(vars)
+        self._vars = vars if isinstance(vars, Columns) else list(vars)
         self._made = None
         self._nargs = len(self._vars)
 
@@ -73,31 +74,10 @@ class ArrayLinearExpression(LinearExpression):
         return LinearExpression.create_node_with_local_data(self, args, classtype or LinearExpression)
 
 
-class IdIndex:
-    """Position of each object of a list, looked up by identity in bulk: sorted ids and
-    their positions, 16 bytes an entry (a dict id -> position took about 100)."""
-
-    def __init__(self, objs: list) -> None:
-        ids = np.fromiter(map(id, objs), np.uint64, len(objs))
-        order = np.argsort(ids, kind="stable")
-        self.ids, self.pos = ids[order], order.astype(np.int64)
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def positions(self, objs) -> np.ndarray:
-        """Position of each object, -1 where it is not in the list."""
-        q = np.fromiter(map(id, objs), np.uint64)
-        if not len(self.ids):
-            return np.full(len(q), -1, np.int64)
-        i = np.minimum(np.searchsorted(self.ids, q), len(self.ids) - 1)
-        return np.where(self.ids[i] == q, self.pos[i], -1)
-
-
-def _columns_of(pos: IdIndex, vars_, what: str) -> np.ndarray:
+def _columns_of(pos: ColumnMap, vars_, what: str) -> np.ndarray:
     cols = pos.positions(vars_)
     if (cols < 0).any():
-        v = list(vars_)[int(np.flatnonzero(cols < 0)[0])]
+        v = vars_[int(np.flatnonzero(cols < 0)[0])]
         raise ValueError(f"{what} uses variable {v.name}, which is not an active variable of the model")
     return cols
 
@@ -113,10 +93,31 @@ class MatrixLP:
     row_upper: np.ndarray
     col_lower: np.ndarray
     col_upper: np.ndarray
-    columns: list      # VarData per column
+    columns: Columns   # the variable of each column (a block's VarData made when read)
     rows: list         # ConstraintData per row
     route: str         # which compiler built it
-    col_pos: IdIndex | None = None  # VarData -> column
+    col_pos: ColumnMap | None = None  # variable -> column
+
+
+def _column_bounds(columns: Columns) -> tuple[np.ndarray, np.ndarray]:
+    """Column bounds: a block's from its arrays, except for VarData already made (whose
+    bounds someone may have changed), the rest read from the VarData."""
+    lower: list[np.ndarray] = []
+    upper: list[np.ndarray] = []
+    for seg in columns.segments:
+        if isinstance(seg, list):
+            lo, up = _bounds(seg)
+        else:
+            var, idx = seg  # the whole block in index order (compile_lp)
+            lo, up = (a[idx] for a in block_bounds(var))
+            if var._data:
+                at = np.fromiter(var._data.keys(), np.int64, len(var._data))
+                lo[at], up[at] = _bounds(list(var._data.values()))
+        lower.append(lo)
+        upper.append(up)
+    if not lower:
+        return np.zeros(0), np.zeros(0)
+    return np.concatenate(lower), np.concatenate(upper)
 
 
 def _bounds(vars_: list) -> tuple[np.ndarray, np.ndarray]:
@@ -167,9 +168,10 @@ def _domain_bounds(domain) -> tuple[float, float]:
 def compile_lp(model: pyo.ConcreteModel) -> MatrixLP:
     """The model as matrices: MatrixConstraints and LinearExpressions read directly,
     anything else linear through Pyomo's standard repn."""
-    columns = [v for comp in model.component_objects(pyo.Var, active=True, descend_into=True)
-               for v in var_data(comp)]
-    pos = IdIndex(columns)
+    columns = Columns([(comp, np.arange(len(block_bounds(comp)[0]), dtype=np.int64))
+                       if block_bounds(comp) is not None else var_data(comp)
+                       for comp in model.component_objects(pyo.Var, active=True, descend_into=True)])
+    pos = ColumnMap(columns)
     objs = list(model.component_data_objects(pyo.Objective, active=True, descend_into=True))
     if len(objs) != 1:
         raise ValueError(f"the model needs exactly one active objective, found {len(objs)}")
@@ -205,7 +207,7 @@ def compile_lp(model: pyo.ConcreteModel) -> MatrixLP:
     A.sum_duplicates()
     if not np.isfinite(c).all():
         raise ValueError("a cost coefficient is not finite (a missing price or cost reached the objective)")
-    col_lower, col_upper = _bounds(columns)
+    col_lower, col_upper = _column_bounds(columns)
     return MatrixLP(c, sign * float(pyo.value(constant)), A,
                     np.concatenate(lower) if lower else np.zeros(0),
                     np.concatenate(upper) if upper else np.zeros(0),
@@ -216,7 +218,7 @@ def _bound_array(values: list) -> np.ndarray:
     return np.array([np.nan if v is None else pyo.value(v) for v in values], float)
 
 
-def _matrix_block(comp: MatrixConstraint, pos: IdIndex, n_col: int):
+def _matrix_block(comp: MatrixConstraint, pos: ColumnMap, n_col: int):
     """A MatrixConstraint's CSR rows, its columns mapped to the model's."""
     cols = _columns_of(pos, comp._x, comp.name)
     indices = cols[np.asarray(comp._A_indices, np.int64)]
@@ -228,7 +230,7 @@ def _matrix_block(comp: MatrixConstraint, pos: IdIndex, n_col: int):
     return A, lo, up, cons
 
 
-def _expression_block(comp, pos: IdIndex, n_col: int):
+def _expression_block(comp, pos: ColumnMap, n_col: int):
     """Rows of a constraint component: LinearExpression bodies are read directly,
     other linear bodies through Pyomo's standard repn."""
     cons: list = []

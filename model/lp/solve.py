@@ -17,7 +17,8 @@ import scipy.sparse as sp
 from pyomo.common.gc_manager import PauseGC
 
 from model.lp.canonical import LPArrays, canonical_solution
-from model.lp.handoff import IdIndex, compile_lp
+from model.lp.columns import ColumnMap
+from model.lp.handoff import compile_lp
 from model.lp.highs import (basic_columns, highs_lp, pass_model, quiet_highs, run_logged, status_name,
                             use_threads, warm_copy)
 
@@ -51,7 +52,7 @@ class SolveResult:
     objective: float
     x: np.ndarray
     row_dual: np.ndarray
-    col_pos: IdIndex | dict[int, int]
+    col_pos: ColumnMap | dict
     row_pos: dict[int, int]
     stats: dict = field(default_factory=dict)
     # The kept HiGHS model (at its optimal basis) for one-tonne re-solves (model.lp.sensitivity).
@@ -90,7 +91,7 @@ class SolveResult:
         """Values of variables, in the order given (0 for a column never used)."""
         self._check_held()
         pos = self.col_pos
-        if isinstance(pos, IdIndex):
+        if isinstance(pos, ColumnMap):
             idx = pos.positions(vars)
         else:
             idx = np.fromiter((pos.get(id(v), -1) for v in vars), np.int64, len(vars))
@@ -282,7 +283,7 @@ def run_highs(h: highspy.Highs, cols: list, rows: list, stats: dict, settings: d
     optimal = status == "optimal"
     x = np.asarray(sol.col_value, float) if optimal else np.zeros(len(cols))
     dual = np.asarray(sol.row_dual, float) if optimal and sol.dual_valid else np.zeros(len(rows))
-    col_pos = stats.pop("col_pos", None) or IdIndex(cols)
+    col_pos = stats.pop("col_pos", None) or ColumnMap(cols)
     row_pos = {id(c): i for i, c in enumerate(rows)}
     t2 = time.perf_counter()
     extra: dict = {}

@@ -60,26 +60,28 @@ def column_keys(built: BuiltModel, lp: MatrixLP, periods: list[str]) -> tuple[li
     its lane (from, to, product, origin class, period); the period is the index's period
     element (exactly one, or none for a horizon-wide decision)."""
     pos = {p: i for i, p in enumerate(periods)}
+    n = len(lp.columns)
+    keys: list = [None] * n
+    per = np.full(n, -1, np.int64)
     flows, fvars = built.registry.flow_table()
-    flow_key = {}
-    if len(fvars):
+    if len(fvars):  # a flow by its lane, read from the flow table (its VarData need not exist)
+        at = lp.col_pos.positions(fvars) if lp.col_pos is not None else np.full(len(fvars), -1, np.int64)
+        if (at < 0).any():
+            raise ValueError("a trade flow is not a column of the model")
         cls = flows["cls"].tolist() if "cls" in flows else [""] * len(flows)
-        for v, a, b, p, c, t in zip(fvars, flows["from_country"].tolist(), flows["to_country"].tolist(),
+        for j, a, b, p, c, t in zip(at.tolist(), flows["from_country"].tolist(), flows["to_country"].tolist(),
                                     flows["product"].tolist(), cls, flows["period"].tolist()):
-            flow_key[id(v)] = (("flow_t_per_yr", a, b, p, c, t), pos[t])
-    keys: list[tuple] = []
-    per = np.empty(len(lp.columns), np.int64)
-    for j, v in enumerate(lp.columns):
-        got = flow_key.get(id(v))
-        if got is None:
-            idx = v.index()
-            parts = idx if isinstance(idx, tuple) else (idx,)
-            hits = [pos[e] for e in parts if isinstance(e, str) and e in pos]
-            if len(hits) > 1:
-                raise ValueError(f"variable {v.name} names more than one period: its decision period is unclear")
-            got = ((v.parent_component().local_name,) + tuple(parts), hits[0] if hits else HORIZON)
-        keys.append(got[0])
-        per[j] = got[1]
+            keys[j] = ("flow_t_per_yr", a, b, p, c, t)
+            per[j] = pos[t]
+    for j in np.flatnonzero(per < 0).tolist():
+        v = lp.columns[j]
+        idx = v.index()
+        parts = idx if isinstance(idx, tuple) else (idx,)
+        hits = [pos[e] for e in parts if isinstance(e, str) and e in pos]
+        if len(hits) > 1:
+            raise ValueError(f"variable {v.name} names more than one period: its decision period is unclear")
+        keys[j] = (v.parent_component().local_name,) + tuple(parts)
+        per[j] = hits[0] if hits else HORIZON
     return keys, per
 
 

@@ -68,6 +68,7 @@ from pyomo.common.gc_manager import PauseGC
 from model.analysis.results import cost_table, extract_tables, shortfall_horizon_table, shortfall_table
 from model.case.workbook import ROW, Case
 from model.lp.build import BuiltModel, build_model
+from model.lp.columns import ColumnMap
 from model.lp.data import ModelData, build_model_data, with_capacities
 from model.lp.modules.controls import banned_flows
 from model.lp.modules.trade import all_lane_periods
@@ -268,8 +269,8 @@ class Resolver:
             self.adopted = False
         # The hand-off's arrays describe the LP before any scenario is applied: a re-solve
         # reads the changed LP back from HiGHS instead.
-        self.stats = {k: v for k, v in self.stats.items() if k != "lp"}
-        self.col_of = {id(v): i for i, v in enumerate(self.cols)}
+        self.stats = {k: v for k, v in self.stats.items() if k not in ("lp", "col_pos")}
+        self.col_pos = ColumnMap(self.cols)
         self.row_of = {id(c): i for i, c in enumerate(self.rows)}
         lp = self.h.getLp()
         self.cost = np.asarray(lp.col_cost_, float).copy()
@@ -294,8 +295,8 @@ class Resolver:
         self.build_s = time.perf_counter() - t0
 
     # ------------------------------------------------------------------ positions
-    def _cols(self, vars_: list) -> np.ndarray:
-        idx = np.fromiter((self.col_of.get(id(v), -1) for v in vars_), np.int64, len(vars_))
+    def _cols(self, vars_) -> np.ndarray:
+        idx = self.col_pos.positions(vars_)
         if (idx < 0).any():
             raise RuntimeError("re-solve: a variable is not a column of the HiGHS model")
         return idx

@@ -83,6 +83,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import highspy
 import numpy as np
@@ -91,6 +92,9 @@ import pandas as pd
 from model.case.codes import expand, periods_in
 from model.case.schema import SHEETS_BY_NAME, InputError, Problem
 from model.case.workbook import ROW, Case, check_range, coerce, did_you_mean
+
+if TYPE_CHECKING:
+    from model.lp.columns import ColumnMap
 
 LOG = logging.getLogger(__name__)
 HARM_KINDS = ("penalty", "spending")
@@ -483,13 +487,13 @@ def with_rows(case: Case, rows: pd.DataFrame) -> Case:
 
 # --------------------------------------------------------------------------- harm on a solved model
 
-def harm_columns(built, col_of: dict, h: highspy.Highs, harm: Harm) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+def harm_columns(built, col_pos: ColumnMap, h: highspy.Highs, harm: Harm) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
     """(shortfall columns of the named countries' demand, each column's objective
     coefficient = penalty x period weight, i.e. USD present value per t/yr; the demand rows)."""
     mods = {m.name: m for m in built.modules}
     dem = mods["demand"]
     keys = built.data.demand.reset_index(drop=True)
-    idx = np.fromiter((col_of[id(v)] for v in dem.vars), np.int64, len(dem.vars))
+    idx = col_pos.positions(dem.vars)
     cost = np.asarray(h.getLp().col_cost_, float)[idx]
     pick = (keys["country"].isin(harm.countries) & keys["product"].isin(harm.products)).to_numpy(bool)
     return idx[pick], cost[pick], keys[pick].reset_index(drop=True)
@@ -544,11 +548,11 @@ def lean_tables(built, sol) -> dict[str, pd.DataFrame]:
     return tables
 
 
-def evaluate(built, col_of: dict, h: highspy.Highs, sol, harm: Harm, exporters: list[str]) -> dict:
+def evaluate(built, col_pos: ColumnMap, h: highspy.Highs, sol, harm: Harm, exporters: list[str]) -> dict:
     """One solved combination's record: harm (least and most over least-cost plans), its
     breakdown, shortfall, the exporters' revenue. Must run before anything else solves on
     `h` (the face is read from its vertex)."""
-    idx, coef, keys = harm_columns(built, col_of, h, harm)
+    idx, coef, keys = harm_columns(built, col_pos, h, harm)
     rec: dict = {"status": "optimal", "objective_usd": float(sol.objective)}
     if harm.kind == "penalty":
         lo_h, hi_h, x, status = face_harm(h, idx, coef)
@@ -628,7 +632,7 @@ def solve_combination(task: tuple[tuple[str, ...], pd.DataFrame]) -> dict:
             canonical = canonical or harm.kind == "spending"
             settings = dict(case.settings, canonical_plan=canonical and case.settings.get("canonical_plan", True))
             sol = run_highs(res.h, res.cols, res.rows, dict(res.stats, handoff_route="resolve"), settings)
-            rec = (evaluate(res.built, res.col_of, res.h, sol, harm, exporters) if sol.optimal
+            rec = (evaluate(res.built, res.col_pos, res.h, sol, harm, exporters) if sol.optimal
                    else {"status": sol.status, "message": sol.message})
             if names == () and sol.optimal:
                 rec["references"] = _references(res, sol)
@@ -667,7 +671,7 @@ def plain_evaluate(case: Case, harm: Harm, exporters: list[str]) -> dict:
     sol = run_highs(h, cols, rows, stats, case.settings)
     if not sol.optimal:
         return {"status": sol.status, "message": sol.message}
-    return evaluate(built, {id(v): i for i, v in enumerate(cols)}, h, sol, harm, exporters)
+    return evaluate(built, sol.col_pos, h, sol, harm, exporters)
 
 
 class _Runner:

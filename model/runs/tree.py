@@ -128,7 +128,7 @@ def build_nodes(cases: dict[str, Case], tree: Tree) -> dict[str, NodeModel]:
         if why is None:
             res.apply(c, data)
             lp = MatrixLP(res.cost.copy(), 0.0, matrix, res.row_lo.copy(), res.row_hi.copy(), res.col_lo.copy(),
-                          res.col_hi.copy(), res.cols, res.rows, "resolve", res.col_of)
+                          res.col_hi.copy(), res.cols, res.rows, "resolve", res.col_pos)
             models[n] = node_model(n, res.built, lp, tree.periods, like)
             models[n].source = (res, c, data)
             like = like or models[n]

@@ -8,6 +8,7 @@ import pyomo.core as pyo
 import scipy.sparse as sp
 from pyomo.core.base.matrix_constraint import MatrixConstraint
 
+from model.lp.columns import Columns
 from model.lp.core import Registry, Solution
 from model.lp.origin import split_labels
 
@@ -29,7 +30,7 @@ class Balance:
         # One local column per term entry (a variable in two terms appears twice): the
         # hand-off maps local columns to the model's and sums duplicates, which is
         # cheaper than de-duplicating a million entries here.
-        x = [v for term in reg.balance for v in term.vars]
+        x = Columns.join(term.vars for term in reg.balance)
         cols = np.arange(len(x), dtype=np.int64)
         A = sp.csr_array((coefs, (rows, cols)), shape=(len(nodes), len(x)))
         A.sum_duplicates()
@@ -42,7 +43,10 @@ class Balance:
         # The matrix stays in numpy arrays (Pyomo indexes them as it would lists): as
         # Python lists its 1.2 M entries took about 85 MB at 600 k columns.
         m.product_balance = MatrixConstraint(A.data, A.indices.astype(np.int64), A.indptr.astype(np.int64),
-                                             rhs, list(rhs), x)
+                                             rhs, list(rhs), ())
+        # its columns as the Columns sequence (MatrixConstraint would copy them into a tuple,
+        # making every trade flow's VarData); a row's body reads _x[j] as before
+        m.product_balance._x = x
         self.cons = [m.product_balance[i] for i in range(len(nodes))]
         reg.node_rows.update(zip(nodes, self.cons))
         reg.release_balance()

@@ -8,6 +8,7 @@ import pandas as pd
 import pyomo.core as pyo
 from pyomo.core.expr.numeric_expr import LinearExpression
 
+from model.lp.columns import Columns
 from model.lp.core import RESOURCE, BalanceTerm, CostTerm, Registry, Solution
 from model.lp.origin import OTHER, SEP, controlled_mask
 from model.lp.sensitivity import allowance_value, limit_values
@@ -58,7 +59,7 @@ class Controls:
         rows: list[tuple[str, str]] = []
         terms: dict[tuple[str, str], tuple[list, list]] = {}
         caps: dict[tuple[str, str], float] = {}
-        licence_vars: list = []
+        licence_vars: list = []  # Columns of each licence's flows
         licence_cost: list[float] = []
         licence_periods: list[str] = []
         self.licence_segments: list[tuple[str, int]] = []  # (licence, its flows in the licence term)
@@ -79,13 +80,13 @@ class Controls:
                 key = (ctrl.name, t)
                 rows.append(key)
                 caps[key] = ctrl.cap_t_per_yr
-                terms[key] = ([fvars[i] for i in idx[sel]], weight[sel].tolist())
+                terms[key] = (fvars.take(idx[sel]), weight[sel].tolist())
             if ctrl.kind == "licence" and ctrl.licence_cost_usd_per_t > 0:
-                licence_vars += [fvars[i] for i in idx]
+                licence_vars.append(fvars.take(idx))
                 licence_cost += [ctrl.licence_cost_usd_per_t] * len(idx)
                 licence_periods += list(sub["period"])
                 self.licence_segments.append((ctrl.name, len(idx)))
-        self.licence_vars = licence_vars
+        self.licence_vars = licence_vars = Columns.join(licence_vars)
         self.cap_keys = rows
         self.caps = caps
         self.terms = terms

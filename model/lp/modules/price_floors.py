@@ -196,7 +196,7 @@ class PriceFloors:
         if "cls" not in lanes.columns:  # origin classes: '' where a product carries none
             lanes["cls"] = ""
         self.duty_lanes = lanes[cols]
-        self.duty_vars = [vars_[i] for i in self.duty_lanes["index"]]
+        self.duty_vars = vars_.take(self.duty_lanes["index"].to_numpy(np.int64))
         reg.add_cost(CostTerm("floor_duty", TRANSFER, list(self.duty_lanes["period"]),
                               self.duty_lanes["duty_usd_per_t"].to_numpy(float), self.duty_vars))
 

@@ -53,7 +53,7 @@ class Tariffs:
         duty = duty_per_t(flows, data.tables["tariffs"], data) if len(flows) else np.zeros(0)
         hit = np.flatnonzero(duty > 0)
         self.keys = flows.iloc[hit].reset_index(drop=True).assign(duty_usd_per_t=duty[hit])
-        self.vars = [fvars[i] for i in hit]
+        self.vars = fvars.take(hit)
         reg.add_cost(CostTerm("tariffs", TRANSFER, self.keys["period"].tolist(), duty[hit], self.vars))
 
     def extract(self, sol: Solution, data) -> dict[str, pd.DataFrame]:

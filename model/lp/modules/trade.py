@@ -8,7 +8,8 @@ import pandas as pd
 import pyomo.core as pyo
 from pyomo.core.expr.numeric_expr import LinearExpression
 
-from model.lp.core import RESOURCE, BalanceTerm, CostTerm, FlowTerm, Registry, Solution, var_data
+from model.lp.columns import Columns, column_block
+from model.lp.core import RESOURCE, BalanceTerm, CostTerm, FlowTerm, Registry, Solution
 from model.lp.origin import controlled_mask, labels
 
 
@@ -32,8 +33,10 @@ class Trade:
     (from, to, product, origin class, period), built from allowed lanes only. A lane's
     max_flow_t_per_yr bounds an unclassed flow directly; where a product carries origin
     classes the classes share it (constraint lane_capacity: sum over classes <= cap).
-    The flows are indexed by row number rather than by a Pyomo Set of 5-tuples: at
-    600 k flows the tuple Set alone cost about 1.5 s to build."""
+    The flows are indexed by row number rather than by a Pyomo Set of 5-tuples (at
+    600 k flows the tuple Set alone cost about 1.5 s to build), and are a column block
+    (model.lp.columns): `self.vars` is a Columns run, a flow's VarData made only when
+    something names it."""
 
     name = "trade"
 
@@ -43,12 +46,13 @@ class Trade:
         n = len(lanes)
         # indexed by a RangeSet, which holds no members (a Set over range(n) held 35 MB at 600 k)
         m.FLOWS = pyo.RangeSet(0, n - 1)
-        m.flow_t_per_yr = pyo.Var(m.FLOWS, within=pyo.NonNegativeReals)
-        self.vars = var_data(m.flow_t_per_yr)
         cap = lanes["max_flow_t_per_yr"].to_numpy(float)
         classed = (lanes["cls"] != "").to_numpy()
-        for i in np.flatnonzero(~np.isnan(cap) & ~classed):  # few lanes have a capacity
-            self.vars[i].setub(float(cap[i]))
+        # a column block (model.lp.columns): bounds in arrays, a flow's VarData made only
+        # if something names it (most of 600 k flows are never a Python object)
+        m.flow_t_per_yr = column_block(np.zeros(n), np.where(np.isnan(cap) | classed, np.inf, cap), m.FLOWS,
+                                       doc="flow on a lane in a period, t/yr")
+        self.vars = Columns.block(m.flow_t_per_yr)
         self._shared_capacity(m, lanes, cap, classed)
         reg.flows.append(FlowTerm("trade", lanes[["from_country", "to_country", "product", "cls", "period"]],
                                   self.vars))
