@@ -142,6 +142,21 @@ def test_columns_found_by_run_or_identity():
     assert ColumnMap([]).positions([m.y]).tolist() == [-1]
 
 
+def test_columns_take_and_join_keep_runs_and_order():
+    m = block_model()
+    run = Columns.block(m.x)  # x0 x1 x2
+    both = Columns.join([run, [m.y], Columns([]), []]) + run  # x0 x1 x2 y x0 x1 x2
+    assert len(both) == 7 and [len(s) if isinstance(s, list) else len(s[1]) for s in both.segments] == [3, 1, 3]
+    picked = both.take([6, 3, 0, 1])  # x2, y, x0, x1: three segments, runs stay runs
+    assert [type(s).__name__ for s in picked.segments] == ["tuple", "list", "tuple"]
+    assert picked.segments[2][1].tolist() == [0, 1]
+    assert len(m.x._data) == 0  # nothing made by taking
+    assert list(picked) == [m.x[2], m.y, m.x[0], m.x[1]]
+    assert both[np.int64(-4)] is m.y and len(both.take([])) == 0
+    with pytest.raises(IndexError):
+        both[7]
+
+
 def test_a_column_block_is_handed_over_without_making_its_variables():
     m = block_model()
     lp = compile_lp(m)
