@@ -152,9 +152,9 @@ class ColumnMap:
                 start += len(s)
                 continue
             var, idx = s
-            lookup = self.blocks.get(id(var), (var, np.full(len(block_bounds(var)[0]), -1, np.int64)))[1]
-            lookup[idx] = np.arange(start, start + len(idx), dtype=np.int64)
-            self.blocks[id(var)] = (var, lookup)
+            if id(var) not in self.blocks:
+                self.blocks[id(var)] = (var, np.full(len(block_bounds(var)[0]), -1, np.int64))
+            self.blocks[id(var)][1][idx] = np.arange(start, start + len(idx), dtype=np.int64)
             start += len(idx)
         self.n = start
         # VarData of blocks made so far are found by identity too (a constraint naming a flow)

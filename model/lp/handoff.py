@@ -168,9 +168,8 @@ def _domain_bounds(domain) -> tuple[float, float]:
 def compile_lp(model: pyo.ConcreteModel) -> MatrixLP:
     """The model as matrices: MatrixConstraints and LinearExpressions read directly,
     anything else linear through Pyomo's standard repn."""
-    columns = Columns([(comp, np.arange(len(block_bounds(comp)[0]), dtype=np.int64))
-                       if block_bounds(comp) is not None else var_data(comp)
-                       for comp in model.component_objects(pyo.Var, active=True, descend_into=True)])
+    columns = Columns.join(Columns.block(comp) if block_bounds(comp) is not None else var_data(comp)
+                           for comp in model.component_objects(pyo.Var, active=True, descend_into=True))
     pos = ColumnMap(columns)
     objs = list(model.component_data_objects(pyo.Objective, active=True, descend_into=True))
     if len(objs) != 1:

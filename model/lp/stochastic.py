@@ -34,6 +34,7 @@ from pyomo.core.base.matrix_constraint import MatrixConstraint
 from model.case.schema import InputError, Problem
 from model.case.tree import Tree
 from model.lp.build import BuiltModel
+from model.lp.columns import ColumnMap
 from model.lp.handoff import MatrixLP
 
 HORIZON = 10**9          # period index of a column with no period (a horizon-wide decision)
@@ -65,7 +66,7 @@ def column_keys(built: BuiltModel, lp: MatrixLP, periods: list[str]) -> tuple[li
     per = np.full(n, -1, np.int64)
     flows, fvars = built.registry.flow_table()
     if len(fvars):  # a flow by its lane, read from the flow table (its VarData need not exist)
-        at = lp.col_pos.positions(fvars) if lp.col_pos is not None else np.full(len(fvars), -1, np.int64)
+        at = (lp.col_pos if lp.col_pos is not None else ColumnMap(lp.columns)).positions(fvars)
         if (at < 0).any():
             raise ValueError("a trade flow is not a column of the model")
         cls = flows["cls"].tolist() if "cls" in flows else [""] * len(flows)
