@@ -208,3 +208,20 @@ def test_balance_nodes_keep_first_seen_order_whatever_form_a_term_gives():
     reg.release_balance()  # the balance is assembled: its terms' node tables are gone
     with pytest.raises(RuntimeError, match="already assembled"):
         reg.nodes()
+
+
+def test_a_solve_after_another_highs_started_its_scheduler_with_other_threads():
+    """HiGHS runs one thread scheduler per process, started by the first solve; a later
+    solve asking for another thread count is refused unless the scheduler restarts. The
+    caller's own Highs (a notebook, a Pyomo solver interface) must not break our solves."""
+    import highspy
+    other = highspy.Highs()
+    other.setOptionValue("output_flag", False)
+    other.setOptionValue("threads", 2)  # ours solve with 1 (the case's solver_threads default)
+    other.addVar(0.0, 1.0)
+    other.changeColCost(0, -1.0)
+    highspy.Highs.resetGlobalScheduler(True)  # as in a process where the caller's Highs solved first
+    other.run()
+    assert other.getInfo().objective_function_value == -1.0
+    sol = solve_model(small_model(), {})
+    assert sol.optimal and sol.objective == pytest.approx(12.0)

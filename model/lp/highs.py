@@ -91,7 +91,11 @@ def run_logged(h: highspy.Highs) -> None:
 
 def _run(h: highspy.Highs) -> None:
     if h.run() == highspy.HighsStatus.kError and status_name(h) == "kNotset":
-        LOG.warning("HiGHS refused to start the solve (kError before any status): see run.log")
+        # Another Highs in this process (the caller's own, a Pyomo solver interface) may
+        # have started HiGHS's scheduler with another thread count: restart it once.
+        highspy.Highs.resetGlobalScheduler(True)
+        if h.run() == highspy.HighsStatus.kError and status_name(h) == "kNotset":
+            LOG.warning("HiGHS refused to start the solve (kError before any status): see run.log")
 
 
 def status_name(h: highspy.Highs) -> str:
