@@ -2,15 +2,63 @@
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 import pandas as pd
 import pyomo.core as pyo
 import scipy.sparse as sp
-from pyomo.core.base.matrix_constraint import MatrixConstraint
+from pyomo.core.base.matrix_constraint import MatrixConstraint, _MatrixConstraintData
+from pyomo.core.expr.relational_expr import EqualityExpression, InequalityExpression, RangedExpression
 
 from model.lp.columns import Columns
 from model.lp.core import Registry, Solution
 from model.lp.origin import split_labels
+
+
+class _BalanceRow(_MatrixConstraintData):
+    """A row of BalanceRows, with the bounded expression Pyomo's writers and solver
+    interfaces ask a constraint for (Pyomo 6.10's MatrixConstraint rows lack it)."""
+
+    __slots__ = ()
+
+    def to_bounded_expression(self, evaluate_bounds: bool = False):
+        return self.lower, self.body, self.upper
+
+    @property
+    def expr(self):
+        lo, body, up = self.to_bounded_expression()
+        if lo is not None and up is not None:
+            return EqualityExpression((body, up)) if lo == up else RangedExpression((lo, body, up), (False, False))
+        return InequalityExpression((body, up), False) if lo is None else InequalityExpression((lo, body), False)
+
+
+class BalanceRows(MatrixConstraint):
+    """lb <= A x <= ub as Pyomo's MatrixConstraint holds it (CSR arrays, read as they are
+    by the hand-off), with x a Columns sequence (MatrixConstraint copies x into a tuple,
+    which would make every trade flow's VarData) and rows that Pyomo's LP writer and
+    solver interfaces can read (`model.write("case.lp")`)."""
+
+    def __init__(self, A_data, A_indices, A_indptr, lb, ub, x: Columns) -> None:
+        super().__init__(A_data, A_indices, A_indptr, lb, ub, ())
+        self._x = x
+
+    def construct(self, data=None) -> None:
+        if self._constructed:
+            return
+        self._constructed = True
+        ref = weakref.ref(self)
+        self._data = tuple(_BalanceRow(i, ref) for i in range(len(self._lower)))
+
+    # Pyomo's block iteration passes a sort flag, which Mapping's methods do not take
+    def keys(self, sort=None):
+        return iter(range(len(self._data)))
+
+    def values(self, sort=None):
+        return iter(self._data)
+
+    def items(self, sort=None):
+        return enumerate(self._data)
 
 
 class Balance:
@@ -42,11 +90,8 @@ class Balance:
         # == demand - exogenous supply (scrap arising), at rates in t/yr.
         # The matrix stays in numpy arrays (Pyomo indexes them as it would lists): as
         # Python lists its 1.2 M entries took about 85 MB at 600 k columns.
-        m.product_balance = MatrixConstraint(A.data, A.indices.astype(np.int64), A.indptr.astype(np.int64),
-                                             rhs, list(rhs), ())
-        # its columns as the Columns sequence (MatrixConstraint would copy them into a tuple,
-        # making every trade flow's VarData); a row's body reads _x[j] as before
-        m.product_balance._x = x
+        m.product_balance = BalanceRows(A.data, A.indices.astype(np.int64), A.indptr.astype(np.int64),
+                                        rhs, list(rhs), x)
         self.cons = [m.product_balance[i] for i in range(len(nodes))]
         reg.node_rows.update(zip(nodes, self.cons))
         reg.release_balance()
