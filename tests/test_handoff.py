@@ -15,6 +15,7 @@ from pyomo.repn.standard_repn import generate_standard_repn
 from model.lp.columns import ColumnMap, Columns, column_block
 from model.lp.core import BalanceTerm, Registry
 from model.lp.handoff import ArrayLinearExpression, _bounds, _raw_bounds, compile_lp
+from model.lp.modules.balance import BalanceRows
 from model.lp.solve import solve_model
 
 
@@ -116,15 +117,14 @@ def test_bounds_read_in_bulk_equal_pyomos_own():
 
 
 def block_model() -> pyo.ConcreteModel:
-    """min x0 + 2 x1 + 3 x2 + 4 y s.t. x0 + x1 + x2 + y >= 5 (a MatrixConstraint over
+    """min x0 + 2 x1 + 3 x2 + 4 y s.t. x0 + x1 + x2 + y >= 5 (a matrix row over
     Columns), x a column block with x0 <= 2, y a plain Var. Cheapest first: x0 = 2 (its
     bound), x1 = 3, x2 = y = 0: objective 2 + 6 = 8, the only optimum."""
     m = pyo.ConcreteModel()
     m.y = pyo.Var(within=pyo.NonNegativeReals)
     m.x = column_block(np.zeros(3), np.array([2.0, np.inf, np.inf]))
     cols = Columns.block(m.x) + [m.y]
-    m.need = MatrixConstraint([1.0] * 4, [0, 1, 2, 3], [0, 4], [5.0], [None], ())
-    m.need._x = cols
+    m.need = BalanceRows([1.0] * 4, [0, 1, 2, 3], [0, 4], [5.0], [None], cols)
     m.cost = pyo.Objective(expr=ArrayLinearExpression([1.0, 2.0, 3.0, 4.0], cols))
     return m
 
@@ -180,6 +180,7 @@ def test_a_column_block_is_handed_over_without_making_its_variables():
 def test_a_column_block_is_still_a_pyomo_model():
     m = block_model()
     assert m.need[0].body.to_string() == "x[0] + x[1] + x[2] + y"
+    assert m.need[0].expr.to_string() == "5.0  <=  x[0] + x[1] + x[2] + y"
     repn = generate_standard_repn(m.cost.expr)
     assert list(repn.linear_coefs) == [1.0, 2.0, 3.0, 4.0]
     assert list(repn.linear_vars) == [m.x[0], m.x[1], m.x[2], m.y]
