@@ -216,9 +216,13 @@ def test_a_solve_after_another_highs_started_its_scheduler_with_other_threads():
     solve asking for another thread count is refused unless the scheduler restarts. The
     caller's own Highs (a notebook, a Pyomo solver interface) must not break our solves."""
     import highspy
+    from model.lp.highs import quiet_highs, use_threads
+    # ours solve with 1 thread (the case's solver_threads default), and our side knows it
+    # runs 1 whatever an earlier test asked for, so it has no reason of its own to restart
+    use_threads(quiet_highs(), 1)
     other = highspy.Highs()
     other.setOptionValue("output_flag", False)
-    other.setOptionValue("threads", 2)  # ours solve with 1 (the case's solver_threads default)
+    other.setOptionValue("threads", 2)
     other.addVar(0.0, 1.0)
     other.changeColCost(0, -1.0)
     highspy.Highs.resetGlobalScheduler(True)  # as in a process where the caller's Highs solved first
